@@ -1,0 +1,178 @@
+//! The `softphone` command line: parses arguments with clap and calls into
+//! the library. Nothing here decides anything about calls.
+
+use crate::server::{self, Config};
+use crate::token;
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A call-invitation softphone and its signaling server.
+#[derive(Debug, Parser)]
+#[command(name = "softphone", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the signaling server (protocol v1 over WebSocket).
+    Server(ServerArgs),
+    /// Prints a login token for a peer, signed with the server's secret.
+    Token(TokenArgs),
+}
+
+/// Parses a duration with a unit: `250ms`, `60s`, `24h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 250ms, 60s or 24h)"))
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on; port 0 picks a free one (printed at start).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub listen: String,
+    /// File holding the token secret (surrounding white space is trimmed).
+    /// Without it the server runs in open mode and accepts any token.
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// How long a call may ring unanswered.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub invite_ttl: Duration,
+    /// How long a reached callee has to acknowledge an invitation.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub ack_timeout: Duration,
+    /// How long a participant may stay without a session before its calls end.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub offline_grace: Duration,
+    /// How often each connection is pinged.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+    /// How long a connection may stay silent before it is closed.
+    #[arg(long, default_value = "45s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Connections served at once; more are refused with HTTP 503.
+    #[arg(long, default_value_t = Config::default().max_connections)]
+    pub max_connections: usize,
+    /// Live calls one peer may take part in.
+    #[arg(long, default_value_t = Config::default().max_calls_per_peer)]
+    pub max_calls_per_peer: usize,
+    /// Frames per second one connection may send, sustained.
+    #[arg(long, default_value_t = Config::default().rate_per_second)]
+    pub rate_limit: u32,
+    /// Frames one connection may send at once above the sustained rate.
+    #[arg(long, default_value_t = Config::default().rate_burst)]
+    pub rate_burst: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// File holding the server's secret.
+    #[arg(long)]
+    pub secret_file: PathBuf,
+    /// The peer the token is for.
+    #[arg(long)]
+    pub peer: String,
+    /// How long the token is valid.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub ttl: Duration,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Some(Command::Server(args)) => run_server(args),
+        Some(Command::Token(args)) => print_token(args),
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("softphone: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+fn run_server(args: ServerArgs) -> Result<(), AnyError> {
+    let secret = match &args.secret_file {
+        Some(path) => Some(
+            token::read_secret_file(path)
+                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let config = Config {
+        invite_ttl: args.invite_ttl,
+        ack_timeout: args.ack_timeout,
+        offline_grace: args.offline_grace,
+        ping_interval: args.ping_interval,
+        idle_timeout: args.idle_timeout,
+        secret,
+        max_connections: args.max_connections,
+        max_calls_per_peer: args.max_calls_per_peer,
+        rate_per_second: args.rate_limit,
+        rate_burst: args.rate_burst,
+        ..Config::default()
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let mut out = std::io::stdout();
+        writeln!(out, "listening on ws://{addr}")?;
+        out.flush()?;
+        server::run(listener, config, shutdown_signal()).await;
+        tracing::info!("server stopped");
+        Ok::<(), AnyError>(())
+    })?;
+    // Sessions still closing must not hold the process past the protocol's 5 s.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn print_token(args: TokenArgs) -> Result<(), AnyError> {
+    let secret = token::read_secret_file(&args.secret_file)
+        .map_err(|e| format!("cannot read secret file {}: {e}", args.secret_file.display()))?;
+    if !crate::protocol::is_valid_id(&args.peer) {
+        return Err("--peer must be 1 to 64 bytes of printable ASCII".into());
+    }
+    let expiry = token::unix_now() + args.ttl.as_secs();
+    println!("{}", token::mint(&secret, &args.peer, expiry));
+    Ok(())
+}

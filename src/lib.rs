@@ -1,0 +1,19 @@
+//! softphone: a call-invitation softphone and the signaling server behind it.
+//!
+//! The model is the call invitation of the Agora RTM SDK: a caller sends or
+//! cancels an invitation, a callee accepts or refuses it, and after accept
+//! the channel name goes to a media session.
+//!
+//! # Layout
+//!
+//! - [`protocol`]: the wire messages of protocol v1, their limits and error
+//!   codes; shared by the server and every client; no I/O.
+//! - [`server`]: the signaling server (`softphone server`).
+//! - [`token`]: minting and checking login tokens (`softphone token`).
+//! - [`cli`]: the command line of the `softphone` binary, a thin layer over
+//!   the modules above.
+
+pub mod cli;
+pub mod protocol;
+pub mod server;
+pub mod token;

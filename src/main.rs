@@ -1,0 +1,5 @@
+//! The `softphone` binary: all the work is in the library.
+
+fn main() -> std::process::ExitCode {
+    softphone::cli::main()
+}

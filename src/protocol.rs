@@ -1,0 +1,370 @@
+//! The wire protocol, version 1: every message a client sends or the server
+//! pushes, the limits on identifiers, and the error codes.
+//!
+//! This module does no I/O. The server decodes [`Request`]s with
+//! [`decode_request`] and encodes [`ServerMessage`]s; the SDK, the headless
+//! peer and the load generator do the reverse with the same types, so both
+//! sides agree by construction. `docs/protocol.md` is the prose version.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+mod decode;
+pub use decode::{DecodeError, decode_request};
+
+/// Largest message the server accepts, after reassembling fragments.
+pub const MAX_MESSAGE_BYTES: usize = 65_536;
+/// Longest `peer_id` (and `device`, and `call_id`), in bytes.
+pub const MAX_ID_BYTES: usize = 64;
+/// Longest `content` or `response`, in bytes of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 8_192;
+/// Longest `channel_id`, in bytes of UTF-8.
+pub const MAX_CHANNEL_BYTES: usize = 64;
+/// Most peers one presence request may name.
+pub const MAX_PEERS_PER_REQUEST: usize = 512;
+/// Most presence subscriptions one session may hold.
+pub const MAX_SUBSCRIPTIONS: usize = 512;
+
+/// A client's request id: any JSON integer, echoed back verbatim.
+pub type Req = serde_json::Number;
+
+/// A frame as a client sends it: the optional `req` beside the request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientFrame {
+    /// Echoed in the server's direct reply; absent for `received`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub req: Option<Req>,
+    /// The request itself; its variant gives the frame's `type`.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// Everything a client may send. Optional text fields default to empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Opens the session; must come first on a connection.
+    Login {
+        peer_id: String,
+        #[serde(default)]
+        token: String,
+        #[serde(default)]
+        device: String,
+    },
+    /// Ends the session: `ok`, then the server closes with 1000.
+    Logout,
+    /// Places a call (Agora: sendLocalInvitation).
+    Invite {
+        call_id: String,
+        callee_id: String,
+        #[serde(default)]
+        content: String,
+        #[serde(default)]
+        channel_id: String,
+    },
+    /// Withdraws a ringing call (Agora: cancelLocalInvitation).
+    Cancel { call_id: String },
+    /// The callee's automatic acknowledgement of an `invitation`; no reply.
+    Received { call_id: String },
+    /// Answers a ringing call (Agora: acceptRemoteInvitation).
+    Accept {
+        call_id: String,
+        #[serde(default)]
+        response: String,
+    },
+    /// Declines a ringing call (Agora: refuseRemoteInvitation).
+    Refuse {
+        call_id: String,
+        #[serde(default)]
+        response: String,
+    },
+    /// Ends an accepted call (beyond Agora).
+    Hangup { call_id: String },
+    /// Asks who of `peer_ids` is online.
+    QueryPresence { peer_ids: Vec<String> },
+    /// Asks for `presence` events on every change of these peers.
+    SubscribePresence { peer_ids: Vec<String> },
+    /// Stops those events.
+    UnsubscribePresence { peer_ids: Vec<String> },
+}
+
+/// Every `type` a client may send, for telling `unknown_type` from `bad_request`.
+pub const REQUEST_TYPES: &[&str] = &[
+    "login",
+    "logout",
+    "invite",
+    "cancel",
+    "received",
+    "accept",
+    "refuse",
+    "hangup",
+    "query_presence",
+    "subscribe_presence",
+    "unsubscribe_presence",
+];
+
+impl Request {
+    /// Checks every field against the limits of the protocol, naming the
+    /// first one that breaks them.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        match self {
+            Request::Login { peer_id, device, .. } => {
+                check_id("peer_id", peer_id)?;
+                check_len("device", device, MAX_ID_BYTES)
+            }
+            Request::Logout => Ok(()),
+            Request::Invite { call_id, callee_id, content, channel_id } => {
+                check_id("call_id", call_id)?;
+                check_id("callee_id", callee_id)?;
+                check_len("content", content, MAX_TEXT_BYTES)?;
+                check_len("channel_id", channel_id, MAX_CHANNEL_BYTES)
+            }
+            Request::Cancel { call_id } | Request::Received { call_id } | Request::Hangup { call_id } => {
+                check_id("call_id", call_id)
+            }
+            Request::Accept { call_id, response } | Request::Refuse { call_id, response } => {
+                check_id("call_id", call_id)?;
+                check_len("response", response, MAX_TEXT_BYTES)
+            }
+            Request::QueryPresence { peer_ids }
+            | Request::SubscribePresence { peer_ids }
+            | Request::UnsubscribePresence { peer_ids } => {
+                if peer_ids.len() > MAX_PEERS_PER_REQUEST {
+                    return Err(ProtocolError::invalid_argument(format!(
+                        "peer_ids names {} peers; at most {MAX_PEERS_PER_REQUEST} per request",
+                        peer_ids.len()
+                    )));
+                }
+                peer_ids.iter().try_for_each(|id| check_id("peer_ids", id))
+            }
+        }
+    }
+}
+
+/// Whether `id` is a valid `peer_id` or `call_id`: 1 to 64 bytes of printable
+/// ASCII (0x21 to 0x7E).
+pub fn is_valid_id(id: &str) -> bool {
+    (1..=MAX_ID_BYTES).contains(&id.len()) && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+fn check_id(field: &str, value: &str) -> Result<(), ProtocolError> {
+    if is_valid_id(value) {
+        Ok(())
+    } else {
+        Err(ProtocolError::invalid_argument(format!(
+            "{field} must be 1 to {MAX_ID_BYTES} bytes of printable ASCII (0x21-0x7E)"
+        )))
+    }
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> Result<(), ProtocolError> {
+    if value.len() <= max {
+        Ok(())
+    } else {
+        Err(ProtocolError::invalid_argument(format!("{field} is {} bytes; at most {max}", value.len())))
+    }
+}
+
+/// Everything the server sends: direct replies (`ok`, `error`) and events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Success; the extra fields depend on the request.
+    Ok {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<Req>,
+        #[serde(flatten)]
+        result: OkResult,
+    },
+    /// Failure of a request, or of a frame that could not be read.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<Req>,
+        code: ErrorCode,
+        message: String,
+    },
+    /// To the callee: a call is ringing.
+    Invitation { call_id: String, caller_id: String, content: String, channel_id: String, expires_in_ms: u64 },
+    /// To the caller: a callee session acknowledged the invitation.
+    ReceivedByPeer { call_id: String },
+    /// To the caller: the callee accepted, from the device named.
+    Accepted {
+        call_id: String,
+        response: String,
+        #[serde(default)]
+        device: String,
+    },
+    /// To the caller: the callee refused.
+    Refused { call_id: String, response: String },
+    /// To the callee: the call stopped ringing for this device.
+    Canceled { call_id: String, reason: CancelReason },
+    /// To either side: the invitation failed.
+    Failure { call_id: String, reason: FailureReason },
+    /// To either side: an accepted call ended.
+    HungUp { call_id: String, reason: HangupReason, by: String },
+    /// A subscribed peer came online or went offline.
+    Presence { peer_id: String, online: bool },
+}
+
+impl ServerMessage {
+    /// The JSON text of this message; the server encodes each event once and
+    /// sends the same bytes to every session.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+}
+
+/// The result fields of an `ok`, by request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OkResult {
+    /// Reply to `login`.
+    Login { session: String, calls: Vec<LiveCall> },
+    /// Reply to `query_presence` and `subscribe_presence`.
+    Presence { online: BTreeMap<String, bool> },
+    /// Every other reply carries nothing more.
+    Empty {},
+}
+
+/// One live call in the `calls` list of the login reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveCall {
+    pub call_id: String,
+    pub role: Role,
+    pub state: LiveState,
+    /// The other party.
+    pub peer_id: String,
+}
+
+/// Which side of a call a peer is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Caller,
+    Callee,
+}
+
+/// The state of a live call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveState {
+    Ringing,
+    Accepted,
+}
+
+/// Why a callee's invitation was withdrawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    CallerCanceled,
+    AnsweredElsewhere,
+    RefusedElsewhere,
+    /// A reason from a newer server; the call has ended all the same.
+    #[serde(other)]
+    Other,
+}
+
+/// Why an invitation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    PeerOffline,
+    PeerNoResponse,
+    Expired,
+    CallerOffline,
+    /// A reason from a newer server; the call has ended all the same.
+    #[serde(other)]
+    Other,
+}
+
+/// Why an accepted call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HangupReason {
+    Hangup,
+    PeerOffline,
+    /// A reason from a newer server; the call has ended all the same.
+    #[serde(other)]
+    Other,
+}
+
+macro_rules! error_codes {
+    ($($variant:ident => $text:literal),* $(,)?) => {
+        /// Every error code of the protocol.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($variant,)*
+            /// A code from a newer server.
+            #[serde(other)]
+            Other,
+        }
+
+        impl ErrorCode {
+            /// The code as it appears on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $text,)*
+                    ErrorCode::Other => "other",
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    BadRequest => "bad_request",
+    UnknownType => "unknown_type",
+    NotLoggedIn => "not_logged_in",
+    AlreadyLoggedIn => "already_logged_in",
+    InvalidToken => "invalid_token",
+    TokenExpired => "token_expired",
+    InvalidArgument => "invalid_argument",
+    DuplicateCallId => "duplicate_call_id",
+    NotFound => "not_found",
+    AlreadyAccepted => "already_accepted",
+    AlreadyEnded => "already_ended",
+    RateLimited => "rate_limited",
+    TooManyCalls => "too_many_calls",
+    TooManySubscriptions => "too_many_subscriptions",
+    Internal => "internal",
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A typed protocol error: the code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ProtocolError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ProtocolError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ProtocolError { code, message: message.into() }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+
+    /// This error as the reply to request `req`.
+    pub fn into_message(self, req: Option<Req>) -> ServerMessage {
+        ServerMessage::Error { req, code: self.code, message: self.message }
+    }
+}
+
+/// Reads the `req` of a JSON value when it is an integer.
+pub(crate) fn integer_req(value: &Value) -> Option<Req> {
+    match value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.clone()),
+        _ => None,
+    }
+}
