@@ -133,6 +133,14 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
         rate_burst: args.rate_burst,
         ..Config::default()
     };
+    // Each connection holds a descriptor; the usual soft limit (1024) is far below the cap.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if (n as usize) < config.max_connections => {
+            tracing::warn!("open-file limit is {n}: fewer than --max-connections can be served")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
