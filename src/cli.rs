@@ -23,6 +23,8 @@ pub enum Command {
     Server(ServerArgs),
     /// Prints a login token for a peer, signed with the server's secret.
     Token(TokenArgs),
+    /// Measures a server: call setups per second, memory per idle session.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Parses a duration with a unit: `250ms`, `60s`, `24h`.
@@ -88,6 +90,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Server(args)) => run_server(args),
         Some(Command::Token(args)) => print_token(args),
+        Some(Command::Bench(args)) => crate::bench::run(args),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

@@ -10,9 +10,11 @@
 //!   codes; shared by the server and every client; no I/O.
 //! - [`server`]: the signaling server (`softphone server`).
 //! - [`token`]: minting and checking login tokens (`softphone token`).
+//! - [`bench`]: the load generator (`softphone bench setups|sessions`).
 //! - [`cli`]: the command line of the `softphone` binary, a thin layer over
 //!   the modules above.
 
+pub mod bench;
 pub mod cli;
 pub mod protocol;
 pub mod server;

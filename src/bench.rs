@@ -1,0 +1,109 @@
+//! `softphone bench`: the load generator for the signaling server.
+//!
+//! `setups` runs complete calls between pairs of connections (invite,
+//! invitation, received, accept, accepted, hang-up, hung up) at a fixed
+//! offered rate, or searches for the highest rate with under 1 % failed
+//! calls; `sessions` logs in many idle sessions and reads the server's
+//! resident memory from `/proc`. Both speak the protocol directly through
+//! [`crate::protocol`], so the figures measure the server, not a client
+//! library. With no `--server`, a server is started as a child process.
+
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+mod conn;
+mod sessions;
+mod setups;
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Call setups per second and their latency.
+    Setups(setups::SetupsArgs),
+    /// Server memory per idle logged-in session.
+    Sessions(sessions::SessionsArgs),
+}
+
+/// Options every benchmark shares.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// The server to load (`ws://HOST:PORT/`); without it one is started as a child process.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The server's secret, to mint tokens for the bench's peers.
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a benchmark to completion on a runtime of its own.
+pub fn run(args: BenchArgs) -> Result<(), AnyError> {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match args.what {
+            BenchCommand::Setups(a) => setups::run(a).await,
+            BenchCommand::Sessions(a) => sessions::run(a).await,
+        }
+    })
+}
+
+/// A server started by the bench as a child process, stopped when dropped.
+pub struct ChildServer {
+    child: Child,
+    /// Its `ws://` URL, as it printed it.
+    pub url: String,
+}
+
+impl ChildServer {
+    /// Starts `softphone server --listen 127.0.0.1:0` with `extra` flags and
+    /// waits for its `listening on` line.
+    pub async fn start(extra: &[&str]) -> Result<ChildServer, AnyError> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .args(["server", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line)).await??;
+        let url = line.trim().strip_prefix("listening on ").ok_or("server did not start")?.to_owned();
+        Ok(ChildServer { child, url: format!("{url}/") })
+    }
+
+    /// The child's process id, for reading its memory.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
+/// The resident memory of process `pid`, in bytes, from `/proc`.
+pub fn resident_bytes(pid: u32) -> std::io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .ok_or_else(|| std::io::Error::other("no VmRSS in /proc status"))?;
+    Ok(kib * 1024)
+}
