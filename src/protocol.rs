@@ -1,7 +1,7 @@
 //! The wire protocol, version 1: every message a client sends or the server
 //! pushes, the limits on identifiers, and the error codes.
 //!
-//! This module does no I/O. The server decodes [`Request`]s with
+//! This module does no I/O (it only says how connections are configured). The server decodes [`Request`]s with
 //! [`decode_request`] and encodes [`ServerMessage`]s; the SDK, the headless
 //! peer and the load generator do the reverse with the same types, so both
 //! sides agree by construction. `docs/protocol.md` is the prose version.
@@ -26,6 +26,22 @@ pub const MAX_CHANNEL_BYTES: usize = 64;
 pub const MAX_PEERS_PER_REQUEST: usize = 512;
 /// Most presence subscriptions one session may hold.
 pub const MAX_SUBSCRIPTIONS: usize = 512;
+
+/// The tungstenite settings for both ends of a connection. Its defaults
+/// (128 KiB read and write buffers, the read buffer zeroed on every read,
+/// 64 MiB messages) are sized for bulk throughput; signaling means many
+/// mostly idle connections exchanging frames of a few hundred bytes, so the
+/// buffers are small and messages are capped at the protocol's 64 KiB
+/// (tungstenite then fails the read and the server closes with 1009).
+pub fn websocket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+    config.read_buffer_size = 4 * 1024;
+    config.write_buffer_size = 0;
+    config.max_write_buffer_size = 1024 * 1024;
+    config.max_message_size = Some(MAX_MESSAGE_BYTES);
+    config.max_frame_size = Some(MAX_MESSAGE_BYTES);
+    config
+}
 
 /// A client's request id: any JSON integer, echoed back verbatim.
 pub type Req = serde_json::Number;

@@ -66,14 +66,18 @@ pub async fn connect_login(
     local_ip: Option<IpAddr>,
 ) -> Result<(Sink, Stream), AnyError> {
     let ws = match local_ip {
-        None => tokio_tungstenite::connect_async(url).await?.0,
+        None => {
+            let config = Some(crate::protocol::websocket_config());
+            tokio_tungstenite::connect_async_with_config(url, config, true).await?.0
+        }
         Some(ip) => {
             let authority = url.trim_start_matches("ws://").trim_end_matches('/');
             let addr: std::net::SocketAddr = authority.parse()?;
             let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
             socket.bind((ip, 0).into())?;
             let tcp = socket.connect(addr).await?;
-            tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?.0
+            let config = Some(crate::protocol::websocket_config());
+            tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), config).await?.0
         }
     };
     let (mut sink, mut stream) = ws.split();

@@ -12,27 +12,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// How long a client may take to complete the WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for sessions to say goodbye (the protocol allows 5 s in all).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(4);
-
-/// The tungstenite settings for every connection. Its defaults (128 KiB
-/// read and write buffers, 64 MiB messages) are sized for throughput; a
-/// signaling server holds many idle sessions exchanging small frames, so the
-/// buffers are small and messages are capped at the protocol's 64 KiB
-/// (tungstenite then fails the read and the session closes with 1009).
-pub(crate) fn websocket_config() -> WebSocketConfig {
-    let mut config = WebSocketConfig::default();
-    config.read_buffer_size = 4 * 1024;
-    config.write_buffer_size = 0;
-    config.max_write_buffer_size = 1024 * 1024;
-    config.max_message_size = Some(crate::protocol::MAX_MESSAGE_BYTES);
-    config.max_frame_size = Some(crate::protocol::MAX_MESSAGE_BYTES);
-    config
-}
 
 /// Accepts until `shutdown` completes, then drains.
 pub(super) async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) {
@@ -99,7 +83,11 @@ async fn handshake(
         }
         Ok(response)
     };
-    let accept = tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(websocket_config()));
+    let accept = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        check,
+        Some(crate::protocol::websocket_config()),
+    );
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
         Ok(Ok(ws)) => Some(ws),
         Ok(Err(e)) => {
