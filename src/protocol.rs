@@ -35,7 +35,7 @@ pub const MAX_SUBSCRIPTIONS: usize = 512;
 /// (tungstenite then fails the read and the server closes with 1009).
 pub fn websocket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
-    config.read_buffer_size = 4 * 1024;
+    config.read_buffer_size = 1024;
     config.write_buffer_size = 0;
     config.max_write_buffer_size = 1024 * 1024;
     config.max_message_size = Some(MAX_MESSAGE_BYTES);
