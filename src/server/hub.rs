@@ -26,6 +26,10 @@ pub(crate) type SessionId = u64;
 /// (not copied) between every session it goes to.
 pub(crate) type Outbound = Utf8Bytes;
 
+/// Set when a session's outbox overflows: its client is not reading its
+/// events, and the session closes the connection the next time it looks.
+pub(crate) type Kick = Arc<std::sync::atomic::AtomicBool>;
+
 /// Shared by every session and timer of one server.
 pub(crate) struct Hub {
     config: Config,
@@ -103,7 +107,7 @@ impl Hub {
         device: &str,
         req: Option<Req>,
         outbox: mpsc::Sender<Outbound>,
-        kick: Arc<Notify>,
+        kick: Kick,
     ) -> SessionId {
         let now = Instant::now();
         let mut guard = self.lock();

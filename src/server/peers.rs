@@ -2,11 +2,12 @@
 //! queue of events kept for a peer while it has no session, and presence
 //! subscriptions. No decisions about calls are made here; the hub asks.
 
-use super::hub::{Outbound, SessionId};
+use super::hub::{Kick, Outbound, SessionId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -19,7 +20,7 @@ pub(super) struct SessionEntry {
     /// Frames for the connection's task to write.
     outbox: mpsc::Sender<Outbound>,
     /// Told when the outbox is full: the client is not reading, drop it.
-    kick: Arc<Notify>,
+    kick: Kick,
     /// Peers this session watches for presence.
     subscriptions: HashSet<Arc<str>>,
 }
@@ -28,7 +29,7 @@ impl SessionEntry {
     /// Queues `text`; a session that is not reading its events is dropped.
     fn push(&self, text: &Utf8Bytes) {
         if self.outbox.try_send(text.clone()).is_err() {
-            self.kick.notify_one();
+            self.kick.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -108,7 +109,7 @@ impl Peers {
         peer: &str,
         device: &str,
         outbox: mpsc::Sender<Outbound>,
-        kick: Arc<Notify>,
+        kick: Kick,
     ) -> (SessionId, bool) {
         let id = self.next_id;
         self.next_id += 1;

@@ -3,14 +3,15 @@
 //! keeps the connection alive (pings) or closes it (silence, shutdown, a
 //! frame over 64 KiB, logout).
 
-use super::hub::{Hub, Outbound, SessionId};
+use super::hub::{Hub, Kick, Outbound, SessionId};
 use crate::protocol::{ErrorCode, OkResult, ProtocolError, Req, Request, ServerMessage, decode_request};
 use crate::token::{self, TokenError};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -70,7 +71,7 @@ struct Connection {
     /// This connection's own outbox, for replies the session writes itself.
     outbox: mpsc::Sender<Outbound>,
     /// Told by the hub when the outbox overflows.
-    kick: Arc<Notify>,
+    kick: Kick,
     /// Set by a successful login.
     session: Option<SessionId>,
     limiter: RateLimiter,
@@ -86,7 +87,7 @@ pub(super) async fn run(ws: WebSocketStream<TcpStream>, hub: Arc<Hub>, mut stopp
     let config = hub.config().clone();
     let (mut sink, mut stream) = ws.split();
     let (outbox, mut inbox) = mpsc::channel(config.outbox_capacity);
-    let kick = Arc::new(Notify::new());
+    let kick: Kick = Arc::new(AtomicBool::new(false));
     let mut conn = Connection {
         hub,
         outbox,
@@ -102,13 +103,18 @@ pub(super) async fn run(ws: WebSocketStream<TcpStream>, hub: Arc<Hub>, mut stopp
     tokio::pin!(idle);
 
     let closing: Option<CloseFrame> = loop {
+        // An overflowing outbox means queued events: the inbox branch wakes us to see this.
+        if kick.load(Ordering::Relaxed) {
+            break Some(close(CloseCode::Policy, "too slow to read its events"));
+        }
         tokio::select! {
             biased;
             _ = stopping.changed() => break Some(close(CloseCode::Away, "server shutting down")),
-            _ = kick.notified() => break Some(close(CloseCode::Policy, "too slow to read its events")),
             out = inbox.recv() => {
                 let Some(out) = out else { break None };
-                if write_batch(&mut sink, &mut inbox, out).await.is_err() {
+                // A client that stops reading must not hold the session forever.
+                let written = tokio::time::timeout(config.idle_timeout, write_batch(&mut sink, &mut inbox, out));
+                if !matches!(written.await, Ok(Ok(()))) {
                     break None;
                 }
             }
@@ -181,7 +187,7 @@ impl Connection {
     /// Queues a message for this connection only.
     fn reply(&self, message: ServerMessage) {
         if self.outbox.try_send(message.to_json().into()).is_err() {
-            self.kick.notify_one();
+            self.kick.store(true, Ordering::Relaxed);
         }
     }
 
