@@ -1,0 +1,20 @@
+//! Integration tests of the signaling server against the protocol v1 contract
+//! (`docs/protocol.md`): a real server on 127.0.0.1:0 (or the real binary)
+//! and real WebSocket clients.
+//!
+//! One test binary on purpose: debug test binaries of this stack are large.
+//! The modules live in `tests/server/`; the inline `server` module below
+//! maps them there (a crate root's own `mod x;` would look in `tests/`).
+
+mod server {
+    mod cli;
+    mod client;
+    mod envelope;
+    mod identifiers;
+    mod invitation;
+    mod limits;
+    mod presence;
+    mod race;
+    mod session;
+    mod timers;
+}

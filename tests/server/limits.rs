@@ -1,0 +1,174 @@
+//! Limits that protect the server (rate, live calls per peer, connection
+//! cap) and liveness (pings, idle timeout).
+
+use super::client::*;
+use serde_json::json;
+use softphone::server::Config;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+#[test]
+fn defaults_allow_50_invites_per_second_and_100_live_calls() {
+    let c = Config::default();
+    assert!(c.rate_per_second >= 50, "{c:?}");
+    assert!(c.max_calls_per_peer >= 100, "{c:?}");
+    assert_eq!(c.invite_ttl, Duration::from_secs(60));
+    assert_eq!(c.ack_timeout, Duration::from_secs(30));
+    assert_eq!(c.offline_grace, Duration::from_secs(30));
+    assert_eq!(c.ping_interval, Duration::from_secs(15));
+    assert_eq!(c.idle_timeout, Duration::from_secs(45));
+    assert_eq!(c.secret, None);
+}
+
+#[tokio::test]
+async fn frames_beyond_the_rate_get_rate_limited_and_are_ignored() {
+    let server = start(Config { rate_per_second: 1, rate_burst: 5, ..Default::default() }).await;
+    let url = server.url();
+    let mut bob = Client::login(&url, "bob").await;
+    let mut alice = Client::login(&url, "alice").await;
+    let mut reqs = Vec::new();
+    for i in 0..20 {
+        reqs.push((
+            alice.send_req(json!({"type": "invite", "call_id": format!("c{i}"), "callee_id": "bob"})).await,
+            i,
+        ));
+    }
+    let mut accepted = BTreeSet::new();
+    let mut limited = Vec::new();
+    for (req, i) in reqs {
+        let reply = alice.reply(req).await;
+        match ty(&reply) {
+            "ok" => {
+                accepted.insert(format!("c{i}"));
+            }
+            _ => {
+                check_error(&reply, "rate_limited");
+                limited.push(format!("c{i}"));
+            }
+        }
+    }
+    assert!(!limited.is_empty(), "20 frames at once with a burst of 5 must hit the limit");
+    assert!(!accepted.is_empty(), "the burst lets the first frames through");
+    // Bob got exactly the accepted invitations: a limited frame was ignored.
+    let mut got = BTreeSet::new();
+    for _ in 0..accepted.len() {
+        let inv = bob.recv().await;
+        check_event(&inv, json!({"type": "invitation", "caller_id": "alice"}));
+        got.insert(inv["call_id"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(got, accepted);
+    bob.expect_silence(QUIET).await;
+    assert!(alice.pending().is_empty(), "{:?}", alice.pending());
+    // Once tokens are back, an ignored invite's id is free.
+    let id = &limited[0];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let reply = alice.request(json!({"type": "invite", "call_id": id, "callee_id": "bob"})).await;
+        if ty(&reply) == "ok" {
+            break;
+        }
+        check_error(&reply, "rate_limited");
+        assert!(Instant::now() < deadline, "still rate limited after {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    check_event(&bob.recv().await, json!({"type": "invitation", "call_id": id}));
+}
+
+#[tokio::test]
+async fn invites_beyond_the_live_calls_of_a_peer_get_too_many_calls() {
+    let server = start(Config { max_calls_per_peer: 2, ..Default::default() }).await;
+    let url = server.url();
+    let mut alice = Client::login(&url, "alice").await;
+    let mut bob = Client::login(&url, "bob").await;
+    alice.ok(json!({"type": "invite", "call_id": "c1", "callee_id": "bob"})).await;
+    alice.ok(json!({"type": "invite", "call_id": "c2", "callee_id": "carol"})).await;
+    let reply = alice.request(json!({"type": "invite", "req": 3, "call_id": "c3", "callee_id": "bob"})).await;
+    check(&reply, json!({"type": "error", "req": 3, "code": "too_many_calls"}));
+    // Ended calls free their slot; accepted ones are still live.
+    alice.ok(json!({"type": "cancel", "call_id": "c2"})).await;
+    alice.ok(json!({"type": "invite", "call_id": "c3", "callee_id": "bob"})).await;
+    alice.error(json!({"type": "invite", "call_id": "c4", "callee_id": "bob"}), "too_many_calls").await;
+    check_event(&bob.recv().await, json!({"type": "invitation", "call_id": "c1"}));
+    check_event(&bob.recv().await, json!({"type": "invitation", "call_id": "c3"}));
+    bob.ok(json!({"type": "accept", "call_id": "c1"})).await;
+    alice.recv_until("accepted").await;
+    alice.error(json!({"type": "invite", "call_id": "c4", "callee_id": "bob"}), "too_many_calls").await;
+    bob.ok(json!({"type": "hangup", "call_id": "c1"})).await;
+    alice.recv_until("hung_up").await;
+    alice.ok(json!({"type": "invite", "call_id": "c4", "callee_id": "bob"})).await;
+    check_event(&bob.recv().await, json!({"type": "invitation", "call_id": "c4"}));
+    // The refused invites created nothing.
+    bob.expect_silence(QUIET).await;
+}
+
+#[tokio::test]
+async fn the_connection_cap_refuses_cleanly_and_frees_a_slot_on_close() {
+    let server = start(Config { max_connections: 2, ..Default::default() }).await;
+    let url = server.url();
+    let first = Client::login(&url, "alice").await;
+    let mut second = Client::connect(&url).await;
+    let third = Client::try_connect(&url).await;
+    assert!(third.is_err(), "the third connection must be refused at the handshake");
+    // The others are unaffected.
+    second.ok(json!({"type": "login", "peer_id": "bob"})).await;
+    first.close().await;
+    let deadline = Instant::now() + WAIT;
+    let mut third = loop {
+        match Client::try_connect(&url).await {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no slot freed after a close: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    third.ok(json!({"type": "login", "peer_id": "carol"})).await;
+    assert!(Client::try_connect(&url).await.is_err(), "the cap is full again");
+    second.ok(json!({"type": "query_presence", "peer_ids": ["carol"]})).await;
+}
+
+#[tokio::test]
+async fn the_server_pings_at_the_ping_interval() {
+    let server = start(Config { ping_interval: Duration::from_millis(100), ..Default::default() }).await;
+    let mut c = Client::login(&server.url(), "alice").await;
+    let deadline = Instant::now() + WAIT;
+    let mut pings = 0;
+    while pings < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match c.next_message(left).await {
+            Some(Message::Ping(_)) => pings += 1,
+            Some(Message::Pong(_)) => {}
+            Some(other) => panic!("unexpected message while waiting for pings: {other:?}"),
+            None => panic!("got {pings} pings within {WAIT:?}, expected 2"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_idle_timeout() {
+    let config = Config {
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(400),
+        ..Default::default()
+    };
+    let server = start(config).await;
+    // Never answers pings, never sends anything.
+    let mut raw = RawSocket::handshake(server.addr()).await;
+    raw.wait_closed(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_client_answering_pings_stays_connected() {
+    let config = Config {
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let server = start(config).await;
+    let mut c = Client::login(&server.url(), "alice").await;
+    // Reading lets tungstenite answer every ping with a pong.
+    c.expect_silence(Duration::from_millis(1500)).await;
+    c.ok(json!({"type": "query_presence", "peer_ids": ["alice"]})).await;
+}
