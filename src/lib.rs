@@ -10,10 +10,13 @@
 //!   codes; shared by the server and every client; no I/O.
 //! - [`server`]: the signaling server (`softphone server`).
 //! - [`token`]: minting and checking login tokens (`softphone token`).
+//! - [`sdk`]: the client SDK: Agora RTM's call invitation over protocol v1,
+//!   with reconnect; the headless peer and the demo peers are built on it.
 //! - [`cli`]: the command line of the `softphone` binary, a thin layer over
 //!   the modules above.
 
 pub mod cli;
 pub mod protocol;
+pub mod sdk;
 pub mod server;
 pub mod token;
