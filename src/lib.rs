@@ -12,10 +12,14 @@
 //! - [`token`]: minting and checking login tokens (`softphone token`).
 //! - [`sdk`]: the client SDK: Agora RTM's call invitation over protocol v1,
 //!   with reconnect; the headless peer and the demo peers are built on it.
+//! - [`peer`]: the headless peer (`softphone peer`): scripts in, JSON lines out.
+//! - [`demo`]: the demo peers `echo`, `busy` and `noanswer`, on the SDK.
 //! - [`cli`]: the command line of the `softphone` binary, a thin layer over
 //!   the modules above.
 
 pub mod cli;
+pub mod demo;
+pub mod peer;
 pub mod protocol;
 pub mod sdk;
 pub mod server;
