@@ -25,6 +25,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Measures a server: call setups per second, memory per idle session.
     Bench(crate::bench::BenchArgs),
+    /// A headless peer: places, answers and watches calls from a script.
+    Peer(crate::peer::PeerArgs),
 }
 
 /// Parses a duration with a unit: `250ms`, `60s`, `24h`.
@@ -68,6 +70,9 @@ pub struct ServerArgs {
     /// Frames one connection may send at once above the sustained rate.
     #[arg(long, default_value_t = Config::default().rate_burst)]
     pub rate_burst: u32,
+    /// Also host the demo peers `echo`, `busy` and `noanswer` (see README).
+    #[arg(long)]
+    pub demo_peers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +96,7 @@ pub fn main() -> ExitCode {
         Some(Command::Server(args)) => run_server(args),
         Some(Command::Token(args)) => print_token(args),
         Some(Command::Bench(args)) => crate::bench::run(args),
+        Some(Command::Peer(args)) => crate::peer::run(args),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();
@@ -153,6 +159,11 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
         let mut out = std::io::stdout();
         writeln!(out, "listening on ws://{addr}")?;
         out.flush()?;
+        let url = crate::demo::local_url(addr);
+        let _demo = args
+            .demo_peers
+            .then(|| crate::demo::spawn(&url, config.secret.clone(), Default::default()))
+            .transpose()?;
         server::run(listener, config, shutdown_signal()).await;
         tracing::info!("server stopped");
         Ok::<(), AnyError>(())

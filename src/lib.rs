@@ -11,11 +11,18 @@
 //! - [`server`]: the signaling server (`softphone server`).
 //! - [`token`]: minting and checking login tokens (`softphone token`).
 //! - [`bench`]: the load generator (`softphone bench setups|sessions`).
+//! - [`sdk`]: the client SDK: Agora RTM's call invitation over protocol v1,
+//!   with reconnect; the headless peer and the demo peers are built on it.
+//! - [`peer`]: the headless peer (`softphone peer`): scripts in, JSON lines out.
+//! - [`demo`]: the demo peers `echo`, `busy` and `noanswer`, on the SDK.
 //! - [`cli`]: the command line of the `softphone` binary, a thin layer over
 //!   the modules above.
 
 pub mod bench;
 pub mod cli;
+pub mod demo;
+pub mod peer;
 pub mod protocol;
+pub mod sdk;
 pub mod server;
 pub mod token;
