@@ -386,3 +386,25 @@ async fn the_callees_events_wait_for_its_next_session_in_order() {
     bob2.ok(json!({"type": "refuse", "call_id": "c2", "response": "later"})).await;
     check_event(&alice.recv_until("refused").await, json!({"call_id": "c2", "response": "later"}));
 }
+
+#[tokio::test]
+async fn ack_timer_pauses_while_a_reached_callee_is_offline_and_resumes() {
+    let server = start(config(LONG, ms(600), LONG)).await;
+    let url = server.url();
+    let mut alice = Client::login(&url, "alice").await;
+    let mut carol = Client::login(&url, "carol").await;
+    let mut bob = Client::login(&url, "bob").await;
+    subscribe(&mut carol, "bob").await;
+    invite(&mut alice, "c1", "bob").await;
+    expect_invitation(&mut bob, "c1", "alice").await;
+    // Bob leaves without acknowledging: the ack timer stops with time left.
+    bob.close().await;
+    await_offline(&mut carol, "bob").await;
+    // Well past the ack timeout, but bob has no session: nothing happens.
+    alice.expect_silence(ms(1200)).await;
+    let mut bob = Client::login(&url, "bob").await;
+    expect_invitation(&mut bob, "c1", "alice").await;
+    // The timer runs again (with what was left of it).
+    check_event(&alice.recv().await, failure("c1", "peer_no_response"));
+    check_event(&bob.recv().await, failure("c1", "expired"));
+}
