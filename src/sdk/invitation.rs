@@ -5,7 +5,7 @@
 //! A handle is a cheap clone pointing at one entry; the entry is shared
 //! with the client's call table, which the worker updates as replies and
 //! events arrive, so getters always read the current state. The rules of
-//! each state (what may be sent when) live in [`table`](super::table).
+//! each state (what may be sent when) live in the call table (`table.rs`).
 
 use super::{Client, Error, Reply};
 use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES};
