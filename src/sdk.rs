@@ -63,7 +63,9 @@ struct Inner {
     shared: Arc<Shared>,
     /// Requests for the worker; closing it stops the worker.
     commands: mpsc::UnboundedSender<Command>,
+    /// Who we logged in as.
     peer_id: String,
+    /// How long a reply future waits for the server.
     request_timeout: Duration,
 }
 
