@@ -173,3 +173,37 @@ async fn an_unattended_peer_answers_until_terminated() {
     assert_eq!(bob.exit_code().await, 0);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_server_binary_hosts_the_demo_peers() {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_softphone"))
+        .args(["server", "--listen", "127.0.0.1:0", "--demo-peers"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn softphone server");
+    let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(PATIENCE, stdout.next_line()).await.unwrap().unwrap().unwrap();
+    let url = first.strip_prefix("listening on ").expect("the listening line").to_owned();
+
+    let mut alice = Peer::spawn(&url, "alice", &[]);
+    alice.expect(json!({"event": "connected"})).await;
+    // The demo peers log in on their own, soon after the server starts.
+    alice.send("subscribe busy").await;
+    let subscribed = alice.expect(json!({"command": "subscribe"})).await;
+    if subscribed["online"]["busy"] != json!(true) {
+        alice.expect(json!({"event": "presence", "peer": "busy", "online": true})).await;
+    }
+    alice.send("call busy").await;
+    alice.send("wait refused").await;
+    alice.expect(json!({"event": "refused", "response": "busy"})).await;
+    alice.expect(json!({"command": "wait", "ok": true, "event": "refused"})).await;
+    alice.send("quit").await;
+    assert_eq!(alice.exit_code().await, 0);
+
+    let pid = server.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(PATIENCE, server.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+}
