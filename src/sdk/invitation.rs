@@ -128,6 +128,8 @@ pub(crate) struct LocalEntry {
     pub state: LocalInvitationState,
     /// Our invite is in flight (the state stays `Idle` until its `ok`).
     pub sending: bool,
+    /// The login during which the invite was issued (see `Table::logged_in`).
+    pub sent_in_login: u64,
     /// Our cancel is in flight.
     pub canceling: bool,
     /// The call after accept.

@@ -47,6 +47,10 @@ pub(crate) struct Table {
     me: String,
     /// Logged in right now; requests are refused locally otherwise.
     pub connected: bool,
+    /// How many logins this client has made: a request issued during the
+    /// current one has not reached any server yet when that login's
+    /// reconcile runs, so the reconcile must leave it alone.
+    logins: u64,
     /// Stopped for good (logged out, aborted, dropped): nothing will be sent again.
     pub stopped: bool,
     local: HashMap<String, Shared<LocalEntry>>,
@@ -74,6 +78,7 @@ impl Table {
         Table {
             me,
             connected: false,
+            logins: 0,
             stopped: false,
             local: HashMap::new(),
             remote: HashMap::new(),
@@ -116,11 +121,23 @@ impl Table {
             response: String::new(),
             state: L::Idle,
             sending: false,
+            sent_in_login: 0,
             canceling: false,
             call: CallPhase::NotLive,
         }));
         self.local.insert(call_id.clone(), entry.clone());
         Ok((call_id.into(), entry))
+    }
+
+    /// A new login succeeded: requests may go out again.
+    pub fn logged_in(&mut self) {
+        self.connected = true;
+        self.logins += 1;
+    }
+
+    /// The number of the current (or last) login.
+    pub fn login_number(&self) -> u64 {
+        self.logins
     }
 
     /// Agora sendLocalInvitation: only an unsent invitation may be sent.
@@ -137,6 +154,7 @@ impl Table {
         check_text("channel_id", &e.channel_id, MAX_CHANNEL_BYTES)?;
         self.require_connected()?;
         e.sending = true;
+        e.sent_in_login = self.logins;
         let request = Request::Invite {
             call_id: call_id.to_owned(),
             callee_id: e.callee_id.clone(),

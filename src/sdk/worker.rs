@@ -220,7 +220,7 @@ impl Worker {
     async fn session(&mut self, socket: Socket, session: String, calls: Vec<LiveCall>) -> SessionEnd {
         let (mut sink, mut stream) = socket.split();
         let mut in_flight: HashMap<u64, InFlight> = HashMap::new();
-        self.shared.table().connected = true;
+        self.shared.table().logged_in();
         self.set_state(ConnectionState::Connected { session }, ConnectionReason::LoginSuccess);
 
         // Events the server kept for us follow the login reply; apply those

@@ -23,8 +23,10 @@ impl Table {
         for id in ids {
             let entry = self.local[&id].clone();
             let mut e = lock(&entry);
+            // An invite issued since this login has not gone out yet: not ours to settle.
+            let sent_meanwhile = e.sending && e.sent_in_login == self.login_number();
             let believed_live = matches!(e.state, L::SentToRemote | L::ReceivedByRemote)
-                || (e.state == L::Idle && e.sending)
+                || (e.state == L::Idle && e.sending && !sent_meanwhile)
                 || matches!(e.call, CallPhase::Live { .. });
             if !believed_live {
                 continue;
@@ -127,9 +129,33 @@ mod tests {
     }
 
     #[test]
+    fn an_invite_issued_after_the_login_is_left_to_its_reply() {
+        let mut t = Table::new("alice".into());
+        t.logged_in();
+        let mut out = Vec::new();
+        // Sent in the first login, its reply lost with the connection.
+        let (old, o) = t.create_local("bob").unwrap();
+        t.begin_send(&old, &o).unwrap();
+        t.connected = false;
+        // The second login: an invite issued right after it is still queued when reconcile runs.
+        t.logged_in();
+        let (fresh, f) = t.create_local("carol").unwrap();
+        let (_, pending) = t.begin_send(&fresh, &f).unwrap();
+        t.reconcile(&[], &mut out);
+        assert_eq!(lock(&o).state, L::Failure);
+        {
+            let fresh = lock(&f);
+            assert_eq!((fresh.state, fresh.sending), (L::Idle, true));
+        }
+        assert_eq!(out.len(), 1, "{out:?}");
+        t.on_ok(&pending, None, &mut out);
+        assert_eq!(lock(&f).state, L::SentToRemote);
+    }
+
+    #[test]
     fn reconcile_ends_what_the_server_no_longer_has_and_keeps_the_rest() {
         let mut t = Table::new("alice".into());
-        t.connected = true;
+        t.logged_in();
         let mut out = Vec::new();
         let (gone, g) = t.create_local("bob").unwrap();
         let (kept, k) = t.create_local("carol").unwrap();
@@ -143,6 +169,7 @@ mod tests {
         out.clear();
         t.connected = false;
         let _ = pending; // the accept's reply was lost with the connection
+        t.logged_in();
         let calls = vec![
             LiveCall {
                 call_id: kept.to_string(),
