@@ -10,10 +10,21 @@
 //!   codes; shared by the server and every client; no I/O.
 //! - [`server`]: the signaling server (`softphone server`).
 //! - [`token`]: minting and checking login tokens (`softphone token`).
+//! - [`config`], [`paths`]: the desktop app's settings and where its files
+//!   live; tolerant loading, atomic writes.
+//! - [`ringtone`]: the ringtone and ringback tone (rodio, or silence).
+//! - [`media`]: what an accepted call starts (nothing, a program, a URL).
+//! - [`app`]: the desktop softphone (iced): screens, the incoming-call
+//!   dialog, sounds and media sessions driven by the SDK's events.
 //! - [`cli`]: the command line of the `softphone` binary, a thin layer over
 //!   the modules above.
 
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod media;
+pub mod paths;
 pub mod protocol;
+pub mod ringtone;
 pub mod server;
 pub mod token;
