@@ -10,6 +10,8 @@
 //!   codes; shared by the server and every client; no I/O.
 //! - [`server`]: the signaling server (`softphone server`).
 //! - [`token`]: minting and checking login tokens (`softphone token`).
+//! - [`sdk`]: the client SDK: Agora RTM's call invitation over protocol v1,
+//!   with reconnect; the headless peer and the demo peers are built on it.
 //! - [`config`], [`paths`]: the desktop app's settings and where its files
 //!   live; tolerant loading, atomic writes.
 //! - [`ringtone`]: the ringtone and ringback tone (rodio, or silence).
@@ -26,5 +28,6 @@ pub mod media;
 pub mod paths;
 pub mod protocol;
 pub mod ringtone;
+pub mod sdk;
 pub mod server;
 pub mod token;

@@ -1,0 +1,147 @@
+//! How a [`Client`](super::Client) connects: the server's address, who logs
+//! in, and the timers of the connection and its reconnect backoff.
+
+use super::Error;
+use crate::protocol::{MAX_ID_BYTES, is_valid_id};
+use std::time::Duration;
+
+/// Everything a client is told at start. `Config::new` fills in defaults
+/// suited to a desktop softphone; tests shorten the timers.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `ws://HOST:PORT[/]` or `wss://HOST[:PORT][/]`.
+    pub url: String,
+    /// Who logs in.
+    pub peer_id: String,
+    /// The login token; anything works against a server in open mode.
+    pub token: String,
+    /// A label for this device, shown to callers whose call it accepts.
+    pub device: String,
+    /// When to retry after a dropped connection or a failed attempt.
+    pub backoff: Backoff,
+    /// How long a request may wait for its reply before failing with
+    /// [`Error::Timeout`].
+    pub request_timeout: Duration,
+    /// How long one attempt (TCP, TLS, WebSocket handshake and login) may take.
+    pub connect_timeout: Duration,
+    /// How often the client pings the server, so a dead link is noticed
+    /// even when the server's pings are rarer than our idle timeout.
+    pub ping_interval: Duration,
+    /// A connection on which nothing was heard for this long is dropped
+    /// (and retried). The server pings every 15 s by default.
+    pub idle_timeout: Duration,
+}
+
+impl Config {
+    /// A configuration with the default timers and an empty token and device.
+    pub fn new(url: impl Into<String>, peer_id: impl Into<String>) -> Self {
+        Config {
+            url: url.into(),
+            peer_id: peer_id.into(),
+            token: String::new(),
+            device: String::new(),
+            backoff: Backoff::default(),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+        }
+    }
+
+    /// Checks what can be checked before connecting, and returns the URL to
+    /// connect to (with the path `/` the server serves on, when missing).
+    pub(crate) fn validate(&self) -> Result<String, Error> {
+        if !is_valid_id(&self.peer_id) {
+            return Err(Error::InvalidArgument(format!(
+                "peer_id must be 1 to {MAX_ID_BYTES} bytes of printable ASCII (0x21-0x7E)"
+            )));
+        }
+        if self.device.len() > MAX_ID_BYTES {
+            return Err(Error::InvalidArgument(format!("device is over {MAX_ID_BYTES} bytes")));
+        }
+        normalize_url(&self.url)
+    }
+}
+
+/// `ws://host:port` and `ws://host:port/` both name the server's path `/`.
+pub(crate) fn normalize_url(url: &str) -> Result<String, Error> {
+    let url = url.trim();
+    let rest = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")).ok_or_else(|| {
+        Error::InvalidArgument(format!("server URL {url:?} must start with ws:// or wss://"))
+    })?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(Error::InvalidArgument(format!("server URL {url:?} names no host")));
+    }
+    Ok(if rest.contains('/') { url.to_owned() } else { format!("{url}/") })
+}
+
+/// Exponential backoff with jitter: attempt `n` (from 1) waits
+/// `min(max, initial * multiplier^(n-1))`, shortened by a random fraction up
+/// to `jitter`, so many clients of a restarted server do not all come back
+/// in the same instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backoff {
+    /// The wait before the first retry.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+    /// How much each wait grows over the one before.
+    pub multiplier: f64,
+    /// The fraction (0 to 1) of each wait that is random.
+    pub jitter: f64,
+}
+
+impl Default for Backoff {
+    /// 250 ms, then doubling up to 30 s, each wait 0 to 50 % shorter.
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(30),
+            multiplier: 2.0,
+            jitter: 0.5,
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before attempt `attempt` (1 is the first retry).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(64) as i32;
+        let full = self.initial.as_secs_f64() * self.multiplier.max(1.0).powi(exponent);
+        let full = full.min(self.max.as_secs_f64());
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        let factor = 1.0 - jitter * rand::random::<f64>();
+        Duration::from_secs_f64((full * factor).max(0.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_gain_the_root_path_and_bad_ones_are_refused() {
+        assert_eq!(normalize_url("ws://127.0.0.1:80").unwrap(), "ws://127.0.0.1:80/");
+        assert_eq!(normalize_url("ws://127.0.0.1:80/").unwrap(), "ws://127.0.0.1:80/");
+        assert_eq!(normalize_url("wss://example.org").unwrap(), "wss://example.org/");
+        for bad in ["http://x", "ws://", "127.0.0.1:80", "ws:///x"] {
+            assert!(matches!(normalize_url(bad), Err(Error::InvalidArgument(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_to_its_cap_within_its_jitter() {
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            multiplier: 2.0,
+            jitter: 0.5,
+        };
+        for (attempt, full) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1000), (40, 1000)] {
+            let d = b.delay(attempt).as_millis() as u64;
+            assert!((full / 2..=full).contains(&d), "attempt {attempt}: {d} ms");
+        }
+        let exact = Backoff { jitter: 0.0, ..b };
+        assert_eq!(exact.delay(2), Duration::from_millis(200));
+    }
+}
