@@ -110,7 +110,7 @@ impl SignIn {
         let field = |label: &'static str, input: text_input::TextInput<'static, Message>| {
             column![text(label).size(theme::SMALL), input.on_submit(Message::Submit).padding(8)].spacing(4)
         };
-        let server_hint = format!("{DEFAULT_SERVER_URL} (hosted here if nothing answers)");
+        let server_hint = format!("{DEFAULT_SERVER_URL} (default)");
         let mut sign_in = button(text("Sign in")).padding([8, 20]).style(button::primary);
         if !self.busy {
             sign_in = sign_in.on_press(Message::Submit);
@@ -119,6 +119,7 @@ impl SignIn {
             text("Sign in").size(theme::HEADLINE),
             field("Peer id", text_input("alice", &self.peer_id).on_input(Message::PeerId)),
             field("Server", text_input(&server_hint, &self.server_url).on_input(Message::ServerUrl)),
+            text("Empty: the default server, hosted by this app when none runs there.").size(12),
             field(
                 "Token (optional)",
                 text_input("none needed on an open server", &self.token)

@@ -1,8 +1,8 @@
 //! The app's look: one theme, a few sizes and the container styles the
 //! screens share, so every screen looks like part of the same phone.
 
-use iced::widget::container;
-use iced::{Background, Border, Color, Shadow, Theme, Vector, border};
+use iced::widget::{container, space};
+use iced::{Background, Border, Color, Element, Theme, border};
 
 /// The theme of every window.
 pub fn theme() -> Theme {
@@ -26,12 +26,9 @@ pub fn card(theme: &Theme) -> container::Style {
     container::Style {
         background: Some(Background::Color(palette.background.weak.color)),
         text_color: Some(palette.background.weak.text),
-        border: border::rounded(12),
-        shadow: Shadow {
-            color: Color::from_rgba(0.0, 0.0, 0.0, 0.4),
-            offset: Vector::new(0.0, 4.0),
-            blur_radius: 16.0,
-        },
+        // A border rather than a shadow: tiny-skia leaves a shadow's old
+        // pixels behind when a card shrinks.
+        border: Border { color: palette.background.strong.color, width: 1.0, radius: 12.0.into() },
         ..container::Style::default()
     }
 }
@@ -73,4 +70,33 @@ pub fn notice(theme: &Theme) -> container::Style {
         border: border::rounded(8),
         ..container::Style::default()
     }
+}
+
+/// The colour of a status light.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Light {
+    Good,
+    Waiting,
+    Bad,
+}
+
+/// A small round status light (drawn, not a glyph: no font has to have it).
+pub fn light<'a, Message: 'a>(state: Light) -> Element<'a, Message> {
+    container(space())
+        .width(10)
+        .height(10)
+        .style(move |theme: &Theme| {
+            let palette = theme.extended_palette();
+            let color = match state {
+                Light::Good => palette.success.base.color,
+                Light::Waiting => palette.warning.base.color,
+                Light::Bad => palette.danger.base.color,
+            };
+            container::Style {
+                background: Some(Background::Color(color)),
+                border: border::rounded(5),
+                ..container::Style::default()
+            }
+        })
+        .into()
 }
