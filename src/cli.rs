@@ -53,6 +53,8 @@ pub enum Command {
     Server(ServerArgs),
     /// Prints a login token for a peer, signed with the server's secret.
     Token(TokenArgs),
+    /// A headless peer: places, answers and watches calls from a script.
+    Peer(crate::peer::PeerArgs),
 }
 
 /// Parses a duration with a unit: `250ms`, `60s`, `24h`.
@@ -96,6 +98,9 @@ pub struct ServerArgs {
     /// Frames one connection may send at once above the sustained rate.
     #[arg(long, default_value_t = Config::default().rate_burst)]
     pub rate_burst: u32,
+    /// Also host the demo peers `echo`, `busy` and `noanswer` (see README).
+    #[arg(long)]
+    pub demo_peers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +123,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Server(args)) => run_server(args),
         Some(Command::Token(args)) => print_token(args),
+        Some(Command::Peer(args)) => crate::peer::run(args),
         None => run_app(cli.app),
     };
     match result {
@@ -176,6 +182,11 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
         let mut out = std::io::stdout();
         writeln!(out, "listening on ws://{addr}")?;
         out.flush()?;
+        let url = crate::demo::local_url(addr);
+        let _demo = args
+            .demo_peers
+            .then(|| crate::demo::spawn(&url, config.secret.clone(), Default::default()))
+            .transpose()?;
         server::run(listener, config, shutdown_signal()).await;
         tracing::info!("server stopped");
         Ok::<(), AnyError>(())

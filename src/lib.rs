@@ -12,6 +12,8 @@
 //! - [`token`]: minting and checking login tokens (`softphone token`).
 //! - [`sdk`]: the client SDK: Agora RTM's call invitation over protocol v1,
 //!   with reconnect; the headless peer and the demo peers are built on it.
+//! - [`peer`]: the headless peer (`softphone peer`): scripts in, JSON lines out.
+//! - [`demo`]: the demo peers `echo`, `busy` and `noanswer`, on the SDK.
 //! - [`config`], [`paths`]: the desktop app's settings and where its files
 //!   live; tolerant loading, atomic writes.
 //! - [`ringtone`]: the ringtone and ringback tone (rodio, or silence).
@@ -24,8 +26,10 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod media;
 pub mod paths;
+pub mod peer;
 pub mod protocol;
 pub mod ringtone;
 pub mod sdk;

@@ -8,6 +8,7 @@
 //! Binding first, rather than probing with a connect, settles a race of two
 //! instances starting at once: exactly one of them gets the address.
 
+use crate::demo::{self, DemoPeers};
 use crate::server::{self, ServerHandle};
 use std::net::SocketAddr;
 
@@ -18,6 +19,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 pub struct Embedded {
     /// Keeps the server's stop handle for as long as the app runs.
     server: ServerHandle,
+    /// The demo peers; dropping them stops them. `None` if they could not start.
+    _demo: Option<DemoPeers>,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -55,7 +58,14 @@ pub fn host_if_free(listen: &str) -> std::io::Result<Option<Embedded>> {
     let listener = socket.listen(1024)?;
     let server = server::spawn_on(listener, server::Config::default());
     tracing::info!("no server was listening on {listen}: hosting one in-process on {}", server.url());
-    Ok(Some(Embedded { server }))
+    let demo = match demo::spawn(&server.url(), None, demo::Timing::default()) {
+        Ok(demo) => Some(demo),
+        Err(e) => {
+            tracing::warn!("cannot start the demo peers: {e}");
+            None
+        }
+    };
+    Ok(Some(Embedded { server, _demo: demo }))
 }
 
 #[cfg(test)]

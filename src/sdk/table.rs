@@ -45,6 +45,8 @@ pub(crate) struct Table {
     me: String,
     /// Logged in right now; requests are refused locally otherwise.
     pub connected: bool,
+    /// Stopped for good (logged out, aborted, dropped): nothing will be sent again.
+    pub stopped: bool,
     local: HashMap<String, Shared<LocalEntry>>,
     remote: HashMap<String, Shared<RemoteEntry>>,
     /// Ended call ids, oldest first, for forgetting them.
@@ -70,6 +72,7 @@ impl Table {
         Table {
             me,
             connected: false,
+            stopped: false,
             local: HashMap::new(),
             remote: HashMap::new(),
             ended: VecDeque::new(),
@@ -86,7 +89,11 @@ impl Table {
     }
 
     fn require_connected(&self) -> Result<(), Error> {
-        if self.connected { Ok(()) } else { Err(Error::NotConnected) }
+        match (self.connected, self.stopped) {
+            (true, _) => Ok(()),
+            (false, false) => Err(Error::NotConnected),
+            (false, true) => Err(Error::Stopped),
+        }
     }
 
     /// Agora createLocalInvitation: a new `Idle` invitation with a fresh UUID.

@@ -118,6 +118,9 @@ impl Worker {
 
     fn set_state(&self, state: ConnectionState, reason: ConnectionReason) {
         tracing::debug!(peer = %self.config.peer_id, state = state.as_str(), %reason, "connection");
+        if state.is_final() {
+            self.shared.table().stopped = true;
+        }
         self.shared.status.send_replace((state.clone(), reason.clone()));
         let _ = self.events.send(Event::Connection { state, reason });
     }

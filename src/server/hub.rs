@@ -218,6 +218,8 @@ impl Hub {
             }
             Request::UnsubscribePresence { peer_ids } => {
                 state.peers.unsubscribe(id, &peer_ids);
+                // The protocol answers it with `ok` like every other request.
+                state.peers.send(id, &encode(&ok(req.clone())));
                 Ok(())
             }
             Request::Login { .. } | Request::Logout => unreachable!("handled by the session"),

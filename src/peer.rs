@@ -1,0 +1,402 @@
+//! `softphone peer`: the headless peer. It logs in through the SDK, reads
+//! commands one a line from standard input (or `--script`), answers calls
+//! on its own when told to (`--auto`), and prints one JSON line for every
+//! event and every command's result, so QA scripts and the end-to-end
+//! tests can place, answer and watch calls without a GUI.
+//!
+//! - [`script`]: the command language (parsed with clap, line by line).
+//! - [`output`]: the JSON lines (and `--pretty`).
+
+use crate::cli::parse_duration;
+use crate::demo::{Answering, AutoMode};
+use crate::sdk::{self, Client, Config, Event};
+use clap::Args;
+use futures_util::StreamExt;
+use serde_json::json;
+use std::collections::VecDeque;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub mod output;
+pub mod script;
+
+use output::{Output, event_line, event_name, failure, sdk_failure, success};
+use script::Command;
+
+/// Events kept for `wait` at most; older ones are dropped first.
+const WAIT_BACKLOG: usize = 1_000;
+/// How long `quit` waits for the server to confirm the logout.
+const LOGOUT_WAIT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Args)]
+pub struct PeerArgs {
+    /// The server, `ws://HOST:PORT` or `wss://...`.
+    #[arg(long)]
+    pub server: String,
+    /// The peer id to log in as.
+    #[arg(long)]
+    pub id: String,
+    /// The login token (any token works against a server in open mode).
+    #[arg(long, conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// A file holding the login token (surrounding white space is trimmed).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// The device label shown to callers whose call this peer accepts.
+    #[arg(long, default_value = "peer")]
+    pub device: String,
+    /// Read commands from this file instead of standard input.
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+    /// Answer incoming calls unattended; the peer then keeps running after
+    /// its input ends, until SIGINT or SIGTERM.
+    #[arg(long, value_enum)]
+    pub auto: Option<AutoMode>,
+    /// How long to let a call ring before the automatic answer.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub after: Duration,
+    /// The response sent with automatic answers.
+    #[arg(long, default_value = "")]
+    pub response: String,
+    /// Hang up every accepted call after this long.
+    #[arg(long, value_parser = parse_duration)]
+    pub hangup_after: Option<Duration>,
+    /// Print for a person instead of JSON lines.
+    #[arg(long)]
+    pub pretty: bool,
+}
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs the peer; `Err` (exit status 1) when any command or `wait` failed.
+pub fn run(args: PeerArgs) -> Result<(), AnyError> {
+    let token = match (&args.token, &args.token_file) {
+        (Some(token), _) => token.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?
+            .trim()
+            .to_owned(),
+        (None, None) => String::new(),
+    };
+    let lines = match &args.script {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read script {}: {e}", path.display()))?;
+            script_lines(text)
+        }
+        None => stdin_lines(),
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let failed = runtime.block_on(async move {
+        let mut config = Config::new(&args.server, &args.id);
+        config.token = token;
+        config.device = args.device.clone();
+        let out = Output::new(args.pretty);
+        let (client, events) = match Client::connect(config).await {
+            Ok(connected) => connected,
+            Err(e) => {
+                out.print(&sdk_failure("connect", &e));
+                return Err(AnyError::from(e.to_string()));
+            }
+        };
+        let answering = Answering {
+            mode: args.auto.unwrap_or(AutoMode::Ignore),
+            after: args.after,
+            response: args.response.clone(),
+            hang_up_after: args.hangup_after,
+        };
+        let recent = Arc::new(Mutex::new(Recent::default()));
+        let (waitable, backlog) = mpsc::unbounded_channel();
+        let pump =
+            tokio::spawn(pump(client.clone(), events, answering, out.clone(), recent.clone(), waitable));
+        let mut peer = Peer { client, out, recent, backlog, kept: VecDeque::new(), failures: 0 };
+        peer.run_script(lines, args.auto.is_some()).await;
+        let _ = tokio::time::timeout(LOGOUT_WAIT, peer.client.logout()).await;
+        drop(peer.client);
+        let _ = tokio::time::timeout(LOGOUT_WAIT, pump).await;
+        Ok(peer.failures)
+    })?;
+    // The stdin reader thread may still be blocked in a read; do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match failed {
+        0 => Ok(()),
+        n => Err(format!("{n} command(s) failed").into()),
+    }
+}
+
+/// The lines of a script file, as a channel like standard input's.
+fn script_lines(text: String) -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    for line in text.lines() {
+        let _ = tx.send(line.to_owned());
+    }
+    rx
+}
+
+/// Standard input, line by line, read on a thread of its own (a blocking
+/// read must not hold up the runtime, nor its shutdown).
+fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The calls `CALL` defaults to.
+#[derive(Debug, Default)]
+struct Recent {
+    /// The last call placed (for `cancel`).
+    placed: Option<String>,
+    /// The last call received (for `accept`, `refuse`).
+    received: Option<String>,
+    /// The last call accepted, on either side (for `hangup`).
+    accepted: Option<String>,
+}
+
+/// Reads the SDK's events: prints each, remembers recent calls, answers
+/// automatically, and hands each to `wait`.
+async fn pump(
+    client: Client,
+    mut events: sdk::Events,
+    answering: Answering,
+    out: Output,
+    recent: Arc<Mutex<Recent>>,
+    waitable: mpsc::UnboundedSender<Event>,
+) {
+    let mut actions = tokio::task::JoinSet::new();
+    while let Some(event) = events.next().await {
+        out.print(&event_line(&event));
+        {
+            let mut recent = recent.lock().unwrap_or_else(|p| p.into_inner());
+            match &event {
+                Event::RemoteInvitationReceived { call_id, .. } => recent.received = Some(call_id.clone()),
+                Event::LocalInvitationAccepted { call_id, .. }
+                | Event::RemoteInvitationAccepted { call_id } => recent.accepted = Some(call_id.clone()),
+                _ => {}
+            }
+        }
+        if let Some(action) = answering.react(&client, &event) {
+            let out = out.clone();
+            actions.spawn(async move {
+                if let Some(action) = action.await {
+                    out.print(&output::auto_line(action.kind, &action.call_id, &action.result));
+                }
+            });
+        }
+        while actions.try_join_next().is_some() {}
+        let _ = waitable.send(event);
+    }
+}
+
+/// The script's side: runs commands one after another.
+struct Peer {
+    client: Client,
+    out: Output,
+    recent: Arc<Mutex<Recent>>,
+    /// Events from the pump not yet looked at by `wait`.
+    backlog: mpsc::UnboundedReceiver<Event>,
+    /// Events looked at but not taken by a `wait`, oldest first.
+    kept: VecDeque<Event>,
+    /// How many commands failed.
+    failures: usize,
+}
+
+impl Peer {
+    /// Runs every line until `quit`, the end of input (then, when answering
+    /// unattended, until a signal), or a signal.
+    async fn run_script(&mut self, mut lines: mpsc::UnboundedReceiver<String>, unattended: bool) {
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        let mut number = 0;
+        loop {
+            let line = tokio::select! {
+                line = lines.recv() => line,
+                _ = &mut stop => return,
+            };
+            let Some(line) = line else { break };
+            number += 1;
+            let command = match script::parse_line(&line) {
+                Ok(None) => continue,
+                Ok(Some(Command::Quit)) => return,
+                Ok(Some(command)) => command,
+                Err(message) => {
+                    let name = line.split_whitespace().next().unwrap_or("");
+                    self.fail(failure(name, "bad_command", &format!("line {number}: {message}")));
+                    continue;
+                }
+            };
+            tokio::select! {
+                _ = self.execute(command) => {}
+                _ = &mut stop => return,
+            }
+        }
+        if unattended {
+            stop.await;
+        }
+    }
+
+    fn fail(&mut self, line: output::Line) {
+        self.failures += 1;
+        self.out.print(&line);
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The call a command names, or the most recent relevant one.
+    fn pick(&self, given: Option<String>, default: impl Fn(&Recent) -> Option<String>) -> Option<String> {
+        given.or_else(|| default(&self.recent()))
+    }
+
+    async fn execute(&mut self, command: Command) {
+        let name = command.name();
+        let result = match command {
+            Command::Call { peer, channel, content } => self.call(&peer, channel, content).await,
+            Command::Cancel { call } => match self.pick(call, |r| r.placed.clone()) {
+                None => Err(no_call("no call placed to cancel")),
+                Some(id) => match self.client.local_invitation(&id) {
+                    None => Err(no_call(&format!("no outgoing call {id}"))),
+                    Some(invitation) => {
+                        invitation.cancel().await.map(|()| json!({ "call_id": id })).map_err(sdk_err)
+                    }
+                },
+            },
+            Command::Accept { call, response } | Command::Refuse { call, response } => {
+                let accept = name == "accept";
+                match self.pick(call, |r| r.received.clone()) {
+                    None => Err(no_call("no call received to answer")),
+                    Some(id) => match self.client.remote_invitation(&id) {
+                        None => Err(no_call(&format!("no incoming call {id}"))),
+                        Some(invitation) => {
+                            let answered = async {
+                                if let Some(response) = response {
+                                    invitation.set_response(response)?;
+                                }
+                                if accept { invitation.accept().await } else { invitation.refuse().await }
+                            };
+                            answered.await.map(|()| json!({ "call_id": id })).map_err(sdk_err)
+                        }
+                    },
+                }
+            }
+            Command::Hangup { call } => match self.pick(call, |r| r.accepted.clone()) {
+                None => Err(no_call("no accepted call to hang up")),
+                Some(id) => {
+                    self.client.hang_up(&id).await.map(|()| json!({ "call_id": id })).map_err(sdk_err)
+                }
+            },
+            Command::Presence { peers } => self
+                .client
+                .query_presence(&peers)
+                .await
+                .map(|online| json!({ "online": online }))
+                .map_err(sdk_err),
+            Command::Subscribe { peers } => self
+                .client
+                .subscribe_presence(&peers)
+                .await
+                .map(|online| json!({ "online": online }))
+                .map_err(sdk_err),
+            Command::Unsubscribe { peers } => self
+                .client
+                .unsubscribe_presence(&peers)
+                .await
+                .map(|()| json!({ "peers": peers }))
+                .map_err(sdk_err),
+            Command::Wait { event, timeout } => self.wait(&event, timeout).await,
+            Command::Sleep { duration } => {
+                tokio::time::sleep(duration).await;
+                Ok(json!({ "ms": duration.as_millis() as u64 }))
+            }
+            Command::Quit => Ok(json!({})),
+        };
+        match result {
+            Ok(fields) => self.out.print(&success(name, fields)),
+            Err((code, message)) => self.fail(failure(name, &code, &message)),
+        }
+    }
+
+    async fn call(
+        &mut self,
+        peer: &str,
+        channel: String,
+        content: String,
+    ) -> Result<serde_json::Value, Failed> {
+        let invitation = self.client.create_local_invitation(peer).map_err(sdk_err)?;
+        invitation.set_channel_id(channel).map_err(sdk_err)?;
+        invitation.set_content(content).map_err(sdk_err)?;
+        // Remembered before sending, so `cancel` right after finds it.
+        let id = invitation.call_id().to_owned();
+        self.recent().placed = Some(id.clone());
+        invitation.send().await.map_err(sdk_err)?;
+        Ok(json!({ "call_id": id, "callee": peer }))
+    }
+
+    /// Takes the first event named `name` that no earlier `wait` took,
+    /// waiting up to `timeout` for it.
+    async fn wait(&mut self, name: &str, timeout: Duration) -> Result<serde_json::Value, Failed> {
+        let found = |e: &Event| event_name(e) == name;
+        if let Some(at) = self.kept.iter().position(found) {
+            let event = self.kept.remove(at).expect("found above");
+            return Ok(waited(&event));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.backlog.recv()).await {
+                Ok(Some(event)) if found(&event) => return Ok(waited(&event)),
+                Ok(Some(event)) => {
+                    if self.kept.len() == WAIT_BACKLOG {
+                        self.kept.pop_front();
+                    }
+                    self.kept.push_back(event);
+                }
+                Ok(None) => return Err(("stopped".into(), format!("the client stopped before {name}"))),
+                Err(_) => return Err(("timeout".into(), format!("no {name} within {timeout:?}"))),
+            }
+        }
+    }
+}
+
+/// A command's failure: its code and message.
+type Failed = (String, String);
+
+fn sdk_err(e: sdk::Error) -> Failed {
+    (e.code().to_owned(), e.to_string())
+}
+
+fn no_call(message: &str) -> Failed {
+    ("no_call".into(), message.to_owned())
+}
+
+/// The result fields of a successful `wait`: the event's name and call.
+fn waited(event: &Event) -> serde_json::Value {
+    match event.call_id() {
+        Some(call_id) => json!({ "event": event_name(event), "call_id": call_id }),
+        None => json!({ "event": event_name(event) }),
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

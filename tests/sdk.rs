@@ -1,0 +1,14 @@
+//! The SDK against a real server: every state and local error of both
+//! invitation types, presence, reconnects; then the headless peer binary end
+//! to end and the demo peers. One test binary on purpose (debug test
+//! binaries are large); the modules live in `tests/sdk/`.
+
+#[path = "sdk/support.rs"]
+mod support;
+
+#[path = "sdk/local.rs"]
+mod local;
+#[path = "sdk/reconnect.rs"]
+mod reconnect;
+#[path = "sdk/remote.rs"]
+mod remote;
