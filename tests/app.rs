@@ -7,3 +7,9 @@ mod support;
 
 #[path = "app/transitions.rs"]
 mod transitions;
+
+#[path = "app/simulator.rs"]
+mod simulator;
+
+#[path = "app/end_to_end.rs"]
+mod end_to_end;

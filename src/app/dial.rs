@@ -99,7 +99,7 @@ impl Dial {
         let label = |t: &'static str| text(t).size(theme::SMALL);
         let mut form = column![
             header,
-            text("Call").size(theme::HEADLINE),
+            text("New call").size(theme::HEADLINE),
             column![
                 label("Peer id"),
                 text_input("bob", &self.peer).on_input(Message::Peer).on_submit(Message::Call).padding(8)
