@@ -194,8 +194,11 @@ pub struct App {
 
 impl App {
     /// The app as `options` and the config at `parts.paths` ask for; signs
-    /// in at once when `--peer-id` was given.
+    /// in at once when `--server`, `--peer-id` or `--token-file` was given
+    /// and a peer id is known.
     pub fn new(options: Options, parts: Parts) -> (App, Task<Message>) {
+        let sign_in_flags =
+            options.peer_id.is_some() || options.server_url.is_some() || options.token.is_some();
         let (mut config, note) = Config::load(&parts.paths);
         if let Some(url) = options.server_url {
             config.server_url = url;
@@ -232,7 +235,8 @@ impl App {
             connector: parts.connector,
             quitting: false,
         };
-        let task = if options.peer_id.is_some() {
+        // Any sign-in flag signs in at start, when a peer id is known.
+        let task = if sign_in_flags && !app.config.peer_id.is_empty() {
             app.update(Message::SignIn(sign_in::Message::Submit))
         } else {
             Task::none()

@@ -90,6 +90,6 @@ impl Incoming {
                 .push(text("Enter accepts, Esc refuses").size(12)),
             Stage::Accepting => body.push(text("Answering...")),
         };
-        container(body).center_x(theme::CARD_WIDTH).padding(theme::PADDING).style(theme::dialog).into()
+        container(body).center_x(theme::DIALOG_WIDTH).padding(theme::PADDING).style(theme::dialog).into()
     }
 }

@@ -19,6 +19,8 @@ pub const HEADLINE: f32 = 28.0;
 pub const SMALL: f32 = 14.0;
 /// Width of forms and cards.
 pub const CARD_WIDTH: f32 = 420.0;
+/// Width of the incoming-call dialog: narrower than the card it covers.
+pub const DIALOG_WIDTH: f32 = 380.0;
 
 /// A raised panel: the forms and the call screens sit on it.
 pub fn card(theme: &Theme) -> container::Style {
