@@ -14,6 +14,7 @@
 //! - [`sign_in`], [`dial`], [`outgoing`], [`incoming`], [`in_call`]: the screens.
 //! - [`calls`]: what each SDK event and reply does to the screens.
 //! - [`phone`]: the seam to the SDK and the iced adapter for its events.
+//! - [`session`]: signing in and out, and quitting.
 //! - [`connection`]: the connection state and the status bar.
 //! - [`embedded`]: the in-process server of the default setup.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
@@ -26,11 +27,12 @@ pub mod in_call;
 pub mod incoming;
 pub mod outgoing;
 pub mod phone;
+pub mod session;
 pub mod sign_in;
 pub mod theme;
 pub mod widget;
 
-use crate::config::{Config, DEFAULT_SERVER_URL, MediaConfig};
+use crate::config::{Config, MediaConfig};
 use crate::media::{self, MediaHook, MediaSession};
 use crate::paths::Paths;
 use crate::ringtone::{self, Ringer, Tone};
@@ -41,9 +43,9 @@ use embedded::Embedded;
 use in_call::InCall;
 use incoming::Incoming;
 use outgoing::Outgoing;
-use phone::{Connector, Phone};
+use phone::Connector;
+use session::Session;
 use sign_in::{Credentials, SignIn};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iced::widget::{button, center, column, container, opaque, row, stack, text};
@@ -140,21 +142,6 @@ pub enum Message {
     CloseRequested,
     /// Nothing to do (a finished fire-and-forget task).
     Done,
-}
-
-/// A signed-in (or signing-in) SDK client.
-struct Session {
-    /// Tags this session's events; a new sign-in gets a new number.
-    number: u64,
-    phone: Arc<dyn Phone>,
-    credentials: Credentials,
-    /// The URL actually used (the default one filled in).
-    url: String,
-    /// Whether it has been connected once: before that, a failed attempt
-    /// means "cannot sign in" rather than "reconnecting".
-    ever_connected: bool,
-    /// Aborts the event task when the session goes.
-    _events: Option<iced::task::Handle>,
 }
 
 /// The media session of the call on screen.
@@ -317,99 +304,6 @@ impl App {
         }
     }
 
-    /// Starts an SDK client for `credentials`; the default URL first hosts
-    /// a server here when nothing listens on it.
-    fn sign_in(&mut self, credentials: Credentials) -> Task<Message> {
-        self.session = None;
-        let url = if credentials.server_url.is_empty() {
-            self.host_default_server_if_free();
-            self.default_url()
-        } else {
-            credentials.server_url.clone()
-        };
-        let mut config = sdk::Config::new(url.clone(), credentials.peer_id.clone());
-        config.token = credentials.token.clone();
-        config.device = credentials.device.clone();
-        match (self.connector)(config) {
-            Ok((phone, events)) => {
-                self.sessions_started += 1;
-                let number = self.sessions_started;
-                let (task, handle) = match events {
-                    Some(events) => {
-                        let (task, handle) = phone::events(events, number, Message::Sdk);
-                        (task, Some(handle))
-                    }
-                    None => (Task::none(), None),
-                };
-                self.session = Some(Session {
-                    number,
-                    phone,
-                    credentials,
-                    url: url.clone(),
-                    ever_connected: false,
-                    _events: handle,
-                });
-                self.connection = Connection::Connecting { url };
-                if let Screen::SignIn(form) = &mut self.screen {
-                    form.busy = true;
-                    form.error = None;
-                }
-                task
-            }
-            Err(e) => {
-                if let Screen::SignIn(form) = &mut self.screen {
-                    form.error = Some(e.to_string());
-                }
-                Task::none()
-            }
-        }
-    }
-
-    /// The URL of the default server: the one hosted here, else the
-    /// address any instance would host it on.
-    fn default_url(&self) -> String {
-        match &self.embedded {
-            Some(embedded) => embedded.url(),
-            None if self.default_listen == embedded::DEFAULT_LISTEN => DEFAULT_SERVER_URL.to_owned(),
-            None => format!("ws://{}/", self.default_listen),
-        }
-    }
-
-    /// Hosts the default server in-process if its address is free.
-    fn host_default_server_if_free(&mut self) {
-        if self.embedded.is_some() {
-            return;
-        }
-        match embedded::host_if_free(&self.default_listen) {
-            Ok(hosted) => self.embedded = hosted,
-            Err(e) => tracing::warn!("cannot host the default server on {}: {e}", self.default_listen),
-        }
-    }
-
-    /// Ends the session: logs out in the background, back to sign-in.
-    fn sign_out(&mut self) -> Task<Message> {
-        let Some(session) = self.session.take() else { return Task::none() };
-        self.end_session(None);
-        let phone = session.phone.clone();
-        Task::perform(
-            async move {
-                let _ = tokio::time::timeout(Duration::from_secs(2), phone.logout()).await;
-                drop(phone);
-            },
-            |()| Message::Done,
-        )
-    }
-
-    /// Forgets the session and everything that depended on it.
-    fn end_session(&mut self, reason: Option<String>) {
-        self.session = None;
-        self.incoming = None;
-        let mut form = SignIn::from_config(&self.config);
-        form.error = reason.clone();
-        self.screen = Screen::SignIn(form);
-        self.connection = Connection::SignedOut { reason };
-    }
-
     /// Places a call from the dial screen.
     fn call(&mut self, peer: String, channel: String, content: String) -> Task<Message> {
         if self.incoming.is_some() {
@@ -453,33 +347,6 @@ impl App {
             Request::Invite => return Task::none(),
         };
         Task::perform(reply, move |result| Message::Replied { call_id, request, result })
-    }
-
-    /// Stops sounds and media at once, ends our calls, signs out, exits.
-    fn quit(&mut self) -> Task<Message> {
-        self.quitting = true;
-        let Some(session) = self.session.take() else { return iced::exit() };
-        let ending = match &self.screen {
-            Screen::InCall(call) => Some(session.phone.hang_up(&call.facts.call_id)),
-            Screen::Outgoing(call) if call.stage != outgoing::Stage::Canceling => {
-                Some(session.phone.cancel(&call.call_id))
-            }
-            _ => None,
-        };
-        let phone = session.phone.clone();
-        Task::perform(
-            async move {
-                let goodbye = async {
-                    if let Some(ending) = ending {
-                        let _ = ending.await;
-                    }
-                    let _ = phone.logout().await;
-                };
-                let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
-            },
-            |()| Message::Done,
-        )
-        .chain(iced::exit())
     }
 
     /// Brings sound and media in line with the state (see the module docs).
