@@ -236,8 +236,14 @@ impl App {
             Message::Tick(now) => now,
             _ => Instant::now(),
         };
+        let was_ringing = self.incoming.is_some();
         let task = self.handle(message);
         self.reconcile();
+        if was_ringing && self.incoming.is_none() {
+            // The window manager may keep the urgency hint until told otherwise.
+            let calm = window::latest().and_then(|id| window::request_user_attention(id, None));
+            return Task::batch([task, calm]);
+        }
         task
     }
 

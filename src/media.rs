@@ -88,8 +88,9 @@ pub fn hook_for(config: &MediaConfig) -> Box<dyn MediaHook> {
 pub struct NoMedia;
 
 impl MediaHook for NoMedia {
-    fn start(&self, call: &CallFacts) -> Result<Box<dyn MediaSession>, MediaError> {
-        Ok(Box::new(FixedStatus(format!("No media session configured; channel \"{}\"", call.channel))))
+    fn start(&self, _call: &CallFacts) -> Result<Box<dyn MediaSession>, MediaError> {
+        // The call screen shows the channel already.
+        Ok(Box::new(FixedStatus("No media session configured".into())))
     }
 }
 

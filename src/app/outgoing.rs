@@ -62,10 +62,7 @@ impl Outgoing {
     }
 
     pub fn view(&self, now: Instant) -> Element<'_, Message> {
-        let headline = match self.stage {
-            Stage::Ringing => format!("Ringing {}", self.peer),
-            _ => format!("Calling {}", self.peer),
-        };
+        let headline = format!("Calling {}", self.peer);
         let mut cancel = button(text("Cancel")).padding([10, 32]).style(button::danger);
         if self.stage != Stage::Canceling {
             cancel = cancel.on_press(Message::Cancel);

@@ -83,7 +83,7 @@ fn pressing_esc_declines_the_call_even_from_a_text_field() {
 fn the_dialog_covers_the_screen_below() {
     let mut h = alice_rung_by_bob();
     interact(&mut h, |ui| {
-        let _ = ui.click("Call");
+        ui.click("Call").expect("the Call button is drawn under the dialog");
     });
     assert!(!h.sent.items().iter().any(|s| matches!(s, Sent::Invite { .. })), "the Call button is covered");
 }
