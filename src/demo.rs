@@ -34,6 +34,7 @@ pub enum AutoMode {
 /// An answering policy: how and when to answer, and when to hang up.
 #[derive(Debug, Clone)]
 pub struct Answering {
+    /// Accept, refuse, or let it ring.
     pub mode: AutoMode,
     /// How long to let it ring before answering.
     pub after: Duration,
@@ -48,7 +49,9 @@ pub struct Answering {
 pub struct Action {
     /// `accept`, `refuse` or `hangup`.
     pub kind: &'static str,
+    /// The call it was about.
     pub call_id: String,
+    /// How the request went.
     pub result: Result<(), sdk::Error>,
 }
 
@@ -152,6 +155,7 @@ pub fn peers(timing: &Timing) -> [(&'static str, Answering); 3] {
 
 /// The running demo peers. Dropping the handle stops them.
 pub struct DemoPeers {
+    /// One client per demo peer, to wait for and to log out.
     clients: Vec<Client>,
     /// One task per peer, reading its events and acting on them.
     tasks: Vec<JoinHandle<()>>,

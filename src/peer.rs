@@ -200,7 +200,9 @@ async fn pump(
 /// The script's side: runs commands one after another.
 struct Peer {
     client: Client,
+    /// Where result lines go (shared with the event pump).
     out: Output,
+    /// The calls `CALL` defaults to (kept current by the event pump).
     recent: Arc<Mutex<Recent>>,
     /// Events from the pump not yet looked at by `wait`.
     backlog: mpsc::UnboundedReceiver<Event>,

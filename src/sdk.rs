@@ -13,10 +13,11 @@
 //! `ok` or an [`Error`]. A call that breaks an invitation's state rules
 //! fails before anything is sent, and the reply is ready at once.
 //!
-//! - [`worker`]: the connection task (reconnect loop, the only producer of events).
-//! - [`table`]: the call table and the rules of each state.
-//! - [`invitation`]: the invitation handles and their states.
-//! - [`event`], [`error`], [`config`]: what comes out, what fails, what goes in.
+//! Inside: `worker` (the connection task: reconnect loop, the only producer
+//! of events), `table` (the call table, the rules of each state, and the
+//! reconcile after a new login), `invitation` (the handles and their
+//! states), `event`, `error` and `config` (what comes out, what fails, what
+//! goes in).
 
 use crate::protocol::{OkResult, Request};
 use futures_util::FutureExt;
@@ -62,7 +63,9 @@ struct Inner {
     shared: Arc<Shared>,
     /// Requests for the worker; closing it stops the worker.
     commands: mpsc::UnboundedSender<Command>,
+    /// Who we logged in as.
     peer_id: String,
+    /// How long a reply future waits for the server.
     request_timeout: Duration,
 }
 

@@ -6,8 +6,12 @@
 #[path = "sdk/support.rs"]
 mod support;
 
+#[path = "sdk/demo.rs"]
+mod demo;
 #[path = "sdk/local.rs"]
 mod local;
+#[path = "sdk/peer.rs"]
+mod peer;
 #[path = "sdk/reconnect.rs"]
 mod reconnect;
 #[path = "sdk/remote.rs"]

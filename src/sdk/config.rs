@@ -92,11 +92,14 @@ pub struct Backoff {
 }
 
 impl Default for Backoff {
-    /// 250 ms, then doubling up to 30 s, each wait 0 to 50 % shorter.
+    /// 250 ms, then doubling up to 5 s, each wait 0 to 50 % shorter. The
+    /// cap is low because a phone that is back seconds after its server
+    /// matters more than the few requests a waiting client costs; the
+    /// jitter spreads the clients of a restarted server over time.
     fn default() -> Self {
         Backoff {
             initial: Duration::from_millis(250),
-            max: Duration::from_secs(30),
+            max: Duration::from_secs(5),
             multiplier: 2.0,
             jitter: 0.5,
         }

@@ -5,7 +5,7 @@
 //! A handle is a cheap clone pointing at one entry; the entry is shared
 //! with the client's call table, which the worker updates as replies and
 //! events arrive, so getters always read the current state. The rules of
-//! each state (what may be sent when) live in [`table`](super::table).
+//! each state (what may be sent when) live in the call table (`table.rs`).
 
 use super::{Client, Error, Reply};
 use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES};
@@ -124,25 +124,31 @@ pub(crate) struct LocalEntry {
     pub channel_id: String,
     /// The callee's response, once accepted or refused.
     pub response: String,
+    /// Where it stands; moved only by the table.
     pub state: LocalInvitationState,
     /// Our invite is in flight (the state stays `Idle` until its `ok`).
     pub sending: bool,
     /// Our cancel is in flight.
     pub canceling: bool,
+    /// The call after accept.
     pub call: CallPhase,
 }
 
 /// The callee's side of one call.
 #[derive(Debug)]
 pub(crate) struct RemoteEntry {
+    /// Who calls us.
     pub caller_id: String,
+    /// The caller's text and media channel, as sent.
     pub content: String,
     pub channel_id: String,
     /// Our response, sent with accept or refuse (Agora: setResponse).
     pub response: String,
+    /// Where it stands; moved only by the table.
     pub state: RemoteInvitationState,
     /// Our refuse is in flight (an accept in flight is `AcceptSentToLocal`).
     pub refusing: bool,
+    /// The call after accept.
     pub call: CallPhase,
 }
 
@@ -169,6 +175,7 @@ pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), Err
 pub struct LocalInvitation {
     /// The call id, a UUID chosen here.
     pub(crate) call_id: Arc<str>,
+    /// Shared with the call table, which keeps it current.
     pub(crate) entry: Shared<LocalEntry>,
     /// The client it belongs to, for the convenience methods.
     pub(crate) client: Client,
@@ -268,8 +275,11 @@ impl fmt::Debug for LocalInvitation {
 /// with [`Client::remote_invitation`] after a `RemoteInvitationReceived` event.
 #[derive(Clone)]
 pub struct RemoteInvitation {
+    /// The call id the caller chose.
     pub(crate) call_id: Arc<str>,
+    /// Shared with the call table, which keeps it current.
     pub(crate) entry: Shared<RemoteEntry>,
+    /// The client it belongs to, for the convenience methods.
     pub(crate) client: Client,
 }
 

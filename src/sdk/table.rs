@@ -8,16 +8,18 @@
 //! One lock guards it, so a request's state change and its place in the
 //! send order are decided together.
 
-use super::event::{CancelReason, Event, FailureReason, HangupReason};
+use super::event::{Event, FailureReason, HangupReason};
 use super::invitation::{
     CallPhase, LocalEntry, LocalInvitationState as L, RemoteEntry, RemoteInvitationState as R, Shared,
     check_text, lock,
 };
 use super::{Error, error::local_limit};
-use crate::protocol::{LiveCall, LiveState, MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, Request, Role, ServerMessage};
+use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, Request, ServerMessage};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod reconcile;
 
 /// How many ended invitations stay in the table (for lookups by id) before
 /// the oldest are forgotten; handles keep their own entry alive regardless.
@@ -524,113 +526,12 @@ impl Table {
             }
         }
     }
-
-    /// After a new login: settles every call this client believed live
-    /// against the server's list. A call absent from it has ended while we
-    /// were away and ends here too, so nothing rings forever; requests that
-    /// were in flight when the connection dropped are settled by what the
-    /// server says now.
-    pub fn reconcile(&mut self, calls: &[LiveCall], out: &mut Vec<Event>) {
-        let live: HashMap<&str, LiveState> = calls.iter().map(|c| (c.call_id.as_str(), c.state)).collect();
-        let on =
-            |id: &str, role: Role| calls.iter().find(|c| c.call_id == id && c.role == role).map(|_| live[id]);
-        let mut ids: Vec<String> = self.local.keys().cloned().collect();
-        ids.sort();
-        for id in ids {
-            let entry = self.local[&id].clone();
-            let mut e = lock(&entry);
-            let believed_live = matches!(e.state, L::SentToRemote | L::ReceivedByRemote)
-                || (e.state == L::Idle && e.sending)
-                || matches!(e.call, CallPhase::Live { .. });
-            if !believed_live {
-                continue;
-            }
-            e.sending = false;
-            e.canceling = false;
-            match on(&id, Role::Caller) {
-                Some(LiveState::Ringing) => {
-                    if e.state == L::Idle {
-                        e.state = L::SentToRemote;
-                    }
-                }
-                Some(LiveState::Accepted) => {
-                    e.call = CallPhase::Live { hanging_up: false };
-                    if e.state != L::AcceptedByRemote {
-                        e.state = L::AcceptedByRemote;
-                        out.push(Event::LocalInvitationAccepted {
-                            call_id: id.clone(),
-                            response: String::new(),
-                            device: String::new(),
-                        });
-                    }
-                }
-                None if matches!(e.call, CallPhase::Live { .. }) => {
-                    drop(e);
-                    self.end_call(&id, HangupReason::EndedWhileDisconnected, String::new(), out);
-                }
-                None => {
-                    e.state = L::Failure;
-                    drop(e);
-                    self.retire(&id);
-                    out.push(Event::LocalInvitationFailure {
-                        call_id: id,
-                        reason: FailureReason::EndedWhileDisconnected,
-                    });
-                }
-            }
-        }
-        let mut ids: Vec<String> = self.remote.keys().cloned().collect();
-        ids.sort();
-        for id in ids {
-            let entry = self.remote[&id].clone();
-            let mut e = lock(&entry);
-            let believed_live = matches!(e.state, R::InvitationReceived | R::AcceptSentToLocal)
-                || matches!(e.call, CallPhase::Live { .. });
-            if !believed_live {
-                continue;
-            }
-            e.refusing = false;
-            match (on(&id, Role::Callee), e.state) {
-                (Some(LiveState::Ringing), R::AcceptSentToLocal) => e.state = R::InvitationReceived,
-                (Some(LiveState::Ringing), _) => {}
-                (Some(LiveState::Accepted), R::AcceptSentToLocal) => {
-                    e.state = R::Accepted;
-                    e.call = CallPhase::Live { hanging_up: false };
-                    out.push(Event::RemoteInvitationAccepted { call_id: id });
-                }
-                (Some(LiveState::Accepted), R::InvitationReceived) => {
-                    // Accepted, but not by us: another device of ours answered.
-                    e.state = R::Canceled;
-                    drop(e);
-                    self.retire(&id);
-                    out.push(Event::RemoteInvitationCanceled {
-                        call_id: id,
-                        reason: CancelReason::AnsweredElsewhere,
-                    });
-                }
-                (Some(LiveState::Accepted), _) => e.call = CallPhase::Live { hanging_up: false },
-                (None, _) if matches!(e.call, CallPhase::Live { .. }) => {
-                    drop(e);
-                    self.end_call(&id, HangupReason::EndedWhileDisconnected, String::new(), out);
-                }
-                (None, _) => {
-                    e.state = R::Failure;
-                    drop(e);
-                    self.retire(&id);
-                    out.push(Event::RemoteInvitationFailure {
-                        call_id: id,
-                        reason: FailureReason::EndedWhileDisconnected,
-                    });
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{self, LiveCall};
+    use crate::protocol;
 
     fn table() -> Table {
         let mut t = Table::new("alice".into());
@@ -675,44 +576,5 @@ mod tests {
             &mut out,
         );
         assert!(out.is_empty());
-    }
-
-    #[test]
-    fn reconcile_ends_what_the_server_no_longer_has_and_keeps_the_rest() {
-        let mut t = table();
-        let mut out = Vec::new();
-        let (gone, g) = t.create_local("bob").unwrap();
-        let (kept, k) = t.create_local("carol").unwrap();
-        for (id, e) in [(&gone, &g), (&kept, &k)] {
-            let (_, pending) = t.begin_send(id, e).unwrap();
-            t.on_ok(&pending, None, &mut out);
-        }
-        t.on_event(invitation("r1"), &mut out);
-        t.on_event(invitation("r2"), &mut out);
-        let (_, pending) = t.begin_accept("r2", &t.remote("r2").unwrap()).unwrap();
-        out.clear();
-        t.connected = false;
-        let _ = pending; // the accept's reply was lost with the connection
-        let calls = vec![
-            LiveCall {
-                call_id: kept.to_string(),
-                role: Role::Caller,
-                state: LiveState::Ringing,
-                peer_id: "carol".into(),
-            },
-            LiveCall {
-                call_id: "r2".into(),
-                role: Role::Callee,
-                state: LiveState::Accepted,
-                peer_id: "bob".into(),
-            },
-        ];
-        t.reconcile(&calls, &mut out);
-        assert_eq!(lock(&g).state, L::Failure);
-        assert_eq!(lock(&k).state, L::SentToRemote);
-        assert_eq!(lock(&t.remote("r1").unwrap()).state, R::Failure);
-        assert_eq!(lock(&t.remote("r2").unwrap()).state, R::Accepted);
-        assert_eq!(out.len(), 3, "{out:?}");
-        assert!(out.contains(&Event::RemoteInvitationAccepted { call_id: "r2".into() }));
     }
 }

@@ -55,9 +55,11 @@ pub(crate) type Answer = Result<OkResult, Error>;
 
 /// A request for the worker to send.
 pub(crate) struct Command {
+    /// What to send.
     pub request: Request,
     /// What the reply will be applied to.
     pub pending: Pending,
+    /// Where the answer goes.
     pub reply: oneshot::Sender<Answer>,
 }
 
@@ -83,17 +85,21 @@ enum AttemptError {
 
 /// A request on the wire, waiting for its reply.
 struct InFlight {
+    /// What its reply will be applied to.
     pending: Pending,
     /// `None` for the worker's own requests (the renewing subscribe).
     reply: Option<oneshot::Sender<Answer>>,
 }
 
 pub(crate) struct Worker {
+    /// Who logs in, and the timers.
     config: Config,
     /// The URL with its path, checked at start.
     url: String,
     shared: Arc<Shared>,
+    /// Requests from the client; closed when every handle is gone.
     commands: mpsc::UnboundedReceiver<Command>,
+    /// Where events go; the worker is their only producer.
     events: mpsc::UnboundedSender<Event>,
     /// The last `req` used; never reused while the worker lives.
     next_req: u64,

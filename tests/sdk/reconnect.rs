@@ -281,6 +281,19 @@ async fn a_refused_login_aborts_without_retrying() {
 }
 
 #[tokio::test]
+async fn wss_urls_go_through_rustls() {
+    // The test server speaks plain ws, so the TLS handshake fails: cleanly,
+    // as a failed first attempt, not as rustls' panic for want of a provider.
+    let server = start_server(server_config()).await;
+    let config = client_config(&format!("wss://{}", server.addr()), "alice");
+    match Client::connect(config).await {
+        Err(Error::Connect(why)) => assert!(!why.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn logout_ends_the_stream_and_the_client() {
     let server = start_server(server_config()).await;
     let (alice, mut events) = connect(&server.url(), "alice").await;
