@@ -102,7 +102,10 @@ impl Dial {
             text("New call").size(theme::HEADLINE),
             column![
                 label("Peer id"),
-                text_input("bob", &self.peer).on_input(Message::Peer).on_submit(Message::Call).padding(8)
+                text_input("peer id, e.g. echo", &self.peer)
+                    .on_input(Message::Peer)
+                    .on_submit(Message::Call)
+                    .padding(8)
             ]
             .spacing(4),
         ]
