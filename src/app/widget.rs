@@ -184,8 +184,35 @@ pub fn clock(duration: std::time::Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::clock;
+    use super::{clock, shortcuts};
+    use iced::keyboard::{Key, key::Named};
+    use iced::widget::{Id, text_input};
     use std::time::Duration;
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Msg {
+        Typed(String),
+        Escape,
+    }
+
+    /// Clicks into a text field wrapped in [`shortcuts`], presses Esc, and
+    /// returns the messages.
+    fn escape_from_a_focused_field(modal: bool) -> Vec<Msg> {
+        // SAFETY: every test that sets it sets the same value.
+        unsafe { std::env::set_var("ICED_TEST_BACKEND", "tiny-skia") };
+        let field = text_input("", "abc").id("field").on_input(Msg::Typed);
+        let view = shortcuts(field).on_escape(Some(Msg::Escape)).modal(modal);
+        let mut ui = iced_test::simulator(view);
+        ui.click(Id::new("field")).expect("the field");
+        ui.tap_key(Key::Named(Named::Escape));
+        ui.into_messages().collect()
+    }
+
+    #[test]
+    fn a_focused_field_keeps_esc_unless_modal() {
+        assert_eq!(escape_from_a_focused_field(false), vec![], "the field unfocuses and eats Esc");
+        assert_eq!(escape_from_a_focused_field(true), vec![Msg::Escape], "a modal dialog owns Esc");
+    }
 
     #[test]
     fn clock_reads_like_a_phone() {
