@@ -1,6 +1,8 @@
 //! The `softphone` command line: parses arguments with clap and calls into
 //! the library. Nothing here decides anything about calls.
 
+use crate::app;
+use crate::config::MediaConfig;
 use crate::server::{self, Config};
 use crate::token;
 use clap::{Args, Parser, Subcommand};
@@ -9,12 +11,40 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// A call-invitation softphone and its signaling server.
+/// A call-invitation softphone and its signaling server. With no
+/// subcommand, opens the desktop app.
 #[derive(Debug, Parser)]
-#[command(name = "softphone", version, about)]
+#[command(name = "softphone", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+/// The desktop app's flags (no subcommand).
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// Signaling server (ws:// or wss://); remembered. Without one, the app
+    /// uses ws://127.0.0.1:7878/ and hosts a server there if none answers.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Signs in at start as this peer.
+    #[arg(long, value_name = "ID")]
+    pub peer_id: Option<String>,
+    /// File holding the login token (surrounding white space is trimmed).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// This device's label.
+    #[arg(long, value_name = "LABEL")]
+    pub device: Option<String>,
+    /// Runs this program for each accepted call, stopped at hang-up; words
+    /// split on spaces; {channel}, {peer}, {role} and {call_id} are replaced.
+    #[arg(long, value_name = "COMMAND", conflicts_with = "media_url")]
+    pub media_command: Option<String>,
+    /// Opens this URL for each accepted call, e.g. https://meet.example.org/{channel}.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub media_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,11 +127,7 @@ pub fn main() -> ExitCode {
         Some(Command::Token(args)) => print_token(args),
         Some(Command::Bench(args)) => crate::bench::run(args),
         Some(Command::Peer(args)) => crate::peer::run(args),
-        None => {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
-            return ExitCode::from(2);
-        }
+        None => run_app(cli.app),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -186,6 +212,35 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+fn run_app(args: AppArgs) -> Result<(), AnyError> {
+    let token = match &args.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let media = match (&args.media_command, &args.media_url) {
+        (Some(command), _) => {
+            Some(MediaConfig::from_command_line(command).ok_or("--media-command needs a program")?)
+        }
+        (None, Some(template)) => Some(MediaConfig::Url { template: template.clone() }),
+        (None, None) => None,
+    };
+    let options = app::Options {
+        server_url: args.server,
+        peer_id: args.peer_id,
+        token,
+        device: args.device,
+        media,
+        ..app::Options::default()
+    };
+    app::run(options)?;
+    Ok(())
 }
 
 fn print_token(args: TokenArgs) -> Result<(), AnyError> {

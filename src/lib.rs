@@ -15,14 +15,25 @@
 //!   with reconnect; the headless peer and the demo peers are built on it.
 //! - [`peer`]: the headless peer (`softphone peer`): scripts in, JSON lines out.
 //! - [`demo`]: the demo peers `echo`, `busy` and `noanswer`, on the SDK.
+//! - [`config`], [`paths`]: the desktop app's settings and where its files
+//!   live; tolerant loading, atomic writes.
+//! - [`ringtone`]: the ringtone and ringback tone (rodio, or silence).
+//! - [`media`]: what an accepted call starts (nothing, a program, a URL).
+//! - [`app`]: the desktop softphone (iced): screens, the incoming-call
+//!   dialog, sounds and media sessions driven by the SDK's events.
 //! - [`cli`]: the command line of the `softphone` binary, a thin layer over
 //!   the modules above.
 
+pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod demo;
+pub mod media;
+pub mod paths;
 pub mod peer;
 pub mod protocol;
+pub mod ringtone;
 pub mod sdk;
 pub mod server;
 pub mod token;

@@ -1,0 +1,91 @@
+//! Where the desktop app keeps its files, and how it writes them.
+//!
+//! `SOFTPHONE_HOME=DIR` puts everything under `DIR` (tests, portable use);
+//! otherwise the `directories` crate picks each platform's usual places
+//! (`~/.config/softphone` and `~/.local/share/softphone` on Linux).
+//! Every file is written atomically: a reader, or a crash half-way, never
+//! sees a half-written config.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The environment variable that overrides every location.
+pub const HOME_VAR: &str = "SOFTPHONE_HOME";
+
+/// The folders the app uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// Holds `config.toml`.
+    pub config_dir: PathBuf,
+    /// Holds what the app records for itself (logs of calls, later history).
+    pub data_dir: PathBuf,
+}
+
+impl Paths {
+    /// The folders for this process: `SOFTPHONE_HOME` when set, else the
+    /// platform's; falls back to `./softphone` when the platform has no home.
+    pub fn from_env() -> Paths {
+        if let Some(home) = std::env::var_os(HOME_VAR).filter(|h| !h.is_empty()) {
+            return Paths::under(PathBuf::from(home));
+        }
+        match directories::ProjectDirs::from("org", "softphone", "softphone") {
+            Some(dirs) => {
+                Paths { config_dir: dirs.config_dir().to_owned(), data_dir: dirs.data_dir().to_owned() }
+            }
+            None => Paths::under(PathBuf::from("softphone")),
+        }
+    }
+
+    /// Everything under one folder, as `SOFTPHONE_HOME` asks.
+    pub fn under(home: PathBuf) -> Paths {
+        Paths { config_dir: home.join("config"), data_dir: home.join("data") }
+    }
+
+    /// The config file.
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("config.toml")
+    }
+}
+
+/// Writes `bytes` to `path` so that the file holds either its old content or
+/// the new one, never a mix: a temporary file beside it, synced, renamed over.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    // The pid keeps two instances writing at once from sharing a temp file.
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_puts_everything_under_one_folder() {
+        let paths = Paths::under(PathBuf::from("/x"));
+        assert_eq!(paths.config_file(), PathBuf::from("/x/config/config.toml"));
+        assert_eq!(paths.data_dir, PathBuf::from("/x/data"));
+    }
+
+    #[test]
+    fn atomic_write_replaces_content_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/a.toml");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1, "only the file itself remains");
+    }
+}

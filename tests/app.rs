@@ -1,0 +1,15 @@
+//! Tests of the desktop app: state transitions driven by SDK events,
+//! headless clicks and key presses on the real views, and end-to-end runs
+//! against a real in-process server.
+
+#[path = "app/support.rs"]
+mod support;
+
+#[path = "app/transitions.rs"]
+mod transitions;
+
+#[path = "app/simulator.rs"]
+mod simulator;
+
+#[path = "app/end_to_end.rs"]
+mod end_to_end;

@@ -1,0 +1,248 @@
+//! The app's state driven end to end: a real in-process server, the real
+//! SDK client inside the app, and SDK clients (or a second app, or the demo
+//! peers) on the other side. The test plays the iced runtime: it runs the
+//! tasks `update` returns and feeds their messages back.
+
+use super::support::{Log, MediaRecord, RecordingMedia, RecordingRinger};
+use futures_util::stream::{BoxStream, SelectAll};
+use futures_util::{FutureExt, StreamExt};
+use iced::Task;
+use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, outgoing, phone};
+use softphone::paths::Paths;
+use softphone::ringtone::Tone;
+use softphone::sdk::{self, Client, Event, Events};
+use std::time::Duration;
+
+/// How long any one step may take.
+const STEP: Duration = Duration::from_secs(15);
+
+/// One app and the tasks it has asked the runtime to run.
+struct Driver {
+    name: &'static str,
+    app: App,
+    tones: Log<Option<Tone>>,
+    media: Log<MediaRecord>,
+    tasks: SelectAll<BoxStream<'static, Message>>,
+    _home: tempfile::TempDir,
+}
+
+impl Driver {
+    fn start(name: &'static str, options: Options) -> Driver {
+        let home = tempfile::tempdir().unwrap();
+        let tones = Log::default();
+        let media = Log::default();
+        let parts = Parts {
+            paths: Paths::under(home.path().to_owned()),
+            ringer: Box::new(RecordingRinger(tones.clone())),
+            media_hook: Some(Box::new(RecordingMedia { log: media.clone(), fail: None })),
+            connector: phone::sdk_connector(),
+        };
+        let (app, task) = App::new(options, parts);
+        let mut driver = Driver { name, app, tones, media, tasks: SelectAll::new(), _home: home };
+        driver.absorb(task);
+        driver
+    }
+
+    /// Runs `task` as iced would; only its messages matter here (window
+    /// actions such as the attention request have no window to act on).
+    fn absorb(&mut self, task: Task<Message>) {
+        if let Some(stream) = iced_test::runtime::task::into_stream(task) {
+            self.tasks.push(
+                stream
+                    .filter_map(|action| async move {
+                        match action {
+                            iced_test::runtime::Action::Output(message) => Some(message),
+                            _ => None,
+                        }
+                    })
+                    .boxed(),
+            );
+        }
+    }
+
+    fn send(&mut self, message: Message) {
+        let task = self.app.update(message);
+        self.absorb(task);
+    }
+
+    /// Runs the app until `done` holds.
+    async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+        let deadline = tokio::time::Instant::now() + STEP;
+        while !done(&self.app) {
+            let next = tokio::time::timeout_at(deadline, async {
+                loop {
+                    match self.tasks.next().now_or_never() {
+                        Some(Some(message)) => return message,
+                        // Nothing ready (or no task at all): wait a little.
+                        _ => tokio::time::sleep(Duration::from_millis(5)).await,
+                    }
+                }
+            });
+            match next.await {
+                Ok(message) => self.send(message),
+                Err(_) => panic!(
+                    "{}: timed out waiting for {what}; screen {:?}, dialog {:?}, notice {:?}, connection {:?}",
+                    self.name,
+                    self.app.screen(),
+                    self.app.incoming(),
+                    self.app.notice(),
+                    self.app.connection()
+                ),
+            }
+        }
+    }
+
+    async fn until_dial(&mut self) {
+        self.until("the dial screen", |app| matches!(app.screen(), Screen::Dial(_))).await;
+    }
+
+    async fn until_notice(&mut self, sentence: &str) {
+        self.until(&format!("notice {sentence:?}"), |app| app.notice() == Some(sentence)).await;
+    }
+
+    async fn until_in_call(&mut self) {
+        self.until("the call screen", |app| matches!(app.screen(), Screen::InCall(_))).await;
+    }
+
+    async fn until_ringing(&mut self) {
+        self.until("the incoming dialog", |app| {
+            app.incoming().is_some_and(|d| d.stage == incoming::Stage::Ringing)
+        })
+        .await;
+        assert_eq!(self.app.tone(), Some(Tone::Ringtone));
+    }
+
+    fn call(&mut self, peer: &str) {
+        self.send(Message::Dial(dial::Message::Peer(peer.into())));
+        self.send(Message::Dial(dial::Message::Call));
+        assert!(matches!(self.app.screen(), Screen::Outgoing(_)), "{:?}", self.app.screen());
+    }
+}
+
+fn signed_in_to(url: &str, peer: &str) -> Options {
+    Options { server_url: Some(url.into()), peer_id: Some(peer.into()), ..Options::default() }
+}
+
+/// The next event of `events` that `pick` accepts, skipping the others.
+async fn next_event<T>(events: &mut Events, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+    tokio::time::timeout(STEP, async {
+        loop {
+            let event = events.next().await.expect("the stream goes on");
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("the expected SDK event")
+}
+
+async fn sdk_peer(url: &str, peer: &str) -> (Client, Events) {
+    Client::connect(sdk::Config::new(url, peer)).await.expect("the peer signs in")
+}
+
+#[tokio::test]
+async fn the_app_answers_and_places_calls_through_a_real_server() {
+    let server = softphone::server::spawn(softphone::server::Config::default()).await.unwrap();
+    let url = server.url();
+    let mut alice = Driver::start("alice", signed_in_to(&url, "alice"));
+    alice.until_dial().await;
+    let (bob, mut bob_events) = sdk_peer(&url, "bob").await;
+
+    // bob calls; alice's phone rings; alice accepts.
+    let invitation = bob.create_local_invitation("alice").unwrap();
+    invitation.set_channel_id("room-e2e").unwrap();
+    invitation.send().await.unwrap();
+    alice.until_ringing().await;
+    assert_eq!(alice.app.incoming().unwrap().channel, "room-e2e");
+    alice.send(Message::Incoming(incoming::Message::Accept));
+    alice.until_in_call().await;
+    assert_eq!(alice.app.tone(), None);
+    next_event(&mut bob_events, |e| matches!(e, Event::LocalInvitationAccepted { .. }).then_some(())).await;
+    assert!(matches!(alice.media.last(), Some(MediaRecord::Started(f)) if f.channel == "room-e2e"));
+
+    // bob hangs up: alice's call ends and its media stops.
+    invitation.hang_up().await.unwrap();
+    alice.until_notice("bob hung up").await;
+    assert!(matches!(alice.media.last(), Some(MediaRecord::Stopped(_))));
+
+    // alice calls; bob's phone acknowledges (ringback), bob refuses busy.
+    alice.call("bob");
+    alice
+        .until(
+            "ringing at bob's",
+            |app| matches!(app.screen(), Screen::Outgoing(c) if c.stage == outgoing::Stage::Ringing),
+        )
+        .await;
+    assert_eq!(alice.app.tone(), Some(Tone::Ringback));
+    let call_id = next_event(&mut bob_events, |e| match e {
+        Event::RemoteInvitationReceived { call_id, .. } => Some(call_id.clone()),
+        _ => None,
+    })
+    .await;
+    let remote = bob.remote_invitation(&call_id).unwrap();
+    remote.set_response("busy").unwrap();
+    remote.refuse().await.unwrap();
+    alice.until_notice("bob is busy").await;
+    assert_eq!(alice.app.tone(), None);
+
+    // alice calls again, bob accepts, alice hangs up: bob hears of it.
+    alice.call("bob");
+    let call_id = next_event(&mut bob_events, |e| match e {
+        Event::RemoteInvitationReceived { call_id, .. } => Some(call_id.clone()),
+        _ => None,
+    })
+    .await;
+    bob.remote_invitation(&call_id).unwrap().accept().await.unwrap();
+    alice.until_in_call().await;
+    alice.send(Message::InCall(in_call::Message::HangUp));
+    let by = next_event(&mut bob_events, |e| match e {
+        Event::HungUp { by, .. } => Some(by.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(by, "alice");
+
+    // bob calls and gives up: a missed call, and silence.
+    let invitation = bob.create_local_invitation("alice").unwrap();
+    invitation.send().await.unwrap();
+    alice.until_ringing().await;
+    invitation.cancel().await.unwrap();
+    alice.until_notice("Missed call from bob").await;
+    assert_eq!(alice.app.tone(), None);
+    assert_eq!(alice.tones.last(), Some(None));
+}
+
+/// A port on loopback that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn two_apps_share_the_embedded_default_server_and_its_demo_peers() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let default = |peer: &str| Options {
+        peer_id: Some(peer.into()),
+        default_listen: listen.clone(),
+        ..Options::default()
+    };
+    let mut alice = Driver::start("alice", default("alice"));
+    alice.until_dial().await;
+    assert_eq!(alice.app.embedded_url(), Some(format!("ws://{listen}/")), "the first app hosts");
+    let mut bob = Driver::start("bob", default("bob"));
+    bob.until_dial().await;
+    assert_eq!(bob.app.embedded_url(), None, "the second app uses the first one's server");
+
+    // The two phones call each other.
+    alice.call("bob");
+    bob.until_ringing().await;
+    bob.send(Message::Incoming(incoming::Message::Accept));
+    bob.until_in_call().await;
+    alice.until_in_call().await;
+    alice.send(Message::InCall(in_call::Message::HangUp));
+    bob.until_notice("alice hung up").await;
+
+    // The demo peer `busy` refuses.
+    bob.call("busy");
+    bob.until_notice("busy is busy").await;
+}

@@ -1,0 +1,235 @@
+//! Stand-ins for the app's collaborators, and a harness that drives the
+//! app through its messages: a ringer and a media hook that record what
+//! they were told, a phone that records requests instead of sending them.
+
+use futures_util::FutureExt;
+use softphone::app::phone::Phone;
+use softphone::app::{App, Message, Options, Parts, sign_in};
+use softphone::media::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus};
+use softphone::paths::Paths;
+use softphone::ringtone::{Ringer, Tone};
+use softphone::sdk::{self, Event, Reply};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A shared, appendable record.
+#[derive(Debug)]
+pub struct Log<T>(Arc<Mutex<Vec<T>>>);
+
+impl<T> Clone for Log<T> {
+    fn clone(&self) -> Self {
+        Log(self.0.clone())
+    }
+}
+
+impl<T> Default for Log<T> {
+    fn default() -> Self {
+        Log(Arc::new(Mutex::new(Vec::new())))
+    }
+}
+
+impl<T: Clone> Log<T> {
+    pub fn push(&self, item: T) {
+        self.0.lock().unwrap().push(item);
+    }
+
+    pub fn items(&self) -> Vec<T> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn last(&self) -> Option<T> {
+        self.0.lock().unwrap().last().cloned()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+/// Records every tone it is told to play.
+pub struct RecordingRinger(pub Log<Option<Tone>>);
+
+impl Ringer for RecordingRinger {
+    fn set(&mut self, tone: Option<Tone>) {
+        self.0.push(tone);
+    }
+}
+
+/// What happened to media sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaRecord {
+    Started(CallFacts),
+    Stopped(String),
+}
+
+/// Starts sessions that record their start and stop; fails when `fail` is set.
+pub struct RecordingMedia {
+    pub log: Log<MediaRecord>,
+    pub fail: Option<String>,
+}
+
+impl MediaHook for RecordingMedia {
+    fn start(&self, call: &CallFacts) -> Result<Box<dyn MediaSession>, MediaError> {
+        if let Some(reason) = &self.fail {
+            return Err(MediaError(reason.clone()));
+        }
+        self.log.push(MediaRecord::Started(call.clone()));
+        Ok(Box::new(RecordedSession { call_id: call.call_id.clone(), log: self.log.clone() }))
+    }
+}
+
+struct RecordedSession {
+    call_id: String,
+    log: Log<MediaRecord>,
+}
+
+impl MediaSession for RecordedSession {
+    fn poll(&mut self) -> MediaStatus {
+        MediaStatus::Running(format!("media for {}", self.call_id))
+    }
+
+    fn stop(&mut self) {
+        self.log.push(MediaRecord::Stopped(self.call_id.clone()));
+    }
+}
+
+/// A request the app made of the SDK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    Invite { call_id: String, peer: String, channel: String, content: String },
+    Cancel(String),
+    Accept(String),
+    Refuse(String, String),
+    HangUp(String),
+    Logout,
+}
+
+/// Records requests; every reply is `Ok` (tests feed failures by hand).
+pub struct RecordingPhone(pub Log<Sent>);
+
+fn ok() -> Reply<()> {
+    futures_util::future::ready(Ok(())).boxed()
+}
+
+impl Phone for RecordingPhone {
+    fn invite(&self, peer: &str, channel: &str, content: &str) -> Result<(String, Reply<()>), sdk::Error> {
+        let call_id = format!("out-{}", self.0.items().len() + 1);
+        self.0.push(Sent::Invite {
+            call_id: call_id.clone(),
+            peer: peer.into(),
+            channel: channel.into(),
+            content: content.into(),
+        });
+        Ok((call_id, ok()))
+    }
+
+    fn cancel(&self, call_id: &str) -> Reply<()> {
+        self.0.push(Sent::Cancel(call_id.into()));
+        ok()
+    }
+
+    fn accept(&self, call_id: &str) -> Reply<()> {
+        self.0.push(Sent::Accept(call_id.into()));
+        ok()
+    }
+
+    fn refuse(&self, call_id: &str, response: &str) -> Reply<()> {
+        self.0.push(Sent::Refuse(call_id.into(), response.into()));
+        ok()
+    }
+
+    fn hang_up(&self, call_id: &str) -> Reply<()> {
+        self.0.push(Sent::HangUp(call_id.into()));
+        ok()
+    }
+
+    fn logout(&self) -> Reply<()> {
+        self.0.push(Sent::Logout);
+        ok()
+    }
+}
+
+/// The server URL the harness signs in to; nothing is ever sent there.
+pub const TEST_URL: &str = "ws://test.invalid/";
+
+/// An app with recording collaborators, driven by hand.
+pub struct Harness {
+    pub app: App,
+    pub tones: Log<Option<Tone>>,
+    pub media: Log<MediaRecord>,
+    pub sent: Log<Sent>,
+    pub home: tempfile::TempDir,
+}
+
+impl Harness {
+    /// A fresh app on the sign-in screen, its config in a temp folder.
+    pub fn new() -> Harness {
+        Harness::with_media_failure(None)
+    }
+
+    pub fn with_media_failure(fail: Option<String>) -> Harness {
+        let home = tempfile::tempdir().unwrap();
+        let tones = Log::default();
+        let media = Log::default();
+        let sent = Log::default();
+        let phone_log = sent.clone();
+        let parts = Parts {
+            paths: Paths::under(home.path().to_owned()),
+            ringer: Box::new(RecordingRinger(tones.clone())),
+            media_hook: Some(Box::new(RecordingMedia { log: media.clone(), fail })),
+            connector: Box::new(move |_config| Ok((Arc::new(RecordingPhone(phone_log.clone())) as _, None))),
+        };
+        let (app, _task) = App::new(Options::default(), parts);
+        Harness { app, tones, media, sent, home }
+    }
+
+    /// An app signed in as `me` and connected.
+    pub fn signed_in(me: &str) -> Harness {
+        let mut h = Harness::new();
+        h.sign_in(me);
+        h
+    }
+
+    /// Signs in as `me` from the sign-in screen, and connects.
+    pub fn sign_in(&mut self, me: &str) {
+        self.send(Message::SignIn(sign_in::Message::PeerId(me.into())));
+        self.send(Message::SignIn(sign_in::Message::ServerUrl(TEST_URL.into())));
+        self.send(Message::SignIn(sign_in::Message::Submit));
+        self.connected();
+        // A fixed channel keeps snapshots stable.
+        self.send(Message::Dial(softphone::app::dial::Message::Channel("room-1".into())));
+    }
+
+    pub fn send(&mut self, message: Message) {
+        let _task = self.app.update(message);
+    }
+
+    /// Feeds an SDK event of the current session.
+    pub fn sdk(&mut self, event: Event) {
+        let session = self.app.session_number().expect("signed in");
+        self.send(Message::Sdk(session, event));
+    }
+
+    pub fn connected(&mut self) {
+        self.sdk(Event::Connection {
+            state: sdk::ConnectionState::Connected { session: "s1".into() },
+            reason: sdk::ConnectionReason::LoginSuccess,
+        });
+    }
+
+    /// `caller` calls us on call `call_id`.
+    pub fn invited(&mut self, call_id: &str, caller: &str) {
+        self.sdk(Event::RemoteInvitationReceived {
+            call_id: call_id.into(),
+            caller_id: caller.into(),
+            content: "hello".into(),
+            channel_id: format!("{caller}-room"),
+            expires_in: Duration::from_secs(30),
+        });
+    }
+
+    /// The last tone the ringer was told to play.
+    pub fn tone(&self) -> Option<Tone> {
+        self.tones.last().flatten()
+    }
+}
