@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 mod calls;
+mod expiry;
 mod hub;
 mod listener;
 mod peers;

@@ -6,7 +6,7 @@
 //! sees them in the order they were decided.
 
 use super::Config;
-use super::calls::{Ack, Call, Calls, Lapse, Phase};
+use super::calls::{Ack, Call, Calls, Phase};
 use super::peers::Peers;
 use crate::protocol::{
     CancelReason, ErrorCode, FailureReason, HangupReason, MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req,
@@ -18,6 +18,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// Ended calls are remembered for the invite ttl, but never less than this,
+/// so late answers get `already_ended` even with a ttl of milliseconds.
+const MIN_REMEMBERED: Duration = Duration::from_secs(10);
 
 /// Identifies one logged-in connection.
 pub(crate) type SessionId = u64;
@@ -32,17 +36,17 @@ pub(crate) type Kick = Arc<std::sync::atomic::AtomicBool>;
 
 /// Shared by every session and timer of one server.
 pub(crate) struct Hub {
-    config: Config,
+    pub(super) config: Config,
     state: Mutex<State>,
 }
 
 /// Everything behind the lock.
-struct State {
-    peers: Peers,
-    calls: Calls,
+pub(super) struct State {
+    pub(super) peers: Peers,
+    pub(super) calls: Calls,
 }
 
-fn encode(message: &ServerMessage) -> Utf8Bytes {
+pub(super) fn encode(message: &ServerMessage) -> Utf8Bytes {
     message.to_json().into()
 }
 
@@ -56,7 +60,7 @@ fn err(code: ErrorCode, message: String) -> ProtocolError {
 
 /// How an ended call is named in the log.
 #[derive(Clone, Copy)]
-enum Outcome {
+pub(super) enum Outcome {
     Canceled,
     Refused,
     Failed(FailureReason),
@@ -76,7 +80,7 @@ impl Hub {
         &self.config
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic under the lock leaves no half-made decision worth refusing service for.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -294,93 +298,8 @@ impl Hub {
         }
         let wake = call.wake.clone();
         state.calls.live.insert(call_id.clone(), call);
-        tokio::spawn(watch_call(self.clone(), call_id, wake));
+        tokio::spawn(super::expiry::watch_call(self.clone(), call_id, wake));
         Ok(())
-    }
-
-    /// The next deadline of a call: `None` if the call is gone, `Some(None)`
-    /// if it has none right now.
-    fn deadline(&self, call_id: &str) -> Option<Option<Instant>> {
-        let state = self.lock();
-        let call = state.calls.live.get(call_id)?;
-        Some(call.next_deadline(&self.config).map(|(at, _)| at))
-    }
-
-    /// Applies whatever deadline of the call has passed.
-    fn on_timer(&self, call_id: &str) {
-        let now = Instant::now();
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let Some(call) = state.calls.live.get(call_id) else { return };
-        let Some((at, lapse)) = call.next_deadline(&self.config) else { return };
-        if at > now {
-            return;
-        }
-        let call = state.calls.live.remove(call_id).expect("looked up above");
-        let ringing = call.is_ringing();
-        let id = call.id.to_string();
-        let failure = |reason| encode(&ServerMessage::Failure { call_id: id.clone(), reason });
-        let hung_up = |by: &str| {
-            encode(&ServerMessage::HungUp {
-                call_id: id.clone(),
-                reason: HangupReason::PeerOffline,
-                by: by.to_owned(),
-            })
-        };
-        let outcome = match (lapse, ringing) {
-            (Lapse::CalleeLost, true) => {
-                state.peers.send_to_peer(&call.caller, &failure(FailureReason::PeerOffline), None, true);
-                Outcome::Failed(FailureReason::PeerOffline)
-            }
-            (Lapse::CallerLost, true) => {
-                state.peers.send_to_peer(
-                    &call.callee,
-                    &failure(FailureReason::CallerOffline),
-                    None,
-                    call.callee_seen,
-                );
-                Outcome::Failed(FailureReason::CallerOffline)
-            }
-            (Lapse::CalleeLost, false) => {
-                state.peers.send_to_peer(&call.caller, &hung_up(&call.callee), None, true);
-                Outcome::HungUp(HangupReason::PeerOffline)
-            }
-            (Lapse::CallerLost, false) => {
-                state.peers.send_to_peer(&call.callee, &hung_up(&call.caller), None, true);
-                Outcome::HungUp(HangupReason::PeerOffline)
-            }
-            (Lapse::AckTimeout, _) => {
-                state.peers.send_to_peer(&call.caller, &failure(FailureReason::PeerNoResponse), None, true);
-                state.peers.send_to_peer(
-                    &call.callee,
-                    &failure(FailureReason::Expired),
-                    None,
-                    call.callee_seen,
-                );
-                Outcome::Failed(FailureReason::PeerNoResponse)
-            }
-            (Lapse::Expired, _) => {
-                let text = failure(FailureReason::Expired);
-                state.peers.send_to_peer(&call.caller, &text, None, true);
-                state.peers.send_to_peer(&call.callee, &text, None, call.callee_seen);
-                Outcome::Failed(FailureReason::Expired)
-            }
-        };
-        state.end(call, outcome, now, &self.config);
-    }
-}
-
-/// Waits for each deadline of one call in turn; ends when the call does.
-async fn watch_call(hub: Arc<Hub>, call_id: Arc<str>, wake: Arc<Notify>) {
-    loop {
-        match hub.deadline(&call_id) {
-            None => return,
-            Some(None) => wake.notified().await,
-            Some(Some(at)) => tokio::select! {
-                _ = tokio::time::sleep_until(at) => hub.on_timer(&call_id),
-                _ = wake.notified() => {}
-            },
-        }
     }
 }
 
@@ -412,7 +331,7 @@ impl State {
     }
 
     /// Records an ended call, logs its outcome and stops its timer task.
-    fn end(&mut self, call: Call, outcome: Outcome, now: Instant, config: &Config) {
+    pub(super) fn end(&mut self, call: Call, outcome: Outcome, now: Instant, config: &Config) {
         let (name, since) = match (outcome, &call.phase) {
             (Outcome::Canceled, _) => ("canceled", call.invited),
             (Outcome::Refused, _) => ("refused", call.invited),
@@ -435,7 +354,7 @@ impl State {
             }
             self.peers.forget_if_idle(who, now);
         }
-        self.calls.remember(&call, now + config.invite_ttl);
+        self.calls.remember(&call, now + config.invite_ttl.max(MIN_REMEMBERED));
         call.wake.notify_one();
     }
 
