@@ -23,6 +23,9 @@ type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// Threads the load generator runs on (it shares the machine with the server it measures).
+    #[arg(long, global = true, default_value_t = 2)]
+    pub threads: usize,
     #[command(subcommand)]
     pub what: BenchCommand,
 }
@@ -54,7 +57,13 @@ pub fn run(args: BenchArgs) -> Result<(), AnyError> {
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!("cannot raise the open-file limit: {e}");
     }
-    let runtime = tokio::runtime::Runtime::new()?;
+    // One thread keeps the generator's own wake-ups off the server's cores but
+    // cannot keep to the schedule past a few thousand calls a second on this
+    // machine; two (the default) can. `--threads` lets either be measured.
+    let runtime = match args.threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
+    };
     runtime.block_on(async move {
         match args.what {
             BenchCommand::Setups(a) => setups::run(a).await,

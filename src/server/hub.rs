@@ -395,8 +395,8 @@ impl State {
             && !*received
         {
             *received = true;
+            // No wake-up: the timer task finds the ack deadline gone when it fires.
             *ack = Ack::Done;
-            call.wake.notify_one();
             let text = encode(&ServerMessage::ReceivedByPeer { call_id: call_id.to_owned() });
             let caller = call.caller.clone();
             self.peers.send_to_peer(&caller, &text, None, true);
@@ -429,8 +429,8 @@ impl State {
         self.check_answerable(peer, call_id)?;
         let device = self.peers.session(id).map(|s| s.device.to_string()).unwrap_or_default();
         let call = self.calls.live.get_mut(call_id).expect("checked above");
+        // No wake-up: deadlines only went away; the timer task sees that when it fires.
         call.phase = Phase::Accepted { at: now };
-        call.wake.notify_one();
         tracing::info!(call_id, caller = %call.caller, callee = %call.callee, outcome = "accepted",
             duration_ms = now.saturating_duration_since(call.invited).as_millis() as u64, "call answered");
         let (caller, callee) = (call.caller.clone(), call.callee.clone());
