@@ -216,7 +216,7 @@ impl Peer {
     /// Runs every line until `quit`, the end of input (then, when answering
     /// unattended, until a signal), or a signal.
     async fn run_script(&mut self, mut lines: mpsc::UnboundedReceiver<String>, unattended: bool) {
-        let stop = shutdown_signal();
+        let stop = crate::cli::shutdown_signal();
         tokio::pin!(stop);
         let mut number = 0;
         loop {
@@ -386,19 +386,4 @@ fn waited(event: &Event) -> serde_json::Value {
         Some(call_id) => json!({ "event": event_name(event), "call_id": call_id }),
         None => json!({ "event": event_name(event) }),
     }
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
