@@ -36,6 +36,7 @@ impl Driver {
             ringer: Box::new(RecordingRinger(tones.clone())),
             media_hook: Some(Box::new(RecordingMedia { log: media.clone(), fail: None })),
             connector: phone::sdk_connector(),
+            notifier: Box::new(softphone::notify::NoNotifier),
         };
         let (app, task) = App::new(options, parts);
         let mut driver = Driver { name, app, tones, media, tasks: SelectAll::new(), _home: home };

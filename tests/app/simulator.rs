@@ -12,7 +12,7 @@ use softphone::ringtone::Tone;
 use softphone::sdk::Event;
 
 /// The window size the app opens with.
-const WINDOW: (f32, f32) = (560.0, 680.0);
+const WINDOW: (f32, f32) = softphone::app::layout::WINDOW;
 
 /// Renders the app, lets `interact` play with it, and delivers the
 /// messages it produced.
