@@ -10,6 +10,9 @@ use iced::widget::{button, column, container, row, scrollable, text, text_input}
 use iced::{Element, Fill};
 use std::collections::BTreeMap;
 
+/// The id of the add form's peer-id field (tests type into it).
+pub const NEW_PEER_FIELD: &str = "contact-peer";
+
 /// The screen's own state; the contacts themselves live in the config.
 #[derive(Debug, Clone, Default)]
 pub struct Contacts {
@@ -131,6 +134,7 @@ impl Contacts {
             text("Add a contact").size(theme::SMALL),
             row![
                 text_input("peer id", &self.new_peer)
+                    .id(NEW_PEER_FIELD)
                     .on_input(Message::NewPeer)
                     .on_submit(Message::Add)
                     .padding(8),
