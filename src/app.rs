@@ -373,6 +373,7 @@ impl App {
                 let Screen::SignIn(form) = &mut self.screen else { return Task::none() };
                 match form.update(message) {
                     Some(sign_in::Event::SignIn(credentials)) => self.sign_in(credentials),
+                    Some(sign_in::Event::OpenSettings) => self.go(Tab::Settings),
                     None => Task::none(),
                 }
             }

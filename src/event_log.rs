@@ -32,11 +32,18 @@ impl EventLog {
 
     /// Writes one line: `kind`, the time, and `fields`.
     pub fn write(&mut self, kind: &str, fields: Value) {
-        let mut line = json!({ "t_us": unix_micros(), "kind": kind });
-        if let (Value::Object(line), Value::Object(fields)) = (&mut line, fields) {
-            line.extend(fields);
+        // Time and kind first, whatever order the map keeps the fields in:
+        // a person reads these lines too.
+        let mut line = format!("{{\"t_us\":{},\"kind\":{}", unix_micros(), Value::from(kind));
+        match fields {
+            Value::Object(fields) if !fields.is_empty() => {
+                let rest = Value::Object(fields).to_string();
+                line.push(',');
+                line.push_str(&rest[1..]);
+            }
+            _ => line.push('}'),
         }
-        let mut bytes = line.to_string().into_bytes();
+        let mut bytes = line.into_bytes();
         bytes.push(b'\n');
         if let Err(e) = self.file.write_all(&bytes).and_then(|()| self.file.flush())
             && !std::mem::replace(&mut self.failed, true)
@@ -137,5 +144,9 @@ mod tests {
         assert_eq!(lines[0]["session"], 3);
         assert!(lines[1]["t_us"].as_u64().unwrap() > 0);
         assert_eq!(lines[1]["screen"], "dial");
+        assert!(text.starts_with("{\"t_us\":"), "time first: {text}");
+        log.write("bare", json!({}));
+        let last = std::fs::read_to_string(&path).unwrap().lines().last().unwrap().to_owned();
+        assert_eq!(serde_json::from_str::<Value>(&last).unwrap()["kind"], "bare");
     }
 }

@@ -194,3 +194,28 @@ fn history_of_pure_garbage_starts_empty() {
     assert!(note.is_some());
     assert!(history.records().is_empty());
 }
+
+#[test]
+fn the_desktop_entry_names_the_binary_and_an_icon_that_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let entry = std::fs::read_to_string(root.join("resources/softphone.desktop")).unwrap();
+    let keys: std::collections::HashMap<&str, &str> =
+        entry.lines().filter_map(|l| l.split_once('=')).collect();
+    assert_eq!(entry.lines().next(), Some("[Desktop Entry]"));
+    assert_eq!(keys.get("Type"), Some(&"Application"));
+    assert_eq!(keys.get("Exec"), Some(&"softphone"));
+    assert_eq!(keys.get("Icon"), Some(&"softphone"));
+    assert!(keys.get("Categories").is_some_and(|c| c.contains("Telephony")));
+    for icon in ["assets/icons/softphone.svg", "assets/icons/softphone.png"] {
+        assert!(root.join(icon).is_file(), "{icon}");
+    }
+}
+
+#[test]
+fn the_example_config_loads_without_a_problem() {
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("resources/config.example.json")).unwrap();
+    let (config, problems) = Config::parse(&bytes).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(config.contacts.len(), 2);
+}
