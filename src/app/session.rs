@@ -141,8 +141,9 @@ impl App {
 
     /// Stops sounds and media at once, ends our calls, signs out, exits.
     pub(super) fn quit(&mut self) -> Task<Message> {
-        self.record_unfinished("the app was closed");
+        // Quitting first: what is recorded now raises no notification.
         self.quitting = true;
+        self.record_unfinished("the app was closed");
         let Some(session) = self.session.take() else { return iced::exit() };
         let ending = match &self.screen {
             Screen::InCall(call) => Some(session.phone.hang_up(&call.facts.call_id)),
