@@ -7,9 +7,8 @@
 use super::calls::BUSY;
 use super::dial::Dial;
 use super::incoming::{self, Incoming};
-use super::record::now_ms;
 use super::{App, Message, Request, Screen};
-use crate::history::Outcome;
+use crate::history::{Outcome, unix_millis};
 use iced::{Task, window};
 
 /// The response that tells a caller we take no calls now.
@@ -45,7 +44,7 @@ impl App {
             content,
             expires_at,
             stage: incoming::Stage::Ringing,
-            started_at_ms: now_ms(),
+            started_at_ms: unix_millis(),
         };
         if self.config.do_not_disturb {
             return self.refuse_unrung(dialog, DND, DND_DETAIL);

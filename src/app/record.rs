@@ -10,7 +10,7 @@ use super::in_call::InCall;
 use super::incoming::Incoming;
 use super::outgoing::Outgoing;
 use super::{App, invitations};
-use crate::history::{Direction, Outcome, Record, unix_millis};
+use crate::history::{Direction, Outcome, Record};
 
 impl App {
     /// Records how an invitation that rang here (or was refused unrung) ended.
@@ -87,9 +87,4 @@ impl App {
             self.notifier.notify(summary, body);
         }
     }
-}
-
-/// Milliseconds since the Unix epoch, for a call's start.
-pub(super) fn now_ms() -> u64 {
-    unix_millis()
 }
