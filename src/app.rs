@@ -4,15 +4,22 @@
 //! screen, an SDK event (`Message::Sdk`), the reply to one of our requests
 //! (`Message::Replied`), a clock tick. [`App::update`] changes the state:
 //! the current [`Screen`], the incoming-call dialog that may sit over it,
-//! the connection. Screens never reach up: their `update` returns an
-//! `Event` that the app acts on. After every update the app *reconciles*:
-//! it works out which tone its state calls for and which call's media
-//! session should run, and tells the [`Ringer`] and [`MediaHook`] only
-//! about changes. So every way a ringing invitation can end stops the
-//! ringtone, because none of them leaves an invitation ringing.
+//! the call-waiting prompt, the connection. Screens never reach up: their
+//! `update` returns an `Event` that the app acts on. After every update the
+//! app *reconciles*: it works out which tone (and which sound settings) its
+//! state calls for and which call's media session should run, and tells
+//! the [`Ringer`] and [`MediaHook`] only about changes. So every way a
+//! ringing invitation can end stops the ringtone, because none of them
+//! leaves an invitation ringing.
 //!
-//! - [`sign_in`], [`dial`], [`outgoing`], [`incoming`], [`in_call`]: the screens.
-//! - [`calls`]: what each SDK event and reply does to the screens.
+//! - [`sign_in`], [`dial`] (the home screen), [`contacts`], [`history`],
+//!   [`settings`], [`outgoing`], [`incoming`], [`in_call`]: the screens.
+//! - [`calls`]: what each SDK event and reply does to the screens;
+//!   [`invitations`]: who may ring (do-not-disturb, busy, call waiting).
+//! - [`record`]: the call history and notifications as calls end.
+//! - [`pages`]: moving between the idle screens and what their events do.
+//! - [`reconcile`]: sounds, media and the QA timeline derived from the state.
+//! - [`layout`]: the window: title, tabs, banners, dialog layer, keys.
 //! - [`phone`]: the seam to the SDK and the iced adapter for its events.
 //! - [`session`]: signing in and out, and quitting.
 //! - [`connection`]: the connection state and the status bar.
@@ -21,35 +28,50 @@
 
 pub mod calls;
 pub mod connection;
+pub mod contacts;
 pub mod dial;
 pub mod embedded;
+pub mod history;
 pub mod in_call;
 pub mod incoming;
+pub mod invitations;
+pub mod layout;
 pub mod outgoing;
+pub mod pages;
 pub mod phone;
+pub mod reconcile;
+pub mod record;
 pub mod session;
+pub mod settings;
 pub mod sign_in;
 pub mod theme;
 pub mod widget;
 
 use crate::config::{Config, MediaConfig};
+use crate::event_log::EventLog;
+use crate::history::History;
 use crate::media::{self, MediaHook, MediaSession};
+use crate::notify::{self, Notifier};
 use crate::paths::Paths;
-use crate::ringtone::{self, Ringer, Tone};
+use crate::ringtone::{self, Ringer, Sound, Tone};
 use crate::sdk;
 use connection::Connection;
+use contacts::Contacts;
 use dial::Dial;
 use embedded::Embedded;
+use history::HistoryScreen;
 use in_call::InCall;
 use incoming::Incoming;
 use outgoing::Outgoing;
 use phone::Connector;
 use session::Session;
+use settings::Settings;
 use sign_in::{Credentials, SignIn};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
 
-use iced::widget::{button, center, column, container, opaque, row, stack, text};
-use iced::{Element, Fill, Subscription, Task, window};
+use iced::{Task, window};
 
 /// What the command line asks of the app.
 #[derive(Debug, Clone)]
@@ -66,6 +88,8 @@ pub struct Options {
     pub media: Option<MediaConfig>,
     /// Where the default server listens; tests move it off 7878.
     pub default_listen: String,
+    /// Writes the QA timeline here (`--log-events`).
+    pub log_events: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -77,6 +101,7 @@ impl Default for Options {
             device: None,
             media: None,
             default_listen: embedded::DEFAULT_LISTEN.to_owned(),
+            log_events: None,
         }
     }
 }
@@ -88,6 +113,8 @@ pub struct Parts {
     /// `None`: the hook the config names.
     pub media_hook: Option<Box<dyn MediaHook>>,
     pub connector: Connector,
+    /// Shows desktop notifications.
+    pub notifier: Box<dyn Notifier>,
 }
 
 impl Parts {
@@ -98,6 +125,7 @@ impl Parts {
             ringer: ringtone::open_default(),
             media_hook: None,
             connector: phone::sdk_connector(),
+            notifier: Box::new(notify::DesktopNotifier::default()),
         }
     }
 }
@@ -106,9 +134,37 @@ impl Parts {
 #[derive(Debug, Clone)]
 pub enum Screen {
     SignIn(SignIn),
+    /// The home screen: the dial form, and the missed calls not seen yet.
     Dial(Dial),
+    Contacts(Contacts),
+    History(HistoryScreen),
+    Settings(Settings),
     Outgoing(Outgoing),
     InCall(InCall),
+}
+
+impl Screen {
+    /// Its name in the QA timeline.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Screen::SignIn(_) => "sign_in",
+            Screen::Dial(_) => "dial",
+            Screen::Contacts(_) => "contacts",
+            Screen::History(_) => "history",
+            Screen::Settings(_) => "settings",
+            Screen::Outgoing(_) => "outgoing",
+            Screen::InCall(_) => "in_call",
+        }
+    }
+}
+
+/// The idle screens the tabs (and Ctrl+1..4) switch between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Dial,
+    Contacts,
+    History,
+    Settings,
 }
 
 /// Which of our requests a reply answers.
@@ -127,7 +183,20 @@ pub enum Message {
     Dial(dial::Message),
     Outgoing(outgoing::Message),
     Incoming(incoming::Message),
+    /// The call-waiting prompt (same buttons as the incoming dialog).
+    Waiting(incoming::Message),
     InCall(in_call::Message),
+    Contacts(contacts::Message),
+    History(history::Message),
+    Settings(settings::Message),
+    /// A tab, or Esc back to the home screen.
+    Go(Tab),
+    /// Calls `peer` back (the missed-calls panel of the home screen).
+    CallBack(String),
+    /// The reply to a presence subscription of the session with this number.
+    PresenceReplied(u64, Result<sdk::Presence, sdk::Error>),
+    /// The window gained (`true`) or lost the keyboard focus.
+    Focused(bool),
     /// An SDK event of the session with this number.
     Sdk(u64, sdk::Event),
     /// The SDK's reply to one of our requests about a call.
@@ -160,6 +229,29 @@ pub struct App {
     screen: Screen,
     /// The incoming-call dialog, over whatever screen is up.
     incoming: Option<Incoming>,
+    /// A second call ringing during a call (call waiting): a prompt beside
+    /// the call, not over it.
+    waiting: Option<Incoming>,
+    /// Every call, and which missed ones are unseen.
+    history: History,
+    /// Who of our contacts is online, as far as we have heard.
+    presence: BTreeMap<String, bool>,
+    /// Whether the window has the keyboard focus: notifications are for
+    /// when it does not.
+    focused: bool,
+    notifier: Box<dyn Notifier>,
+    /// The ringtone preview of the settings screen: until when, and the
+    /// sound as the (unsaved) form has it.
+    preview: Option<(Instant, Sound)>,
+    /// The sound the ringer was last configured with.
+    sound: Sound,
+    /// Whether the media hook came from the config (and follows it) or was
+    /// given (tests).
+    media_hook_from_config: bool,
+    /// The QA timeline, with `--log-events`.
+    event_log: Option<EventLog>,
+    /// The UI state last written to the timeline.
+    logged_ui: Option<serde_json::Value>,
     connection: Connection,
     session: Option<Session>,
     sessions_started: u64,
@@ -186,7 +278,12 @@ impl App {
     pub fn new(options: Options, parts: Parts) -> (App, Task<Message>) {
         let sign_in_flags =
             options.peer_id.is_some() || options.server_url.is_some() || options.token.is_some();
-        let (mut config, note) = Config::load(&parts.paths);
+        let (mut config, config_note) = Config::load(&parts.paths);
+        let (history, history_note) = History::load(&parts.paths.history_file());
+        let note = match (config_note, history_note) {
+            (Some(a), Some(b)) => Some(format!("{a} {b}")),
+            (a, b) => a.or(b),
+        };
         if let Some(url) = options.server_url {
             config.server_url = url;
         }
@@ -202,19 +299,40 @@ impl App {
         if let Some(media) = options.media {
             config.media = media;
         }
+        let media_hook_from_config = parts.media_hook.is_none();
         let media_hook = parts.media_hook.unwrap_or_else(|| media::hook_for(&config.media));
+        let mut ringer = parts.ringer;
+        let sound = Sound::from_config(&config);
+        ringer.configure(&sound);
+        let event_log = options.log_events.as_deref().and_then(|path| match EventLog::open(path) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                tracing::warn!("cannot open the event log {}: {e}", path.display());
+                None
+            }
+        });
         let mut app = App {
             paths: parts.paths,
             screen: Screen::SignIn(SignIn::from_config(&config)),
             config,
             default_listen: options.default_listen,
             incoming: None,
+            waiting: None,
+            history,
+            presence: BTreeMap::new(),
+            focused: true,
+            notifier: parts.notifier,
+            preview: None,
+            sound,
+            media_hook_from_config,
+            event_log,
+            logged_ui: None,
             connection: Connection::SignedOut { reason: None },
             session: None,
             sessions_started: 0,
             notice: note,
             now: Instant::now(),
-            ringer: parts.ringer,
+            ringer,
             tone: None,
             media_hook,
             media: None,
@@ -237,7 +355,9 @@ impl App {
             _ => Instant::now(),
         };
         let was_ringing = self.incoming.is_some();
+        self.log_message(&message);
         let task = self.handle(message);
+        let task = Task::batch([task, self.promote_waiting()]);
         self.reconcile();
         if was_ringing && self.incoming.is_none() {
             // The window manager may keep the urgency hint until told otherwise.
@@ -253,6 +373,7 @@ impl App {
                 let Screen::SignIn(form) = &mut self.screen else { return Task::none() };
                 match form.update(message) {
                     Some(sign_in::Event::SignIn(credentials)) => self.sign_in(credentials),
+                    Some(sign_in::Event::OpenSettings) => self.go(Tab::Settings),
                     None => Task::none(),
                 }
             }
@@ -263,6 +384,25 @@ impl App {
                     Some(dial::Event::SignOut) => self.sign_out(),
                     None => Task::none(),
                 }
+            }
+            Message::Contacts(message) => self.on_contacts(message),
+            Message::History(message) => self.on_history(message),
+            Message::Settings(message) => self.on_settings(message),
+            Message::Go(tab) => self.go(tab),
+            Message::CallBack(peer) => self.call_back(peer),
+            Message::Waiting(message) => self.on_waiting(message),
+            Message::PresenceReplied(session, result) => {
+                if self.session.as_ref().map(|s| s.number) == Some(session) {
+                    match result {
+                        Ok(presence) => self.presence.extend(presence),
+                        Err(e) => tracing::info!("presence subscription failed: {e}"),
+                    }
+                }
+                Task::none()
+            }
+            Message::Focused(focused) => {
+                self.focused = focused;
+                Task::none()
             }
             Message::Outgoing(message) => {
                 let Screen::Outgoing(call) = &mut self.screen else { return Task::none() };
@@ -276,7 +416,9 @@ impl App {
                 match dialog.update(message) {
                     Some(incoming::Event::Accept { call_id }) => self.request(call_id, Request::Accept),
                     Some(incoming::Event::Refuse { call_id }) => {
-                        self.incoming = None;
+                        if let Some(dialog) = self.incoming.take() {
+                            self.record_incoming(&dialog, crate::history::Outcome::Declined, "");
+                        }
                         self.request(call_id, Request::Refuse)
                     }
                     None => Task::none(),
@@ -286,7 +428,9 @@ impl App {
                 let Screen::InCall(call) = &mut self.screen else { return Task::none() };
                 match call.update(message) {
                     Some(in_call::Event::HangUp { call_id }) => {
+                        let call = call.clone();
                         self.notice = Some(format!("Call with {} ended", call.facts.peer));
+                        self.record_call(&call);
                         self.screen = Screen::Dial(Dial::redial(&call.facts.peer));
                         self.request(call_id, Request::HangUp)
                     }
@@ -298,10 +442,19 @@ impl App {
                     tracing::debug!(session, ?event, "dropped an event of an ended session");
                     return Task::none();
                 }
+                if let Some(log) = &mut self.event_log {
+                    log.sdk(session, &event);
+                }
                 self.on_sdk_event(event)
             }
             Message::Replied { call_id, request, result } => self.on_reply(call_id, request, result),
-            Message::Tick(_) | Message::Done => Task::none(),
+            Message::Tick(now) => {
+                if self.preview.as_ref().is_some_and(|(until, _)| now >= *until) {
+                    self.preview = None;
+                }
+                Task::none()
+            }
+            Message::Done => Task::none(),
             Message::DismissNotice => {
                 self.notice = None;
                 Task::none()
@@ -310,9 +463,9 @@ impl App {
         }
     }
 
-    /// Places a call from the dial screen.
+    /// Places a call (from the dial screen, a contact or a history row).
     fn call(&mut self, peer: String, channel: String, content: String) -> Task<Message> {
-        if self.incoming.is_some() {
+        if self.incoming.is_some() || matches!(self.screen, Screen::Outgoing(_) | Screen::InCall(_)) {
             return Task::none();
         }
         let Some(session) = &self.session else { return Task::none() };
@@ -326,6 +479,7 @@ impl App {
                     content,
                     stage: outgoing::Stage::Calling,
                     started: self.now,
+                    started_at_ms: crate::history::unix_millis(),
                 });
                 Task::perform(reply, move |result| Message::Replied {
                     call_id,
@@ -334,8 +488,9 @@ impl App {
                 })
             }
             Err(e) => {
-                if let Screen::Dial(form) = &mut self.screen {
-                    form.error = Some(calls::describe_error(&e));
+                match &mut self.screen {
+                    Screen::Dial(form) => form.error = Some(calls::describe_error(&e)),
+                    _ => self.notice = Some(format!("Could not call {peer}: {}", calls::describe_error(&e))),
                 }
                 Task::none()
             }
@@ -353,167 +508,6 @@ impl App {
             Request::Invite => return Task::none(),
         };
         Task::perform(reply, move |result| Message::Replied { call_id, request, result })
-    }
-
-    /// Brings sound and media in line with the state (see the module docs).
-    fn reconcile(&mut self) {
-        let tone = self.wanted_tone();
-        if tone != self.tone {
-            self.ringer.set(tone);
-            self.tone = tone;
-            if let (Some(Tone::Ringtone), Some(dialog)) = (tone, &self.incoming) {
-                tracing::info!(
-                    target: "softphone::latency",
-                    call_id = %dialog.call_id,
-                    unix_us = unix_micros(),
-                    "incoming call from {} shown, ringtone started",
-                    dialog.caller
-                );
-            }
-        }
-        self.reconcile_media();
-    }
-
-    /// The ringtone while an invitation rings here, the ringback while ours
-    /// rings there, else silence.
-    fn wanted_tone(&self) -> Option<Tone> {
-        if self.quitting {
-            return None;
-        }
-        if self.incoming.as_ref().is_some_and(|d| d.stage == incoming::Stage::Ringing) {
-            return Some(Tone::Ringtone);
-        }
-        match &self.screen {
-            Screen::Outgoing(call) if call.stage == outgoing::Stage::Ringing => Some(Tone::Ringback),
-            _ => None,
-        }
-    }
-
-    fn reconcile_media(&mut self) {
-        let on_screen = match &mut self.screen {
-            Screen::InCall(call) if !self.quitting => Some(call),
-            _ => None,
-        };
-        let wanted = on_screen.as_ref().map(|call| call.facts.call_id.clone());
-        if self.media.as_ref().map(|m| &m.call_id) != wanted.as_ref() {
-            if let Some(mut old) = self.media.take()
-                && let Some(session) = &mut old.session
-            {
-                session.stop();
-            }
-            if let Some(call) = on_screen {
-                let session = match self.media_hook.start(&call.facts) {
-                    Ok(mut session) => {
-                        call.media = session.poll();
-                        Some(session)
-                    }
-                    Err(e) => {
-                        call.media = media::MediaStatus::Ended(e.0);
-                        None
-                    }
-                };
-                self.media = Some(ActiveMedia { call_id: call.facts.call_id.clone(), session });
-            }
-        } else if let (Some(call), Some(ActiveMedia { session: Some(session), .. })) =
-            (on_screen, &mut self.media)
-        {
-            call.media = session.poll();
-        }
-    }
-
-    /// The window title: what is happening, then the app's name.
-    pub fn title(&self) -> String {
-        let what = match (&self.incoming, &self.screen) {
-            (Some(dialog), _) => Some(format!("Incoming call from {}", dialog.caller)),
-            (None, Screen::InCall(call)) => Some(format!("In call with {}", call.facts.peer)),
-            (None, Screen::Outgoing(call)) => Some(format!("Calling {}", call.peer)),
-            (None, Screen::Dial(_)) => self.session.as_ref().map(|s| s.credentials.peer_id.clone()),
-            (None, Screen::SignIn(_)) => None,
-        };
-        match what {
-            Some(what) => format!("{what} \u{2014} softphone"),
-            None => "softphone".to_owned(),
-        }
-    }
-
-    pub fn subscription(&self) -> Subscription<Message> {
-        let closing = window::close_requests().map(|_| Message::CloseRequested);
-        let needs_clock = self.incoming.is_some()
-            || matches!(self.screen, Screen::Outgoing(_) | Screen::InCall(_))
-            || matches!(self.connection, Connection::Reconnecting { .. });
-        if needs_clock {
-            Subscription::batch([closing, iced::time::every(Duration::from_secs(1)).map(Message::Tick)])
-        } else {
-            closing
-        }
-    }
-
-    pub fn view(&self) -> Element<'_, Message> {
-        let screen = match &self.screen {
-            Screen::SignIn(form) => form.view().map(Message::SignIn),
-            Screen::Dial(form) => {
-                let me = self.session.as_ref().map_or("", |s| s.credentials.peer_id.as_str());
-                form.view(me, self.suggestions()).map(Message::Dial)
-            }
-            Screen::Outgoing(call) => call.view(self.now).map(Message::Outgoing),
-            Screen::InCall(call) => call.view(self.now).map(Message::InCall),
-        };
-        let mut page = column![].height(Fill);
-        if let Some(notice) = &self.notice {
-            page = page.push(
-                container(
-                    container(
-                        row![
-                            text(notice.as_str()).width(Fill),
-                            button(text("Dismiss").size(theme::SMALL))
-                                .style(button::text)
-                                .on_press(Message::DismissNotice),
-                        ]
-                        .align_y(iced::Center),
-                    )
-                    .padding([6, 12])
-                    .style(theme::notice),
-                )
-                .padding([8, 12]),
-            );
-        }
-        let note = self.embedded.as_ref().map(Embedded::note);
-        page = page.push(center(screen).padding(theme::PADDING)).push(self.connection.view(self.now, note));
-        let page: Element<'_, Message> = page.into();
-        let (layered, on_enter, on_escape) = match &self.incoming {
-            Some(dialog) => {
-                let dialog = dialog.view(self.now).map(Message::Incoming);
-                let layer = opaque(center(dialog).style(theme::backdrop));
-                (
-                    stack![page, layer].into(),
-                    Some(Message::Incoming(incoming::Message::Accept)),
-                    Some(Message::Incoming(incoming::Message::Refuse)),
-                )
-            }
-            None => {
-                let escape = match &self.screen {
-                    Screen::Outgoing(_) => Some(Message::Outgoing(outgoing::Message::Cancel)),
-                    _ => None,
-                };
-                (page, None, escape)
-            }
-        };
-        widget::shortcuts(layered)
-            .on_enter(on_enter)
-            .on_escape(on_escape)
-            .modal(self.incoming.is_some())
-            .into()
-    }
-
-    /// Peers worth a button on the dial screen: the demo peers, when the
-    /// default server (which runs them) is in use.
-    fn suggestions(&self) -> &'static [String] {
-        static DEMO: std::sync::LazyLock<Vec<String>> =
-            std::sync::LazyLock::new(|| ["echo", "busy", "noanswer"].map(String::from).to_vec());
-        match &self.session {
-            Some(session) if session.credentials.server_url.is_empty() => &DEMO,
-            _ => &[],
-        }
     }
 
     /// The screen under the dialog.
@@ -549,6 +543,26 @@ impl App {
     pub fn tone(&self) -> Option<Tone> {
         self.tone
     }
+
+    /// The call-waiting prompt, if a second call rings during a call.
+    pub fn waiting(&self) -> Option<&Incoming> {
+        self.waiting.as_ref()
+    }
+
+    /// The call history.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Who of the contacts is online, as far as the app has heard.
+    pub fn presence(&self) -> &BTreeMap<String, bool> {
+        &self.presence
+    }
 }
 
 /// Microseconds since the Unix epoch, for log lines compared across processes.
@@ -564,9 +578,14 @@ pub fn run(options: Options) -> iced::Result {
         .theme(|_: &App| theme::theme())
         .default_font(iced::Font::with_name("Fira Sans"))
         .window(window::Settings {
-            size: iced::Size::new(560.0, 680.0),
-            min_size: Some(iced::Size::new(460.0, 560.0)),
+            size: iced::Size::new(layout::WINDOW.0, layout::WINDOW.1),
+            min_size: Some(iced::Size::new(480.0, 600.0)),
             exit_on_close_request: false,
+            icon: theme::window_icon(),
+            platform_specific: window::settings::PlatformSpecific {
+                application_id: "softphone".into(),
+                ..Default::default()
+            },
             ..window::Settings::default()
         })
         .run()

@@ -45,6 +45,10 @@ pub struct AppArgs {
     /// Opens this URL for each accepted call, e.g. https://meet.example.org/{channel}.
     #[arg(long, value_name = "TEMPLATE")]
     pub media_url: Option<String>,
+    /// Writes every SDK event, reply and UI change to FILE as JSON lines
+    /// (appended), a timeline to attach to a bug report.
+    #[arg(long, value_name = "FILE")]
+    pub log_events: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,6 +241,7 @@ fn run_app(args: AppArgs) -> Result<(), AnyError> {
         token,
         device: args.device,
         media,
+        log_events: args.log_events,
         ..app::Options::default()
     };
     app::run(options)?;

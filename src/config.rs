@@ -1,13 +1,25 @@
-//! The desktop app's settings: what the sign-in screen remembers and which
-//! media session a call starts, in `config.toml` (see [`crate::paths`]).
+//! The desktop app's settings, in `config.json` (see [`crate::paths`]):
+//! the server and identity the sign-in screen remembers, the sounds, do
+//! not disturb, call waiting, the contacts, and which media session an
+//! accepted call starts.
 //!
-//! Loading is tolerant: a missing file gives the defaults, unknown keys are
-//! ignored, a missing key takes its default, and a file that cannot be read
-//! as TOML is kept aside as `config.toml.corrupt-<unix time>` and the app
-//! starts with the defaults, saying so. Saving is atomic.
+//! Loading is tolerant, because a phone that will not start over a typo in
+//! a settings file is worse than one with a default setting:
+//! - a missing file gives the defaults;
+//! - an unknown key is warned about in the log and ignored (a newer
+//!   version may have written it);
+//! - a key whose value is not valid falls back to its default while the
+//!   other keys keep their values, and the user is told which one;
+//! - a file that is not a JSON object at all is kept aside as
+//!   `config.json.corrupt-<unix time>` and the app starts with the defaults,
+//!   saying so.
+//!
+//! Saving is atomic (temp file + rename).
 
 use crate::paths::{self, Paths};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The server the app uses when none is configured: the signaling server's
@@ -15,7 +27,10 @@ use std::path::{Path, PathBuf};
 /// server on it in-process (see `app::embedded`).
 pub const DEFAULT_SERVER_URL: &str = "ws://127.0.0.1:7878/";
 
-/// Everything in `config.toml`.
+/// The ringtone's volume when none is set, in percent.
+pub const DEFAULT_VOLUME: u8 = 80;
+
+/// Everything in `config.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -28,6 +43,21 @@ pub struct Config {
     pub token: String,
     /// This device's label, shown to callers' other devices.
     pub device: String,
+    /// A sound file to ring with (any format rodio decodes); `None` is the
+    /// built-in ringtone.
+    pub ringtone: Option<PathBuf>,
+    /// Volume of every tone, 0 to 100 percent.
+    pub volume: u8,
+    /// Whether a caller hears the ringback tone while the callee's phone rings.
+    pub ringback: bool,
+    /// Refuse every incoming call with `dnd`, without ringing; they land in
+    /// the history as missed.
+    pub do_not_disturb: bool,
+    /// A call arriving during a call shows a second prompt with a short
+    /// tone, instead of being refused as busy.
+    pub call_waiting: bool,
+    /// The people we call, in the order they were added.
+    pub contacts: Vec<Contact>,
     /// What a call starts once it is accepted.
     pub media: MediaConfig,
 }
@@ -39,8 +69,31 @@ impl Default for Config {
             peer_id: String::new(),
             token: String::new(),
             device: default_device_label(),
+            ringtone: None,
+            volume: DEFAULT_VOLUME,
+            ringback: true,
+            do_not_disturb: false,
+            call_waiting: false,
+            contacts: Vec::new(),
             media: MediaConfig::None,
         }
+    }
+}
+
+/// Someone in the contact list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Whom to call (and whose presence to watch).
+    pub peer_id: String,
+    /// What to show instead of the peer id; empty shows the peer id.
+    #[serde(default)]
+    pub name: String,
+}
+
+impl Contact {
+    /// The name to show.
+    pub fn label(&self) -> &str {
+        if self.name.trim().is_empty() { &self.peer_id } else { self.name.trim() }
     }
 }
 
@@ -71,6 +124,38 @@ impl MediaConfig {
         let program = words.next()?;
         Some(MediaConfig::Command { program, args: words.collect() })
     }
+
+    /// The command line or URL template, as the settings screen edits it.
+    pub fn template(&self) -> String {
+        match self {
+            MediaConfig::None => String::new(),
+            MediaConfig::Command { program, args } => std::iter::once(program.as_str())
+                .chain(args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+            MediaConfig::Url { template } => template.clone(),
+        }
+    }
+}
+
+/// Why a config file could not be used at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("not a JSON object (found {0})")]
+    NotAnObject(&'static str),
+}
+
+/// A key of a config file that was set aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldProblem {
+    /// A key this version does not know; ignored.
+    Unknown(String),
+    /// A known key whose value is not valid; its default is used.
+    Invalid { key: String, reason: String },
 }
 
 impl Config {
@@ -84,6 +169,11 @@ impl Config {
         self.server_url.trim().is_empty()
     }
 
+    /// The volume as a rodio factor, 0.0 to 1.0.
+    pub fn volume_factor(&self) -> f32 {
+        f32::from(self.volume.min(100)) / 100.0
+    }
+
     /// Reads the config at `paths`, tolerating every problem (see the module
     /// docs). The second value is a sentence for the user when something had
     /// to be set aside.
@@ -91,29 +181,122 @@ impl Config {
         load_from(&paths.config_file())
     }
 
+    /// Reads a config from `bytes`: the config, and the keys that were set
+    /// aside; an error when the bytes are not a JSON object at all.
+    pub fn parse(bytes: &[u8]) -> Result<(Config, Vec<FieldProblem>), ConfigError> {
+        let value: Value = serde_json::from_slice(bytes)?;
+        let Value::Object(map) = value else { return Err(ConfigError::NotAnObject(json_kind(&value))) };
+        let mut config = Config::default();
+        let mut problems = Vec::new();
+        for (key, value) in map {
+            if let Err(reason) = config.set(&key, value) {
+                problems.push(match reason {
+                    None => FieldProblem::Unknown(key),
+                    Some(reason) => FieldProblem::Invalid { key, reason },
+                });
+            }
+        }
+        Ok((config, problems))
+    }
+
+    /// Sets one key from its JSON value: `Err(None)` for an unknown key,
+    /// `Err(Some(why))` for a bad value (the field keeps its default).
+    fn set(&mut self, key: &str, value: Value) -> Result<(), Option<String>> {
+        match key {
+            "server_url" => self.server_url = field(value)?,
+            "peer_id" => self.peer_id = field(value)?,
+            "token" => self.token = field(value)?,
+            "device" => self.device = field(value)?,
+            "ringtone" => self.ringtone = field(value)?,
+            "volume" => {
+                let volume: u8 = field(value)?;
+                if volume > 100 {
+                    return Err(Some(format!("{volume} is above 100")));
+                }
+                self.volume = volume;
+            }
+            "ringback" => self.ringback = field(value)?,
+            "do_not_disturb" => self.do_not_disturb = field(value)?,
+            "call_waiting" => self.call_waiting = field(value)?,
+            "contacts" => {
+                // One bad entry drops that entry, not the whole list.
+                let entries: Vec<Value> = field(value)?;
+                let total = entries.len();
+                self.contacts = entries.into_iter().filter_map(|e| serde_json::from_value(e).ok()).collect();
+                if self.contacts.len() < total {
+                    return Err(Some(format!(
+                        "{} of {total} entries are not valid",
+                        total - self.contacts.len()
+                    )));
+                }
+            }
+            "media" => self.media = field(value)?,
+            _ => return Err(None),
+        }
+        Ok(())
+    }
+
     /// Writes the config atomically.
     pub fn save(&self, paths: &Paths) -> std::io::Result<()> {
-        let text = toml::to_string_pretty(self).map_err(std::io::Error::other)?;
-        paths::write_atomically(&paths.config_file(), text.as_bytes())
+        let mut text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+        paths::write_atomically(&paths.config_file(), &text)
+    }
+}
+
+/// A field's value, or why it is not one.
+fn field<T: DeserializeOwned>(value: Value) -> Result<T, Option<String>> {
+    serde_json::from_value(value).map_err(|e| Some(e.to_string()))
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
 fn load_from(path: &Path) -> (Config, Option<String>) {
-    let text = match std::fs::read(path) {
+    let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Config::default(), None),
-        Err(e) => {
-            tracing::warn!("cannot read {}: {e}; using defaults", path.display());
-            return (Config::default(), Some(format!("Could not read {}: {e}", path.display())));
+        Err(source) => {
+            let error = ConfigError::Read { path: path.to_owned(), source };
+            tracing::warn!("{error}; using defaults");
+            return (Config::default(), Some(format!("Could not read the settings: {error}")));
         }
     };
-    let parsed = std::str::from_utf8(&text)
-        .map_err(|e| e.to_string())
-        .and_then(|t| toml::from_str::<Config>(t).map_err(|e| e.to_string()));
-    match parsed {
-        Ok(config) => (config, None),
+    match Config::parse(&bytes) {
+        Ok((config, problems)) => {
+            let mut invalid = Vec::new();
+            for problem in problems {
+                match problem {
+                    FieldProblem::Unknown(key) => {
+                        tracing::warn!("{}: unknown key {key:?} ignored", path.display())
+                    }
+                    FieldProblem::Invalid { key, reason } => {
+                        tracing::warn!(
+                            "{}: {key} is not valid ({reason}); its default is used",
+                            path.display()
+                        );
+                        invalid.push(key);
+                    }
+                }
+            }
+            let note = (!invalid.is_empty()).then(|| {
+                format!(
+                    "Some settings were not valid and are back to their defaults: {}.",
+                    invalid.join(", ")
+                )
+            });
+            (config, note)
+        }
         Err(error) => {
-            let backup = backup_path(path);
+            let backup = paths::backup_path(path);
             let kept = std::fs::rename(path, &backup).is_ok();
             tracing::warn!("config {} is not valid ({error}); kept as {}", path.display(), backup.display());
             let note = if kept {
@@ -127,13 +310,6 @@ fn load_from(path: &Path) -> (Config, Option<String>) {
             (Config::default(), Some(note))
         }
     }
-}
-
-fn backup_path(path: &Path) -> PathBuf {
-    let secs = crate::token::unix_now();
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".corrupt-{secs}"));
-    path.with_file_name(name)
 }
 
 /// The machine's name, as a default device label.
@@ -151,72 +327,34 @@ fn default_device_label() -> String {
 mod tests {
     use super::*;
 
-    fn temp_paths() -> (tempfile::TempDir, Paths) {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::under(dir.path().to_owned());
-        (dir, paths)
-    }
-
     #[test]
-    fn missing_file_gives_defaults_silently() {
-        let (_dir, paths) = temp_paths();
-        let (config, note) = Config::load(&paths);
-        assert_eq!(config, Config::default());
-        assert!(note.is_none());
-        assert_eq!(config.effective_server_url(), DEFAULT_SERVER_URL);
-    }
-
-    #[test]
-    fn save_then_load_round_trips() {
-        let (_dir, paths) = temp_paths();
-        let config = Config {
-            server_url: "ws://example.org:7878/".into(),
-            peer_id: "alice".into(),
-            token: "t".into(),
-            device: "laptop".into(),
-            media: MediaConfig::Command { program: "echo".into(), args: vec!["{channel}".into()] },
-        };
-        config.save(&paths).unwrap();
-        assert_eq!(Config::load(&paths), (config, None));
-    }
-
-    #[test]
-    fn corrupt_file_is_kept_aside_and_defaults_apply() {
-        let (_dir, paths) = temp_paths();
-        std::fs::create_dir_all(&paths.config_dir).unwrap();
-        std::fs::write(paths.config_file(), "peer_id = [unclosed").unwrap();
-        let (config, note) = Config::load(&paths);
-        assert_eq!(config, Config::default());
-        assert!(note.unwrap().contains("damaged"));
-        assert!(!paths.config_file().exists());
-        let backups: Vec<_> = std::fs::read_dir(&paths.config_dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.starts_with("config.toml.corrupt-"))
-            .collect();
-        assert_eq!(backups.len(), 1);
-    }
-
-    #[test]
-    fn unknown_and_missing_keys_are_tolerated() {
-        let (_dir, paths) = temp_paths();
-        std::fs::create_dir_all(&paths.config_dir).unwrap();
-        std::fs::write(paths.config_file(), "peer_id = \"bob\"\nfuture_key = 3\n[media]\nkind = \"url\"\ntemplate = \"https://m/{channel}\"\n").unwrap();
-        let (config, note) = Config::load(&paths);
-        assert!(note.is_none());
-        assert_eq!(config.peer_id, "bob");
-        assert_eq!(config.media, MediaConfig::Url { template: "https://m/{channel}".into() });
-    }
-
-    #[test]
-    fn media_command_line_splits_words() {
+    fn media_command_line_splits_words_and_joins_back() {
+        let media = MediaConfig::from_command_line("ffplay -i rtp://{channel}").unwrap();
         assert_eq!(
-            MediaConfig::from_command_line("ffplay -i rtp://{channel}"),
-            Some(MediaConfig::Command {
+            media,
+            MediaConfig::Command {
                 program: "ffplay".into(),
                 args: vec!["-i".into(), "rtp://{channel}".into()]
-            })
+            }
         );
+        assert_eq!(media.template(), "ffplay -i rtp://{channel}");
         assert_eq!(MediaConfig::from_command_line("  "), None);
+    }
+
+    #[test]
+    fn a_bad_field_keeps_its_default_and_the_others_their_values() {
+        let text = br#"{"peer_id": "bob", "volume": 300, "ringback": "yes", "call_waiting": true, "x": 1}"#;
+        let (config, problems) = Config::parse(text).unwrap();
+        assert_eq!(config.peer_id, "bob");
+        assert!(config.call_waiting);
+        assert_eq!((config.volume, config.ringback), (DEFAULT_VOLUME, true));
+        assert_eq!(problems.len(), 3);
+        assert!(problems.contains(&FieldProblem::Unknown("x".into())));
+    }
+
+    #[test]
+    fn not_an_object_is_a_typed_error() {
+        assert!(matches!(Config::parse(b"[1, 2]"), Err(ConfigError::NotAnObject("an array"))));
+        assert!(matches!(Config::parse(b"{\"peer_id\": "), Err(ConfigError::NotJson(_))));
     }
 }

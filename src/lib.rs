@@ -17,6 +17,10 @@
 //! - [`demo`]: the demo peers `echo`, `busy` and `noanswer`, on the SDK.
 //! - [`config`], [`paths`]: the desktop app's settings and where its files
 //!   live; tolerant loading, atomic writes.
+//! - [`history`]: the call history (JSON lines, appended atomically) and
+//!   which missed calls are still unseen.
+//! - [`notify`]: desktop notifications, when the desktop has them.
+//! - [`event_log`]: the QA timeline of `--log-events FILE`.
 //! - [`ringtone`]: the ringtone and ringback tone (rodio, or silence).
 //! - [`media`]: what an accepted call starts (nothing, a program, a URL).
 //! - [`app`]: the desktop softphone (iced): screens, the incoming-call
@@ -29,7 +33,10 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod event_log;
+pub mod history;
 pub mod media;
+pub mod notify;
 pub mod paths;
 pub mod peer;
 pub mod protocol;

@@ -15,9 +15,9 @@ pub const HOME_VAR: &str = "SOFTPHONE_HOME";
 /// The folders the app uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
-    /// Holds `config.toml`.
+    /// Holds `config.json`.
     pub config_dir: PathBuf,
-    /// Holds what the app records for itself (logs of calls, later history).
+    /// Holds what the app records for itself: the call history.
     pub data_dir: PathBuf,
 }
 
@@ -43,8 +43,27 @@ impl Paths {
 
     /// The config file.
     pub fn config_file(&self) -> PathBuf {
-        self.config_dir.join("config.toml")
+        self.config_dir.join("config.json")
     }
+
+    /// The call history, one JSON object a line.
+    pub fn history_file(&self) -> PathBuf {
+        self.data_dir.join("history.jsonl")
+    }
+}
+
+/// Where a damaged `path` is kept aside: `NAME.corrupt-<unix time>` beside
+/// it (a number appended when that name is taken, so no backup is lost).
+pub fn backup_path(path: &Path) -> PathBuf {
+    let secs = crate::token::unix_now();
+    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let mut candidate = path.with_file_name(format!("{name}.corrupt-{secs}"));
+    let mut n = 1;
+    while candidate.exists() {
+        n += 1;
+        candidate = path.with_file_name(format!("{name}.corrupt-{secs}-{n}"));
+    }
+    candidate
 }
 
 /// Writes `bytes` to `path` so that the file holds either its old content or
@@ -74,14 +93,14 @@ mod tests {
     #[test]
     fn home_puts_everything_under_one_folder() {
         let paths = Paths::under(PathBuf::from("/x"));
-        assert_eq!(paths.config_file(), PathBuf::from("/x/config/config.toml"));
+        assert_eq!(paths.config_file(), PathBuf::from("/x/config/config.json"));
         assert_eq!(paths.data_dir, PathBuf::from("/x/data"));
     }
 
     #[test]
     fn atomic_write_replaces_content_and_leaves_no_temp_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/a.toml");
+        let path = dir.path().join("sub/a.json");
         write_atomically(&path, b"one").unwrap();
         write_atomically(&path, b"two").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");

@@ -1,6 +1,7 @@
 //! Tests of the desktop app: state transitions driven by SDK events,
 //! headless clicks and key presses on the real views, and end-to-end runs
-//! against a real in-process server.
+//! against a real in-process server; the files the app keeps; do-not-disturb,
+//! call waiting, history, contacts, settings and the QA timeline.
 
 #[path = "app/support.rs"]
 mod support;
@@ -13,3 +14,9 @@ mod simulator;
 
 #[path = "app/end_to_end.rs"]
 mod end_to_end;
+
+#[path = "app/files.rs"]
+mod files;
+
+#[path = "app/features.rs"]
+mod features;

@@ -8,13 +8,13 @@
 use super::connection::{Connection, describe_reason};
 use super::dial::Dial;
 use super::in_call::InCall;
-use super::incoming::{self, Incoming};
 use super::outgoing::{self, Outgoing};
 use super::{App, Message, Request, Screen};
+use crate::history::Outcome;
 use crate::media::{CallFacts, MediaStatus};
 use crate::protocol::{ErrorCode, Role};
 use crate::sdk::{self, CancelReason, ConnectionState, Event, FailureReason, HangupReason};
-use iced::{Task, window};
+use iced::Task;
 
 /// The response that tells a caller we are on another call.
 pub const BUSY: &str = "busy";
@@ -31,38 +31,48 @@ impl App {
                 Task::none()
             }
             Event::RemoteInvitationRefused { call_id } => {
-                self.take_incoming(&call_id);
+                self.take_ringing(&call_id);
                 Task::none()
             }
             Event::RemoteInvitationCanceled { call_id, reason } => {
-                if let Some(dialog) = self.take_incoming(&call_id) {
+                if let Some(dialog) = self.take_ringing(&call_id) {
                     let caller = &dialog.caller;
-                    self.notice = Some(match reason {
-                        CancelReason::AnsweredElsewhere => {
-                            format!("{caller}'s call was answered on another device")
-                        }
-                        CancelReason::RefusedElsewhere => {
-                            format!("{caller}'s call was declined on another device")
-                        }
+                    let (sentence, outcome, detail) = match reason {
+                        CancelReason::AnsweredElsewhere => (
+                            format!("{caller}'s call was answered on another device"),
+                            Outcome::AnsweredElsewhere,
+                            "",
+                        ),
+                        CancelReason::RefusedElsewhere => (
+                            format!("{caller}'s call was declined on another device"),
+                            Outcome::Declined,
+                            "on another device",
+                        ),
                         CancelReason::CallerCanceled | CancelReason::Other => {
-                            format!("Missed call from {caller}")
+                            (format!("Missed call from {caller}"), Outcome::Missed, "")
                         }
-                    });
+                    };
+                    self.notice = Some(sentence);
+                    self.record_incoming(&dialog, outcome, detail);
                 }
                 Task::none()
             }
             Event::RemoteInvitationFailure { call_id, reason } => {
-                if let Some(dialog) = self.take_incoming(&call_id) {
+                if let Some(dialog) = self.take_ringing(&call_id) {
                     let caller = &dialog.caller;
-                    self.notice = Some(match reason {
-                        FailureReason::CallerOffline => {
-                            format!("Missed call from {caller} ({caller} went offline)")
-                        }
-                        FailureReason::EndedWhileDisconnected => {
-                            format!("Missed call from {caller} (it ended while you were disconnected)")
-                        }
-                        _ => format!("Missed call from {caller}"),
-                    });
+                    let (sentence, detail) = match reason {
+                        FailureReason::CallerOffline => (
+                            format!("Missed call from {caller} ({caller} went offline)"),
+                            "caller went offline",
+                        ),
+                        FailureReason::EndedWhileDisconnected => (
+                            format!("Missed call from {caller} (it ended while you were disconnected)"),
+                            "ended while you were disconnected",
+                        ),
+                        _ => (format!("Missed call from {caller}"), ""),
+                    };
+                    self.notice = Some(sentence);
+                    self.record_incoming(&dialog, Outcome::Missed, detail);
                 }
                 Task::none()
             }
@@ -78,38 +88,47 @@ impl App {
             Event::LocalInvitationRefused { call_id, response } => {
                 if let Some(call) = self.outgoing_mut(&call_id) {
                     let peer = call.peer.clone();
-                    let sentence = if response.trim().eq_ignore_ascii_case(BUSY) {
-                        format!("{peer} is busy")
-                    } else if response.trim().is_empty() {
-                        format!("{peer} declined")
+                    let response = response.trim();
+                    let ending = if response.eq_ignore_ascii_case(BUSY) {
+                        (Outcome::Busy, "", format!("{peer} is busy"))
+                    } else if response.eq_ignore_ascii_case(super::invitations::DND) {
+                        (
+                            Outcome::Declined,
+                            "do not disturb",
+                            format!("{peer} is not taking calls (do not disturb)"),
+                        )
+                    } else if response.is_empty() {
+                        (Outcome::Declined, "", format!("{peer} declined"))
                     } else {
-                        format!("{peer} declined: {}", response.trim())
+                        (Outcome::Declined, response, format!("{peer} declined: {response}"))
                     };
-                    self.end_outgoing(sentence);
+                    self.end_outgoing(ending.0, ending.1, ending.2);
                 }
                 Task::none()
             }
             Event::LocalInvitationCanceled { call_id } => {
                 if self.outgoing_mut(&call_id).is_some() {
-                    self.end_outgoing("Call canceled".into());
+                    self.end_outgoing(Outcome::Canceled, "", "Call canceled".into());
                 }
                 Task::none()
             }
             Event::LocalInvitationFailure { call_id, reason } => {
                 if let Some(call) = self.outgoing_mut(&call_id) {
                     let peer = call.peer.clone();
-                    self.end_outgoing(match reason {
-                        FailureReason::PeerOffline => format!("{peer} is offline"),
+                    let (detail, sentence) = match reason {
+                        FailureReason::PeerOffline => ("peer offline", format!("{peer} is offline")),
                         FailureReason::PeerNoResponse | FailureReason::Expired => {
-                            format!("No answer from {peer}")
+                            ("no answer", format!("No answer from {peer}"))
                         }
-                        FailureReason::EndedWhileDisconnected => {
-                            format!("The call to {peer} ended while you were disconnected")
-                        }
+                        FailureReason::EndedWhileDisconnected => (
+                            "ended while you were disconnected",
+                            format!("The call to {peer} ended while you were disconnected"),
+                        ),
                         FailureReason::CallerOffline | FailureReason::Other => {
-                            format!("The call to {peer} failed")
+                            (reason.as_str(), format!("The call to {peer} failed"))
                         }
-                    });
+                    };
+                    self.end_outgoing(Outcome::Failed, detail, sentence);
                 }
                 Task::none()
             }
@@ -117,6 +136,8 @@ impl App {
                 if let Screen::InCall(call) = &self.screen
                     && call.facts.call_id == call_id
                 {
+                    let call = call.clone();
+                    self.record_call(&call);
                     let peer = call.facts.peer.clone();
                     let me = self.session.as_ref().map(|s| s.credentials.peer_id.as_str());
                     let sentence = match reason {
@@ -133,7 +154,10 @@ impl App {
                 }
                 Task::none()
             }
-            Event::Presence { .. } => Task::none(),
+            Event::Presence { peer_id, online } => {
+                self.presence.insert(peer_id, online);
+                Task::none()
+            }
         }
     }
 
@@ -148,6 +172,12 @@ impl App {
             }
             ConnectionState::Connected { .. } => {
                 self.connection = Connection::Connected { url };
+                // Presence as it is now; the SDK renews the subscription
+                // itself, but what changed while we were away is only in
+                // this reply.
+                let task =
+                    self.watch_presence(self.config.contacts.iter().map(|c| c.peer_id.clone()).collect());
+                let Some(session) = &mut self.session else { return task };
                 if !session.ever_connected {
                     session.ever_connected = true;
                     let credentials = session.credentials.clone();
@@ -156,6 +186,7 @@ impl App {
                         self.screen = Screen::Dial(Dial::default());
                     }
                 }
+                return task;
             }
             ConnectionState::Reconnecting { attempt, next_try_in } => {
                 if !session.ever_connected {
@@ -198,45 +229,9 @@ impl App {
         }
     }
 
-    fn on_invitation(
-        &mut self,
-        call_id: String,
-        caller: String,
-        content: String,
-        channel: String,
-        expires_in: std::time::Duration,
-    ) -> Task<Message> {
-        let expires_at = self.now + expires_in;
-        if let Some(dialog) = &mut self.incoming
-            && dialog.call_id == call_id
-        {
-            // The same invitation again (sent anew after a reconnect).
-            dialog.expires_at = expires_at;
-            return Task::none();
-        }
-        let busy = self.incoming.is_some() || matches!(self.screen, Screen::Outgoing(_) | Screen::InCall(_));
-        if busy {
-            if matches!(&self.screen, Screen::InCall(call) if call.facts.call_id == call_id) {
-                return Task::none();
-            }
-            tracing::info!(%call_id, %caller, "refused a call while busy");
-            let Some(session) = &self.session else { return Task::none() };
-            let reply = session.phone.refuse(&call_id, BUSY);
-            return Task::perform(reply, move |result| Message::Replied {
-                call_id,
-                request: Request::Refuse,
-                result,
-            });
-        }
-        self.incoming =
-            Some(Incoming { call_id, caller, channel, content, expires_at, stage: incoming::Stage::Ringing });
-        window::latest()
-            .and_then(|id| window::request_user_attention(id, Some(window::UserAttention::Critical)))
-    }
-
     /// Our accept went through: the dialog becomes the call screen.
     fn answered(&mut self, call_id: &str) {
-        if let Some(dialog) = self.take_incoming(call_id) {
+        if let Some(dialog) = self.take_ringing(call_id) {
             self.notice = None;
             self.screen = Screen::InCall(InCall {
                 facts: CallFacts {
@@ -248,6 +243,7 @@ impl App {
                     response: String::new(),
                 },
                 since: self.now,
+                started_at_ms: dialog.started_at_ms,
                 media: MediaStatus::Running("Starting...".into()),
             });
         }
@@ -258,7 +254,11 @@ impl App {
         let call = call.clone();
         if call.stage == outgoing::Stage::Canceling {
             // Accepted just as we canceled: the user wanted it over.
-            self.end_outgoing(format!("{} answered as you canceled; the call was hung up", call.peer));
+            self.end_outgoing(
+                Outcome::Canceled,
+                "answered as you canceled",
+                format!("{} answered as you canceled; the call was hung up", call.peer),
+            );
             return self.request(call_id, Request::HangUp);
         }
         self.notice = None;
@@ -272,6 +272,7 @@ impl App {
                 response,
             },
             since: self.now,
+            started_at_ms: call.started_at_ms,
             media: MediaStatus::Running("Starting...".into()),
         });
         Task::none()
@@ -294,7 +295,8 @@ impl App {
             Request::Invite => {
                 if let Some(call) = self.outgoing_mut(&call_id) {
                     let peer = call.peer.clone();
-                    self.end_outgoing(format!("Could not call {peer}: {}", describe_error(&error)));
+                    let why = describe_error(&error);
+                    self.end_outgoing(Outcome::Failed, &why, format!("Could not call {peer}: {why}"));
                 }
             }
             Request::Cancel => {
@@ -304,26 +306,19 @@ impl App {
                     || error.server_code() == Some(ErrorCode::AlreadyEnded);
                 // Accepted or ended: the event that says how is on its way.
                 if !accepted && !ended && self.outgoing_mut(&call_id).is_some() {
-                    self.end_outgoing("Call canceled".into());
+                    self.end_outgoing(Outcome::Canceled, "", "Call canceled".into());
                 }
             }
             Request::Accept => {
-                if let Some(dialog) = self.take_incoming(&call_id) {
-                    self.notice = Some(format!(
-                        "Could not answer {}'s call: {}",
-                        dialog.caller,
-                        describe_error(&error)
-                    ));
+                if let Some(dialog) = self.take_ringing(&call_id) {
+                    let why = describe_error(&error);
+                    self.notice = Some(format!("Could not answer {}'s call: {why}", dialog.caller));
+                    self.record_incoming(&dialog, Outcome::Failed, &format!("could not answer: {why}"));
                 }
             }
             Request::Refuse | Request::HangUp => {}
         }
         Task::none()
-    }
-
-    /// Removes the dialog if it shows `call_id`.
-    fn take_incoming(&mut self, call_id: &str) -> Option<Incoming> {
-        if self.incoming.as_ref().is_some_and(|d| d.call_id == call_id) { self.incoming.take() } else { None }
     }
 
     /// The outgoing call on screen, if it is `call_id`.
@@ -334,9 +329,12 @@ impl App {
         }
     }
 
-    /// Back to the dial screen, ready to call the same peer again.
-    fn end_outgoing(&mut self, sentence: String) {
+    /// Back to the dial screen, ready to call the same peer again; the
+    /// call goes into the history with `outcome`.
+    fn end_outgoing(&mut self, outcome: Outcome, detail: &str, sentence: String) {
         if let Screen::Outgoing(call) = &self.screen {
+            let call = call.clone();
+            self.record_outgoing(&call, outcome, detail);
             self.screen = Screen::Dial(Dial::redial(&call.peer));
         }
         self.notice = Some(sentence);

@@ -28,6 +28,16 @@ impl Connection {
         matches!(self, Connection::Connected { .. })
     }
 
+    /// A snake_case name for the state (the QA timeline's).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Connection::SignedOut { .. } => "signed_out",
+            Connection::Connecting { .. } => "connecting",
+            Connection::Connected { .. } => "connected",
+            Connection::Reconnecting { .. } => "reconnecting",
+        }
+    }
+
     /// The status bar's sentence.
     pub fn describe(&self, now: Instant) -> String {
         match self {

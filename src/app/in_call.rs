@@ -14,6 +14,8 @@ pub struct InCall {
     pub facts: CallFacts,
     /// When it was accepted.
     pub since: Instant,
+    /// When it started ringing, in Unix milliseconds (for the history).
+    pub started_at_ms: u64,
     /// The media session's last reported status.
     pub media: MediaStatus,
 }

@@ -17,6 +17,8 @@ pub struct Incoming {
     /// When the server will give up on it.
     pub expires_at: Instant,
     pub stage: Stage,
+    /// When it arrived, in Unix milliseconds (for the history).
+    pub started_at_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,8 @@ pub struct Outgoing {
     pub stage: Stage,
     /// When Call was pressed.
     pub started: Instant,
+    /// The same, in Unix milliseconds (for the history).
+    pub started_at_ms: u64,
 }
 
 /// How far the invitation got.

@@ -21,6 +21,10 @@ pub trait Phone: Send + Sync {
     fn refuse(&self, call_id: &str, response: &str) -> Reply<()>;
     fn hang_up(&self, call_id: &str) -> Reply<()>;
     fn logout(&self) -> Reply<()>;
+    /// Watches `peers`: who is online now, then `Presence` events.
+    fn subscribe_presence(&self, peers: &[String]) -> Reply<sdk::Presence>;
+    /// Stops watching `peers`.
+    fn unsubscribe_presence(&self, peers: &[String]) -> Reply<()>;
 }
 
 /// Makes a phone for a sign-in: the phone, and the event stream that the
@@ -83,6 +87,14 @@ impl Phone for Client {
 
     fn logout(&self) -> Reply<()> {
         Client::logout(self)
+    }
+
+    fn subscribe_presence(&self, peers: &[String]) -> Reply<sdk::Presence> {
+        Client::subscribe_presence(self, peers)
+    }
+
+    fn unsubscribe_presence(&self, peers: &[String]) -> Reply<()> {
+        Client::unsubscribe_presence(self, peers)
     }
 }
 

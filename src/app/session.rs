@@ -7,6 +7,7 @@ use super::phone::{self, Phone};
 use super::sign_in::{Credentials, SignIn};
 use super::{App, Message, Screen, outgoing};
 use crate::config::DEFAULT_SERVER_URL;
+use crate::history::Outcome;
 use crate::sdk;
 use iced::Task;
 use std::sync::Arc;
@@ -111,19 +112,38 @@ impl App {
         )
     }
 
-    /// Forgets the session and everything that depended on it.
+    /// Forgets the session and everything that depended on it; calls it
+    /// had go into the history.
     pub(super) fn end_session(&mut self, reason: Option<String>) {
+        self.record_unfinished("signed out");
         self.session = None;
         self.incoming = None;
+        self.waiting = None;
+        self.presence.clear();
         let mut form = SignIn::from_config(&self.config);
         form.error = reason.clone();
         self.screen = Screen::SignIn(form);
         self.connection = Connection::SignedOut { reason };
     }
 
+    /// Records the calls the session leaves behind: the call up (answered,
+    /// until now), the call being placed (canceled), what rings (missed).
+    fn record_unfinished(&mut self, why: &str) {
+        match self.screen.clone() {
+            Screen::InCall(call) => self.record_call(&call),
+            Screen::Outgoing(call) => self.record_outgoing(&call, Outcome::Canceled, why),
+            _ => {}
+        }
+        for dialog in [self.incoming.take(), self.waiting.take()].into_iter().flatten() {
+            self.record_incoming(&dialog, Outcome::Missed, why);
+        }
+    }
+
     /// Stops sounds and media at once, ends our calls, signs out, exits.
     pub(super) fn quit(&mut self) -> Task<Message> {
+        // Quitting first: what is recorded now raises no notification.
         self.quitting = true;
+        self.record_unfinished("the app was closed");
         let Some(session) = self.session.take() else { return iced::exit() };
         let ending = match &self.screen {
             Screen::InCall(call) => Some(session.phone.hang_up(&call.facts.call_id)),

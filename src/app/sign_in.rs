@@ -6,8 +6,8 @@
 use super::theme;
 use crate::config::{Config, DEFAULT_SERVER_URL};
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
-use iced::Element;
-use iced::widget::{button, column, container, text, text_input};
+use iced::widget::{button, column, container, row, space, text, text_input};
+use iced::{Element, Fill};
 
 /// What the user typed.
 #[derive(Debug, Clone, Default)]
@@ -40,12 +40,15 @@ pub enum Message {
     Token(String),
     Device(String),
     Submit,
+    /// Opens the settings (sound, do-not-disturb...) before signing in.
+    Settings,
 }
 
 /// What the screen asks of the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     SignIn(Credentials),
+    OpenSettings,
 }
 
 impl SignIn {
@@ -67,6 +70,7 @@ impl SignIn {
             Message::PeerId(v) => self.peer_id = v,
             Message::Token(v) => self.token = v,
             Message::Device(v) => self.device = v,
+            Message::Settings => return (!self.busy).then_some(Event::OpenSettings),
             Message::Submit => {
                 if self.busy {
                     return None;
@@ -132,7 +136,10 @@ impl SignIn {
         if let Some(error) = &self.error {
             form = form.push(text(error.clone()).style(text::danger));
         }
-        form = form.push(if self.busy { text("Signing in...").into() } else { Element::from(sign_in) });
+        let settings =
+            button(text("Settings").size(theme::SMALL)).style(button::text).on_press(Message::Settings);
+        let action = if self.busy { Element::from(text("Signing in...")) } else { Element::from(sign_in) };
+        form = form.push(row![action, space().width(Fill), settings].align_y(iced::Center));
         container(form).width(theme::CARD_WIDTH).padding(theme::PADDING).style(theme::card).into()
     }
 }

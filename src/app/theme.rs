@@ -74,6 +74,63 @@ pub fn notice(theme: &Theme) -> container::Style {
     }
 }
 
+/// A row of a list (contacts, history); `selected` is the one the arrow
+/// keys picked.
+pub fn list_row(theme: &Theme, selected: bool) -> container::Style {
+    let palette = theme.extended_palette();
+    let (background, border) = if selected {
+        (palette.background.strong.color, palette.primary.base.color)
+    } else {
+        (palette.background.base.color, palette.background.strong.color)
+    };
+    container::Style {
+        background: Some(Background::Color(background)),
+        border: Border { color: border, width: 1.0, radius: 8.0.into() },
+        ..container::Style::default()
+    }
+}
+
+/// A small pill: "new" on an unseen missed call, the count on a tab.
+pub fn badge(theme: &Theme) -> container::Style {
+    let palette = theme.extended_palette();
+    container::Style {
+        background: Some(Background::Color(palette.danger.base.color)),
+        text_color: Some(palette.danger.base.text),
+        border: border::rounded(8),
+        ..container::Style::default()
+    }
+}
+
+/// The missed-calls panel on the home screen and the call-waiting prompt:
+/// a card with a warm border, so it reads as "needs you".
+pub fn attention(theme: &Theme) -> container::Style {
+    let palette = theme.extended_palette();
+    container::Style {
+        border: Border { color: palette.danger.base.color, width: 1.0, radius: 10.0.into() },
+        ..card(theme)
+    }
+}
+
+/// The app's icon (`assets/icons/softphone.png`), for the window.
+const ICON_PNG: &[u8] = include_bytes!("../../assets/icons/softphone.png");
+
+/// The window icon, decoded from the embedded PNG; `None` (logged) if it
+/// cannot be, which only a broken build would do.
+pub fn window_icon() -> Option<iced::window::Icon> {
+    let decoded = (|| {
+        let decoder = png::Decoder::new(std::io::Cursor::new(ICON_PNG));
+        let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+        let mut pixels = vec![0; reader.output_buffer_size().ok_or("icon too large")?];
+        let info = reader.next_frame(&mut pixels).map_err(|e| e.to_string())?;
+        if info.color_type != png::ColorType::Rgba || info.bit_depth != png::BitDepth::Eight {
+            return Err(format!("icon is {:?} {:?}, not 8-bit RGBA", info.color_type, info.bit_depth));
+        }
+        pixels.truncate(info.buffer_size());
+        iced::window::icon::from_rgba(pixels, info.width, info.height).map_err(|e| e.to_string())
+    })();
+    decoded.map_err(|e| tracing::warn!("cannot use the window icon: {e}")).ok()
+}
+
 /// The colour of a status light.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Light {
@@ -101,4 +158,12 @@ pub fn light<'a, Message: 'a>(state: Light) -> Element<'a, Message> {
             }
         })
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_window_icon_decodes() {
+        assert!(super::window_icon().is_some());
+    }
 }

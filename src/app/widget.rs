@@ -1,43 +1,60 @@
 //! Widgets of our own.
 //!
-//! [`Shortcuts`] turns Enter and Esc into messages. It is a widget rather
-//! than a keyboard subscription so that key presses travel the same road as
-//! clicks: through the view. That way the incoming-call dialog can own the
-//! keyboard while it shows (a focused text field below it must not eat Esc
-//! or Enter), and headless tests that press keys exercise the real path.
+//! [`Shortcuts`] turns keys into messages (Enter, Esc, the arrows, Delete,
+//! Ctrl+digit) and moves the focus between text fields with Tab and
+//! Shift+Tab. It is a widget rather than a keyboard subscription so that
+//! key presses travel the same road as clicks: through the view. That way
+//! the incoming-call dialog can own the keyboard while it shows (a focused
+//! text field below it must not eat Esc or Enter), and headless tests that
+//! press keys exercise the real path.
 
 use iced::advanced::layout;
 use iced::advanced::renderer;
+use iced::advanced::widget::operation::{Outcome, focusable};
 use iced::advanced::widget::{Operation, Tree};
 use iced::advanced::{Clipboard, Layout, Shell, Widget};
 use iced::keyboard::{self, key};
 use iced::{Element, Event, Length, Rectangle, Size, Vector, mouse, overlay};
 
-/// Wraps `content`, publishing messages for Enter and Esc.
+/// Wraps `content`, publishing messages for bound keys.
 pub struct Shortcuts<'a, Message> {
     content: Element<'a, Message>,
-    on_enter: Option<Message>,
-    on_escape: Option<Message>,
-    /// When set, Enter and Esc are handled before `content` sees them, and
-    /// `content` never sees them: a modal dialog owns the keyboard.
+    /// Keys without Ctrl (Enter, Esc, arrows, Delete) and their messages.
+    named: Vec<(key::Named, Message)>,
+    /// Ctrl + a character (e.g. `1`) and their messages.
+    control: Vec<(char, Message)>,
+    /// When set, the bound keys are handled before `content` sees them, and
+    /// `content` never sees them, and Tab moves no focus: a modal dialog owns the keyboard.
     modal: bool,
 }
 
 /// Wraps `content` in [`Shortcuts`] with no keys bound yet.
 pub fn shortcuts<'a, Message>(content: impl Into<Element<'a, Message>>) -> Shortcuts<'a, Message> {
-    Shortcuts { content: content.into(), on_enter: None, on_escape: None, modal: false }
+    Shortcuts { content: content.into(), named: Vec::new(), control: Vec::new(), modal: false }
 }
 
 impl<'a, Message> Shortcuts<'a, Message> {
     /// Publishes `message` on Enter.
-    pub fn on_enter(mut self, message: Option<Message>) -> Self {
-        self.on_enter = message;
-        self
+    pub fn on_enter(self, message: Option<Message>) -> Self {
+        self.on_key(key::Named::Enter, message)
     }
 
     /// Publishes `message` on Esc.
-    pub fn on_escape(mut self, message: Option<Message>) -> Self {
-        self.on_escape = message;
+    pub fn on_escape(self, message: Option<Message>) -> Self {
+        self.on_key(key::Named::Escape, message)
+    }
+
+    /// Publishes `message` on `named` (without Ctrl).
+    pub fn on_key(mut self, named: key::Named, message: Option<Message>) -> Self {
+        if let Some(message) = message {
+            self.named.push((named, message));
+        }
+        self
+    }
+
+    /// Publishes `message` on Ctrl + `character`.
+    pub fn on_ctrl(mut self, character: char, message: Message) -> Self {
+        self.control.push((character, message));
         self
     }
 
@@ -49,19 +66,58 @@ impl<'a, Message> Shortcuts<'a, Message> {
 
     /// The message bound to `event`, if it is a press of a bound key.
     fn bound(&self, event: &Event) -> Option<&Message> {
-        let Event::Keyboard(keyboard::Event::KeyPressed { key: keyboard::Key::Named(named), repeat, .. }) =
-            event
-        else {
+        let Event::Keyboard(keyboard::Event::KeyPressed { key, modifiers, repeat, .. }) = event else {
             return None;
         };
-        if *repeat {
+        // Arrows repeat while held (walking a list); Enter and Esc must not.
+        let repeats = matches!(key, keyboard::Key::Named(key::Named::ArrowUp | key::Named::ArrowDown));
+        if *repeat && !repeats {
             return None;
         }
-        match named {
-            key::Named::Enter => self.on_enter.as_ref(),
-            key::Named::Escape => self.on_escape.as_ref(),
+        match key {
+            keyboard::Key::Named(named) if !modifiers.command() => {
+                self.named.iter().find(|(n, _)| n == named).map(|(_, m)| m)
+            }
+            keyboard::Key::Character(c) if modifiers.command() => {
+                self.control.iter().find(|(ch, _)| c.as_str().starts_with(*ch)).map(|(_, m)| m)
+            }
             _ => None,
         }
+    }
+
+    /// Moves the focus to the next text field (the previous one with
+    /// `backwards`), as iced's focus operations do, inside `content`.
+    fn move_focus(
+        &mut self,
+        tree: &mut Tree,
+        layout: Layout<'_>,
+        renderer: &iced::Renderer,
+        backwards: bool,
+    ) {
+        let mut operation: Box<dyn Operation> = if backwards {
+            Box::new(focusable::focus_previous::<()>())
+        } else {
+            Box::new(focusable::focus_next::<()>())
+        };
+        loop {
+            self.content.as_widget_mut().operate(&mut tree.children[0], layout, renderer, operation.as_mut());
+            match operation.finish() {
+                Outcome::Chain(next) => operation = next,
+                Outcome::None | Outcome::Some(()) => break,
+            }
+        }
+    }
+}
+
+/// Whether `event` is a press of Tab; `Some(true)` with Shift.
+fn tab(event: &Event) -> Option<bool> {
+    match event {
+        Event::Keyboard(keyboard::Event::KeyPressed {
+            key: keyboard::Key::Named(key::Named::Tab),
+            modifiers,
+            ..
+        }) => Some(modifiers.shift()),
+        _ => None,
     }
 }
 
@@ -138,11 +194,18 @@ impl<Message: Clone> Widget<Message, iced::Theme, iced::Renderer> for Shortcuts<
             shell,
             viewport,
         );
-        if !shell.is_event_captured()
-            && let Some(message) = self.bound(event)
-        {
+        if shell.is_event_captured() {
+            return;
+        }
+        if let Some(message) = self.bound(event) {
             shell.publish(message.clone());
             shell.capture_event();
+        } else if let Some(backwards) = tab(event)
+            && !self.modal
+        {
+            self.move_focus(tree, layout, renderer, backwards);
+            shell.capture_event();
+            shell.request_redraw();
         }
     }
 
@@ -212,6 +275,21 @@ mod tests {
     fn a_focused_field_keeps_esc_unless_modal() {
         assert_eq!(escape_from_a_focused_field(false), vec![], "the field unfocuses and eats Esc");
         assert_eq!(escape_from_a_focused_field(true), vec![Msg::Escape], "a modal dialog owns Esc");
+    }
+
+    #[test]
+    fn tab_moves_the_focus_to_the_next_field() {
+        // SAFETY: every test that sets it sets the same value.
+        unsafe { std::env::set_var("ICED_TEST_BACKEND", "tiny-skia") };
+        let first = text_input("", "").id("first").on_input(|v| Msg::Typed(format!("1:{v}")));
+        let second = text_input("", "").id("second").on_input(|v| Msg::Typed(format!("2:{v}")));
+        let view = shortcuts(iced::widget::column![first, second]);
+        let mut ui = iced_test::simulator(view);
+        ui.click(Id::new("first")).expect("the first field");
+        ui.tap_key(Key::Named(Named::Tab));
+        ui.typewrite("x");
+        let messages: Vec<Msg> = ui.into_messages().collect();
+        assert_eq!(messages, vec![Msg::Typed("2:x".into())]);
     }
 
     #[test]

@@ -8,6 +8,8 @@ use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
 use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, outgoing, phone};
+use softphone::config::Config;
+use softphone::history::{Direction, Outcome};
 use softphone::paths::Paths;
 use softphone::ringtone::Tone;
 use softphone::sdk::{self, Client, Event, Events};
@@ -28,7 +30,13 @@ struct Driver {
 
 impl Driver {
     fn start(name: &'static str, options: Options) -> Driver {
+        Driver::start_with(name, options, Config::default())
+    }
+
+    /// An app whose config file says `config` before it starts.
+    fn start_with(name: &'static str, options: Options, config: Config) -> Driver {
         let home = tempfile::tempdir().unwrap();
+        config.save(&Paths::under(home.path().to_owned())).unwrap();
         let tones = Log::default();
         let media = Log::default();
         let parts = Parts {
@@ -36,6 +44,7 @@ impl Driver {
             ringer: Box::new(RecordingRinger(tones.clone())),
             media_hook: Some(Box::new(RecordingMedia { log: media.clone(), fail: None })),
             connector: phone::sdk_connector(),
+            notifier: Box::new(softphone::notify::NoNotifier),
         };
         let (app, task) = App::new(options, parts);
         let mut driver = Driver { name, app, tones, media, tasks: SelectAll::new(), _home: home };
@@ -245,4 +254,57 @@ async fn two_apps_share_the_embedded_default_server_and_its_demo_peers() {
     // The demo peer `busy` refuses.
     bob.call("busy");
     bob.until_notice("busy is busy").await;
+}
+
+#[tokio::test]
+async fn do_not_disturb_and_call_waiting_through_a_real_server() {
+    let server = softphone::server::spawn(softphone::server::Config::default()).await.unwrap();
+    let url = server.url();
+    let dnd = Config { do_not_disturb: true, ..Config::default() };
+    let mut alice = Driver::start_with("alice", signed_in_to(&url, "alice"), dnd);
+    alice.until_dial().await;
+    let (bob, mut bob_events) = sdk_peer(&url, "bob").await;
+
+    // Do not disturb: bob hears `dnd`, alice's phone never rang.
+    let invitation = bob.create_local_invitation("alice").unwrap();
+    invitation.send().await.unwrap();
+    alice.until("the missed call recorded", |app| app.history().unseen_missed().count() == 1).await;
+    let response = next_event(&mut bob_events, |e| match e {
+        Event::LocalInvitationRefused { response, .. } => Some(response.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(response, "dnd");
+    assert!(!alice.tones.items().contains(&Some(Tone::Ringtone)));
+
+    // Call waiting: alice in a call with bob; carol calls; alice takes carol's call.
+    // (The do-not-disturb app goes first: a second device of alice in dnd would refuse for both.)
+    drop(alice);
+    let waiting = Config { call_waiting: true, ..Config::default() };
+    let mut alice = Driver::start_with("alice", signed_in_to(&url, "alice"), waiting);
+    alice.until_dial().await;
+    let (carol, mut carol_events) = sdk_peer(&url, "carol").await;
+    let first = bob.create_local_invitation("alice").unwrap();
+    first.send().await.unwrap();
+    alice.until_ringing().await;
+    alice.send(Message::Incoming(incoming::Message::Accept));
+    alice.until_in_call().await;
+    let second = carol.create_local_invitation("alice").unwrap();
+    second.send().await.unwrap();
+    alice.until("the call-waiting prompt", |app| app.waiting().is_some()).await;
+    assert_eq!(alice.app.tone(), Some(Tone::CallWaiting));
+    alice.send(Message::Waiting(incoming::Message::Accept));
+    alice
+        .until(
+            "the call with carol",
+            |app| matches!(app.screen(), Screen::InCall(c) if c.facts.peer == "carol"),
+        )
+        .await;
+    next_event(&mut bob_events, |e| matches!(e, Event::HungUp { .. }).then_some(())).await;
+    next_event(&mut carol_events, |e| matches!(e, Event::LocalInvitationAccepted { .. }).then_some(())).await;
+    let first_call = &alice.app.history().records()[0];
+    assert_eq!(
+        (first_call.peer.as_str(), first_call.direction, first_call.outcome),
+        ("bob", Direction::Incoming, Outcome::Answered)
+    );
 }

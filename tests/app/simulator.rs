@@ -1,5 +1,6 @@
 //! Headless clicks and key presses on the app's real view (iced_test), and
-//! a snapshot of the incoming-call dialog.
+//! snapshots of the incoming-call dialog, the home screen with missed
+//! calls, the history and the settings (tiny-skia, committed PNGs).
 //!
 //! Each test renders `App::view`, interacts with it, and feeds the messages
 //! the interaction produced back into `App::update`, as the runtime would.
@@ -7,12 +8,12 @@
 use super::support::{Harness, Sent};
 use iced::keyboard::{Key, key::Named};
 use iced_test::Simulator;
-use softphone::app::{Message, Screen, outgoing, theme};
+use softphone::app::{Message, Screen, Tab, contacts, outgoing, settings, theme};
 use softphone::ringtone::Tone;
-use softphone::sdk::Event;
+use softphone::sdk::{CancelReason, Event};
 
 /// The window size the app opens with.
-const WINDOW: (f32, f32) = (560.0, 680.0);
+const WINDOW: (f32, f32) = softphone::app::layout::WINDOW;
 
 /// Renders the app, lets `interact` play with it, and delivers the
 /// messages it produced.
@@ -148,4 +149,172 @@ fn snapshot_of_the_incoming_call_dialog() {
         Some(true),
         "the dialog differs from tests/snapshots/incoming_call-tiny-skia.png (delete it to accept the new look)"
     );
+}
+
+/// Presses Ctrl + `character`.
+fn ctrl(ui: &mut Simulator<'_, Message>, character: &str) {
+    let mut press = iced_test::simulator::press_key(Key::Character(character.into()), None);
+    if let iced::Event::Keyboard(iced::keyboard::Event::KeyPressed { modifiers, .. }) = &mut press {
+        *modifiers = iced::keyboard::Modifiers::CTRL;
+    }
+    ui.simulate([press]);
+}
+
+/// alice signed in, with missed calls from bob and carol.
+fn alice_missed_bob_and_carol() -> Harness {
+    let mut h = Harness::signed_in("alice");
+    for (id, caller) in [("c1", "bob"), ("c2", "carol")] {
+        h.invited(id, caller);
+        h.sdk(Event::RemoteInvitationCanceled { call_id: id.into(), reason: CancelReason::CallerCanceled });
+    }
+    h.send(Message::DismissNotice);
+    h
+}
+
+#[test]
+fn snapshot_of_the_home_screen_with_missed_calls() {
+    let mut h = alice_missed_bob_and_carol();
+    let theme = theme::theme();
+    let mut matched = None;
+    interact(&mut h, |ui| {
+        ui.find("2 missed calls").expect("the count on the home screen");
+        let snapshot = ui.snapshot(&theme).expect("a snapshot");
+        matched = Some(snapshot.matches_image("tests/snapshots/home_missed_calls").expect("comparable"));
+    });
+    assert_eq!(
+        matched,
+        Some(true),
+        "the home screen differs from tests/snapshots/home_missed_calls-tiny-skia.png (delete it to accept the new look)"
+    );
+}
+
+#[test]
+fn clicking_call_back_on_the_home_screen_calls_the_newest_missed_caller() {
+    let mut h = alice_missed_bob_and_carol();
+    interact(&mut h, |ui| {
+        ui.click("Call back").expect("a Call back button");
+    });
+    assert!(
+        matches!(h.sent.last(), Some(Sent::Invite { peer, .. }) if peer == "carol"),
+        "{:?}",
+        h.sent.last()
+    );
+}
+
+#[test]
+fn the_history_tab_lists_the_calls_and_marks_them_seen() {
+    let mut h = alice_missed_bob_and_carol();
+    interact(&mut h, |ui| {
+        ui.click("History").expect("the History tab");
+    });
+    assert!(matches!(h.app.screen(), Screen::History(_)));
+    assert_eq!(h.app.history().unseen_missed().count(), 0);
+    interact(&mut h, |ui| {
+        ui.find("bob").expect("bob's row");
+        ui.tap_key(Key::Named(Named::ArrowDown));
+        ui.tap_key(Key::Named(Named::ArrowDown));
+    });
+    interact(&mut h, |ui| {
+        ui.tap_key(Key::Named(Named::Enter));
+    });
+    assert!(matches!(h.sent.last(), Some(Sent::Invite { peer, .. }) if peer == "bob"), "{:?}", h.sent.last());
+}
+
+#[test]
+fn snapshot_of_the_history_screen() {
+    let mut h = alice_missed_bob_and_carol();
+    h.send(Message::Go(Tab::History));
+    let theme = theme::theme();
+    let mut matched = None;
+    interact(&mut h, |ui| {
+        let snapshot = ui.snapshot(&theme).expect("a snapshot");
+        matched = Some(snapshot.matches_image("tests/snapshots/history").expect("comparable"));
+    });
+    assert_eq!(matched, Some(true), "the history differs from tests/snapshots/history-tiny-skia.png");
+}
+
+#[test]
+fn contacts_are_added_from_the_keyboard_and_called_with_a_click() {
+    let mut h = Harness::signed_in("alice");
+    interact(&mut h, |ui| ctrl(ui, "2"));
+    assert!(matches!(h.app.screen(), Screen::Contacts(_)), "Ctrl+2 opens the contacts");
+    interact(&mut h, |ui| {
+        ui.click(iced::widget::Id::new(contacts::NEW_PEER_FIELD)).expect("the peer id field");
+        ui.typewrite("bob");
+        ui.tap_key(Key::Named(Named::Enter));
+    });
+    assert_eq!(h.app.config().contacts.len(), 1);
+    assert_eq!(h.sent.last(), Some(Sent::Subscribe(vec!["bob".into()])));
+    let session = h.app.session_number().unwrap();
+    h.send(Message::PresenceReplied(session, Ok([("bob".to_owned(), true)].into_iter().collect())));
+    interact(&mut h, |ui| {
+        ui.find("online").expect("bob's presence");
+        ui.click("Call").expect("bob's Call button");
+    });
+    assert!(matches!(h.sent.last(), Some(Sent::Invite { peer, .. }) if peer == "bob"));
+}
+
+#[test]
+fn esc_backs_out_of_the_contacts_and_history() {
+    let mut h = Harness::signed_in("alice");
+    for tab in [Tab::Contacts, Tab::History] {
+        h.send(Message::Go(tab));
+        interact(&mut h, |ui| {
+            ui.tap_key(Key::Named(Named::Escape));
+        });
+        assert!(matches!(h.app.screen(), Screen::Dial(_)), "{tab:?}");
+    }
+}
+
+#[test]
+fn settings_save_with_a_click_and_cancel_with_esc() {
+    let mut h = Harness::signed_in("alice");
+    interact(&mut h, |ui| {
+        ui.click("Settings").expect("the Settings tab");
+    });
+    assert!(matches!(h.app.screen(), Screen::Settings(_)));
+    h.send(Message::Settings(settings::Message::CallWaiting(true)));
+    interact(&mut h, |ui| {
+        ui.tap_key(Key::Named(Named::Escape));
+    });
+    assert!(matches!(h.app.screen(), Screen::Dial(_)));
+    assert!(!h.app.config().call_waiting, "Esc cancels");
+    h.send(Message::Go(Tab::Settings));
+    h.send(Message::Settings(settings::Message::CallWaiting(true)));
+    interact(&mut h, |ui| {
+        ui.click("Save").expect("the Save button");
+    });
+    assert!(h.app.config().call_waiting);
+}
+
+#[test]
+fn snapshot_of_the_settings_screen() {
+    let mut h = Harness::signed_in("alice");
+    h.send(Message::Go(Tab::Settings));
+    // The default device label is the machine's name: fixed here for a stable picture.
+    h.send(Message::Settings(settings::Message::Device("laptop".into())));
+    let theme = theme::theme();
+    let mut matched = None;
+    interact(&mut h, |ui| {
+        let snapshot = ui.snapshot(&theme).expect("a snapshot");
+        matched = Some(snapshot.matches_image("tests/snapshots/settings").expect("comparable"));
+    });
+    assert_eq!(matched, Some(true), "the settings differ from tests/snapshots/settings-tiny-skia.png");
+}
+
+#[test]
+fn the_call_waiting_prompt_answers_with_a_click() {
+    let mut h = Harness::signed_in("alice");
+    h.send(Message::Go(Tab::Settings));
+    h.send(Message::Settings(settings::Message::CallWaiting(true)));
+    h.send(Message::Settings(settings::Message::Save));
+    h.invited("c1", "bob");
+    h.send(Message::Incoming(softphone::app::incoming::Message::Accept));
+    h.sdk(Event::RemoteInvitationAccepted { call_id: "c1".into() });
+    h.invited("c2", "carol");
+    interact(&mut h, |ui| {
+        ui.find("carol is calling").expect("the prompt");
+        ui.click("End call and answer").expect("the answer button");
+    });
+    assert_eq!(h.sent.last(), Some(Sent::Accept("c2".into())));
 }

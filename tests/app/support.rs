@@ -5,10 +5,12 @@
 use futures_util::FutureExt;
 use softphone::app::phone::Phone;
 use softphone::app::{App, Message, Options, Parts, sign_in};
+use softphone::config::Config;
 use softphone::media::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus};
+use softphone::notify::Notifier;
 use softphone::paths::Paths;
-use softphone::ringtone::{Ringer, Tone};
-use softphone::sdk::{self, Event, Reply};
+use softphone::ringtone::{Ringer, Sound, Tone};
+use softphone::sdk::{self, Event, Presence, Reply};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +54,31 @@ pub struct RecordingRinger(pub Log<Option<Tone>>);
 impl Ringer for RecordingRinger {
     fn set(&mut self, tone: Option<Tone>) {
         self.0.push(tone);
+    }
+}
+
+/// Records every tone, and every sound it is configured with.
+pub struct ConfiguredRinger {
+    pub tones: Log<Option<Tone>>,
+    pub sounds: Log<Sound>,
+}
+
+impl Ringer for ConfiguredRinger {
+    fn set(&mut self, tone: Option<Tone>) {
+        self.tones.push(tone);
+    }
+
+    fn configure(&mut self, sound: &Sound) {
+        self.sounds.push(sound.clone());
+    }
+}
+
+/// Records the notifications it is asked to show: (summary, body).
+pub struct RecordingNotifier(pub Log<(String, String)>);
+
+impl Notifier for RecordingNotifier {
+    fn notify(&mut self, summary: &str, body: &str) {
+        self.0.push((summary.into(), body.into()));
     }
 }
 
@@ -102,6 +129,8 @@ pub enum Sent {
     Refuse(String, String),
     HangUp(String),
     Logout,
+    Subscribe(Vec<String>),
+    Unsubscribe(Vec<String>),
 }
 
 /// Records requests; every reply is `Ok` (tests feed failures by hand).
@@ -147,6 +176,18 @@ impl Phone for RecordingPhone {
         self.0.push(Sent::Logout);
         ok()
     }
+
+    /// Says every peer is online, except those named `offline...`.
+    fn subscribe_presence(&self, peers: &[String]) -> Reply<Presence> {
+        self.0.push(Sent::Subscribe(peers.to_vec()));
+        let presence: Presence = peers.iter().map(|p| (p.clone(), !p.starts_with("offline"))).collect();
+        futures_util::future::ready(Ok(presence)).boxed()
+    }
+
+    fn unsubscribe_presence(&self, peers: &[String]) -> Reply<()> {
+        self.0.push(Sent::Unsubscribe(peers.to_vec()));
+        ok()
+    }
 }
 
 /// The server URL the harness signs in to; nothing is ever sent there.
@@ -158,6 +199,8 @@ pub struct Harness {
     pub tones: Log<Option<Tone>>,
     pub media: Log<MediaRecord>,
     pub sent: Log<Sent>,
+    pub sounds: Log<Sound>,
+    pub notes: Log<(String, String)>,
     pub home: tempfile::TempDir,
 }
 
@@ -168,19 +211,50 @@ impl Harness {
     }
 
     pub fn with_media_failure(fail: Option<String>) -> Harness {
+        Harness::build(None, fail)
+    }
+
+    /// A fresh app whose config file says `config` before it starts.
+    pub fn with_config(config: Config) -> Harness {
+        Harness::build(Some(config), None)
+    }
+
+    fn build(config: Option<Config>, fail: Option<String>) -> Harness {
         let home = tempfile::tempdir().unwrap();
+        let paths = Paths::under(home.path().to_owned());
+        if let Some(config) = config {
+            config.save(&paths).unwrap();
+        }
+        Harness::start(home, Options::default(), fail)
+    }
+
+    /// Starts an app on the files already in `home`.
+    pub fn start(home: tempfile::TempDir, options: Options, fail: Option<String>) -> Harness {
         let tones = Log::default();
         let media = Log::default();
         let sent = Log::default();
+        let sounds = Log::default();
+        let notes = Log::default();
         let phone_log = sent.clone();
         let parts = Parts {
             paths: Paths::under(home.path().to_owned()),
-            ringer: Box::new(RecordingRinger(tones.clone())),
+            ringer: Box::new(ConfiguredRinger { tones: tones.clone(), sounds: sounds.clone() }),
             media_hook: Some(Box::new(RecordingMedia { log: media.clone(), fail })),
             connector: Box::new(move |_config| Ok((Arc::new(RecordingPhone(phone_log.clone())) as _, None))),
+            notifier: Box::new(RecordingNotifier(notes.clone())),
         };
-        let (app, _task) = App::new(Options::default(), parts);
-        Harness { app, tones, media, sent, home }
+        let (app, _task) = App::new(options, parts);
+        Harness { app, tones, media, sent, sounds, notes, home }
+    }
+
+    /// The same app's files, opened by a new app (a restart).
+    pub fn restart(self) -> Harness {
+        let Harness { home, .. } = self;
+        Harness::start(home, Options::default(), None)
+    }
+
+    pub fn paths(&self) -> Paths {
+        Paths::under(self.home.path().to_owned())
     }
 
     /// An app signed in as `me` and connected.

@@ -1,0 +1,346 @@
+//! The settings screen: server and identity, the ringtone file and volume
+//! (with a preview), ringback, do-not-disturb, call waiting, and the media
+//! session an accepted call starts. Nothing changes until Save (or Enter),
+//! which checks every field first; Cancel (or Esc) leaves everything as it
+//! was. Saving is the parent's job, asked for with [`Event::Save`].
+
+use super::theme;
+use crate::config::{Config, DEFAULT_SERVER_URL, MediaConfig};
+use crate::protocol::{MAX_ID_BYTES, is_valid_id};
+use crate::ringtone::{self, Sound};
+use iced::widget::{
+    button, column, container, pick_list, row, scrollable, slider, text, text_input, toggler,
+};
+use iced::{Element, Fill};
+use std::path::PathBuf;
+
+/// Which kind of media session, as the pick list offers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    None,
+    Command,
+    Url,
+}
+
+impl MediaKind {
+    pub const ALL: [MediaKind; 3] = [MediaKind::None, MediaKind::Command, MediaKind::Url];
+}
+
+impl std::fmt::Display for MediaKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MediaKind::None => "None: show the channel",
+            MediaKind::Command => "Run a command",
+            MediaKind::Url => "Open a URL",
+        })
+    }
+}
+
+/// The form, filled from the config when the screen opens.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server_url: String,
+    pub peer_id: String,
+    pub token: String,
+    pub device: String,
+    /// A path; empty is the built-in ringtone.
+    pub ringtone: String,
+    /// Percent.
+    pub volume: u8,
+    pub ringback: bool,
+    pub do_not_disturb: bool,
+    pub call_waiting: bool,
+    pub media_kind: MediaKind,
+    /// The command line (for a command) or URL template (for a URL).
+    pub media_template: String,
+    /// What is wrong with a field, after Save or Preview.
+    pub error: Option<String>,
+    /// Whether the preview plays (the app says so; the button reads Stop).
+    pub previewing: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    ServerUrl(String),
+    PeerId(String),
+    Token(String),
+    Device(String),
+    Ringtone(String),
+    /// Back to the built-in ringtone.
+    DefaultRingtone,
+    Volume(u8),
+    /// Plays (or stops) the ringtone as the form has it.
+    Preview,
+    Ringback(bool),
+    DoNotDisturb(bool),
+    CallWaiting(bool),
+    MediaKind(MediaKind),
+    MediaTemplate(String),
+    Save,
+    Cancel,
+}
+
+/// What the screen asks of the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The checked settings (contacts untouched).
+    Save(Box<Config>),
+    Cancel,
+    /// Plays this sound as a preview.
+    Preview(Sound),
+    StopPreview,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        let media_kind = match config.media {
+            MediaConfig::None => MediaKind::None,
+            MediaConfig::Command { .. } => MediaKind::Command,
+            MediaConfig::Url { .. } => MediaKind::Url,
+        };
+        Settings {
+            server_url: config.server_url.clone(),
+            peer_id: config.peer_id.clone(),
+            token: config.token.clone(),
+            device: config.device.clone(),
+            ringtone: config.ringtone.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            volume: config.volume.min(100),
+            ringback: config.ringback,
+            do_not_disturb: config.do_not_disturb,
+            call_waiting: config.call_waiting,
+            media_kind,
+            media_template: config.media.template(),
+            error: None,
+            previewing: false,
+        }
+    }
+
+    /// `config` is the config now in force; Save builds on it.
+    pub fn update(&mut self, message: Message, config: &Config) -> Option<Event> {
+        match message {
+            Message::ServerUrl(v) => self.server_url = v,
+            Message::PeerId(v) => self.peer_id = v,
+            Message::Token(v) => self.token = v,
+            Message::Device(v) => self.device = v,
+            Message::Ringtone(v) => self.ringtone = v,
+            Message::DefaultRingtone => self.ringtone.clear(),
+            Message::Volume(v) => self.volume = v.min(100),
+            Message::Ringback(v) => self.ringback = v,
+            Message::DoNotDisturb(v) => self.do_not_disturb = v,
+            Message::CallWaiting(v) => self.call_waiting = v,
+            Message::MediaKind(kind) => self.media_kind = kind,
+            Message::MediaTemplate(v) => self.media_template = v,
+            Message::Cancel => return Some(Event::Cancel),
+            Message::Preview if self.previewing => return Some(Event::StopPreview),
+            Message::Preview => {
+                return match self.sound() {
+                    Ok(sound) => {
+                        self.error = None;
+                        Some(Event::Preview(sound))
+                    }
+                    Err(e) => {
+                        self.error = Some(e);
+                        None
+                    }
+                };
+            }
+            Message::Save => match self.check(config) {
+                Ok(config) => {
+                    self.error = None;
+                    return Some(Event::Save(Box::new(config)));
+                }
+                Err(e) => self.error = Some(e),
+            },
+        }
+        None
+    }
+
+    /// The ringtone and volume as the form has them, the file checked.
+    fn sound(&self) -> Result<Sound, String> {
+        let ringtone = self.ringtone_path();
+        if let Some(path) = &ringtone {
+            ringtone::load_ringtone(path).map_err(|e| e.to_string())?;
+        }
+        Ok(Sound { ringtone, volume: f32::from(self.volume) / 100.0 })
+    }
+
+    fn ringtone_path(&self) -> Option<PathBuf> {
+        let path = self.ringtone.trim();
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    }
+
+    /// `config` with the form's values, or a sentence saying what to fix.
+    fn check(&self, config: &Config) -> Result<Config, String> {
+        let peer_id = self.peer_id.trim();
+        if !peer_id.is_empty() && !is_valid_id(peer_id) {
+            return Err("Your peer id must be 1 to 64 letters, digits or symbols, without spaces.".into());
+        }
+        let server_url = self.server_url.trim();
+        let is_websocket = server_url.starts_with("ws://") || server_url.starts_with("wss://");
+        if !server_url.is_empty() && !is_websocket {
+            return Err("The server address starts with ws:// or wss://.".into());
+        }
+        if self.device.trim().len() > MAX_ID_BYTES {
+            return Err(format!("The device label is at most {MAX_ID_BYTES} bytes."));
+        }
+        let sound = self.sound()?;
+        let template = self.media_template.trim();
+        let media = match self.media_kind {
+            MediaKind::None => MediaConfig::None,
+            MediaKind::Command => MediaConfig::from_command_line(template)
+                .ok_or("Type the command to run for each call, e.g. ffplay rtp://{channel}.")?,
+            MediaKind::Url if template.contains("://") => MediaConfig::Url { template: template.to_owned() },
+            MediaKind::Url => {
+                return Err("Type the URL to open, e.g. https://meet.example.org/{channel}.".into());
+            }
+        };
+        Ok(Config {
+            server_url: server_url.to_owned(),
+            peer_id: peer_id.to_owned(),
+            token: self.token.trim().to_owned(),
+            device: self.device.trim().to_owned(),
+            ringtone: sound.ringtone,
+            volume: self.volume,
+            ringback: self.ringback,
+            do_not_disturb: self.do_not_disturb,
+            call_waiting: self.call_waiting,
+            contacts: config.contacts.clone(),
+            media,
+        })
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let label = |t: &'static str| text(t).size(theme::SMALL);
+        let field = |name: &'static str, input: text_input::TextInput<'static, Message>| {
+            column![label(name), input.on_submit(Message::Save).padding(6)].spacing(3)
+        };
+        let server_hint = format!("{DEFAULT_SERVER_URL} (default)");
+        let identity = column![
+            text("Server and identity").size(theme::HEADLINE - 8.0),
+            row![
+                field("Peer id", text_input("alice", &self.peer_id).on_input(Message::PeerId)),
+                field("Device label", text_input("laptop", &self.device).on_input(Message::Device)),
+            ]
+            .spacing(8),
+            field("Server", text_input(&server_hint, &self.server_url).on_input(Message::ServerUrl)),
+            field(
+                "Token (optional)",
+                text_input("none needed on an open server", &self.token)
+                    .secure(true)
+                    .on_input(Message::Token)
+            ),
+        ]
+        .spacing(8);
+        let preview = if self.previewing { "Stop" } else { "Preview" };
+        let sound = column![
+            text("Sound").size(theme::HEADLINE - 8.0),
+            label("Ringtone file (Ogg, WAV, FLAC or MP3; empty: the built-in one)"),
+            row![
+                text_input("built-in ringtone", &self.ringtone)
+                    .on_input(Message::Ringtone)
+                    .on_submit(Message::Save)
+                    .padding(6),
+                button(text("Built-in").size(theme::SMALL))
+                    .style(button::secondary)
+                    .on_press(Message::DefaultRingtone),
+                button(text(preview).size(theme::SMALL)).style(button::secondary).on_press(Message::Preview),
+            ]
+            .spacing(8)
+            .align_y(iced::Center),
+            row![
+                label("Volume"),
+                slider(0..=100u8, self.volume, Message::Volume).width(Fill),
+                text(format!("{}%", self.volume)).size(theme::SMALL).width(40),
+            ]
+            .spacing(8)
+            .align_y(iced::Center),
+            toggler(self.ringback)
+                .label("Ringback tone while the other phone rings")
+                .on_toggle(Message::Ringback),
+        ]
+        .spacing(8);
+        let calls = column![
+            text("Calls").size(theme::HEADLINE - 8.0),
+            toggler(self.do_not_disturb)
+                .label("Do not disturb: refuse calls without ringing")
+                .on_toggle(Message::DoNotDisturb),
+            toggler(self.call_waiting)
+                .label("Call waiting: a call during a call may be answered")
+                .on_toggle(Message::CallWaiting),
+            label("Media session of an accepted call"),
+            pick_list(MediaKind::ALL, Some(self.media_kind), Message::MediaKind),
+        ]
+        .spacing(8);
+        let mut calls = calls;
+        if self.media_kind != MediaKind::None {
+            let hint = match self.media_kind {
+                MediaKind::Command => "ffplay rtp://{channel}",
+                _ => "https://meet.example.org/{channel}",
+            };
+            calls = calls.push(
+                text_input(hint, &self.media_template)
+                    .on_input(Message::MediaTemplate)
+                    .on_submit(Message::Save)
+                    .padding(6),
+            );
+            calls = calls.push(text("{channel}, {peer}, {role} and {call_id} are replaced.").size(12));
+        }
+        let mut body = column![text("Settings").size(theme::HEADLINE), identity, sound, calls].spacing(16);
+        if let Some(error) = &self.error {
+            body = body.push(text(error.as_str()).style(text::danger));
+        }
+        let buttons = row![
+            button(text("Cancel")).style(button::secondary).padding([8, 20]).on_press(Message::Cancel),
+            button(text("Save")).style(button::primary).padding([8, 20]).on_press(Message::Save),
+            text("Enter saves, Esc cancels").size(12),
+        ]
+        .spacing(12)
+        .align_y(iced::Center);
+        let form = container(scrollable(container(body).padding([0, 14]))).height(Fill);
+        container(column![form, buttons].spacing(theme::SPACING))
+            .width(theme::CARD_WIDTH + 40.0)
+            .padding(theme::PADDING)
+            .style(theme::card)
+            .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_checks_fields_and_keeps_contacts() {
+        let mut config = Config::default();
+        config.contacts.push(crate::config::Contact { peer_id: "bob".into(), name: String::new() });
+        let mut form = Settings::from_config(&config);
+        form.update(Message::ServerUrl("http://x".into()), &config);
+        assert_eq!(form.update(Message::Save, &config), None);
+        assert!(form.error.is_some());
+        form.update(Message::ServerUrl("ws://x:1/".into()), &config);
+        form.update(Message::DoNotDisturb(true), &config);
+        form.update(Message::MediaKind(MediaKind::Url), &config);
+        assert_eq!(form.update(Message::Save, &config), None, "a URL template is needed");
+        form.update(Message::MediaTemplate("https://m/{channel}".into()), &config);
+        let Some(Event::Save(saved)) = form.update(Message::Save, &config) else {
+            panic!("{:?}", form.error)
+        };
+        assert!(saved.do_not_disturb);
+        assert_eq!(saved.server_url, "ws://x:1/");
+        assert_eq!(saved.contacts, config.contacts);
+        assert_eq!(saved.media, MediaConfig::Url { template: "https://m/{channel}".into() });
+    }
+
+    #[test]
+    fn a_ringtone_that_does_not_decode_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("ring.wav");
+        std::fs::write(&bad, b"RIFF nonsense").unwrap();
+        let config = Config::default();
+        let mut form = Settings::from_config(&config);
+        form.update(Message::Ringtone(bad.display().to_string()), &config);
+        assert_eq!(form.update(Message::Preview, &config), None);
+        assert_eq!(form.update(Message::Save, &config), None);
+        assert!(form.error.as_deref().unwrap().contains("not a sound file"), "{:?}", form.error);
+    }
+}
