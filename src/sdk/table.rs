@@ -557,7 +557,8 @@ mod tests {
         t
     }
 
-    fn invitation(call_id: &str) -> ServerMessage {
+    /// An `invitation` from bob, for the tests of this module and its children.
+    pub(super) fn invitation(call_id: &str) -> ServerMessage {
         ServerMessage::Invitation {
             call_id: call_id.into(),
             caller_id: "bob".into(),

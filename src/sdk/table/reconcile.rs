@@ -116,17 +116,7 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ServerMessage;
-
-    fn invitation(call_id: &str) -> ServerMessage {
-        ServerMessage::Invitation {
-            call_id: call_id.into(),
-            caller_id: "bob".into(),
-            content: String::new(),
-            channel_id: String::new(),
-            expires_in_ms: 1000,
-        }
-    }
+    use crate::sdk::table::tests::invitation;
 
     #[test]
     fn an_invite_issued_after_the_login_is_left_to_its_reply() {
