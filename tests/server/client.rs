@@ -372,3 +372,15 @@ impl RawSocket {
         }
     }
 }
+
+/// `caller` invites `callee` with `call_id`, asserting ok.
+pub async fn invite(caller: &mut Client, call_id: &str, callee: &str) {
+    caller.ok(json!({"type": "invite", "call_id": call_id, "callee_id": callee})).await;
+}
+
+/// Asserts the next message of `c` is the invitation `call_id` from `caller`.
+pub async fn expect_invitation(c: &mut Client, call_id: &str, caller: &str) -> Value {
+    let inv = c.recv().await;
+    check_event(&inv, json!({"type": "invitation", "call_id": call_id, "caller_id": caller}));
+    inv
+}

@@ -3,19 +3,7 @@
 //! outcome per call, and the hangup of an accepted call.
 
 use super::client::*;
-use serde_json::{Value, json};
-
-/// alice invites bob with `call_id`, asserting ok.
-async fn invite(caller: &mut Client, call_id: &str, callee: &str) {
-    caller.ok(json!({"type": "invite", "call_id": call_id, "callee_id": callee})).await;
-}
-
-/// Asserts the next message of `c` is the invitation `call_id` from `caller`.
-async fn expect_invitation(c: &mut Client, call_id: &str, caller: &str) -> Value {
-    let inv = c.recv().await;
-    check_event(&inv, json!({"type": "invitation", "call_id": call_id, "caller_id": caller}));
-    inv
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn invitation_and_received_by_peer() {

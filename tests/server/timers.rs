@@ -17,16 +17,6 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-async fn invite(caller: &mut Client, call_id: &str, callee: &str) {
-    caller.ok(json!({"type": "invite", "call_id": call_id, "callee_id": callee})).await;
-}
-
-async fn expect_invitation(c: &mut Client, call_id: &str, caller: &str) -> Value {
-    let inv = c.recv().await;
-    check_event(&inv, json!({"type": "invitation", "call_id": call_id, "caller_id": caller}));
-    inv
-}
-
 fn failure(call_id: &str, reason: &str) -> Value {
     json!({"type": "failure", "call_id": call_id, "reason": reason})
 }
