@@ -4,7 +4,7 @@
 use super::theme;
 use super::widget::clock;
 use crate::media::{CallFacts, MediaStatus};
-use iced::widget::{button, column, container, text};
+use iced::widget::{button, column, text};
 use iced::{Center, Element};
 use std::time::Instant;
 
@@ -53,11 +53,6 @@ impl InCall {
         ]
         .spacing(theme::SPACING)
         .align_x(Center);
-        container(body)
-            .width(theme::CARD_WIDTH)
-            .padding(theme::PADDING)
-            .center_x(theme::CARD_WIDTH)
-            .style(theme::card)
-            .into()
+        theme::centered_card(body)
     }
 }

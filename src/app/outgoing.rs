@@ -3,7 +3,7 @@
 
 use super::theme;
 use super::widget::clock;
-use iced::widget::{button, column, container, text};
+use iced::widget::{button, column, text};
 use iced::{Center, Element};
 use std::time::Instant;
 
@@ -81,11 +81,6 @@ impl Outgoing {
             body = body.push(text(format!("\"{}\"", self.content)).size(theme::SMALL));
         }
         body = body.push(cancel).push(text("Esc cancels").size(12));
-        container(body)
-            .width(theme::CARD_WIDTH)
-            .padding(theme::PADDING)
-            .center_x(theme::CARD_WIDTH)
-            .style(theme::card)
-            .into()
+        theme::centered_card(body)
     }
 }

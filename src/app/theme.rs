@@ -35,6 +35,11 @@ pub fn card(theme: &Theme) -> container::Style {
     }
 }
 
+/// `body` on a card of the usual width, centred: the call screens.
+pub fn centered_card<'a, M: 'a>(body: impl Into<Element<'a, M>>) -> Element<'a, M> {
+    container(body).width(CARD_WIDTH).padding(PADDING).center_x(CARD_WIDTH).style(card).into()
+}
+
 /// The incoming-call dialog: a card with an accent border, so it stands out
 /// from the screen it covers.
 pub fn dialog(theme: &Theme) -> container::Style {

@@ -194,13 +194,7 @@ impl Table {
         call_id: &str,
         entry: &Shared<RemoteEntry>,
     ) -> Result<(Request, Pending), Error> {
-        let mut e = lock(entry);
-        Self::check_answerable(call_id, &e)?;
-        check_text("response", &e.response, MAX_TEXT_BYTES)?;
-        self.require_connected()?;
-        e.state = R::AcceptSentToLocal;
-        let request = Request::Accept { call_id: call_id.to_owned(), response: e.response.clone() };
-        Ok((request, Pending::Accept(call_id.to_owned())))
+        self.begin_answer(call_id, entry, true)
     }
 
     /// Agora refuseRemoteInvitation: only a ringing invitation, once.
@@ -209,13 +203,28 @@ impl Table {
         call_id: &str,
         entry: &Shared<RemoteEntry>,
     ) -> Result<(Request, Pending), Error> {
+        self.begin_answer(call_id, entry, false)
+    }
+
+    /// Accept or refuse: the same rules, a different request.
+    fn begin_answer(
+        &mut self,
+        call_id: &str,
+        entry: &Shared<RemoteEntry>,
+        accept: bool,
+    ) -> Result<(Request, Pending), Error> {
         let mut e = lock(entry);
         Self::check_answerable(call_id, &e)?;
         check_text("response", &e.response, MAX_TEXT_BYTES)?;
         self.require_connected()?;
-        e.refusing = true;
-        let request = Request::Refuse { call_id: call_id.to_owned(), response: e.response.clone() };
-        Ok((request, Pending::Refuse(call_id.to_owned())))
+        let (call_id, response) = (call_id.to_owned(), e.response.clone());
+        Ok(if accept {
+            e.state = R::AcceptSentToLocal;
+            (Request::Accept { call_id: call_id.clone(), response }, Pending::Accept(call_id))
+        } else {
+            e.refusing = true;
+            (Request::Refuse { call_id: call_id.clone(), response }, Pending::Refuse(call_id))
+        })
     }
 
     fn check_answerable(call_id: &str, e: &RemoteEntry) -> Result<(), Error> {
