@@ -479,7 +479,7 @@ impl App {
                     content,
                     stage: outgoing::Stage::Calling,
                     started: self.now,
-                    started_at_ms: crate::history::unix_millis(),
+                    started_at_ms: crate::clock::unix_millis(),
                 });
                 Task::perform(reply, move |result| Message::Replied {
                     call_id,
@@ -563,11 +563,6 @@ impl App {
     pub fn presence(&self) -> &BTreeMap<String, bool> {
         &self.presence
     }
-}
-
-/// Microseconds since the Unix epoch, for log lines compared across processes.
-fn unix_micros() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros())
 }
 
 /// Opens the window and runs the app until it is closed.

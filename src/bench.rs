@@ -19,7 +19,7 @@ mod conn;
 mod sessions;
 mod setups;
 
-type AnyError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) use crate::command::AnyError;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

@@ -2,6 +2,7 @@
 //! the library. Nothing here decides anything about calls.
 
 use crate::app;
+use crate::command::{AnyError, parse_duration, shutdown_signal};
 use crate::config::MediaConfig;
 use crate::server::{self, Config};
 use crate::token;
@@ -61,11 +62,6 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// A headless peer: places, answers and watches calls from a script.
     Peer(crate::peer::PeerArgs),
-}
-
-/// Parses a duration with a unit: `250ms`, `60s`, `24h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 250ms, 60s or 24h)"))
 }
 
 #[derive(Debug, Args)]
@@ -149,8 +145,6 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-type AnyError = Box<dyn std::error::Error + Send + Sync>;
-
 fn run_server(args: ServerArgs) -> Result<(), AnyError> {
     let secret = match &args.secret_file {
         Some(path) => Some(
@@ -203,21 +197,6 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 fn run_app(args: AppArgs) -> Result<(), AnyError> {
     let token = match &args.token_file {
         Some(path) => Some(
@@ -254,7 +233,7 @@ fn print_token(args: TokenArgs) -> Result<(), AnyError> {
     if !crate::protocol::is_valid_id(&args.peer) {
         return Err("--peer must be 1 to 64 bytes of printable ASCII".into());
     }
-    let expiry = token::unix_now() + args.ttl.as_secs();
+    let expiry = crate::clock::unix_secs() + args.ttl.as_secs();
     println!("{}", token::mint(&secret, &args.peer, expiry));
     Ok(())
 }

@@ -170,7 +170,7 @@ pub fn spawn(url: &str, secret: Option<Vec<u8>>, timing: Timing) -> Result<DemoP
         let mut config = Config::new(url, peer);
         config.device = "demo".into();
         if let Some(secret) = &secret {
-            let expiry = crate::token::unix_now() + DEMO_TOKEN_TTL.as_secs();
+            let expiry = crate::clock::unix_secs() + DEMO_TOKEN_TTL.as_secs();
             config.token = crate::token::mint(secret, peer, expiry);
         }
         let (client, events) = Client::start(config)?;

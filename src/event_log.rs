@@ -7,6 +7,7 @@
 //! when the app crashed. Writing is best effort: a failed write is logged
 //! once and the app goes on.
 
+use crate::clock::unix_micros;
 use crate::sdk::{ConnectionState, Event};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -115,10 +116,6 @@ pub fn describe(event: &Event) -> Value {
             fields
         }
     }
-}
-
-fn unix_micros() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! some other way: it is kept aside as `history.jsonl.corrupt-<time>`, the
 //! valid lines are written back, and the app starts with them.
 
+use crate::clock::unix_millis;
 use crate::paths;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -288,11 +289,6 @@ fn parse(path: &Path, bytes: &[u8]) -> Parsed {
         }
     }
     parsed
-}
-
-/// Milliseconds since the Unix epoch: when a call started.
-pub fn unix_millis() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

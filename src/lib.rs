@@ -25,12 +25,17 @@
 //! - [`media`]: what an accepted call starts (nothing, a program, a URL).
 //! - [`app`]: the desktop softphone (iced): screens, the incoming-call
 //!   dialog, sounds and media sessions driven by the SDK's events.
+//! - [`clock`]: the wall clock in seconds, milliseconds, microseconds.
+//! - [`command`]: what the subcommands share: their error type, duration
+//!   flags, the stop signal.
 //! - [`cli`]: the command line of the `softphone` binary, a thin layer over
 //!   the modules above.
 
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod clock;
+pub mod command;
 pub mod config;
 pub mod demo;
 pub mod event_log;

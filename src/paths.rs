@@ -55,7 +55,7 @@ impl Paths {
 /// Where a damaged `path` is kept aside: `NAME.corrupt-<unix time>` beside
 /// it (a number appended when that name is taken, so no backup is lost).
 pub fn backup_path(path: &Path) -> PathBuf {
-    let secs = crate::token::unix_now();
+    let secs = crate::clock::unix_secs();
     let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let mut candidate = path.with_file_name(format!("{name}.corrupt-{secs}"));
     let mut n = 1;

@@ -7,7 +7,7 @@
 //! - [`script`]: the command language (parsed with clap, line by line).
 //! - [`output`]: the JSON lines (and `--pretty`).
 
-use crate::cli::parse_duration;
+use crate::command::{AnyError, parse_duration};
 use crate::demo::{Answering, AutoMode};
 use crate::sdk::{self, Client, Config, Event};
 use clap::Args;
@@ -68,8 +68,6 @@ pub struct PeerArgs {
     #[arg(long)]
     pub pretty: bool,
 }
-
-type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs the peer; `Err` (exit status 1) when any command or `wait` failed.
 pub fn run(args: PeerArgs) -> Result<(), AnyError> {
@@ -216,7 +214,7 @@ impl Peer {
     /// Runs every line until `quit`, the end of input (then, when answering
     /// unattended, until a signal), or a signal.
     async fn run_script(&mut self, mut lines: mpsc::UnboundedReceiver<String>, unattended: bool) {
-        let stop = crate::cli::shutdown_signal();
+        let stop = crate::command::shutdown_signal();
         tokio::pin!(stop);
         let mut number = 0;
         loop {

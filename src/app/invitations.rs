@@ -8,7 +8,8 @@ use super::calls::BUSY;
 use super::dial::Dial;
 use super::incoming::{self, Incoming};
 use super::{App, Message, Request, Screen};
-use crate::history::{Outcome, unix_millis};
+use crate::clock::unix_millis;
+use crate::history::Outcome;
 use iced::{Task, window};
 
 /// The response that tells a caller we take no calls now.

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::app::embedded::Embedded;
 use crate::app::widget;
-use crate::history::unix_millis;
+use crate::clock::unix_millis;
 use iced::keyboard::key::Named;
 use iced::widget::{button, center, column, container, opaque, row, space, stack, text};
 use iced::{Element, Event, Fill, Subscription, window};

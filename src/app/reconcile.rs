@@ -7,7 +7,8 @@
 //! makes "the ringtone plays while, and only while, an invitation rings"
 //! hold whatever ended the invitation.
 
-use super::{ActiveMedia, App, Message, Screen, incoming, outgoing, unix_micros};
+use super::{ActiveMedia, App, Message, Screen, incoming, outgoing};
+use crate::clock::unix_micros;
 use crate::media;
 use crate::ringtone::{Sound, Tone};
 use serde_json::{Value, json};

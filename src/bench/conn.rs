@@ -29,7 +29,7 @@ impl Tokens {
 
     fn for_peer(&self, peer: &str) -> String {
         match &self.secret {
-            Some(s) => crate::token::mint(s, peer, crate::token::unix_now() + 3600),
+            Some(s) => crate::token::mint(s, peer, crate::clock::unix_secs() + 3600),
             None => String::new(),
         }
     }

@@ -29,24 +29,24 @@ pub struct SetupsArgs {
     /// A call not set up and hung up this long after its invite has failed
     /// (`timeout`): a phone that takes longer has failed its user, and the
     /// rate search needs overload to show as failures within its probes.
-    #[arg(long, default_value = "2s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = crate::command::parse_duration)]
     pub call_timeout: Duration,
     /// While searching, a probe whose p99 invite->accepted exceeds this fails too.
     /// 20 ms: on this project's 2-core machine, 3 s probes past 20 ms did
     /// not hold for 20 s (docs/performance.md).
-    #[arg(long, default_value = "20ms", value_parser = crate::cli::parse_duration)]
+    #[arg(long, default_value = "20ms", value_parser = crate::command::parse_duration)]
     pub max_p99: Duration,
     /// Caller/callee pairs, each peer on its own connection.
     #[arg(long, default_value_t = 50)]
     pub pairs: usize,
     /// How long to offer load (the final run, when searching).
-    #[arg(long, default_value = "20s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = crate::command::parse_duration)]
     pub duration: Duration,
     /// Calls offered per second; without it, the highest rate with under 1 % failures is searched for.
     #[arg(long)]
     pub rate: Option<f64>,
     /// Length of each probe while searching.
-    #[arg(long, default_value = "3s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, default_value = "3s", value_parser = crate::command::parse_duration)]
     pub step: Duration,
 }
 

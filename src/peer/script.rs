@@ -3,7 +3,7 @@
 //! gets the same kind of flags and error messages as the command line.
 
 use super::output::EVENT_NAMES;
-use crate::cli::parse_duration;
+use crate::command::parse_duration;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 

@@ -265,7 +265,7 @@ impl Connection {
             unreachable!("login() is only called with a login request");
         };
         if let Some(secret) = &self.hub.config().secret {
-            token::verify(secret, &peer_id, &token, token::unix_now()).map_err(|e| match e {
+            token::verify(secret, &peer_id, &token, crate::clock::unix_secs()).map_err(|e| match e {
                 TokenError::Invalid => ProtocolError::new(ErrorCode::InvalidToken, e.to_string()),
                 TokenError::Expired => ProtocolError::new(ErrorCode::TokenExpired, e.to_string()),
             })?;

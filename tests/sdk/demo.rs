@@ -79,7 +79,7 @@ async fn with_a_secret_the_demo_peers_mint_their_own_tokens() {
     let demo = demo::spawn(&server.url(), Some(secret.clone()), quick()).unwrap();
     demo.ready().await.unwrap();
     let mut config = client_config(&server.url(), "alice");
-    config.token = softphone::token::mint(&secret, "alice", softphone::token::unix_now() + 60);
+    config.token = softphone::token::mint(&secret, "alice", softphone::clock::unix_secs() + 60);
     let (alice, _events) = softphone::sdk::Client::connect(config).await.unwrap();
     let online = alice.query_presence(&["echo", "busy", "noanswer"]).await.unwrap();
     assert!(online.values().all(|o| *o), "{online:?}");

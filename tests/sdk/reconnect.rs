@@ -271,7 +271,7 @@ async fn a_refused_login_aborts_without_retrying() {
         other => panic!("{other:?}"),
     }
     let mut good = client_config(&server.url(), "alice");
-    good.token = softphone::token::mint(&secret, "alice", softphone::token::unix_now() + 3600);
+    good.token = softphone::token::mint(&secret, "alice", softphone::clock::unix_secs() + 3600);
     Client::connect(good).await.unwrap();
 
     // A server that answers the handshake with 404 will not change its mind either.
