@@ -47,7 +47,7 @@ pub mod sign_in;
 pub mod theme;
 pub mod widget;
 
-use crate::config::{Config, MediaConfig};
+use crate::config::{AppConfig, MediaConfig};
 use crate::event_log::EventLog;
 use crate::history::History;
 use crate::media::{self, MediaHook, MediaSession};
@@ -224,7 +224,7 @@ struct ActiveMedia {
 /// The whole state of the app.
 pub struct App {
     paths: Paths,
-    config: Config,
+    config: AppConfig,
     default_listen: String,
     screen: Screen,
     /// The incoming-call dialog, over whatever screen is up.
@@ -278,7 +278,7 @@ impl App {
     pub fn new(options: Options, parts: Parts) -> (App, Task<Message>) {
         let sign_in_flags =
             options.peer_id.is_some() || options.server_url.is_some() || options.token.is_some();
-        let (mut config, config_note) = Config::load(&parts.paths);
+        let (mut config, config_note) = AppConfig::load(&parts.paths);
         let (history, history_note) = History::load(&parts.paths.history_file());
         let note = match (config_note, history_note) {
             (Some(a), Some(b)) => Some(format!("{a} {b}")),
@@ -555,7 +555,7 @@ impl App {
     }
 
     /// The settings in force.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &AppConfig {
         &self.config
     }
 

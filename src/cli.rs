@@ -4,7 +4,7 @@
 use crate::app;
 use crate::command::{AnyError, parse_duration, shutdown_signal};
 use crate::config::MediaConfig;
-use crate::server::{self, Config};
+use crate::server::{self, ServerConfig};
 use crate::token;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
@@ -89,16 +89,16 @@ pub struct ServerArgs {
     #[arg(long, default_value = "45s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
     /// Connections served at once; more are refused with HTTP 503.
-    #[arg(long, default_value_t = Config::default().max_connections)]
+    #[arg(long, default_value_t = ServerConfig::default().max_connections)]
     pub max_connections: usize,
     /// Live calls one peer may take part in.
-    #[arg(long, default_value_t = Config::default().max_calls_per_peer)]
+    #[arg(long, default_value_t = ServerConfig::default().max_calls_per_peer)]
     pub max_calls_per_peer: usize,
     /// Frames per second one connection may send, sustained.
-    #[arg(long, default_value_t = Config::default().rate_per_second)]
+    #[arg(long, default_value_t = ServerConfig::default().rate_per_second)]
     pub rate_limit: u32,
     /// Frames one connection may send at once above the sustained rate.
-    #[arg(long, default_value_t = Config::default().rate_burst)]
+    #[arg(long, default_value_t = ServerConfig::default().rate_burst)]
     pub rate_burst: u32,
     /// Also host the demo peers `echo`, `busy` and `noanswer` (see README).
     #[arg(long)]
@@ -153,7 +153,7 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
         ),
         None => None,
     };
-    let config = Config {
+    let config = ServerConfig {
         invite_ttl: args.invite_ttl,
         ack_timeout: args.ack_timeout,
         offline_grace: args.offline_grace,
@@ -164,7 +164,7 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
         max_calls_per_peer: args.max_calls_per_peer,
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,
-        ..Config::default()
+        ..ServerConfig::default()
     };
     // Each connection holds a descriptor; the usual soft limit (1024) is far below the cap.
     match rlimit::increase_nofile_limit(u64::MAX) {

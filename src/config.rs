@@ -33,7 +33,7 @@ pub const DEFAULT_VOLUME: u8 = 80;
 /// Everything in `config.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Config {
+pub struct AppConfig {
     /// The signaling server; empty means [`DEFAULT_SERVER_URL`], hosted
     /// in-process when nothing answers there.
     pub server_url: String,
@@ -62,9 +62,9 @@ pub struct Config {
     pub media: MediaConfig,
 }
 
-impl Default for Config {
+impl Default for AppConfig {
     fn default() -> Self {
-        Config {
+        AppConfig {
             server_url: String::new(),
             peer_id: String::new(),
             token: String::new(),
@@ -158,7 +158,7 @@ pub enum FieldProblem {
     Invalid { key: String, reason: String },
 }
 
-impl Config {
+impl AppConfig {
     /// The server URL to use: the configured one, or the default.
     pub fn effective_server_url(&self) -> &str {
         if self.server_url.trim().is_empty() { DEFAULT_SERVER_URL } else { self.server_url.trim() }
@@ -177,16 +177,16 @@ impl Config {
     /// Reads the config at `paths`, tolerating every problem (see the module
     /// docs). The second value is a sentence for the user when something had
     /// to be set aside.
-    pub fn load(paths: &Paths) -> (Config, Option<String>) {
+    pub fn load(paths: &Paths) -> (AppConfig, Option<String>) {
         load_from(&paths.config_file())
     }
 
     /// Reads a config from `bytes`: the config, and the keys that were set
     /// aside; an error when the bytes are not a JSON object at all.
-    pub fn parse(bytes: &[u8]) -> Result<(Config, Vec<FieldProblem>), ConfigError> {
+    pub fn parse(bytes: &[u8]) -> Result<(AppConfig, Vec<FieldProblem>), ConfigError> {
         let value: Value = serde_json::from_slice(bytes)?;
         let Value::Object(map) = value else { return Err(ConfigError::NotAnObject(json_kind(&value))) };
-        let mut config = Config::default();
+        let mut config = AppConfig::default();
         let mut problems = Vec::new();
         for (key, value) in map {
             if let Err(reason) = config.set(&key, value) {
@@ -260,17 +260,17 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-fn load_from(path: &Path) -> (Config, Option<String>) {
+fn load_from(path: &Path) -> (AppConfig, Option<String>) {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Config::default(), None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (AppConfig::default(), None),
         Err(source) => {
             let error = ConfigError::Read { path: path.to_owned(), source };
             tracing::warn!("{error}; using defaults");
-            return (Config::default(), Some(format!("Could not read the settings: {error}")));
+            return (AppConfig::default(), Some(format!("Could not read the settings: {error}")));
         }
     };
-    match Config::parse(&bytes) {
+    match AppConfig::parse(&bytes) {
         Ok((config, problems)) => {
             let mut invalid = Vec::new();
             for problem in problems {
@@ -307,7 +307,7 @@ fn load_from(path: &Path) -> (Config, Option<String>) {
             } else {
                 format!("The settings file {} is damaged; defaults are used.", path.display())
             };
-            (Config::default(), Some(note))
+            (AppConfig::default(), Some(note))
         }
     }
 }
@@ -344,7 +344,7 @@ mod tests {
     #[test]
     fn a_bad_field_keeps_its_default_and_the_others_their_values() {
         let text = br#"{"peer_id": "bob", "volume": 300, "ringback": "yes", "call_waiting": true, "x": 1}"#;
-        let (config, problems) = Config::parse(text).unwrap();
+        let (config, problems) = AppConfig::parse(text).unwrap();
         assert_eq!(config.peer_id, "bob");
         assert!(config.call_waiting);
         assert_eq!((config.volume, config.ringback), (DEFAULT_VOLUME, true));
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn not_an_object_is_a_typed_error() {
-        assert!(matches!(Config::parse(b"[1, 2]"), Err(ConfigError::NotAnObject("an array"))));
-        assert!(matches!(Config::parse(b"{\"peer_id\": "), Err(ConfigError::NotJson(_))));
+        assert!(matches!(AppConfig::parse(b"[1, 2]"), Err(ConfigError::NotAnObject("an array"))));
+        assert!(matches!(AppConfig::parse(b"{\"peer_id\": "), Err(ConfigError::NotJson(_))));
     }
 }

@@ -9,7 +9,7 @@
 //! The unattended answering they use, [`Answering`], is also what
 //! `softphone peer --auto` uses.
 
-use crate::sdk::{self, Client, Config, Event};
+use crate::sdk::{self, Client, ClientConfig, Event};
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -167,7 +167,7 @@ pub struct DemoPeers {
 pub fn spawn(url: &str, secret: Option<Vec<u8>>, timing: Timing) -> Result<DemoPeers, sdk::Error> {
     let mut demo = DemoPeers { clients: Vec::new(), tasks: Vec::new() };
     for (peer, policy) in peers(&timing) {
-        let mut config = Config::new(url, peer);
+        let mut config = ClientConfig::new(url, peer);
         config.device = "demo".into();
         if let Some(secret) = &secret {
             let expiry = crate::clock::unix_secs() + DEMO_TOKEN_TTL.as_secs();

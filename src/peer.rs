@@ -9,7 +9,7 @@
 
 use crate::command::{AnyError, parse_duration};
 use crate::demo::{Answering, AutoMode};
-use crate::sdk::{self, Client, Config, Event};
+use crate::sdk::{self, Client, ClientConfig, Event};
 use clap::Args;
 use futures_util::StreamExt;
 use serde_json::json;
@@ -89,7 +89,7 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let failed = runtime.block_on(async move {
-        let mut config = Config::new(&args.server, &args.id);
+        let mut config = ClientConfig::new(&args.server, &args.id);
         config.token = token;
         config.device = args.device.clone();
         let out = Output::new(args.pretty);

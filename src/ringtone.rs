@@ -81,7 +81,7 @@ pub struct Sound {
 }
 
 impl Sound {
-    pub fn from_config(config: &crate::config::Config) -> Sound {
+    pub fn from_config(config: &crate::config::AppConfig) -> Sound {
         Sound { ringtone: config.ringtone.clone(), volume: config.volume_factor() }
     }
 }

@@ -34,7 +34,7 @@ mod invitation;
 mod table;
 mod worker;
 
-pub use config::{Backoff, Config};
+pub use config::{Backoff, ClientConfig};
 pub use error::Error;
 pub use event::{
     CancelReason, ConnectionReason, ConnectionState, Event, Events, FailureReason, HangupReason,
@@ -79,7 +79,7 @@ impl Client {
     /// Starts a client in the background and returns at once; the events
     /// say how connecting goes, and it retries until it is logged in (or
     /// refused for good). Must be called within a tokio runtime.
-    pub fn start(config: Config) -> Result<(Client, Events), Error> {
+    pub fn start(config: ClientConfig) -> Result<(Client, Events), Error> {
         let url = config.validate()?;
         // rustls 0.23 needs a process-wide crypto provider before the first
         // wss:// connect; the first caller installs ring, later ones no-op.
@@ -102,7 +102,7 @@ impl Client {
     /// Starts a client and waits for its first login. If the first attempt
     /// fails, the client is stopped and the error says why
     /// ([`Error::Connect`], or [`Error::LoginRefused`]).
-    pub async fn connect(config: Config) -> Result<(Client, Events), Error> {
+    pub async fn connect(config: ClientConfig) -> Result<(Client, Events), Error> {
         let (client, events) = Client::start(config)?;
         client.first_login().await?;
         Ok((client, events))

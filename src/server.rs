@@ -2,7 +2,7 @@
 //! WebSocket, speaking protocol v1 (`docs/protocol.md`).
 //!
 //! The shape follows tokio's mini-redis: [`run`] takes a bound listener, a
-//! [`Config`] and a shutdown future; the [`listener`] accepts connections
+//! [`ServerConfig`] and a shutdown future; the [`listener`] accepts connections
 //! under a connection cap and hands each to a [`session`] task; every
 //! decision about a call is made in one place, the [`hub`], under one lock,
 //! so accept, refuse, cancel and expiry on one call are applied in one order
@@ -25,7 +25,7 @@ mod session;
 /// Everything the server can be told at start; `Default` gives the
 /// protocol's defaults and the limits documented in `docs/protocol.md`.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct ServerConfig {
     /// How long a call may ring before it fails with `expired`.
     pub invite_ttl: Duration,
     /// How long a reached callee has to acknowledge with `received`.
@@ -50,9 +50,9 @@ pub struct Config {
     pub outbox_capacity: usize,
 }
 
-impl Default for Config {
+impl Default for ServerConfig {
     fn default() -> Self {
-        Config {
+        ServerConfig {
             invite_ttl: Duration::from_secs(60),
             ack_timeout: Duration::from_secs(30),
             offline_grace: Duration::from_secs(30),
@@ -71,7 +71,7 @@ impl Default for Config {
 /// Serves connections from `listener` until `shutdown` completes, then
 /// closes every session with 1001 and returns once they are gone (or after
 /// a few seconds, whichever is first).
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) {
+pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
     if config.secret.is_none() {
         tracing::warn!("no secret configured: open mode, any token is accepted");
     }
@@ -108,13 +108,13 @@ impl ServerHandle {
 }
 
 /// Binds `127.0.0.1:0` and runs a server on it in a new task.
-pub async fn spawn(config: Config) -> std::io::Result<ServerHandle> {
+pub async fn spawn(config: ServerConfig) -> std::io::Result<ServerHandle> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     Ok(spawn_on(listener, config))
 }
 
 /// Runs a server on an already bound listener in a new task.
-pub fn spawn_on(listener: TcpListener, config: Config) -> ServerHandle {
+pub fn spawn_on(listener: TcpListener, config: ServerConfig) -> ServerHandle {
     let addr = listener.local_addr().expect("a bound listener has an address");
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {

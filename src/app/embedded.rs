@@ -56,7 +56,7 @@ pub fn host_if_free(listen: &str) -> std::io::Result<Option<Embedded>> {
         return if e.kind() == std::io::ErrorKind::AddrInUse { Ok(None) } else { Err(e) };
     }
     let listener = socket.listen(1024)?;
-    let server = server::spawn_on(listener, server::Config::default());
+    let server = server::spawn_on(listener, server::ServerConfig::default());
     tracing::info!("no server was listening on {listen}: hosting one in-process on {}", server.url());
     let demo = match demo::spawn(&server.url(), None, demo::Timing::default()) {
         Ok(demo) => Some(demo),

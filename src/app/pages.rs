@@ -9,7 +9,7 @@ use super::history::{self, HistoryScreen};
 use super::settings::{self, Settings};
 use super::sign_in::SignIn;
 use super::{App, Message, Screen, Tab};
-use crate::config::Config;
+use crate::config::AppConfig;
 use crate::media;
 use iced::Task;
 use std::time::Duration;
@@ -116,9 +116,9 @@ impl App {
     }
 
     /// Puts saved settings in force and writes them.
-    fn apply_settings(&mut self, config: Config) {
+    fn apply_settings(&mut self, config: AppConfig) {
         let identity =
-            |c: &Config| (c.server_url.clone(), c.peer_id.clone(), c.token.clone(), c.device.clone());
+            |c: &AppConfig| (c.server_url.clone(), c.peer_id.clone(), c.token.clone(), c.device.clone());
         let identity_changed = identity(&config) != identity(&self.config);
         if self.media_hook_from_config && config.media != self.config.media {
             self.media_hook = media::hook_for(&config.media);

@@ -29,7 +29,7 @@ pub trait Phone: Send + Sync {
 
 /// Makes a phone for a sign-in: the phone, and the event stream that the
 /// app listens to (tests feed events by hand and return `None`).
-pub type Connector = Box<dyn Fn(sdk::Config) -> Result<(Arc<dyn Phone>, Option<Events>), Error>>;
+pub type Connector = Box<dyn Fn(sdk::ClientConfig) -> Result<(Arc<dyn Phone>, Option<Events>), Error>>;
 
 /// The real connector: an SDK client that connects in the background.
 /// Needs a tokio runtime, which iced's `tokio` executor provides.

@@ -39,7 +39,7 @@ impl App {
         } else {
             credentials.server_url.clone()
         };
-        let mut config = sdk::Config::new(url.clone(), credentials.peer_id.clone());
+        let mut config = sdk::ClientConfig::new(url.clone(), credentials.peer_id.clone());
         config.token = credentials.token.clone();
         config.device = credentials.device.clone();
         match (self.connector)(config) {

@@ -5,7 +5,7 @@
 //! was. Saving is the parent's job, asked for with [`Event::Save`].
 
 use super::theme;
-use crate::config::{Config, DEFAULT_SERVER_URL, MediaConfig};
+use crate::config::{AppConfig, DEFAULT_SERVER_URL, MediaConfig};
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use crate::ringtone::{self, Sound};
 use iced::widget::{
@@ -84,7 +84,7 @@ pub enum Message {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The checked settings (contacts untouched).
-    Save(Box<Config>),
+    Save(Box<AppConfig>),
     Cancel,
     /// Plays this sound as a preview.
     Preview(Sound),
@@ -92,7 +92,7 @@ pub enum Event {
 }
 
 impl Settings {
-    pub fn from_config(config: &Config) -> Settings {
+    pub fn from_config(config: &AppConfig) -> Settings {
         let media_kind = match config.media {
             MediaConfig::None => MediaKind::None,
             MediaConfig::Command { .. } => MediaKind::Command,
@@ -116,7 +116,7 @@ impl Settings {
     }
 
     /// `config` is the config now in force; Save builds on it.
-    pub fn update(&mut self, message: Message, config: &Config) -> Option<Event> {
+    pub fn update(&mut self, message: Message, config: &AppConfig) -> Option<Event> {
         match message {
             Message::ServerUrl(v) => self.server_url = v,
             Message::PeerId(v) => self.peer_id = v,
@@ -170,7 +170,7 @@ impl Settings {
     }
 
     /// `config` with the form's values, or a sentence saying what to fix.
-    fn check(&self, config: &Config) -> Result<Config, String> {
+    fn check(&self, config: &AppConfig) -> Result<AppConfig, String> {
         let peer_id = self.peer_id.trim();
         if !peer_id.is_empty() && !is_valid_id(peer_id) {
             return Err("Your peer id must be 1 to 64 letters, digits or symbols, without spaces.".into());
@@ -194,7 +194,7 @@ impl Settings {
                 return Err("Type the URL to open, e.g. https://meet.example.org/{channel}.".into());
             }
         };
-        Ok(Config {
+        Ok(AppConfig {
             server_url: server_url.to_owned(),
             peer_id: peer_id.to_owned(),
             token: self.token.trim().to_owned(),
@@ -311,7 +311,7 @@ mod tests {
 
     #[test]
     fn save_checks_fields_and_keeps_contacts() {
-        let mut config = Config::default();
+        let mut config = AppConfig::default();
         config.contacts.push(crate::config::Contact { peer_id: "bob".into(), name: String::new() });
         let mut form = Settings::from_config(&config);
         form.update(Message::ServerUrl("http://x".into()), &config);
@@ -336,7 +336,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("ring.wav");
         std::fs::write(&bad, b"RIFF nonsense").unwrap();
-        let config = Config::default();
+        let config = AppConfig::default();
         let mut form = Settings::from_config(&config);
         form.update(Message::Ringtone(bad.display().to_string()), &config);
         assert_eq!(form.update(Message::Preview, &config), None);

@@ -4,7 +4,7 @@
 //! asked for with [`Event::SignIn`].
 
 use super::theme;
-use crate::config::{Config, DEFAULT_SERVER_URL};
+use crate::config::{AppConfig, DEFAULT_SERVER_URL};
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use iced::widget::{button, column, container, row, space, text, text_input};
 use iced::{Element, Fill};
@@ -53,7 +53,7 @@ pub enum Event {
 
 impl SignIn {
     /// The form filled from the remembered config.
-    pub fn from_config(config: &Config) -> SignIn {
+    pub fn from_config(config: &AppConfig) -> SignIn {
         SignIn {
             server_url: config.server_url.clone(),
             peer_id: config.peer_id.clone(),

@@ -5,10 +5,10 @@ use super::Error;
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use std::time::Duration;
 
-/// Everything a client is told at start. `Config::new` fills in defaults
+/// Everything a client is told at start. `ClientConfig::new` fills in defaults
 /// suited to a desktop softphone; tests shorten the timers.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct ClientConfig {
     /// `ws://HOST:PORT[/]` or `wss://HOST[:PORT][/]`.
     pub url: String,
     /// Who logs in.
@@ -32,10 +32,10 @@ pub struct Config {
     pub idle_timeout: Duration,
 }
 
-impl Config {
+impl ClientConfig {
     /// A configuration with the default timers and an empty token and device.
     pub fn new(url: impl Into<String>, peer_id: impl Into<String>) -> Self {
-        Config {
+        ClientConfig {
             url: url.into(),
             peer_id: peer_id.into(),
             token: String::new(),

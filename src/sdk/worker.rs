@@ -10,7 +10,7 @@
 
 use super::event::{ConnectionReason, ConnectionState, Event};
 use super::table::{Pending, Table};
-use super::{Config, Error};
+use super::{ClientConfig, Error};
 use crate::protocol::{ClientFrame, ErrorCode, LiveCall, OkResult, ProtocolError, Request, ServerMessage};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -93,7 +93,7 @@ struct InFlight {
 
 pub(crate) struct Worker {
     /// Who logs in, and the timers.
-    config: Config,
+    config: ClientConfig,
     /// The URL with its path, checked at start.
     url: String,
     shared: Arc<Shared>,
@@ -107,7 +107,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     pub fn new(
-        config: Config,
+        config: ClientConfig,
         url: String,
         shared: Arc<Shared>,
         commands: mpsc::UnboundedReceiver<Command>,
@@ -411,7 +411,7 @@ type Stream = futures_util::stream::SplitStream<Socket>;
 /// Opens the WebSocket and logs in; returns the session id and the live calls.
 async fn connect_and_login(
     url: &str,
-    config: &Config,
+    config: &ClientConfig,
 ) -> Result<(Socket, String, Vec<LiveCall>), AttemptError> {
     let (mut socket, _) =
         tokio_tungstenite::connect_async_with_config(url, None, true).await.map_err(|e| match e {

@@ -3,7 +3,7 @@
 //! `duplicate_call_id`. Pure data and arithmetic on deadlines; the hub
 //! applies the outcomes.
 
-use super::Config;
+use super::ServerConfig;
 use crate::protocol::{LiveCall, LiveState, Role};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -86,7 +86,7 @@ impl Call {
     }
 
     /// The earliest pending deadline and what happens then.
-    pub fn next_deadline(&self, config: &Config) -> Option<(Instant, Lapse)> {
+    pub fn next_deadline(&self, config: &ServerConfig) -> Option<(Instant, Lapse)> {
         let grace = config.offline_grace;
         let mut due = [
             self.callee_lost.map(|t| (t + grace, Lapse::CalleeLost)),
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn earliest_deadline_wins_and_ack_pauses() {
-        let config = Config::default();
+        let config = ServerConfig::default();
         let t0 = Instant::now();
         let mut c = call(t0);
         assert_eq!(c.next_deadline(&config), Some((t0 + Duration::from_secs(30), Lapse::CalleeLost)));

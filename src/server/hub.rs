@@ -5,7 +5,7 @@
 //! queued to the sessions' outboxes under the same lock, so each session
 //! sees them in the order they were decided.
 
-use super::Config;
+use super::ServerConfig;
 use super::calls::{Ack, Call, Calls, Phase};
 use super::peers::Peers;
 use crate::protocol::{
@@ -36,7 +36,7 @@ pub(crate) type Kick = Arc<std::sync::atomic::AtomicBool>;
 
 /// Shared by every session and timer of one server.
 pub(crate) struct Hub {
-    pub(super) config: Config,
+    pub(super) config: ServerConfig,
     state: Mutex<State>,
 }
 
@@ -68,7 +68,7 @@ pub(super) enum Outcome {
 }
 
 impl Hub {
-    pub fn new(config: Config) -> Arc<Hub> {
+    pub fn new(config: ServerConfig) -> Arc<Hub> {
         let grace = config.offline_grace;
         Arc::new(Hub {
             config,
@@ -76,7 +76,7 @@ impl Hub {
         })
     }
 
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &ServerConfig {
         &self.config
     }
 
@@ -331,7 +331,7 @@ impl State {
     }
 
     /// Records an ended call, logs its outcome and stops its timer task.
-    pub(super) fn end(&mut self, call: Call, outcome: Outcome, now: Instant, config: &Config) {
+    pub(super) fn end(&mut self, call: Call, outcome: Outcome, now: Instant, config: &ServerConfig) {
         let (name, since) = match (outcome, &call.phase) {
             (Outcome::Canceled, _) => ("canceled", call.invited),
             (Outcome::Refused, _) => ("refused", call.invited),
@@ -365,7 +365,7 @@ impl State {
         req: &Option<Req>,
         call_id: &str,
         now: Instant,
-        config: &Config,
+        config: &ServerConfig,
     ) -> Result<(), ProtocolError> {
         match self.calls.live.get(call_id) {
             Some(call) if *call.caller == *peer => {
@@ -453,7 +453,7 @@ impl State {
         call_id: &str,
         response: &str,
         now: Instant,
-        config: &Config,
+        config: &ServerConfig,
     ) -> Result<(), ProtocolError> {
         self.check_answerable(peer, call_id)?;
         let call = self.calls.live.remove(call_id).expect("checked above");
@@ -474,7 +474,7 @@ impl State {
         req: &Option<Req>,
         call_id: &str,
         now: Instant,
-        config: &Config,
+        config: &ServerConfig,
     ) -> Result<(), ProtocolError> {
         let not_found = || err(ErrorCode::NotFound, format!("no accepted call {call_id} of yours"));
         match self.calls.live.get(call_id) {

@@ -2,7 +2,7 @@
 //! WebSocket handshake and spawns one [`session`](super::session) per
 //! connection; on shutdown stops accepting and waits for the sessions.
 
-use super::Config;
+use super::ServerConfig;
 use super::hub::Hub;
 use super::session;
 use std::future::Future;
@@ -19,7 +19,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Accepts until `shutdown` completes, then drains.
-pub(super) async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) {
+pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let hub = Hub::new(config);
     let sweeper = tokio::spawn(Hub::sweep_forever(hub.clone()));

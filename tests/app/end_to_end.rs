@@ -8,7 +8,7 @@ use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
 use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, outgoing, phone};
-use softphone::config::Config;
+use softphone::config::AppConfig;
 use softphone::history::{Direction, Outcome};
 use softphone::paths::Paths;
 use softphone::ringtone::Tone;
@@ -30,11 +30,11 @@ struct Driver {
 
 impl Driver {
     fn start(name: &'static str, options: Options) -> Driver {
-        Driver::start_with(name, options, Config::default())
+        Driver::start_with(name, options, AppConfig::default())
     }
 
     /// An app whose config file says `config` before it starts.
-    fn start_with(name: &'static str, options: Options, config: Config) -> Driver {
+    fn start_with(name: &'static str, options: Options, config: AppConfig) -> Driver {
         let home = tempfile::tempdir().unwrap();
         config.save(&Paths::under(home.path().to_owned())).unwrap();
         let tones = Log::default();
@@ -147,12 +147,12 @@ async fn next_event<T>(events: &mut Events, mut pick: impl FnMut(&Event) -> Opti
 }
 
 async fn sdk_peer(url: &str, peer: &str) -> (Client, Events) {
-    Client::connect(sdk::Config::new(url, peer)).await.expect("the peer signs in")
+    Client::connect(sdk::ClientConfig::new(url, peer)).await.expect("the peer signs in")
 }
 
 #[tokio::test]
 async fn the_app_answers_and_places_calls_through_a_real_server() {
-    let server = softphone::server::spawn(softphone::server::Config::default()).await.unwrap();
+    let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
     let url = server.url();
     let mut alice = Driver::start("alice", signed_in_to(&url, "alice"));
     alice.until_dial().await;
@@ -258,9 +258,9 @@ async fn two_apps_share_the_embedded_default_server_and_its_demo_peers() {
 
 #[tokio::test]
 async fn do_not_disturb_and_call_waiting_through_a_real_server() {
-    let server = softphone::server::spawn(softphone::server::Config::default()).await.unwrap();
+    let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
     let url = server.url();
-    let dnd = Config { do_not_disturb: true, ..Config::default() };
+    let dnd = AppConfig { do_not_disturb: true, ..AppConfig::default() };
     let mut alice = Driver::start_with("alice", signed_in_to(&url, "alice"), dnd);
     alice.until_dial().await;
     let (bob, mut bob_events) = sdk_peer(&url, "bob").await;
@@ -280,7 +280,7 @@ async fn do_not_disturb_and_call_waiting_through_a_real_server() {
     // Call waiting: alice in a call with bob; carol calls; alice takes carol's call.
     // (The do-not-disturb app goes first: a second device of alice in dnd would refuse for both.)
     drop(alice);
-    let waiting = Config { call_waiting: true, ..Config::default() };
+    let waiting = AppConfig { call_waiting: true, ..AppConfig::default() };
     let mut alice = Driver::start_with("alice", signed_in_to(&url, "alice"), waiting);
     alice.until_dial().await;
     let (carol, mut carol_events) = sdk_peer(&url, "carol").await;

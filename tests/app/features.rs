@@ -5,20 +5,20 @@
 
 use super::support::{Harness, MediaRecord, Sent};
 use softphone::app::{Message, Options, Screen, Tab, contacts, history, in_call, incoming, settings};
-use softphone::config::{Config, Contact};
+use softphone::config::{AppConfig, Contact};
 use softphone::history::{Direction, Outcome};
 use softphone::ringtone::Tone;
 use softphone::sdk::{CancelReason, Event, FailureReason, HangupReason};
 use std::time::{Duration, Instant};
 
-fn config(change: impl FnOnce(&mut Config)) -> Config {
-    let mut config = Config::default();
+fn config(change: impl FnOnce(&mut AppConfig)) -> AppConfig {
+    let mut config = AppConfig::default();
     change(&mut config);
     config
 }
 
 /// An app with `config`, signed in as alice.
-fn alice_with(change: impl FnOnce(&mut Config)) -> Harness {
+fn alice_with(change: impl FnOnce(&mut AppConfig)) -> Harness {
     let mut h = Harness::with_config(config(change));
     h.sign_in("alice");
     h
@@ -240,13 +240,13 @@ fn contacts_are_added_watched_called_and_removed() {
     assert_eq!(h.app.presence().get("carol"), Some(&true));
     h.sdk(Event::Presence { peer_id: "carol".into(), online: false });
     assert_eq!(h.app.presence().get("carol"), Some(&false));
-    let (saved, _) = Config::load(&h.paths());
+    let (saved, _) = AppConfig::load(&h.paths());
     let ids: Vec<_> = saved.contacts.iter().map(|c| c.peer_id.as_str()).collect();
     assert_eq!(ids, ["bob", "carol"], "saved at once");
 
     h.send(Message::Contacts(contacts::Message::Remove("bob".into())));
     assert_eq!(h.sent.last(), Some(Sent::Unsubscribe(vec!["bob".into()])));
-    assert_eq!(Config::load(&h.paths()).0.contacts.len(), 1);
+    assert_eq!(AppConfig::load(&h.paths()).0.contacts.len(), 1);
     // Enter on the selected contact calls it.
     h.send(Message::Contacts(contacts::Message::Move(1)));
     h.send(Message::Contacts(contacts::Message::CallSelected));
@@ -269,7 +269,7 @@ fn settings_are_saved_and_take_effect_or_canceled() {
     h.send(Message::Settings(settings::Message::Save));
     assert!(matches!(h.app.screen(), Screen::Dial(_)));
     assert_eq!(h.app.notice(), Some("Settings saved."));
-    let (saved, _) = Config::load(&h.paths());
+    let (saved, _) = AppConfig::load(&h.paths());
     assert!(saved.do_not_disturb && !saved.ringback && saved.volume == 40);
     assert_eq!(h.sounds.last().map(|s| s.volume), Some(0.4), "the ringer follows the new volume");
     h.invited("c1", "bob");
@@ -286,7 +286,7 @@ fn a_bad_ringtone_file_is_refused_and_nothing_is_saved() {
     h.send(Message::Settings(settings::Message::Save));
     let Screen::Settings(form) = h.app.screen() else { panic!() };
     assert!(form.error.as_deref().unwrap().contains("not a sound file"));
-    assert_eq!(Config::load(&h.paths()).0.ringtone, None);
+    assert_eq!(AppConfig::load(&h.paths()).0.ringtone, None);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! read back, and loaded tolerantly when damaged or partial. Real files in
 //! temp folders.
 
-use softphone::config::{Config, Contact, MediaConfig};
+use softphone::config::{AppConfig, Contact, MediaConfig};
 use softphone::history::{Direction, History, Outcome, Record};
 use softphone::paths::Paths;
 use std::path::Path;
@@ -25,8 +25,8 @@ fn files_starting(dir: &Path, prefix: &str) -> Vec<String> {
 #[test]
 fn config_missing_gives_defaults_silently() {
     let (_dir, paths) = temp_paths();
-    let (config, note) = Config::load(&paths);
-    assert_eq!(config, Config::default());
+    let (config, note) = AppConfig::load(&paths);
+    assert_eq!(config, AppConfig::default());
     assert!(note.is_none());
     assert!(config.ringback && !config.do_not_disturb && !config.call_waiting, "the defaults");
 }
@@ -34,7 +34,7 @@ fn config_missing_gives_defaults_silently() {
 #[test]
 fn config_round_trips_through_json() {
     let (_dir, paths) = temp_paths();
-    let config = Config {
+    let config = AppConfig {
         server_url: "ws://example.org:7878/".into(),
         peer_id: "alice".into(),
         token: "t".into(),
@@ -51,7 +51,7 @@ fn config_round_trips_through_json() {
     assert_eq!(paths.config_file().file_name().unwrap(), "config.json");
     let text = std::fs::read_to_string(paths.config_file()).unwrap();
     assert!(text.contains("\"call_waiting\": true"), "people can read and edit it: {text}");
-    assert_eq!(Config::load(&paths), (config, None));
+    assert_eq!(AppConfig::load(&paths), (config, None));
     assert_eq!(files_starting(&paths.config_dir, ".").len(), 0, "no temp file left behind");
 }
 
@@ -60,8 +60,8 @@ fn config_corrupt_is_kept_aside_and_the_defaults_apply() {
     let (_dir, paths) = temp_paths();
     std::fs::create_dir_all(&paths.config_dir).unwrap();
     std::fs::write(paths.config_file(), "{\"peer_id\": \"bob\", ").unwrap();
-    let (config, note) = Config::load(&paths);
-    assert_eq!(config, Config::default());
+    let (config, note) = AppConfig::load(&paths);
+    assert_eq!(config, AppConfig::default());
     assert!(note.unwrap().contains("damaged"));
     assert!(!paths.config_file().exists());
     let backups = files_starting(&paths.config_dir, "config.json.corrupt-");
@@ -83,7 +83,7 @@ fn config_partial_keeps_good_fields_and_defaults_bad_ones() {
         "media": {"kind": "url", "template": "https://m/{channel}"}
     }"#;
     std::fs::write(paths.config_file(), text).unwrap();
-    let (config, note) = Config::load(&paths);
+    let (config, note) = AppConfig::load(&paths);
     assert_eq!(config.peer_id, "bob");
     assert!(config.do_not_disturb);
     assert_eq!(config.volume, softphone::config::DEFAULT_VOLUME, "a bad field falls back to its default");
@@ -99,8 +99,8 @@ fn config_that_is_not_an_object_is_set_aside() {
     let (_dir, paths) = temp_paths();
     std::fs::create_dir_all(&paths.config_dir).unwrap();
     std::fs::write(paths.config_file(), "[\"alice\"]").unwrap();
-    let (config, note) = Config::load(&paths);
-    assert_eq!(config, Config::default());
+    let (config, note) = AppConfig::load(&paths);
+    assert_eq!(config, AppConfig::default());
     assert!(note.is_some());
     assert_eq!(files_starting(&paths.config_dir, "config.json.corrupt-").len(), 1);
 }
@@ -215,7 +215,7 @@ fn the_desktop_entry_names_the_binary_and_an_icon_that_exists() {
 fn the_example_config_loads_without_a_problem() {
     let bytes =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("resources/config.example.json")).unwrap();
-    let (config, problems) = Config::parse(&bytes).unwrap();
+    let (config, problems) = AppConfig::parse(&bytes).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(config.contacts.len(), 2);
 }

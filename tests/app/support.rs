@@ -5,7 +5,7 @@
 use futures_util::FutureExt;
 use softphone::app::phone::Phone;
 use softphone::app::{App, Message, Options, Parts, sign_in};
-use softphone::config::Config;
+use softphone::config::AppConfig;
 use softphone::media::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus};
 use softphone::notify::Notifier;
 use softphone::paths::Paths;
@@ -215,11 +215,11 @@ impl Harness {
     }
 
     /// A fresh app whose config file says `config` before it starts.
-    pub fn with_config(config: Config) -> Harness {
+    pub fn with_config(config: AppConfig) -> Harness {
         Harness::build(Some(config), None)
     }
 
-    fn build(config: Option<Config>, fail: Option<String>) -> Harness {
+    fn build(config: Option<AppConfig>, fail: Option<String>) -> Harness {
         let home = tempfile::tempdir().unwrap();
         let paths = Paths::under(home.path().to_owned());
         if let Some(config) = config {

@@ -5,7 +5,7 @@
 use super::support::{Harness, MediaRecord, Sent, TEST_URL};
 use softphone::app::connection::Connection;
 use softphone::app::{Message, Request, Screen, dial, in_call, incoming, outgoing};
-use softphone::config::Config;
+use softphone::config::AppConfig;
 use softphone::protocol::{ErrorCode, ProtocolError, Role};
 use softphone::ringtone::Tone;
 use softphone::sdk::{
@@ -39,7 +39,7 @@ fn sign_in_connects_shows_dial_and_remembers_the_form() {
     assert_eq!(h.app.connection(), &Connection::Connected { url: TEST_URL.into() });
     assert_eq!(h.app.title(), "alice \u{2014} softphone");
     let paths = softphone::paths::Paths::under(h.home.path().to_owned());
-    let (config, _) = Config::load(&paths);
+    let (config, _) = AppConfig::load(&paths);
     assert_eq!((config.peer_id.as_str(), config.server_url.as_str()), ("alice", TEST_URL));
 }
 

@@ -24,7 +24,8 @@ async fn call(client: &softphone::sdk::Client, callee: &str) -> String {
 
 #[tokio::test]
 async fn each_demo_peer_shows_its_outcome() {
-    let config = softphone::server::Config { invite_ttl: Duration::from_millis(500), ..server_config() };
+    let config =
+        softphone::server::ServerConfig { invite_ttl: Duration::from_millis(500), ..server_config() };
     let server = start_server(config).await;
     let demo = demo::spawn(&server.url(), None, quick()).unwrap();
     demo.ready().await.unwrap();
@@ -74,7 +75,7 @@ async fn each_demo_peer_shows_its_outcome() {
 #[tokio::test]
 async fn with_a_secret_the_demo_peers_mint_their_own_tokens() {
     let secret = b"demo-secret".to_vec();
-    let config = softphone::server::Config { secret: Some(secret.clone()), ..server_config() };
+    let config = softphone::server::ServerConfig { secret: Some(secret.clone()), ..server_config() };
     let server = start_server(config).await;
     let demo = demo::spawn(&server.url(), Some(secret.clone()), quick()).unwrap();
     demo.ready().await.unwrap();

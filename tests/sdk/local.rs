@@ -124,7 +124,7 @@ async fn a_local_invitation_canceled_by_the_caller() {
 
 #[tokio::test]
 async fn a_local_invitation_fails_when_the_callee_stays_offline_or_nobody_answers() {
-    let config = softphone::server::Config {
+    let config = softphone::server::ServerConfig {
         offline_grace: Duration::from_millis(300),
         invite_ttl: Duration::from_millis(600),
         ..server_config()
@@ -207,7 +207,7 @@ async fn local_rule_errors_are_immediate_and_change_nothing() {
 
 #[tokio::test]
 async fn a_server_refusal_is_typed_and_leaves_the_invitation_idle() {
-    let config = softphone::server::Config { max_calls_per_peer: 1, ..server_config() };
+    let config = softphone::server::ServerConfig { max_calls_per_peer: 1, ..server_config() };
     let server = start_server(config).await;
     let (alice, _events) = connect(&server.url(), "alice").await;
     let first = alice.create_local_invitation("bob").unwrap();

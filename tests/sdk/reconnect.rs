@@ -16,14 +16,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-async fn restartable(config: server::Config) -> (ServerHandle, SocketAddr) {
+async fn restartable(config: server::ServerConfig) -> (ServerHandle, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     (server::spawn_on(listener, config), addr)
 }
 
 /// A new server on the port the old one used.
-async fn restart(addr: SocketAddr, config: server::Config) -> ServerHandle {
+async fn restart(addr: SocketAddr, config: server::ServerConfig) -> ServerHandle {
     let listener = TcpListener::bind(addr).await.expect("rebind the same port");
     server::spawn_on(listener, config)
 }
@@ -242,7 +242,7 @@ async fn requests_time_out_when_unanswered_and_fail_when_the_link_drops() {
 #[tokio::test]
 async fn a_refused_login_aborts_without_retrying() {
     let secret = b"s3cret".to_vec();
-    let config = server::Config { secret: Some(secret.clone()), ..server_config() };
+    let config = server::ServerConfig { secret: Some(secret.clone()), ..server_config() };
     let server = start_server(config).await;
 
     let mut bad = client_config(&server.url(), "alice");
@@ -318,8 +318,8 @@ async fn logout_ends_the_stream_and_the_client() {
 #[tokio::test]
 #[ignore]
 async fn measure_reconnect() {
-    let (mut server, addr) = restartable(server::Config::default()).await;
-    let config = softphone::sdk::Config::new(format!("ws://{addr}"), "alice");
+    let (mut server, addr) = restartable(server::ServerConfig::default()).await;
+    let config = softphone::sdk::ClientConfig::new(format!("ws://{addr}"), "alice");
     let (_alice, mut events) = Client::connect(config).await.unwrap();
     for gap_ms in [0u64, 1_000, 3_000] {
         let (mut from_up, mut from_down) = (Vec::new(), Vec::new());
@@ -329,7 +329,7 @@ async fn measure_reconnect() {
             wait_connection(&mut events, "reconnecting").await;
             tokio::time::sleep(Duration::from_millis(gap_ms)).await;
             let up = tokio::time::Instant::now();
-            server = restart(addr, server::Config::default()).await;
+            server = restart(addr, server::ServerConfig::default()).await;
             wait_connection(&mut events, "connected").await;
             from_up.push(up.elapsed().as_secs_f64() * 1000.0);
             from_down.push(down.elapsed().as_secs_f64() * 1000.0);

@@ -84,7 +84,8 @@ async fn a_remote_invitation_canceled_by_the_caller_cannot_be_answered() {
 
 #[tokio::test]
 async fn a_remote_invitation_expires() {
-    let config = softphone::server::Config { invite_ttl: Duration::from_millis(300), ..server_config() };
+    let config =
+        softphone::server::ServerConfig { invite_ttl: Duration::from_millis(300), ..server_config() };
     let server = start_server(config).await;
     let (alice, _alice_events) = connect(&server.url(), "alice").await;
     let (bob, mut bob_events) = connect(&server.url(), "bob").await;

@@ -1,7 +1,7 @@
 //! Helpers shared by the SDK tests: servers with short timers, clients with
 //! a short backoff, and waiting for events (never for time).
 
-use softphone::sdk::{Backoff, Client, Config, ConnectionState, Event, Events};
+use softphone::sdk::{Backoff, Client, ClientConfig, ConnectionState, Event, Events};
 use softphone::server::{self, ServerHandle};
 use std::time::Duration;
 
@@ -9,22 +9,22 @@ use std::time::Duration;
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Server timers short enough for tests, long enough to never race them.
-pub fn server_config() -> server::Config {
-    server::Config {
+pub fn server_config() -> server::ServerConfig {
+    server::ServerConfig {
         invite_ttl: Duration::from_secs(30),
         ack_timeout: Duration::from_secs(30),
         offline_grace: Duration::from_secs(30),
-        ..server::Config::default()
+        ..server::ServerConfig::default()
     }
 }
 
-pub async fn start_server(config: server::Config) -> ServerHandle {
+pub async fn start_server(config: server::ServerConfig) -> ServerHandle {
     server::spawn(config).await.expect("bind a test server")
 }
 
 /// A client configuration with a quick backoff.
-pub fn client_config(url: &str, peer: &str) -> Config {
-    let mut config = Config::new(url, peer);
+pub fn client_config(url: &str, peer: &str) -> ClientConfig {
+    let mut config = ClientConfig::new(url, peer);
     config.device = format!("{peer}-device");
     config.backoff = Backoff {
         initial: Duration::from_millis(20),

@@ -6,7 +6,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use softphone::server::{Config, ServerHandle};
+use softphone::server::{ServerConfig, ServerHandle};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,13 +25,13 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub const QUIET: Duration = Duration::from_millis(300);
 
 /// Starts a server on 127.0.0.1:0 with `config`.
-pub async fn start(config: Config) -> ServerHandle {
+pub async fn start(config: ServerConfig) -> ServerHandle {
     softphone::server::spawn(config).await.expect("the server starts on 127.0.0.1:0")
 }
 
 /// Starts a server with the protocol's defaults.
 pub async fn start_default() -> ServerHandle {
-    start(Config::default()).await
+    start(ServerConfig::default()).await
 }
 
 /// Panics unless every field of `expected` (an object) is in `actual` with

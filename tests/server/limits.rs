@@ -3,7 +3,7 @@
 
 use super::client::*;
 use serde_json::json;
-use softphone::server::Config;
+use softphone::server::ServerConfig;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[test]
 fn defaults_allow_50_invites_per_second_and_100_live_calls() {
-    let c = Config::default();
+    let c = ServerConfig::default();
     assert!(c.rate_per_second >= 50, "{c:?}");
     assert!(c.max_calls_per_peer >= 100, "{c:?}");
     assert_eq!(c.invite_ttl, Duration::from_secs(60));
@@ -24,7 +24,7 @@ fn defaults_allow_50_invites_per_second_and_100_live_calls() {
 
 #[tokio::test]
 async fn frames_beyond_the_rate_get_rate_limited_and_are_ignored() {
-    let server = start(Config { rate_per_second: 1, rate_burst: 5, ..Default::default() }).await;
+    let server = start(ServerConfig { rate_per_second: 1, rate_burst: 5, ..Default::default() }).await;
     let url = server.url();
     let mut bob = Client::login(&url, "bob").await;
     let mut alice = Client::login(&url, "alice").await;
@@ -78,7 +78,7 @@ async fn frames_beyond_the_rate_get_rate_limited_and_are_ignored() {
 
 #[tokio::test]
 async fn invites_beyond_the_live_calls_of_a_peer_get_too_many_calls() {
-    let server = start(Config { max_calls_per_peer: 2, ..Default::default() }).await;
+    let server = start(ServerConfig { max_calls_per_peer: 2, ..Default::default() }).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let mut bob = Client::login(&url, "bob").await;
@@ -105,7 +105,7 @@ async fn invites_beyond_the_live_calls_of_a_peer_get_too_many_calls() {
 
 #[tokio::test]
 async fn the_connection_cap_refuses_cleanly_and_frees_a_slot_on_close() {
-    let server = start(Config { max_connections: 2, ..Default::default() }).await;
+    let server = start(ServerConfig { max_connections: 2, ..Default::default() }).await;
     let url = server.url();
     let first = Client::login(&url, "alice").await;
     let mut second = Client::connect(&url).await;
@@ -131,7 +131,8 @@ async fn the_connection_cap_refuses_cleanly_and_frees_a_slot_on_close() {
 
 #[tokio::test]
 async fn the_server_pings_at_the_ping_interval() {
-    let server = start(Config { ping_interval: Duration::from_millis(100), ..Default::default() }).await;
+    let server =
+        start(ServerConfig { ping_interval: Duration::from_millis(100), ..Default::default() }).await;
     let mut c = Client::login(&server.url(), "alice").await;
     let deadline = Instant::now() + WAIT;
     let mut pings = 0;
@@ -148,7 +149,7 @@ async fn the_server_pings_at_the_ping_interval() {
 
 #[tokio::test]
 async fn a_silent_connection_is_closed_after_the_idle_timeout() {
-    let config = Config {
+    let config = ServerConfig {
         ping_interval: Duration::from_millis(100),
         idle_timeout: Duration::from_millis(400),
         ..Default::default()
@@ -161,7 +162,7 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_client_answering_pings_stays_connected() {
-    let config = Config {
+    let config = ServerConfig {
         ping_interval: Duration::from_millis(100),
         idle_timeout: Duration::from_millis(500),
         ..Default::default()

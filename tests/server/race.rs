@@ -4,14 +4,14 @@
 
 use super::client::*;
 use serde_json::json;
-use softphone::server::Config;
+use softphone::server::ServerConfig;
 use std::time::Duration;
 
 const PAIRS: usize = 8;
 const CALLS_PER_PAIR: usize = 250; // 2000 calls in all
 
-fn unlimited(config: Config) -> Config {
-    Config { rate_per_second: 1_000_000, rate_burst: 1_000_000, ..config }
+fn unlimited(config: ServerConfig) -> ServerConfig {
+    ServerConfig { rate_per_second: 1_000_000, rate_burst: 1_000_000, ..config }
 }
 
 /// Runs `CALLS_PER_PAIR` accept-vs-cancel races between caller{pair} and
@@ -69,7 +69,7 @@ async fn accept_against_cancel(url: String, pair: usize) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_against_cancel_has_one_outcome_on_both_sides() {
-    let server = start(unlimited(Config::default())).await;
+    let server = start(unlimited(ServerConfig::default())).await;
     let tasks: Vec<_> =
         (0..PAIRS).map(|pair| tokio::spawn(accept_against_cancel(server.url(), pair))).collect();
     let (mut accepted, mut canceled) = (0, 0);
@@ -118,7 +118,7 @@ async fn refuse_against_expiry(url: String, pair: usize) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuse_against_expiry_has_one_outcome_on_both_sides() {
-    let config = Config { invite_ttl: Duration::from_millis(40), ..Default::default() };
+    let config = ServerConfig { invite_ttl: Duration::from_millis(40), ..Default::default() };
     let server = start(unlimited(config)).await;
     let tasks: Vec<_> =
         (0..PAIRS).map(|pair| tokio::spawn(refuse_against_expiry(server.url(), pair))).collect();

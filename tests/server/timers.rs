@@ -4,13 +4,13 @@
 
 use super::client::*;
 use serde_json::{Value, json};
-use softphone::server::Config;
+use softphone::server::ServerConfig;
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(60);
 
-fn config(invite_ttl: Duration, ack_timeout: Duration, offline_grace: Duration) -> Config {
-    Config { invite_ttl, ack_timeout, offline_grace, ..Default::default() }
+fn config(invite_ttl: Duration, ack_timeout: Duration, offline_grace: Duration) -> ServerConfig {
+    ServerConfig { invite_ttl, ack_timeout, offline_grace, ..Default::default() }
 }
 
 fn ms(n: u64) -> Duration {
