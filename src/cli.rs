@@ -1,8 +1,10 @@
 //! The `softphone` command line: parses arguments with clap and calls into
 //! the library. Nothing here decides anything about calls.
 
+#[cfg(feature = "desktop")]
 use crate::app;
 use crate::command::{AnyError, parse_duration, shutdown_signal};
+#[cfg(feature = "desktop")]
 use crate::config::MediaConfig;
 use crate::server::{self, ServerConfig};
 use crate::token;
@@ -19,11 +21,13 @@ use std::time::Duration;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[cfg(feature = "desktop")]
     #[command(flatten)]
     pub app: AppArgs,
 }
 
 /// The desktop app's flags (no subcommand).
+#[cfg(feature = "desktop")]
 #[derive(Debug, Args)]
 pub struct AppArgs {
     /// Signaling server (ws:// or wss://); remembered. Without one, the app
@@ -127,7 +131,10 @@ pub fn main() -> ExitCode {
         Some(Command::Token(args)) => print_token(args),
         Some(Command::Bench(args)) => crate::bench::run(args),
         Some(Command::Peer(args)) => crate::peer::run(args),
+        #[cfg(feature = "desktop")]
         None => run_app(cli.app),
+        #[cfg(not(feature = "desktop"))]
+        None => return no_desktop(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -197,6 +204,17 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
     Ok(())
 }
 
+/// `softphone` with no subcommand in a build without the `desktop` feature.
+#[cfg(not(feature = "desktop"))]
+fn no_desktop() -> ExitCode {
+    eprintln!(
+        "softphone: this build has no desktop app (built without the `desktop` feature); \
+         use a subcommand such as `softphone server` (see `softphone --help`)"
+    );
+    ExitCode::from(2)
+}
+
+#[cfg(feature = "desktop")]
 fn run_app(args: AppArgs) -> Result<(), AnyError> {
     let token = match &args.token_file {
         Some(path) => Some(

@@ -31,20 +31,27 @@
 //! - [`cli`]: the command line of the `softphone` binary, a thin layer over
 //!   the modules above.
 
+#[cfg(feature = "desktop")]
 pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod command;
+#[cfg(feature = "desktop")]
 pub mod config;
 pub mod demo;
 pub mod event_log;
+#[cfg(feature = "desktop")]
 pub mod history;
+#[cfg(feature = "desktop")]
 pub mod media;
+#[cfg(feature = "desktop")]
 pub mod notify;
+#[cfg(feature = "desktop")]
 pub mod paths;
 pub mod peer;
 pub mod protocol;
+#[cfg(feature = "desktop")]
 pub mod ringtone;
 pub mod sdk;
 pub mod server;
