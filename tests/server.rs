@@ -18,4 +18,5 @@ mod server {
     mod race;
     mod session;
     mod timers;
+    mod tls;
 }
