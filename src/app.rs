@@ -90,6 +90,8 @@ pub struct Options {
     pub default_listen: String,
     /// Writes the QA timeline here (`--log-events`).
     pub log_events: Option<PathBuf>,
+    /// Certificate authorities trusted for `wss://` besides the public roots (`--ca-file`).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -102,6 +104,7 @@ impl Default for Options {
             media: None,
             default_listen: embedded::DEFAULT_LISTEN.to_owned(),
             log_events: None,
+            ca_file: None,
         }
     }
 }
@@ -226,6 +229,8 @@ pub struct App {
     paths: Paths,
     config: AppConfig,
     default_listen: String,
+    /// Handed to every SDK client (`--ca-file`), for a private deployment's `wss://`.
+    ca_file: Option<PathBuf>,
     screen: Screen,
     /// The incoming-call dialog, over whatever screen is up.
     incoming: Option<Incoming>,
@@ -316,6 +321,7 @@ impl App {
             screen: Screen::SignIn(SignIn::from_config(&config)),
             config,
             default_listen: options.default_listen,
+            ca_file: options.ca_file,
             incoming: None,
             waiting: None,
             history,

@@ -54,6 +54,10 @@ pub struct AppArgs {
     /// (appended), a timeline to attach to a bug report.
     #[arg(long, value_name = "FILE")]
     pub log_events: Option<PathBuf>,
+    /// Also trusts the certificate authorities in this PEM file for wss://
+    /// servers (a private deployment's own CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,21 +82,37 @@ pub struct ServerArgs {
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
     /// How long a call may ring unanswered.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
     pub invite_ttl: Duration,
     /// How long a reached callee has to acknowledge an invitation.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
     pub ack_timeout: Duration,
     /// How long a participant may stay without a session before its calls end.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
     pub offline_grace: Duration,
     /// How often each connection is pinged.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = parse_positive_duration)]
     pub ping_interval: Duration,
-    /// How long a connection may stay silent before it is closed.
-    #[arg(long, default_value = "45s", value_parser = parse_duration)]
+    /// How long a connection may stay silent, or leave queued data unread,
+    /// before it is closed.
+    #[arg(long, default_value = "45s", value_parser = parse_positive_duration)]
     pub idle_timeout: Duration,
-    /// Connections served at once; more are refused with HTTP 503.
+    /// How long a TCP connection has to complete the TLS and WebSocket
+    /// handshakes before it is dropped.
+    #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
+    pub handshake_timeout: Duration,
+    /// How long a connection has to log in after its handshake before it is
+    /// closed with 1008.
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
+    pub login_timeout: Duration,
+    /// Serves wss:// with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Connections served at once; more are refused with HTTP 503. Lowered
+    /// at start to the open-file limit less 64 (logged).
     #[arg(long, default_value_t = ServerConfig::default().max_connections)]
     pub max_connections: usize,
     /// Live calls one peer may take part in.
@@ -105,7 +125,8 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = ServerConfig::default().rate_burst)]
     pub rate_burst: u32,
     /// Also host the demo peers `echo`, `busy` and `noanswer` (see README).
-    #[arg(long)]
+    /// Not with TLS: they connect over ws:// to the local port.
+    #[arg(long, conflicts_with = "tls_cert")]
     pub demo_peers: bool,
 }
 
@@ -122,10 +143,26 @@ pub struct TokenArgs {
     pub ttl: Duration,
 }
 
+/// A configuration the server cannot start with (a short secret, a bad
+/// certificate): exit status 2, as for a bad flag, and nothing listens.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(String);
+
+/// Like the protocol's durations, but zero is refused: a timer of zero
+/// cannot work (a ping every 0 s panics tokio's interval).
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than zero".into()),
+        d => Ok(d),
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // Kept to the end: dropping it flushes the server's log (for at most a second).
+    let _log_flush = init_logging(matches!(cli.command, Some(Command::Server(_))));
     let result = match cli.command {
         Some(Command::Server(args)) => run_server(args),
         Some(Command::Token(args)) => print_token(args),
@@ -140,25 +177,39 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("softphone: {e}");
-            ExitCode::FAILURE
+            if e.is::<StartError>() { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }
 
-/// Logs to standard error, filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
+/// Logs to standard error, filtered by `RUST_LOG` (default `info`). With
+/// `lossy`, through a non-blocking writer that drops lines when standard
+/// error is not read (a full pipe), so that logging never stalls the
+/// server; the guard flushes what is queued when dropped.
+fn init_logging(lossy: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if !lossy {
+        let _ = builder.with_writer(std::io::stderr).try_init();
+        return None;
+    }
+    let (writer, guard) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(true).finish(std::io::stderr());
+    let _ = builder.with_writer(writer).try_init();
+    Some(guard)
 }
 
-fn run_server(args: ServerArgs) -> Result<(), AnyError> {
+/// The server's configuration from its flags and the files they name;
+/// every problem with them is a [`StartError`].
+fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
     let secret = match &args.secret_file {
-        Some(path) => Some(
-            token::read_secret_file(path)
-                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?,
-        ),
+        Some(path) => Some(token::read_secret_file(path).map_err(|e| StartError(e.to_string()))?),
         None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(server::tls::load(cert, key).map_err(|e| StartError(e.to_string()))?),
+        _ => None,
     };
     let config = ServerConfig {
         invite_ttl: args.invite_ttl,
@@ -166,20 +217,26 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
         offline_grace: args.offline_grace,
         ping_interval: args.ping_interval,
         idle_timeout: args.idle_timeout,
+        handshake_timeout: args.handshake_timeout,
+        login_timeout: args.login_timeout,
         secret,
+        tls,
         max_connections: args.max_connections,
         max_calls_per_peer: args.max_calls_per_peer,
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,
         ..ServerConfig::default()
     };
-    // Each connection holds a descriptor; the usual soft limit (1024) is far below the cap.
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) if (n as usize) < config.max_connections => {
-            tracing::warn!("open-file limit is {n}: fewer than --max-connections can be served")
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    config.validate().map_err(|e| StartError(e.to_string()))?;
+    Ok(config)
+}
+
+fn run_server(args: ServerArgs) -> Result<(), AnyError> {
+    let config = server_config(&args)?;
+    // Each connection holds a descriptor; the usual soft limit (1024) is far
+    // below the cap. The server lowers its cap to what is left (and logs it).
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!("cannot raise the open-file limit: {e}");
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -188,7 +245,8 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr()?;
         let mut out = std::io::stdout();
-        writeln!(out, "listening on ws://{addr}")?;
+        let scheme = if config.tls.is_some() { "wss" } else { "ws" };
+        writeln!(out, "listening on {scheme}://{addr}")?;
         out.flush()?;
         let url = crate::demo::local_url(addr);
         let _demo = args
@@ -239,6 +297,7 @@ fn run_app(args: AppArgs) -> Result<(), AnyError> {
         device: args.device,
         media,
         log_events: args.log_events,
+        ca_file: args.ca_file,
         ..app::Options::default()
     };
     app::run(options)?;
@@ -246,8 +305,7 @@ fn run_app(args: AppArgs) -> Result<(), AnyError> {
 }
 
 fn print_token(args: TokenArgs) -> Result<(), AnyError> {
-    let secret = token::read_secret_file(&args.secret_file)
-        .map_err(|e| format!("cannot read secret file {}: {e}", args.secret_file.display()))?;
+    let secret = token::read_secret_file(&args.secret_file).map_err(|e| StartError(e.to_string()))?;
     if !crate::protocol::is_valid_id(&args.peer) {
         return Err("--peer must be 1 to 64 bytes of printable ASCII".into());
     }

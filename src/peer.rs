@@ -67,6 +67,10 @@ pub struct PeerArgs {
     /// Print for a person instead of JSON lines.
     #[arg(long)]
     pub pretty: bool,
+    /// Also trusts the certificate authorities in this PEM file for wss://
+    /// (a private deployment's own CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Runs the peer; `Err` (exit status 1) when any command or `wait` failed.
@@ -92,6 +96,7 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
         let mut config = ClientConfig::new(&args.server, &args.id);
         config.token = token;
         config.device = args.device.clone();
+        config.ca_file = args.ca_file.clone();
         let out = Output::new(args.pretty);
         let (client, events) = match Client::connect(config).await {
             Ok(connected) => connected,

@@ -6,10 +6,12 @@
 //! under a connection cap and hands each to a [`session`] task; every
 //! decision about a call is made in one place, the [`hub`], under one lock,
 //! so accept, refuse, cancel and expiry on one call are applied in one order
-//! and both sides always end in matching states.
+//! and both sides always end in matching states. With a [`tls`]
+//! configuration the same server speaks `wss://`.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,6 +23,7 @@ mod hub;
 mod listener;
 mod peers;
 mod session;
+pub mod tls;
 
 /// Everything the server can be told at start; `Default` gives the
 /// protocol's defaults and the limits documented in `docs/protocol.md`.
@@ -34,8 +37,15 @@ pub struct ServerConfig {
     pub offline_grace: Duration,
     /// How often the server pings each connection.
     pub ping_interval: Duration,
-    /// How long a connection may stay silent before it is closed.
+    /// How long a connection may stay silent before it is closed, and how
+    /// long any write may wait for a client that does not read.
     pub idle_timeout: Duration,
+    /// How long a TCP connection has to complete the TLS and WebSocket
+    /// handshakes before it is dropped, so half-open connections free their slot.
+    pub handshake_timeout: Duration,
+    /// How long after its handshake a connection has to log in before it is
+    /// closed with 1008: answering pings alone must not hold a slot.
+    pub login_timeout: Duration,
     /// The token secret; `None` runs in open mode (any token is accepted).
     pub secret: Option<Vec<u8>>,
     /// Connections served at once; the next one is refused with HTTP 503.
@@ -48,6 +58,36 @@ pub struct ServerConfig {
     pub rate_burst: u32,
     /// Frames queued for one slow connection before it is dropped.
     pub outbox_capacity: usize,
+    /// The certificate and key to serve `wss://` with; `None` serves `ws://`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// A setting the server cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting} must be more than zero")]
+pub struct InvalidConfig {
+    /// The setting, named as its command-line flag.
+    pub setting: &'static str,
+}
+
+impl ServerConfig {
+    /// Refuses the settings that cannot work: a zero duration where time
+    /// must pass (a ping every 0 s, a timeout of 0 s).
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        let durations = [
+            ("--invite-ttl", self.invite_ttl),
+            ("--ack-timeout", self.ack_timeout),
+            ("--offline-grace", self.offline_grace),
+            ("--ping-interval", self.ping_interval),
+            ("--idle-timeout", self.idle_timeout),
+            ("--handshake-timeout", self.handshake_timeout),
+            ("--login-timeout", self.login_timeout),
+        ];
+        match durations.into_iter().find(|(_, d)| d.is_zero()) {
+            Some((setting, _)) => Err(InvalidConfig { setting }),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -58,19 +98,23 @@ impl Default for ServerConfig {
             offline_grace: Duration::from_secs(30),
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
+            handshake_timeout: Duration::from_secs(5),
+            login_timeout: Duration::from_secs(10),
             secret: None,
             max_connections: 32_768,
             max_calls_per_peer: 100,
             rate_per_second: 200,
             rate_burst: 400,
             outbox_capacity: 1_024,
+            tls: None,
         }
     }
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then
 /// closes every session with 1001 and returns once they are gone (or after
-/// a few seconds, whichever is first).
+/// a few seconds, whichever is first). `config` must pass
+/// [`ServerConfig::validate`].
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
     if config.secret.is_none() {
         tracing::warn!("no secret configured: open mode, any token is accepted");
@@ -83,6 +127,8 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
 pub struct ServerHandle {
     /// Where it listens.
     addr: SocketAddr,
+    /// Whether it serves `wss://` rather than `ws://`.
+    tls: bool,
     /// Completing this tells the server to shut down.
     stop: watch::Sender<bool>,
     /// The server task, awaited on shutdown.
@@ -95,9 +141,10 @@ impl ServerHandle {
         self.addr
     }
 
-    /// The `ws://` URL clients connect to.
+    /// The `ws://` (or, with TLS, `wss://`) URL clients connect to.
     pub fn url(&self) -> String {
-        format!("ws://{}/", self.addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/", self.addr)
     }
 
     /// Shuts the server down gracefully and waits until it has.
@@ -107,15 +154,19 @@ impl ServerHandle {
     }
 }
 
-/// Binds `127.0.0.1:0` and runs a server on it in a new task.
+/// Binds `127.0.0.1:0` and runs a server on it in a new task; a config
+/// that fails [`ServerConfig::validate`] is an `InvalidInput` error.
 pub async fn spawn(config: ServerConfig) -> std::io::Result<ServerHandle> {
+    config.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     Ok(spawn_on(listener, config))
 }
 
-/// Runs a server on an already bound listener in a new task.
+/// Runs a server on an already bound listener in a new task. `config`
+/// must pass [`ServerConfig::validate`].
 pub fn spawn_on(listener: TcpListener, config: ServerConfig) -> ServerHandle {
     let addr = listener.local_addr().expect("a bound listener has an address");
+    let tls = config.tls.is_some();
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         run(listener, config, async move {
@@ -123,5 +174,5 @@ pub fn spawn_on(listener: TcpListener, config: ServerConfig) -> ServerHandle {
         })
         .await;
     });
-    ServerHandle { addr, stop, task }
+    ServerHandle { addr, tls, stop, task }
 }

@@ -10,6 +10,7 @@ mod server {
     mod cli;
     mod client;
     mod envelope;
+    mod exhaustion;
     mod identifiers;
     mod invitation;
     mod limits;
@@ -18,4 +19,5 @@ mod server {
     mod race;
     mod session;
     mod timers;
+    mod tls;
 }

@@ -42,6 +42,7 @@ impl App {
         let mut config = sdk::ClientConfig::new(url.clone(), credentials.peer_id.clone());
         config.token = credentials.token.clone();
         config.device = credentials.device.clone();
+        config.ca_file = self.ca_file.clone();
         match (self.connector)(config) {
             Ok((phone, events)) => {
                 self.sessions_started += 1;

@@ -3,7 +3,12 @@
 
 use super::Error;
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_tungstenite::Connector;
 
 /// Everything a client is told at start. `ClientConfig::new` fills in defaults
 /// suited to a desktop softphone; tests shorten the timers.
@@ -30,6 +35,10 @@ pub struct ClientConfig {
     /// A connection on which nothing was heard for this long is dropped
     /// (and retried). The server pings every 15 s by default.
     pub idle_timeout: Duration,
+    /// A PEM file of certificate authorities trusted for `wss://` besides
+    /// the public roots: a private deployment's own CA, or its self-signed
+    /// certificate.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl ClientConfig {
@@ -45,6 +54,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
+            ca_file: None,
         }
     }
 
@@ -59,7 +69,30 @@ impl ClientConfig {
         if self.device.len() > MAX_ID_BYTES {
             return Err(Error::InvalidArgument(format!("device is over {MAX_ID_BYTES} bytes")));
         }
+        self.tls_connector()?;
         normalize_url(&self.url)
+    }
+
+    /// How `wss://` is verified: with a `ca_file`, the public roots and its
+    /// certificates; without, `None` (tokio-tungstenite's public roots).
+    pub(crate) fn tls_connector(&self) -> Result<Option<Connector>, Error> {
+        let Some(path) = &self.ca_file else { return Ok(None) };
+        let bad = |why: String| Error::InvalidArgument(format!("CA file {}: {why}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let (added, _) =
+            roots.add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
+        if added == 0 {
+            return Err(bad("holds no PEM certificate".into()));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Some(Connector::Rustls(Arc::new(tls))))
     }
 }
 

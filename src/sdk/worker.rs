@@ -413,17 +413,20 @@ async fn connect_and_login(
     url: &str,
     config: &ClientConfig,
 ) -> Result<(Socket, String, Vec<LiveCall>), AttemptError> {
-    let (mut socket, _) =
-        tokio_tungstenite::connect_async_with_config(url, None, true).await.map_err(|e| match e {
-            WsError::Http(response) if response.status().is_client_error() => {
-                AttemptError::Abort(ConnectionReason::BadAddress(format!(
-                    "the server answered the handshake with HTTP {}",
-                    response.status()
-                )))
-            }
-            WsError::Url(e) => AttemptError::Abort(ConnectionReason::BadAddress(e.to_string())),
-            e => AttemptError::Retry(e.to_string()),
-        })?;
+    let connector = config
+        .tls_connector()
+        .map_err(|e| AttemptError::Abort(ConnectionReason::BadAddress(e.to_string())))?;
+    let connect = tokio_tungstenite::connect_async_tls_with_config(url, None, true, connector);
+    let (mut socket, _) = connect.await.map_err(|e| match e {
+        WsError::Http(response) if response.status().is_client_error() => {
+            AttemptError::Abort(ConnectionReason::BadAddress(format!(
+                "the server answered the handshake with HTTP {}",
+                response.status()
+            )))
+        }
+        WsError::Url(e) => AttemptError::Abort(ConnectionReason::BadAddress(e.to_string())),
+        e => AttemptError::Retry(e.to_string()),
+    })?;
     let login = ClientFrame {
         req: Some(0.into()),
         request: Request::Login {

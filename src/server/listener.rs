@@ -1,31 +1,53 @@
-//! Accepts TCP connections, enforces the connection cap, performs the
-//! WebSocket handshake and spawns one [`session`](super::session) per
-//! connection; on shutdown stops accepting and waits for the sessions.
+//! Accepts TCP connections, enforces the connection cap (lowered at start
+//! to what the process can open), performs the TLS and WebSocket handshakes
+//! under the handshake deadline and spawns one [`session`](super::session)
+//! per connection; on shutdown stops accepting and waits for the sessions.
 
 use super::ServerConfig;
 use super::hub::Hub;
 use super::session;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
-/// How long a client may take to complete the WebSocket handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for sessions to say goodbye (the protocol allows 5 s in all).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(4);
+/// Descriptors kept back from the connection cap: the process's own files
+/// (listener, runtime, log, secret and certificate files) and the sockets
+/// of connections past the cap, which are accepted only to be told 503.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// What a connection needs besides its socket.
+#[derive(Clone)]
+struct Context {
+    hub: Arc<Hub>,
+    /// Told when the server begins shutting down.
+    stopping: watch::Receiver<bool>,
+    /// Held by every connection task; shutdown waits until all are gone.
+    _done: mpsc::Sender<()>,
+    /// Present when the server speaks `wss://`.
+    tls: Option<TlsAcceptor>,
+}
 
 /// Accepts until `shutdown` completes, then drains.
 pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
-    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let limit = Arc::new(Semaphore::new(connection_cap(config.max_connections)));
+    let tls = config.tls.clone().map(TlsAcceptor::from);
     let hub = Hub::new(config);
     let sweeper = tokio::spawn(Hub::sweep_forever(hub.clone()));
     // Every session holds a clone of `done`; when all are dropped, `drained` ends.
     let (done, mut drained) = mpsc::channel::<()>(1);
     let (stop, stopping) = watch::channel(false);
+    let context = Context { hub, stopping, _done: done, tls };
 
     tokio::pin!(shutdown);
     loop {
@@ -34,16 +56,7 @@ pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown:
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => {
                     let permit = limit.clone().try_acquire_owned().ok();
-                    let hub = hub.clone();
-                    let stopping = stopping.clone();
-                    let done = done.clone();
-                    tokio::spawn(async move {
-                        if let Some(ws) = handshake(stream, permit.is_some()).await {
-                            tracing::debug!(%addr, "connection open");
-                            session::run(ws, hub, stopping).await;
-                        }
-                        drop((permit, done));
-                    });
+                    tokio::spawn(connection(stream, addr, permit, context.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off rather than spin.
@@ -56,19 +69,66 @@ pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown:
     tracing::info!("shutting down: closing every session with 1001");
     drop(listener);
     let _ = stop.send(true);
-    drop(done);
+    drop(context);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, drained.recv()).await;
     sweeper.abort();
 }
 
-/// The WebSocket handshake on path `/`; refuses with 503 when over the cap.
+/// The connection cap the process can honour: `wanted`, lowered to the
+/// open-file limit less [`RESERVED_DESCRIPTORS`], so that past the cap
+/// there are descriptors left to answer 503 with. Logged either way.
+fn connection_cap(wanted: usize) -> usize {
+    #[cfg(unix)]
+    if let Ok((open_files, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        let can = open_files.saturating_sub(RESERVED_DESCRIPTORS).max(1);
+        if (can as usize) < wanted {
+            tracing::warn!(
+                "connection cap lowered to {can} (was {wanted}): the open-file limit is \
+                 {open_files}, less {RESERVED_DESCRIPTORS} kept for the process's own files"
+            );
+            return can as usize;
+        }
+    }
+    tracing::info!("connection cap {wanted}");
+    wanted
+}
+
+/// One connection from its TCP accept to its end: handshakes under the
+/// handshake deadline, then its session. `permit` is `None` past the cap.
+async fn connection(stream: TcpStream, addr: SocketAddr, permit: Option<OwnedSemaphorePermit>, cx: Context) {
+    let _ = stream.set_nodelay(true);
+    let deadline = Instant::now() + cx.hub.config().handshake_timeout;
+    let admitted = permit.is_some();
+    match &cx.tls {
+        None => {
+            if let Some(ws) = handshake(stream, admitted, deadline).await {
+                tracing::debug!(%addr, "connection open");
+                session::run(ws, cx.hub.clone(), cx.stopping.clone()).await;
+            }
+        }
+        Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => {
+                if let Some(ws) = handshake(tls, admitted, deadline).await {
+                    tracing::debug!(%addr, "connection open (TLS)");
+                    session::run(ws, cx.hub.clone(), cx.stopping.clone()).await;
+                }
+            }
+            // Plain ws:// on a wss:// port ends here: rustls answers with an alert.
+            Ok(Err(e)) => tracing::info!(%addr, "TLS handshake failed, connection dropped: {e}"),
+            Err(_) => tracing::debug!(%addr, "TLS handshake timed out, connection dropped"),
+        },
+    }
+    drop((permit, cx));
+}
+
+/// The WebSocket handshake on path `/`, by `deadline`; refuses with 503
+/// when over the cap.
 // The callback's error type is tungstenite's, large or not.
 #[allow(clippy::result_large_err)]
-async fn handshake(
-    stream: TcpStream,
-    admitted: bool,
-) -> Option<tokio_tungstenite::WebSocketStream<TcpStream>> {
-    let _ = stream.set_nodelay(true);
+async fn handshake<S>(stream: S, admitted: bool, deadline: Instant) -> Option<WebSocketStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let check = move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         let refuse = |status: StatusCode, why: &str| {
             let mut r = ErrorResponse::new(Some(why.to_owned()));
@@ -88,7 +148,7 @@ async fn handshake(
         check,
         Some(crate::protocol::websocket_config()),
     );
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+    match tokio::time::timeout_at(deadline, accept).await {
         Ok(Ok(ws)) => Some(ws),
         Ok(Err(e)) => {
             tracing::debug!("handshake refused or failed: {e}");

@@ -1,16 +1,20 @@
 //! One connection: reads frames, decodes and checks them, hands requests to
 //! the [`Hub`], writes what the hub queues in this connection's outbox, and
 //! keeps the connection alive (pings) or closes it (silence, shutdown, a
-//! frame over 64 KiB, logout).
+//! frame over 64 KiB or not UTF-8, logout, no login in time). Every write
+//! has a deadline: a client that stops reading cannot hold its session.
 
+use super::ServerConfig;
 use super::hub::{Hub, Kick, Outbound, SessionId};
 use crate::protocol::{ErrorCode, OkResult, ProtocolError, Req, Request, ServerMessage, decode_request};
 use crate::token::{self, TokenError};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
@@ -65,6 +69,17 @@ enum Next {
     Close(CloseFrame),
 }
 
+/// How one write to the socket ended.
+enum Written {
+    Done,
+    /// The socket failed: nothing more can be written.
+    Failed,
+    /// The client did not take the data within the write deadline.
+    Stalled,
+    /// The server began shutting down while the write waited.
+    Stopping,
+}
+
 /// The per-connection state the request handler needs.
 struct Connection {
     hub: Arc<Hub>,
@@ -77,90 +92,168 @@ struct Connection {
     limiter: RateLimiter,
 }
 
+/// The socket, split, and the frames queued for it.
+struct Wire<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    stream: SplitStream<WebSocketStream<S>>,
+    /// What the hub and the request handler queued for this connection.
+    inbox: mpsc::Receiver<Outbound>,
+    /// Told when the server begins shutting down.
+    stopping: watch::Receiver<bool>,
+    /// How long any write may wait for the client to read (the idle timeout).
+    write_deadline: Duration,
+}
+
 fn close(code: CloseCode, reason: &'static str) -> CloseFrame {
     CloseFrame { code, reason: reason.into() }
 }
 
-/// Serves one connection until it closes, the client goes silent or the
-/// server stops.
-pub(super) async fn run(ws: WebSocketStream<TcpStream>, hub: Arc<Hub>, mut stopping: watch::Receiver<bool>) {
+/// Serves one connection until it closes, the client goes silent or stops
+/// reading, the server stops, or it does not log in in time.
+pub(super) async fn run<S>(ws: WebSocketStream<S>, hub: Arc<Hub>, stopping: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let config = hub.config().clone();
-    let (mut sink, mut stream) = ws.split();
-    let (outbox, mut inbox) = mpsc::channel(config.outbox_capacity);
+    let (sink, stream) = ws.split();
+    let (outbox, inbox) = mpsc::channel(config.outbox_capacity);
     let kick: Kick = Arc::new(AtomicBool::new(false));
     let mut conn = Connection {
         hub,
         outbox,
-        kick: kick.clone(),
+        kick,
         session: None,
         limiter: RateLimiter::new(config.rate_per_second, config.rate_burst),
     };
-    let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut last_heard = Instant::now();
-    // Re-armed lazily: when it fires early (we heard from the client since), it moves.
-    let idle = tokio::time::sleep_until(last_heard + config.idle_timeout);
-    tokio::pin!(idle);
-
-    let closing: Option<CloseFrame> = loop {
-        // An overflowing outbox means queued events: the inbox branch wakes us to see this.
-        if kick.load(Ordering::Relaxed) {
-            break Some(close(CloseCode::Policy, "too slow to read its events"));
-        }
-        tokio::select! {
-            biased;
-            _ = stopping.changed() => break Some(close(CloseCode::Away, "server shutting down")),
-            out = inbox.recv() => {
-                let Some(out) = out else { break None };
-                // A client that stops reading must not hold the session forever.
-                let written = tokio::time::timeout(config.idle_timeout, write_batch(&mut sink, &mut inbox, out));
-                if !matches!(written.await, Ok(Ok(()))) {
-                    break None;
-                }
-            }
-            msg = stream.next() => match msg {
-                Some(Ok(msg)) => {
-                    last_heard = Instant::now();
-                    if let Next::Close(frame) = conn.on_message(msg, last_heard) {
-                        break Some(frame);
-                    }
-                }
-                Some(Err(WsError::Capacity(e))) => {
-                    tracing::debug!("closing with 1009: {e}");
-                    break Some(close(CloseCode::Size, "message over 65536 bytes"));
-                }
-                Some(Err(_)) | None => break None,
-            },
-            _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
-                }
-            }
-            _ = &mut idle => {
-                let deadline = last_heard + config.idle_timeout;
-                if deadline > Instant::now() {
-                    idle.as_mut().reset(deadline);
-                } else {
-                    break Some(close(CloseCode::Normal, "idle timeout"));
-                }
-            }
-        }
-    };
-
+    let mut wire = Wire { sink, stream, inbox, stopping, write_deadline: config.idle_timeout };
+    let closing = wire.serve(&mut conn, &config).await;
     // Leave the hub first, so no more events are queued for a closing socket.
     if let Some(id) = conn.session.take() {
         conn.hub.disconnect(id);
     }
     if let Some(frame) = closing {
-        // Flush what is already queued (e.g. the reply to `logout`), then close.
-        while let Ok(text) = inbox.try_recv() {
-            let _ = sink.feed(Message::Text(text)).await;
+        wire.goodbye(frame).await;
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
+    /// The session's loop; returns the close frame to say goodbye with, or
+    /// `None` when the socket is already gone.
+    async fn serve(&mut self, conn: &mut Connection, config: &ServerConfig) -> Option<CloseFrame> {
+        let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        // Re-armed lazily: when it fires early (we heard from the client since), it moves.
+        let idle = tokio::time::sleep_until(last_heard + config.idle_timeout);
+        // Counted from the handshake; a pong or any other frame does not stop it.
+        let login_by = tokio::time::sleep(config.login_timeout);
+        tokio::pin!(idle, login_by);
+        loop {
+            // An overflowing outbox means queued events: the inbox branch wakes us to see this.
+            if conn.kick.load(Ordering::Relaxed) {
+                return Some(close(CloseCode::Policy, "too slow to read its events"));
+            }
+            let written = tokio::select! {
+                biased;
+                _ = self.stopping.changed() => return Some(close(CloseCode::Away, "server shutting down")),
+                out = self.inbox.recv() => {
+                    let out = out?;
+                    self.write_queued(out).await
+                }
+                msg = self.stream.next() => match msg {
+                    Some(Ok(msg)) => {
+                        last_heard = Instant::now();
+                        if let Next::Close(frame) = conn.on_message(msg, last_heard) {
+                            return Some(frame);
+                        }
+                        continue;
+                    }
+                    Some(Err(e)) => return read_error(e),
+                    None => return None,
+                },
+                _ = ping.tick() => self.write_ping().await,
+                _ = &mut login_by, if conn.session.is_none() => {
+                    return Some(close(CloseCode::Policy, "no login within the login timeout"));
+                }
+                _ = &mut idle => {
+                    let deadline = last_heard + config.idle_timeout;
+                    if deadline <= Instant::now() {
+                        return Some(close(CloseCode::Normal, "idle timeout"));
+                    }
+                    idle.as_mut().reset(deadline);
+                    continue;
+                }
+            };
+            match written {
+                Written::Done => {}
+                Written::Failed => return None,
+                Written::Stalled => return Some(close(CloseCode::Policy, "too slow to read")),
+                Written::Stopping => return Some(close(CloseCode::Away, "server shutting down")),
+            }
         }
-        if sink.send(Message::Close(Some(frame))).await.is_ok() {
+    }
+
+    /// Runs `write` under the write deadline, giving up early on shutdown.
+    async fn within(
+        write_deadline: Duration,
+        stopping: &mut watch::Receiver<bool>,
+        write: impl Future<Output = Result<(), WsError>>,
+    ) -> Written {
+        tokio::select! {
+            written = tokio::time::timeout(write_deadline, write) => match written {
+                Ok(Ok(())) => Written::Done,
+                Ok(Err(_)) => Written::Failed,
+                Err(_) => Written::Stalled,
+            },
+            _ = stopping.changed() => Written::Stopping,
+        }
+    }
+
+    /// Writes `first` and whatever else is queued, under the write deadline.
+    async fn write_queued(&mut self, first: Outbound) -> Written {
+        let write = write_batch(&mut self.sink, &mut self.inbox, first);
+        Self::within(self.write_deadline, &mut self.stopping, write).await
+    }
+
+    /// Pings the client, under the write deadline.
+    async fn write_ping(&mut self) -> Written {
+        let write = self.sink.send(Message::Ping(Default::default()));
+        Self::within(self.write_deadline, &mut self.stopping, write).await
+    }
+
+    /// Flushes what is already queued (e.g. the reply to `logout`), then
+    /// closes with `frame`: tried for at most [`CLOSE_WAIT`], and the
+    /// client's answer awaited as long again; then the socket is dropped.
+    async fn goodbye(mut self, frame: CloseFrame) {
+        let Wire { sink, stream, inbox, .. } = &mut self;
+        let sent = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Ok(text) = inbox.try_recv() {
+                sink.feed(Message::Text(text)).await?;
+            }
+            sink.send(Message::Close(Some(frame))).await
+        })
+        .await;
+        if matches!(sent, Ok(Ok(()))) {
             let _ =
                 tokio::time::timeout(CLOSE_WAIT, async { while let Some(Ok(_)) = stream.next().await {} })
                     .await;
         }
+    }
+}
+
+/// What a read error means for the connection.
+fn read_error(e: WsError) -> Option<CloseFrame> {
+    match e {
+        WsError::Capacity(e) => {
+            tracing::debug!("closing with 1009: {e}");
+            Some(close(CloseCode::Size, "message over 65536 bytes"))
+        }
+        // RFC 6455 8.1: a text frame that is not UTF-8 fails the connection with 1007.
+        WsError::Utf8(e) => {
+            tracing::debug!("closing with 1007: {e}");
+            Some(close(CloseCode::Invalid, "text frame is not valid UTF-8"))
+        }
+        _ => None,
     }
 }
 

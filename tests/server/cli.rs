@@ -1,5 +1,5 @@
 //! The real binary: `softphone server` (ready line, signals, secret file,
-//! durations) and `softphone token`.
+//! durations, what it refuses at start) and `softphone token`.
 
 use super::client::*;
 use super::session::spec_token;
@@ -14,10 +14,10 @@ use tokio_tungstenite::tungstenite::Message;
 const BIN: &str = env!("CARGO_BIN_EXE_softphone");
 
 /// A `softphone server` process and the URL from its ready line.
-struct ServerProcess {
-    child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
-    url: String,
+pub(super) struct ServerProcess {
+    pub(super) child: Child,
+    pub(super) stdout: Lines<BufReader<ChildStdout>>,
+    pub(super) url: String,
 }
 
 /// Starts `softphone server --listen 127.0.0.1:0 ARGS` and waits for its
@@ -27,28 +27,59 @@ async fn server(args: &[&str]) -> ServerProcess {
 }
 
 async fn server_with_stderr(args: &[&str], stderr: Stdio) -> ServerProcess {
-    let mut child = Command::new(BIN)
+    let mut command = server_command(args);
+    command.stderr(stderr);
+    ready(command, "ws").await
+}
+
+/// `softphone server --listen 127.0.0.1:0 ARGS`, its standard output piped
+/// and its standard error discarded (tests change what they need).
+pub(super) fn server_command(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .args(["server", "--listen", "127.0.0.1:0"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn softphone server");
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// Spawns `command` and waits for its `listening on SCHEME://HOST:PORT` line.
+pub(super) async fn ready(mut command: Command, scheme: &str) -> ServerProcess {
+    let mut child = command.spawn().expect("spawn softphone server");
     let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
     let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
         .await
         .expect("the ready line within 30 s")
         .expect("read stdout")
         .expect("a ready line before the end of stdout");
-    let addr =
-        line.strip_prefix("listening on ws://").unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
+    let addr = line
+        .strip_prefix(&format!("listening on {scheme}://"))
+        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
     let (host, port) = addr.rsplit_once(':').unwrap_or_else(|| panic!("no port in {line:?}"));
     let port: u16 = port.parse().unwrap_or_else(|_| panic!("bad port in {line:?}"));
     assert_ne!(port, 0, "the real port, not 0: {line:?}");
     assert_eq!(host, "127.0.0.1", "{line:?}");
-    ServerProcess { child, stdout, url: format!("ws://{addr}/") }
+    ServerProcess { child, stdout, url: format!("{scheme}://{addr}/") }
+}
+
+/// Runs `softphone server --listen 127.0.0.1:0 ARGS`, which must refuse to
+/// start: exit status 2, no ready line, no panic. Returns its standard error.
+pub(super) async fn refused_at_start(args: &[&str]) -> String {
+    let mut command = server_command(args);
+    command.stderr(Stdio::piped());
+    let out = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("softphone server {args:?} still running after 30 s"))
+        .expect("run softphone server");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: exit status; stderr: {stderr}");
+    assert_eq!(stdout, "", "{args:?}: nothing listens, so no ready line");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    stderr
 }
 
 fn signal(child: &Child, name: &str) {
@@ -115,25 +146,25 @@ async fn sigint_closes_every_connection_with_1001_and_exits_0() {
 
 #[tokio::test]
 async fn secret_file_is_trimmed() {
-    let file = secret_file(" \n\t s3cret pass \t\r\n\n");
+    let file = secret_file(" \n\t s3cret pass phrase \t\r\n\n");
     let server = server(&["--secret-file", file.path().to_str().expect("utf-8 path")]).await;
     let later = now() + 3600;
     let mut c = Client::connect(&server.url).await;
-    let untrimmed = spec_token(b" \n\t s3cret pass \t\r\n\n", "alice", later);
+    let untrimmed = spec_token(b" \n\t s3cret pass phrase \t\r\n\n", "alice", later);
     c.error(json!({"type": "login", "peer_id": "alice", "token": untrimmed}), "invalid_token").await;
     c.error(json!({"type": "login", "peer_id": "alice"}), "invalid_token").await;
     c.error(
-        json!({"type": "login", "peer_id": "alice", "token": spec_token(b"s3cret pass", "alice", 1)}),
+        json!({"type": "login", "peer_id": "alice", "token": spec_token(b"s3cret pass phrase", "alice", 1)}),
         "token_expired",
     )
     .await;
-    c.ok(json!({"type": "login", "peer_id": "alice", "token": spec_token(b"s3cret pass", "alice", later)}))
+    c.ok(json!({"type": "login", "peer_id": "alice", "token": spec_token(b"s3cret pass phrase", "alice", later)}))
         .await;
 }
 
 #[tokio::test]
 async fn token_command_prints_a_token_the_server_accepts() {
-    let file = secret_file("  k3y\n");
+    let file = secret_file("  k3y-of-16-bytes+\n");
     let path = file.path().to_str().expect("utf-8 path");
     let before = now();
     let out = Command::new(BIN)
@@ -156,7 +187,7 @@ async fn token_command_prints_a_token_the_server_accepts() {
         expiry >= before + 86_400 - 1 && expiry <= after + 86_400 + 1,
         "expiry {expiry} is 24 h from now"
     );
-    assert_eq!(token, spec_token(b"k3y", "alice", expiry), "the MAC of the trimmed secret");
+    assert_eq!(token, spec_token(b"k3y-of-16-bytes+", "alice", expiry), "the MAC of the trimmed secret");
 
     let server = server(&["--secret-file", path]).await;
     let mut c = Client::connect(&server.url).await;
@@ -234,6 +265,38 @@ async fn open_mode_says_so_in_the_log() {
             }
             Ok(Ok(Some(line))) => seen.push(line),
             other => panic!("no log line about open mode ({other:?}); the log said: {seen:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_secret_shorter_than_16_bytes_is_refused_at_start() {
+    for short in ["", " \n\t \r\n ", "  fifteen-bytes!! \n"] {
+        let file = secret_file(short);
+        let path = file.path().to_str().expect("utf-8 path");
+        let stderr = refused_at_start(&["--secret-file", path]).await;
+        assert!(stderr.contains(path) && stderr.contains("16"), "{short:?}: says why: {stderr}");
+    }
+    // Sixteen bytes once trimmed are enough.
+    let file = secret_file("\n sixteen-bytes!!! \n");
+    server(&["--secret-file", file.path().to_str().expect("utf-8 path")]).await;
+}
+
+#[tokio::test]
+async fn zero_durations_are_refused_at_start() {
+    let flags = [
+        "--invite-ttl",
+        "--ack-timeout",
+        "--offline-grace",
+        "--ping-interval",
+        "--idle-timeout",
+        "--handshake-timeout",
+        "--login-timeout",
+    ];
+    for flag in flags {
+        for zero in ["0s", "0ms"] {
+            let stderr = refused_at_start(&[flag, zero]).await;
+            assert!(stderr.contains(flag) && stderr.contains("zero"), "{flag} {zero}: says why: {stderr}");
         }
     }
 }

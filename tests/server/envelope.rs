@@ -1,6 +1,7 @@
 //! Transport and envelope: text frames of one JSON object, `req` echoed,
 //! bad input answered with `bad_request` / `unknown_type` and never fatal
-//! nor state-changing, binary frames, the 65,536-byte message limit.
+//! nor state-changing, binary frames, the 65,536-byte message limit, text
+//! that is not UTF-8 (1007).
 
 use super::client::*;
 use serde_json::{Value, json};
@@ -287,4 +288,28 @@ async fn fragmented_message_over_65536_bytes_closes_with_1009() {
     // Every fragment is small; only the reassembled message is too big.
     send_fragmented(&mut c, &padded_request(80, 65_537), 20_000).await;
     assert_eq!(c.expect_close().await, Some(1009));
+}
+
+#[tokio::test]
+async fn text_frame_that_is_not_utf8_closes_with_1007() {
+    let server = start_default().await;
+    let not_utf8 =
+        || Frame::message(vec![b'{', b'"', 0xff, 0xfe, b'"', b'}'], OpCode::Data(Data::Text), true);
+    // Before login and after.
+    let mut anonymous = Client::connect(&server.url()).await;
+    anonymous.send_message(Message::Frame(not_utf8())).await;
+    assert_eq!(anonymous.expect_close().await, Some(1007));
+    let mut alice = Client::login(&server.url(), "alice").await;
+    alice.send_message(Message::Frame(not_utf8())).await;
+    assert_eq!(alice.expect_close().await, Some(1007));
+    // A fragmented message whose second fragment breaks the UTF-8 of the first.
+    let mut bob = Client::login(&server.url(), "bob").await;
+    // The head ends with the first byte of a two-byte sequence (0xC3); `z` cannot follow it.
+    let mut head = br#"{"type":"ping","x":""#.to_vec();
+    head.push(0xc3);
+    let head = Frame::message(head, OpCode::Data(Data::Text), false);
+    bob.send_message(Message::Frame(head)).await;
+    bob.send_message(Message::Frame(Frame::message(b"zz\"}".to_vec(), OpCode::Data(Data::Continue), true)))
+        .await;
+    assert_eq!(bob.expect_close().await, Some(1007));
 }

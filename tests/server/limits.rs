@@ -1,11 +1,15 @@
 //! Limits that protect the server (rate, live calls per peer, connection
-//! cap) and liveness (pings, idle timeout).
+//! cap), liveness (pings, idle timeout) and the v1.1 deadlines: handshake,
+//! login, and writes to a client that does not read.
 
 use super::client::*;
+use futures_util::SinkExt;
 use serde_json::json;
 use softphone::server::ServerConfig;
 use std::collections::BTreeSet;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -172,4 +176,136 @@ async fn a_client_answering_pings_stays_connected() {
     // Reading lets tungstenite answer every ping with a pong.
     c.expect_silence(Duration::from_millis(1500)).await;
     c.ok(json!({"type": "query_presence", "peer_ids": ["alice"]})).await;
+}
+
+/// Whether `peer` is online, as `c` is told.
+async fn is_online(c: &mut Client, peer: &str) -> bool {
+    c.ok(json!({"type": "query_presence", "peer_ids": [peer]})).await["online"][peer] == true
+}
+
+/// Connects to `url` again and again until the handshake succeeds (a slot
+/// is freed a moment after its session ends).
+async fn connect_when_a_slot_is_free(url: &str) -> Client {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match Client::try_connect(url).await {
+            Ok(c) => return c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no slot freed within {WAIT:?}: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Reads from `stream` until the server ends the connection (end of
+/// stream or reset); panics if it is still open after `within`.
+async fn expect_dropped(stream: &mut TcpStream, within: Duration, what: &str) {
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => panic!("{what}: still open after {within:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_completes_the_handshake_is_dropped_and_frees_its_slot() {
+    let config = ServerConfig {
+        handshake_timeout: Duration::from_millis(300),
+        max_connections: 2,
+        ..Default::default()
+    };
+    let server = start(config).await;
+    let mut silent = TcpStream::connect(server.addr()).await.expect("tcp connect");
+    let mut partial = TcpStream::connect(server.addr()).await.expect("tcp connect");
+    partial.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n").await.expect("write");
+    // Both hold the two slots for now.
+    assert!(Client::try_connect(&server.url()).await.is_err(), "the cap is full");
+    // Well within the default 5 s: the configured 300 ms applies.
+    expect_dropped(&mut silent, Duration::from_secs(4), "a connection that sent nothing").await;
+    expect_dropped(&mut partial, Duration::from_secs(4), "a connection that sent half a request").await;
+    let mut c = connect_when_a_slot_is_free(&server.url()).await;
+    c.ok(json!({"type": "login", "peer_id": "alice"})).await;
+}
+
+#[tokio::test]
+async fn a_connection_that_does_not_log_in_in_time_is_closed_with_1008() {
+    let config = ServerConfig {
+        login_timeout: Duration::from_millis(500),
+        ping_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let server = start(config).await;
+    let url = server.url();
+    let mut lurker = Client::connect(&url).await;
+    // Answering pings (reading does), pinging and other requests do not count as a login.
+    lurker.error(json!({"type": "query_presence", "peer_ids": ["bob"]}), "not_logged_in").await;
+    lurker.send_message(Message::Ping(b"still here".to_vec().into())).await;
+    lurker.send_message(Message::Pong(b"still here".to_vec().into())).await;
+    assert_eq!(lurker.expect_close().await, Some(1008));
+    // One that logs in stays well past the login timeout.
+    let mut alice = Client::login(&url, "alice").await;
+    alice.expect_silence(Duration::from_millis(1200)).await;
+    alice.ok(json!({"type": "query_presence", "peer_ids": ["alice"]})).await;
+}
+
+#[tokio::test]
+async fn connections_that_answer_pings_but_never_log_in_do_not_hold_the_slots() {
+    let config = ServerConfig {
+        max_connections: 2,
+        login_timeout: Duration::from_millis(500),
+        ping_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let server = start(config).await;
+    let url = server.url();
+    let mut squatters = [Client::connect(&url).await, Client::connect(&url).await];
+    assert!(Client::try_connect(&url).await.is_err(), "the cap is full");
+    // expect_close keeps reading, so the squatters answer every ping.
+    for s in &mut squatters {
+        assert_eq!(s.expect_close().await, Some(1008));
+    }
+    let mut alice = connect_when_a_slot_is_free(&url).await;
+    alice.ok(json!({"type": "login", "peer_id": "alice"})).await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_its_slot_freed() {
+    let config = ServerConfig {
+        max_connections: 2,
+        ping_interval: Duration::from_millis(200),
+        idle_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let server = start(config).await;
+    let url = server.url();
+    let mut alice = Client::login(&url, "alice").await;
+    // Bob's receive window is tiny, and he never reads: the server's
+    // replies to his pings fill its send buffer, and its own pings stall.
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(1024).expect("SO_RCVBUF");
+    let tcp = socket.connect(server.addr()).await.expect("tcp connect");
+    let (mut bob, _) = tokio_tungstenite::client_async(url.as_str(), tcp).await.expect("handshake");
+    bob.send(Message::text(json!({"type": "login", "peer_id": "bob"}).to_string())).await.expect("login");
+    let deadline = Instant::now() + WAIT;
+    while !is_online(&mut alice, "bob").await {
+        assert!(Instant::now() < deadline, "bob never came online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let flood = tokio::spawn(async move {
+        // Never silent, so only the write deadline can end this session.
+        while bob.send(Message::Ping(vec![7u8; 125].into())).await.is_ok() {}
+    });
+    let deadline = Instant::now() + WAIT;
+    while is_online(&mut alice, "bob").await {
+        assert!(Instant::now() < deadline, "a client that never reads is still online after {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut carol = connect_when_a_slot_is_free(&url).await;
+    carol.ok(json!({"type": "login", "peer_id": "carol"})).await;
+    flood.abort();
 }

@@ -275,3 +275,27 @@ async fn shutdown_closes_every_connection_with_1001() {
     }
     tokio::time::timeout(WAIT, shutdown).await.expect("shutdown returns").expect("shutdown task");
 }
+
+#[tokio::test]
+async fn a_token_expiry_spelled_otherwise_is_invalid_whatever_its_mac() {
+    let secret = b"a secret of 16+ bytes".to_vec();
+    let server = start(ServerConfig { secret: Some(secret.clone()), ..Default::default() }).await;
+    let mut c = Client::connect(&server.url()).await;
+    let later = now() + 3600;
+    let genuine = spec_token(&secret, "alice", later);
+    let tag = genuine.rsplit('.').next().expect("three parts").to_owned();
+    for odd in [format!("+{later}"), format!("0{later}"), format!("00{later}")] {
+        // With the genuine MAC (what `u64::from_str` would make of it) ...
+        c.error(
+            json!({"type": "login", "peer_id": "alice", "token": format!("v1.{odd}.{tag}")}),
+            "invalid_token",
+        )
+        .await;
+        // ... and with a MAC over the odd spelling itself.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&secret).expect("any key length");
+        mac.update(format!("v1.alice.{odd}").as_bytes());
+        let own = format!("v1.{odd}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        c.error(json!({"type": "login", "peer_id": "alice", "token": own}), "invalid_token").await;
+    }
+    c.ok(json!({"type": "login", "peer_id": "alice", "token": genuine})).await;
+}

@@ -1,0 +1,202 @@
+//! `wss://`: the server with `--tls-cert`/`--tls-key` (in process and the
+//! real binary), the SDK and the headless peer trusting a self-signed
+//! certificate through `--ca-file`, a plain `ws://` client on a TLS port,
+//! and certificate and key problems found at start.
+
+use super::cli::{ready, refused_at_start, server_command};
+use super::client::*;
+use softphone::sdk::{self, Client as SdkClient, ClientConfig, Event, Events};
+use softphone::server::{self, ServerConfig, ServerHandle};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+/// A self-signed certificate for 127.0.0.1 and localhost, in PEM files.
+struct SelfSigned {
+    dir: tempfile::TempDir,
+}
+
+impl SelfSigned {
+    fn new() -> SelfSigned {
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+            .expect("a self-signed certificate");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).expect("write cert.pem");
+        std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).expect("write key.pem");
+        SelfSigned { dir }
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    fn key(&self) -> PathBuf {
+        self.dir.path().join("key.pem")
+    }
+
+    /// A file next to the others holding `content`.
+    fn file(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        path
+    }
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// A server in this process serving `wss://` with `pki`.
+async fn start_tls(pki: &SelfSigned) -> ServerHandle {
+    let tls = server::tls::load(&pki.cert(), &pki.key()).expect("the certificate and key load");
+    start(ServerConfig { tls: Some(tls), ..Default::default() }).await
+}
+
+/// An SDK client of `url` that trusts `ca`, logged in as `peer`.
+async fn sdk_client(url: &str, peer: &str, ca: PathBuf) -> (SdkClient, Events) {
+    let mut config = ClientConfig::new(url, peer);
+    config.ca_file = Some(ca);
+    SdkClient::connect(config).await.unwrap_or_else(|e| panic!("{peer} cannot log in over {url}: {e}"))
+}
+
+/// The next event about a call (connection and presence events skipped).
+async fn next_call_event(events: &mut Events) -> Event {
+    loop {
+        let event = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("an event within the wait")
+            .expect("the event stream goes on");
+        if event.call_id().is_some() {
+            return event;
+        }
+    }
+}
+
+/// `alice` calls `callee` and waits until it is accepted; returns the call id.
+async fn call_until_accepted(alice: &SdkClient, alice_events: &mut Events, callee: &str) -> String {
+    let invitation = alice.create_local_invitation(callee).expect("an invitation");
+    alice.send_local_invitation(&invitation).await.expect("the invite is sent");
+    let call_id = invitation.call_id().to_owned();
+    loop {
+        match next_call_event(alice_events).await {
+            Event::LocalInvitationAccepted { call_id: id, .. } if id == call_id => return call_id,
+            Event::LocalInvitationReceivedByPeer { .. } => {}
+            other => panic!("expected the call to be accepted, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sdk_clients_log_in_and_place_a_call_over_wss_with_a_ca_file() {
+    let pki = SelfSigned::new();
+    let server = start_tls(&pki).await;
+    let url = server.url();
+    assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
+    let (alice, mut alice_events) = sdk_client(&url, "alice", pki.cert()).await;
+    let (bob, mut bob_events) = sdk_client(&url, "bob", pki.cert()).await;
+    let answer = tokio::spawn(async move {
+        let Event::RemoteInvitationReceived { call_id, caller_id, .. } =
+            next_call_event(&mut bob_events).await
+        else {
+            panic!("bob expected an invitation");
+        };
+        assert_eq!(caller_id, "alice");
+        let invitation = bob.remote_invitation(&call_id).expect("the invitation is in bob's table");
+        bob.accept_remote_invitation(&invitation).await.expect("bob accepts");
+        (bob, bob_events)
+    });
+    let call_id = call_until_accepted(&alice, &mut alice_events, "bob").await;
+    let (_bob, _) = answer.await.expect("bob's task");
+    alice.hang_up(&call_id).await.expect("alice hangs up");
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_trust_the_certificate_is_refused() {
+    let pki = SelfSigned::new();
+    let server = start_tls(&pki).await;
+    // The public roots only (tokio-tungstenite's default): a self-signed certificate is unknown.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let refused = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(server.url())).await;
+    let error = refused.expect("an answer within the wait").expect_err("an untrusted certificate");
+    assert!(error.to_string().to_lowercase().contains("certificate"), "{error}");
+    // A CA file that holds no certificate is refused before connecting.
+    let mut config = ClientConfig::new(server.url(), "alice");
+    config.ca_file = Some(pki.file("empty.pem", "nothing here\n"));
+    assert!(matches!(SdkClient::connect(config).await, Err(sdk::Error::InvalidArgument(_))));
+}
+
+#[tokio::test]
+async fn a_plain_ws_client_on_the_wss_port_fails_cleanly() {
+    let pki = SelfSigned::new();
+    let server = start_tls(&pki).await;
+    let plain = format!("ws://{}/", server.addr());
+    // An error, not a hang (try_connect panics past the wait).
+    assert!(Client::try_connect(&plain).await.is_err(), "ws:// on a wss:// port must fail");
+    // A raw HTTP request is answered with a TLS alert at most, then the end.
+    let mut raw = TcpStream::connect(server.addr()).await.expect("tcp connect");
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, raw.read_to_end(&mut rest))
+        .await
+        .expect("the server drops the connection within the wait")
+        .ok();
+    assert!(!String::from_utf8_lossy(&rest).contains("HTTP/1.1"), "no plain HTTP answer: {rest:?}");
+    // The server still serves wss://.
+    sdk_client(&server.url(), "alice", pki.cert()).await;
+}
+
+#[tokio::test]
+async fn the_binary_serves_wss_and_the_headless_peer_answers_over_it() {
+    let pki = SelfSigned::new();
+    let server =
+        ready(server_command(&["--tls-cert", text(&pki.cert()), "--tls-key", text(&pki.key())]), "wss").await;
+    let mut bob = Command::new(env!("CARGO_BIN_EXE_softphone"))
+        .args(["peer", "--server", &server.url, "--id", "bob", "--auto", "accept"])
+        .args(["--ca-file", text(&pki.cert())])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn softphone peer");
+    let mut lines = BufReader::new(bob.stdout.take().expect("piped stdout")).lines();
+    let connected = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.expect("read the peer's output") {
+            if line.contains("\"connected\"") {
+                return line;
+            }
+        }
+        panic!("the peer ended before it connected");
+    });
+    connected.await.expect("the peer logs in over wss:// within the wait");
+    let (alice, mut alice_events) = sdk_client(&server.url, "alice", pki.cert()).await;
+    call_until_accepted(&alice, &mut alice_events, "bob").await;
+}
+
+#[tokio::test]
+async fn bad_certificate_or_key_files_are_refused_at_start() {
+    let pki = SelfSigned::new();
+    let other = SelfSigned::new();
+    let (cert, key) = (pki.cert(), pki.key());
+    let missing = pki.dir.path().join("missing.pem");
+    let garbage = pki.file("garbage.pem", "not PEM at all\n");
+    let cases: [(&Path, &Path, &[&str]); 5] = [
+        (&missing, &key, &["missing.pem"]),
+        (&cert, &missing, &["missing.pem"]),
+        (&garbage, &key, &["garbage.pem", "no PEM certificate"]),
+        (&cert, &garbage, &["garbage.pem", "private key"]),
+        // A key, but not the certificate's.
+        (&cert, &other.key(), &["cannot be served together"]),
+    ];
+    for (cert, key, says) in cases {
+        let stderr = refused_at_start(&["--tls-cert", text(cert), "--tls-key", text(key)]).await;
+        for words in says {
+            assert!(stderr.contains(words), "{cert:?} {key:?}: {words:?} in {stderr}");
+        }
+    }
+    // One without the other is a usage error.
+    let stderr = refused_at_start(&["--tls-cert", text(&cert)]).await;
+    assert!(stderr.contains("--tls-key"), "{stderr}");
+}
