@@ -12,4 +12,9 @@
 pub mod codec;
 pub mod crypto;
 pub mod jitter;
+pub mod level;
 pub mod packet;
+pub mod report;
+pub mod session;
+
+pub use session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};

@@ -55,6 +55,8 @@ pub enum PacketError {
     Version(u8),
     #[error("packet has unknown flags {0:#04x}")]
     Flags(u8),
+    #[error("packet's body of {0} bytes is too short for its report")]
+    ReportTooShort(usize),
 }
 
 impl Header {
