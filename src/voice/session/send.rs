@@ -85,7 +85,7 @@ impl VoiceSender {
         let opus = self.encoder.encode(if muted { &silence } else { frame })?;
         let mut flags = if muted { FLAG_MUTED } else { 0 };
         let mut body = Vec::with_capacity(opus.len() + crate::voice::report::REPORT_LEN);
-        if self.frames % REPORT_EVERY == 0 {
+        if self.frames.is_multiple_of(REPORT_EVERY) {
             flags |= FLAG_REPORT;
             body.extend_from_slice(&self.report(now).encode());
         }
