@@ -9,6 +9,7 @@
 //! the app and the headless peer drive it alike. docs/media.md describes
 //! the pipeline, the packet format and the measured figures.
 
+pub mod audio;
 pub mod codec;
 pub mod crypto;
 pub mod jitter;
