@@ -23,6 +23,8 @@
 //! - [`event_log`]: the QA timeline of `--log-events FILE`.
 //! - [`ringtone`]: the ringtone and ringback tone (rodio, or silence).
 //! - [`media`]: what an accepted call starts (nothing, a program, a URL).
+//! - [`voice`]: built-in voice, UI-free and sans-IO: packets, end-to-end
+//!   encryption, Opus, the jitter buffer, audio sources and sinks.
 //! - [`app`]: the desktop softphone (iced): screens, the incoming-call
 //!   dialog, sounds and media sessions driven by the SDK's events.
 //! - [`clock`]: the wall clock in seconds, milliseconds, microseconds.
@@ -56,3 +58,4 @@ pub mod ringtone;
 pub mod sdk;
 pub mod server;
 pub mod token;
+pub mod voice;

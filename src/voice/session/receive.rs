@@ -1,0 +1,171 @@
+//! The receiving half: packet -> open (drop forged, replayed, stale) ->
+//! report and statistics -> jitter buffer; and every 20 ms, the jitter
+//! buffer's decision -> Opus (decode, FEC or concealment) -> volume ->
+//! level meter -> a frame for the speaker.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::{Shared, VoiceControl, millis};
+use crate::voice::codec::{CodecError, FRAME_SAMPLES, Frame, SAMPLE_RATE, VoiceDecoder};
+use crate::voice::crypto::{OpenError, Opener};
+use crate::voice::jitter::{JitterBuffer, JitterStats, Playout};
+use crate::voice::level::LevelMeter;
+use crate::voice::packet::FLAG_REPORT;
+use crate::voice::report::Report;
+
+/// Packets expected per loss measurement (one second).
+const LOSS_INTERVAL: u32 = 50;
+/// Weight of the newest interval in the smoothed loss.
+const LOSS_SMOOTHING: f32 = 0.5;
+
+/// Loss over the last intervals and RFC 3550 interarrival jitter.
+#[derive(Debug, Default)]
+struct ArrivalStats {
+    /// The newest sequence number received.
+    newest: Option<u32>,
+    /// The newest sequence number when this interval began.
+    interval_start: u32,
+    /// Packets received in this interval.
+    received: u32,
+    loss_pct: f32,
+    /// The previous packet's transit (arrival minus timestamp), microseconds.
+    last_transit_us: Option<i64>,
+    jitter_us: f64,
+}
+
+impl ArrivalStats {
+    fn on_packet(&mut self, seq: u32, timestamp: u32, arrival_us: i64) {
+        match self.newest {
+            // The first packet starts the first interval.
+            None => {
+                self.newest = Some(seq);
+                self.interval_start = seq;
+            }
+            Some(newest) => {
+                self.newest = Some(newest.max(seq));
+                self.received += 1;
+            }
+        }
+        let newest = self.newest.unwrap_or(seq);
+        let expected = newest.saturating_sub(self.interval_start);
+        if expected >= LOSS_INTERVAL {
+            let lost = expected.saturating_sub(self.received) as f32;
+            let interval_loss = 100.0 * lost / expected as f32;
+            self.loss_pct += LOSS_SMOOTHING * (interval_loss - self.loss_pct);
+            self.interval_start = newest;
+            self.received = 0;
+        }
+        let media_us = i64::from(timestamp) * 1_000_000 / i64::from(SAMPLE_RATE);
+        let transit = arrival_us - media_us;
+        if let Some(last) = self.last_transit_us.replace(transit) {
+            let d = (transit - last).abs() as f64;
+            self.jitter_us += (d - self.jitter_us) / 16.0;
+        }
+    }
+}
+
+/// See the module documentation.
+pub struct VoiceReceiver {
+    opener: Opener,
+    jitter: JitterBuffer,
+    decoder: VoiceDecoder,
+    shared: Arc<Shared>,
+    meter: LevelMeter,
+    arrivals: ArrivalStats,
+    /// The session's time zero.
+    epoch: Instant,
+}
+
+impl VoiceReceiver {
+    pub(super) fn new(
+        opener: Opener,
+        shared: Arc<Shared>,
+        epoch: Instant,
+    ) -> Result<VoiceReceiver, CodecError> {
+        Ok(VoiceReceiver {
+            opener,
+            jitter: JitterBuffer::new(epoch),
+            decoder: VoiceDecoder::new()?,
+            shared,
+            meter: LevelMeter::default(),
+            arrivals: ArrivalStats::default(),
+            epoch,
+        })
+    }
+
+    pub fn control(&self) -> VoiceControl {
+        VoiceControl { shared: Arc::clone(&self.shared) }
+    }
+
+    /// What the jitter buffer has done (played, recovered, concealed...).
+    pub fn jitter_stats(&self) -> JitterStats {
+        self.jitter.stats()
+    }
+
+    /// Takes in a packet that arrived at `now`. A dropped packet is counted
+    /// in the quality line's `rejected` and changes nothing else.
+    pub fn on_packet(&mut self, packet: &[u8], now: Instant) -> Result<(), OpenError> {
+        let opened = self.opener.open(packet).and_then(|(header, body)| {
+            if header.flags & FLAG_REPORT == 0 {
+                return Ok((header, None, body));
+            }
+            let (report, opus) = Report::split(&body)?;
+            Ok((header, Some(report), opus.to_vec()))
+        });
+        let (header, report, opus) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
+                self.shared.count_reject(&error);
+                return Err(error);
+            }
+        };
+        let now_ms = millis(self.epoch, now);
+        if let Some(report) = report {
+            self.on_report(report, now_ms);
+        }
+        let arrival_us = now.saturating_duration_since(self.epoch).as_micros() as i64;
+        self.arrivals.on_packet(header.seq, header.timestamp, arrival_us);
+        self.shared.loss_pct.set(self.arrivals.loss_pct);
+        self.shared.jitter_ms.set((self.arrivals.jitter_us / 1000.0) as f32);
+        self.jitter.push(header.seq, opus, now);
+        Ok(())
+    }
+
+    fn on_report(&mut self, report: Report, now_ms: u32) {
+        self.shared.remote_loss_pct.set(f32::from(report.loss_pct));
+        if let Some(rtt) = report.round_trip_ms(now_ms) {
+            self.shared.rtt_ms.set(rtt as f32);
+        }
+        let last = (u64::from(report.send_ms) << 32) | u64::from(now_ms);
+        self.shared.last_report.store(last, Ordering::Relaxed);
+    }
+
+    /// The frame the speaker plays next; call it every 20 ms of the
+    /// speaker's clock.
+    pub fn next_playback_frame(&mut self, now: Instant) -> Frame {
+        let mut frame = match self.jitter.pop(now) {
+            Playout::Silence => [0i16; FRAME_SAMPLES],
+            Playout::Packet { payload, skipped } => {
+                if let Some(skipped) = skipped {
+                    self.decoder.decode(&skipped);
+                }
+                self.decoder.decode(&payload)
+            }
+            Playout::Fec { next_payload } => self.decoder.decode_fec(&next_payload),
+            Playout::Conceal => self.decoder.conceal(),
+        };
+        let volume = self.shared.volume.get();
+        if volume != 1.0 {
+            for sample in frame.iter_mut() {
+                *sample = (f32::from(*sample) * volume).clamp(-32768.0, 32767.0) as i16;
+            }
+        }
+        let level = self.meter.measure(&frame);
+        self.shared.speaker_rms.set(level.rms_dbfs);
+        self.shared.speaker_peak.set(level.peak_dbfs);
+        self.shared.buffer_ms.set(self.jitter.stats().target_us as f32 / 1000.0);
+        frame
+    }
+}
