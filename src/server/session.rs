@@ -94,7 +94,9 @@ struct Connection {
 
 /// The socket, split, and the frames queued for it.
 struct Wire<S> {
+    /// Where frames go; every write to it is under `write_deadline`.
     sink: SplitSink<WebSocketStream<S>, Message>,
+    /// Where the client's frames come from.
     stream: SplitStream<WebSocketStream<S>>,
     /// What the hub and the request handler queued for this connection.
     inbox: mpsc::Receiver<Outbound>,
@@ -187,7 +189,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             match written {
                 Written::Done => {}
                 Written::Failed => return None,
-                Written::Stalled => return Some(close(CloseCode::Policy, "too slow to read")),
+                Written::Stalled => {
+                    tracing::debug!("closing a connection that left a write unread for the idle timeout");
+                    return Some(close(CloseCode::Policy, "too slow to read"));
+                }
                 Written::Stopping => return Some(close(CloseCode::Away, "server shutting down")),
             }
         }

@@ -308,3 +308,19 @@ async fn do_not_disturb_and_call_waiting_through_a_real_server() {
         ("bob", Direction::Incoming, Outcome::Answered)
     );
 }
+
+#[tokio::test]
+async fn the_app_signs_in_over_wss_trusting_its_ca_file() {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let tls = softphone::server::tls::load(&cert, &key).unwrap();
+    let config = softphone::server::ServerConfig { tls: Some(tls), ..Default::default() };
+    let server = softphone::server::spawn(config).await.unwrap();
+    assert!(server.url().starts_with("wss://"));
+    let mut alice =
+        Driver::start("alice", Options { ca_file: Some(cert), ..signed_in_to(&server.url(), "alice") });
+    alice.until_dial().await;
+}

@@ -300,3 +300,31 @@ async fn zero_durations_are_refused_at_start() {
         }
     }
 }
+
+#[tokio::test]
+async fn handshake_and_login_timeouts_are_set_by_their_flags() {
+    let server = server(&["--handshake-timeout", "300ms", "--login-timeout", "400ms"]).await;
+    let addr: std::net::SocketAddr =
+        server.url.trim_start_matches("ws://").trim_end_matches('/').parse().expect("socket address");
+    // Never sends a byte: dropped after the handshake timeout.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.expect("tcp connect");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(4), silent.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "dropped well before the default 5 s: {read:?}");
+    // Never logs in: closed with 1008 after the login timeout.
+    let mut lurker = Client::connect(&server.url).await;
+    assert_eq!(lurker.expect_close().await, Some(1008));
+}
+
+#[tokio::test]
+async fn the_token_command_refuses_a_short_secret_too() {
+    let file = secret_file(" short \n");
+    let out = Command::new(BIN)
+        .args(["token", "--secret-file", file.path().to_str().expect("utf-8 path"), "--peer", "alice"])
+        .output()
+        .await
+        .expect("run softphone token");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty(), "no token printed: {out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"), "{out:?}");
+}

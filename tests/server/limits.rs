@@ -309,3 +309,18 @@ async fn a_client_that_stops_reading_is_dropped_and_its_slot_freed() {
     carol.ok(json!({"type": "login", "peer_id": "carol"})).await;
     flood.abort();
 }
+
+#[tokio::test]
+async fn a_zero_duration_is_refused_by_spawn_not_a_panic() {
+    let zero = Duration::ZERO;
+    for config in [
+        ServerConfig { ping_interval: zero, ..Default::default() },
+        ServerConfig { idle_timeout: zero, ..Default::default() },
+        ServerConfig { login_timeout: zero, ..Default::default() },
+        ServerConfig { handshake_timeout: zero, ..Default::default() },
+    ] {
+        let refused = softphone::server::spawn(config).await.err().expect("a zero duration is refused");
+        assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput, "{refused}");
+        assert!(refused.to_string().contains("must be more than zero"), "{refused}");
+    }
+}

@@ -9,6 +9,7 @@ use softphone::sdk::{self, Client as SdkClient, ClientConfig, Event, Events};
 use softphone::server::{self, ServerConfig, ServerHandle};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::Command;
@@ -145,6 +146,21 @@ async fn a_plain_ws_client_on_the_wss_port_fails_cleanly() {
     assert!(!String::from_utf8_lossy(&rest).contains("HTTP/1.1"), "no plain HTTP answer: {rest:?}");
     // The server still serves wss://.
     sdk_client(&server.url(), "alice", pki.cert()).await;
+}
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_finishes_is_dropped_at_the_handshake_deadline() {
+    let pki = SelfSigned::new();
+    let tls = server::tls::load(&pki.cert(), &pki.key()).expect("the certificate and key load");
+    let config =
+        ServerConfig { tls: Some(tls), handshake_timeout: Duration::from_millis(300), ..Default::default() };
+    let server = start(config).await;
+    // The first bytes of a TLS ClientHello record, and then nothing.
+    let mut stalled = TcpStream::connect(server.addr()).await.expect("tcp connect");
+    stalled.write_all(&[0x16, 0x03, 0x01, 0x00, 0xc8, 0x01]).await.expect("write");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(4), stalled.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "still open after 4 s with a 300 ms handshake timeout");
 }
 
 #[tokio::test]
