@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -20,7 +21,10 @@ mod expiry;
 mod hub;
 mod listener;
 mod peers;
+mod relay;
 mod session;
+
+pub use relay::{MediaListen, Relay, RelayConfig, RelayLimits, RelayStats};
 
 /// Everything the server can be told at start; `Default` gives the
 /// protocol's defaults and the limits documented in `docs/protocol.md`.
@@ -48,6 +52,8 @@ pub struct ServerConfig {
     pub rate_burst: u32,
     /// Frames queued for one slow connection before it is dropped.
     pub outbox_capacity: usize,
+    /// The media relay (additive, `docs/relay.md`): where it listens and its limits.
+    pub media: RelayConfig,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +70,7 @@ impl Default for ServerConfig {
             rate_per_second: 200,
             rate_burst: 400,
             outbox_capacity: 1_024,
+            media: RelayConfig::default(),
         }
     }
 }
@@ -72,10 +79,34 @@ impl Default for ServerConfig {
 /// closes every session with 1001 and returns once they are gone (or after
 /// a few seconds, whichever is first).
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
+    let relay = bind_relay(&config, &listener);
+    serve(listener, config, relay, shutdown).await;
+}
+
+async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    relay: Option<Arc<Relay>>,
+    shutdown: impl Future<Output = ()>,
+) {
     if config.secret.is_none() {
         tracing::warn!("no secret configured: open mode, any token is accepted");
     }
-    listener::serve(listener, config, shutdown).await;
+    listener::serve(listener, config, relay, shutdown).await;
+}
+
+/// Binds the media relay next to `listener` as `config` says. A relay that
+/// cannot bind is logged as an error and the server signals without media
+/// (accepts then carry no `media`), rather than not at all.
+fn bind_relay(config: &ServerConfig, listener: &TcpListener) -> Option<Arc<Relay>> {
+    let addr = listener.local_addr().ok()?;
+    relay::Relay::bind(&config.media, addr).unwrap_or_else(|e| {
+        tracing::error!(
+            "cannot bind the media relay ({:?}): {e}; serving without media",
+            config.media.listen
+        );
+        None
+    })
 }
 
 /// A server running in a task of its own, as tests, the demo and the
@@ -87,6 +118,8 @@ pub struct ServerHandle {
     stop: watch::Sender<bool>,
     /// The server task, awaited on shutdown.
     task: JoinHandle<()>,
+    /// The media relay, for its counters; `None` without one.
+    relay: Option<Arc<Relay>>,
 }
 
 impl ServerHandle {
@@ -98,6 +131,11 @@ impl ServerHandle {
     /// The `ws://` URL clients connect to.
     pub fn url(&self) -> String {
         format!("ws://{}/", self.addr)
+    }
+
+    /// The media relay, when the server runs one: its address and counters.
+    pub fn relay(&self) -> Option<Arc<Relay>> {
+        self.relay.clone()
     }
 
     /// Shuts the server down gracefully and waits until it has.
@@ -117,11 +155,13 @@ pub async fn spawn(config: ServerConfig) -> std::io::Result<ServerHandle> {
 pub fn spawn_on(listener: TcpListener, config: ServerConfig) -> ServerHandle {
     let addr = listener.local_addr().expect("a bound listener has an address");
     let (stop, mut stopped) = watch::channel(false);
+    let relay = bind_relay(&config, &listener);
+    let serving = relay.clone();
     let task = tokio::spawn(async move {
-        run(listener, config, async move {
+        let stop = async move {
             let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await;
+        };
+        serve(listener, config, serving, stop).await;
     });
-    ServerHandle { addr, stop, task }
+    ServerHandle { addr, stop, task, relay }
 }

@@ -15,6 +15,7 @@ mod server {
     mod limits;
     mod presence;
     mod race;
+    mod relay;
     mod session;
     mod timers;
 }

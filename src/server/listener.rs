@@ -4,7 +4,9 @@
 
 use super::ServerConfig;
 use super::hub::Hub;
+use super::relay::{self, Relay};
 use super::session;
+use crate::protocol::media::MEDIA_WS_PATH;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +21,14 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Accepts until `shutdown` completes, then drains.
-pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
+pub(super) async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    relay: Option<Arc<Relay>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limit = Arc::new(Semaphore::new(config.max_connections));
-    let hub = Hub::new(config);
+    let hub = Hub::new(config, relay.clone());
     let sweeper = tokio::spawn(Hub::sweep_forever(hub.clone()));
     // Every session holds a clone of `done`; when all are dropped, `drained` ends.
     let (done, mut drained) = mpsc::channel::<()>(1);
@@ -37,10 +44,19 @@ pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown:
                     let hub = hub.clone();
                     let stopping = stopping.clone();
                     let done = done.clone();
+                    let relay = relay.clone();
                     tokio::spawn(async move {
-                        if let Some(ws) = handshake(stream, permit.is_some()).await {
-                            tracing::debug!(%addr, "connection open");
-                            session::run(ws, hub, stopping).await;
+                        match handshake(stream, permit.is_some(), relay.is_some()).await {
+                            Some((ws, Path::Signaling)) => {
+                                tracing::debug!(%addr, "connection open");
+                                session::run(ws, hub, stopping).await;
+                            }
+                            Some((ws, Path::Media)) => {
+                                if let Some(relay) = relay {
+                                    relay::serve_ws(ws, relay, stopping).await;
+                                }
+                            }
+                            None => {}
                         }
                         drop((permit, done));
                     });
@@ -59,6 +75,17 @@ pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown:
     drop(done);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, drained.recv()).await;
     sweeper.abort();
+    if let Some(relay) = relay {
+        relay.shutdown().await;
+    }
+}
+
+/// Which service a connection asked for at the handshake.
+enum Path {
+    /// `/`: protocol v1.
+    Signaling,
+    /// `/media`: the media relay's WebSocket fallback (additive).
+    Media,
 }
 
 /// The WebSocket handshake on path `/`; refuses with 503 when over the cap.
@@ -67,15 +94,19 @@ pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown:
 async fn handshake(
     stream: TcpStream,
     admitted: bool,
-) -> Option<tokio_tungstenite::WebSocketStream<TcpStream>> {
+    media: bool,
+) -> Option<(tokio_tungstenite::WebSocketStream<TcpStream>, Path)> {
     let _ = stream.set_nodelay(true);
-    let check = move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+    let mut path = Path::Signaling;
+    let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         let refuse = |status: StatusCode, why: &str| {
             let mut r = ErrorResponse::new(Some(why.to_owned()));
             *r.status_mut() = status;
             r
         };
-        if request.uri().path() != "/" {
+        if media && request.uri().path() == MEDIA_WS_PATH {
+            path = Path::Media;
+        } else if request.uri().path() != "/" {
             return Err(refuse(StatusCode::NOT_FOUND, "the protocol is served on path /"));
         }
         if !admitted {
@@ -88,8 +119,9 @@ async fn handshake(
         check,
         Some(crate::protocol::websocket_config()),
     );
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
-        Ok(Ok(ws)) => Some(ws),
+    let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await;
+    match accepted {
+        Ok(Ok(ws)) => Some((ws, path)),
         Ok(Err(e)) => {
             tracing::debug!("handshake refused or failed: {e}");
             None
