@@ -128,6 +128,13 @@ pub struct ServerArgs {
     /// Not with TLS: they connect over ws:// to the local port.
     #[arg(long, conflicts_with = "tls_cert")]
     pub demo_peers: bool,
+    /// UDP address of the media relay; by default the same address and port
+    /// number as `--listen` (docs/relay.md).
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_media")]
+    pub media_listen: Option<std::net::SocketAddr>,
+    /// Runs without the media relay: accepts carry no `media`, `/media` is not served.
+    #[arg(long)]
+    pub no_media: bool,
 }
 
 #[derive(Debug, Args)]
@@ -225,6 +232,7 @@ fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
         max_calls_per_peer: args.max_calls_per_peer,
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,
+        media: server::RelayConfig { listen: media_listen(args), ..Default::default() },
         ..ServerConfig::default()
     };
     config.validate().map_err(|e| StartError(e.to_string()))?;
@@ -260,6 +268,15 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
     // Sessions still closing must not hold the process past the protocol's 5 s.
     runtime.shutdown_timeout(Duration::from_millis(500));
     Ok(())
+}
+
+/// Where `--media-listen` / `--no-media` put the media relay.
+fn media_listen(args: &ServerArgs) -> server::MediaListen {
+    match (args.no_media, args.media_listen) {
+        (true, _) => server::MediaListen::Off,
+        (false, Some(addr)) => server::MediaListen::At(addr),
+        (false, None) => server::MediaListen::SamePort,
+    }
 }
 
 /// `softphone` with no subcommand in a build without the `desktop` feature.

@@ -8,7 +8,10 @@
 //!
 //! - [`protocol`]: the wire messages of protocol v1, their limits and error
 //!   codes; shared by the server and every client; no I/O.
-//! - [`server`]: the signaling server (`softphone server`).
+//! - [`server`]: the signaling server (`softphone server`), with its media
+//!   relay (`server::Relay`).
+//! - [`relay_link`]: the client's side of the media relay: UDP, else
+//!   WebSocket `/media`; opaque payloads both ways.
 //! - [`token`]: minting and checking login tokens (`softphone token`).
 //! - [`bench`]: the load generator (`softphone bench setups|sessions`).
 //! - [`sdk`]: the client SDK: Agora RTM's call invitation over protocol v1,
@@ -53,6 +56,7 @@ pub mod notify;
 pub mod paths;
 pub mod peer;
 pub mod protocol;
+pub mod relay_link;
 #[cfg(feature = "desktop")]
 pub mod ringtone;
 pub mod sdk;

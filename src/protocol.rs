@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 mod decode;
+pub mod media;
 pub use decode::{DecodeError, decode_request};
+pub use media::MediaInfo;
 
 /// Largest message the server accepts, after reassembling fragments.
 pub const MAX_MESSAGE_BYTES: usize = 65_536;
@@ -79,6 +81,10 @@ pub enum Request {
         content: String,
         #[serde(default)]
         channel_id: String,
+        /// Additive: the caller's X25519 public key (base64url, 32 bytes),
+        /// passed to the callee in `invitation`; the server never uses it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_key: Option<String>,
     },
     /// Withdraws a ringing call (Agora: cancelLocalInvitation).
     Cancel { call_id: String },
@@ -89,6 +95,10 @@ pub enum Request {
         call_id: String,
         #[serde(default)]
         response: String,
+        /// Additive: the callee's X25519 public key (base64url, 32 bytes),
+        /// passed to the caller in `accepted`; the server never uses it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_key: Option<String>,
     },
     /// Declines a ringing call (Agora: refuseRemoteInvitation).
     Refuse {
@@ -131,16 +141,22 @@ impl Request {
                 check_len("device", device, MAX_ID_BYTES)
             }
             Request::Logout => Ok(()),
-            Request::Invite { call_id, callee_id, content, channel_id } => {
+            Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
                 check_id("call_id", call_id)?;
                 check_id("callee_id", callee_id)?;
                 check_len("content", content, MAX_TEXT_BYTES)?;
-                check_len("channel_id", channel_id, MAX_CHANNEL_BYTES)
+                check_len("channel_id", channel_id, MAX_CHANNEL_BYTES)?;
+                media::check_media_key(media_key)
             }
             Request::Cancel { call_id } | Request::Received { call_id } | Request::Hangup { call_id } => {
                 check_id("call_id", call_id)
             }
-            Request::Accept { call_id, response } | Request::Refuse { call_id, response } => {
+            Request::Accept { call_id, response, media_key } => {
+                check_id("call_id", call_id)?;
+                check_len("response", response, MAX_TEXT_BYTES)?;
+                media::check_media_key(media_key)
+            }
+            Request::Refuse { call_id, response } => {
                 check_id("call_id", call_id)?;
                 check_len("response", response, MAX_TEXT_BYTES)
             }
@@ -202,7 +218,16 @@ pub enum ServerMessage {
         message: String,
     },
     /// To the callee: a call is ringing.
-    Invitation { call_id: String, caller_id: String, content: String, channel_id: String, expires_in_ms: u64 },
+    Invitation {
+        call_id: String,
+        caller_id: String,
+        content: String,
+        channel_id: String,
+        expires_in_ms: u64,
+        /// Additive: the caller's `media_key` from its invite, when it sent one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_key: Option<String>,
+    },
     /// To the caller: a callee session acknowledged the invitation.
     ReceivedByPeer { call_id: String },
     /// To the caller: the callee accepted, from the device named.
@@ -211,6 +236,13 @@ pub enum ServerMessage {
         response: String,
         #[serde(default)]
         device: String,
+        /// Additive: the callee's `media_key` from its accept, when it sent one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_key: Option<String>,
+        /// Additive: the caller's way into the media relay; absent when the
+        /// server runs without one (`--no-media`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<MediaInfo>,
     },
     /// To the caller: the callee refused.
     Refused { call_id: String, response: String },
@@ -240,6 +272,9 @@ pub enum OkResult {
     Login { session: String, calls: Vec<LiveCall> },
     /// Reply to `query_presence` and `subscribe_presence`.
     Presence { online: BTreeMap<String, bool> },
+    /// Additive: reply to `accept` when the server runs a media relay: the
+    /// answering callee's way into it.
+    Media { media: MediaInfo },
     /// Every other reply carries nothing more.
     Empty {},
 }

@@ -22,8 +22,11 @@ mod expiry;
 mod hub;
 mod listener;
 mod peers;
+mod relay;
 mod session;
 pub mod tls;
+
+pub use relay::{MediaListen, Relay, RelayConfig, RelayLimits, RelayStats};
 
 /// Everything the server can be told at start; `Default` gives the
 /// protocol's defaults and the limits documented in `docs/protocol.md`.
@@ -60,6 +63,8 @@ pub struct ServerConfig {
     pub outbox_capacity: usize,
     /// The certificate and key to serve `wss://` with; `None` serves `ws://`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The media relay (additive, `docs/relay.md`): where it listens and its limits.
+    pub media: RelayConfig,
 }
 
 /// A setting the server cannot run with.
@@ -107,6 +112,7 @@ impl Default for ServerConfig {
             rate_burst: 400,
             outbox_capacity: 1_024,
             tls: None,
+            media: RelayConfig::default(),
         }
     }
 }
@@ -116,10 +122,34 @@ impl Default for ServerConfig {
 /// a few seconds, whichever is first). `config` must pass
 /// [`ServerConfig::validate`].
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
+    let relay = bind_relay(&config, &listener);
+    serve(listener, config, relay, shutdown).await;
+}
+
+async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    relay: Option<Arc<Relay>>,
+    shutdown: impl Future<Output = ()>,
+) {
     if config.secret.is_none() {
         tracing::warn!("no secret configured: open mode, any token is accepted");
     }
-    listener::serve(listener, config, shutdown).await;
+    listener::serve(listener, config, relay, shutdown).await;
+}
+
+/// Binds the media relay next to `listener` as `config` says. A relay that
+/// cannot bind is logged as an error and the server signals without media
+/// (accepts then carry no `media`), rather than not at all.
+fn bind_relay(config: &ServerConfig, listener: &TcpListener) -> Option<Arc<Relay>> {
+    let addr = listener.local_addr().ok()?;
+    relay::Relay::bind(&config.media, addr).unwrap_or_else(|e| {
+        tracing::error!(
+            "cannot bind the media relay ({:?}): {e}; serving without media",
+            config.media.listen
+        );
+        None
+    })
 }
 
 /// A server running in a task of its own, as tests, the demo and the
@@ -133,6 +163,8 @@ pub struct ServerHandle {
     stop: watch::Sender<bool>,
     /// The server task, awaited on shutdown.
     task: JoinHandle<()>,
+    /// The media relay, for its counters; `None` without one.
+    relay: Option<Arc<Relay>>,
 }
 
 impl ServerHandle {
@@ -145,6 +177,11 @@ impl ServerHandle {
     pub fn url(&self) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
         format!("{scheme}://{}/", self.addr)
+    }
+
+    /// The media relay, when the server runs one: its address and counters.
+    pub fn relay(&self) -> Option<Arc<Relay>> {
+        self.relay.clone()
     }
 
     /// Shuts the server down gracefully and waits until it has.
@@ -168,11 +205,13 @@ pub fn spawn_on(listener: TcpListener, config: ServerConfig) -> ServerHandle {
     let addr = listener.local_addr().expect("a bound listener has an address");
     let tls = config.tls.is_some();
     let (stop, mut stopped) = watch::channel(false);
+    let relay = bind_relay(&config, &listener);
+    let serving = relay.clone();
     let task = tokio::spawn(async move {
-        run(listener, config, async move {
+        let stop = async move {
             let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await;
+        };
+        serve(listener, config, serving, stop).await;
     });
-    ServerHandle { addr, tls, stop, task }
+    ServerHandle { addr, tls, stop, task, relay }
 }

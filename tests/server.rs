@@ -17,6 +17,7 @@ mod server {
     mod packaging;
     mod presence;
     mod race;
+    mod relay;
     mod session;
     mod timers;
     mod tls;

@@ -350,7 +350,7 @@ impl Caller {
                     let sent = Instant::now();
                     let _ = report.send(Report::Lag(sent.saturating_duration_since(scheduled)));
                     let content = sent.duration_since(epoch).as_micros().to_string();
-                    let invite = Request::Invite { call_id: call_id.clone(), callee_id: callee.clone(), content, channel_id: String::new() };
+                    let invite = Request::Invite { call_id: call_id.clone(), callee_id: callee.clone(), content, channel_id: String::new(), media_key: None };
                     reqs.insert(next_req, call_id.clone());
                     live.insert(call_id, (sent, None));
                     if sink.send(frame(Some(next_req), invite)).await.is_err() { break; }
@@ -425,7 +425,8 @@ async fn run_callee(
                     let _ = report.send(Report::Delivered(sent.elapsed()));
                 }
                 let received = frame(None, Request::Received { call_id: call_id.clone() });
-                let accept = frame(Some(req), Request::Accept { call_id, response: String::new() });
+                let accept =
+                    frame(Some(req), Request::Accept { call_id, response: String::new(), media_key: None });
                 req += 1;
                 if sink.feed(received).await.is_err()
                     || sink.feed(accept).await.is_err()

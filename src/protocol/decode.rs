@@ -64,7 +64,8 @@ mod tests {
                 call_id: "c".into(),
                 callee_id: "b".into(),
                 content: String::new(),
-                channel_id: String::new()
+                channel_id: String::new(),
+                media_key: None,
             }
         );
         for kind in REQUEST_TYPES {
@@ -99,7 +100,7 @@ mod tests {
         let e = r.validate().unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidArgument);
         assert!(e.message.contains("peer_id"), "{}", e.message);
-        let r = Request::Accept { call_id: "c".into(), response: "é".repeat(4097) };
+        let r = Request::Accept { call_id: "c".into(), response: "é".repeat(4097), media_key: None };
         assert!(r.validate().unwrap_err().message.contains("response"));
         assert!(!super::super::is_valid_id("has space"));
         assert!(super::super::is_valid_id("~!"));

@@ -160,6 +160,7 @@ impl Table {
             callee_id: e.callee_id.clone(),
             content: e.content.clone(),
             channel_id: e.channel_id.clone(),
+            media_key: None,
         };
         Ok((request, Pending::Invite(call_id.to_owned())))
     }
@@ -220,7 +221,10 @@ impl Table {
         let (call_id, response) = (call_id.to_owned(), e.response.clone());
         Ok(if accept {
             e.state = R::AcceptSentToLocal;
-            (Request::Accept { call_id: call_id.clone(), response }, Pending::Accept(call_id))
+            (
+                Request::Accept { call_id: call_id.clone(), response, media_key: None },
+                Pending::Accept(call_id),
+            )
         } else {
             e.refusing = true;
             (Request::Refuse { call_id: call_id.clone(), response }, Pending::Refuse(call_id))
@@ -449,7 +453,7 @@ impl Table {
     /// know, or that no longer fit their state, are dropped.
     pub fn on_event(&mut self, message: ServerMessage, out: &mut Vec<Event>) -> Option<Request> {
         match message {
-            ServerMessage::Invitation { call_id, caller_id, content, channel_id, expires_in_ms } => {
+            ServerMessage::Invitation { call_id, caller_id, content, channel_id, expires_in_ms, .. } => {
                 // Acknowledge every copy (the server re-sends on each login);
                 // announce a call only once.
                 let ack = Request::Received { call_id: call_id.clone() };
@@ -482,7 +486,7 @@ impl Table {
                     out.push(Event::LocalInvitationReceivedByPeer { call_id });
                 }
             }
-            ServerMessage::Accepted { call_id, response, device } => {
+            ServerMessage::Accepted { call_id, response, device, .. } => {
                 let entry = self.local.get(&call_id)?;
                 let mut e = lock(entry);
                 if matches!(e.state, L::SentToRemote | L::ReceivedByRemote) {
@@ -574,6 +578,7 @@ mod tests {
             content: String::new(),
             channel_id: String::new(),
             expires_in_ms: 1000,
+            media_key: None,
         }
     }
 

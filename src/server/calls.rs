@@ -44,6 +44,8 @@ pub(super) struct Call {
     pub callee: Arc<str>,
     pub content: String,
     pub channel_id: String,
+    /// The caller's `media_key`, handed to the callee with the invitation.
+    pub media_key: Option<String>,
     /// When the invite came.
     pub invited: Instant,
     pub phase: Phase,
@@ -194,6 +196,7 @@ mod tests {
             callee: "bob".into(),
             content: String::new(),
             channel_id: String::new(),
+            media_key: None,
             invited: now,
             phase: Phase::Ringing {
                 expires: now + Duration::from_secs(60),

@@ -8,6 +8,7 @@
 use super::ServerConfig;
 use super::calls::{Ack, Call, Calls, Phase};
 use super::peers::Peers;
+use super::relay::Relay;
 use crate::protocol::{
     CancelReason, ErrorCode, FailureReason, HangupReason, MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req,
     Request, Role, ServerMessage,
@@ -44,6 +45,8 @@ pub(crate) struct Hub {
 pub(super) struct State {
     pub(super) peers: Peers,
     pub(super) calls: Calls,
+    /// The media relay, told when a call is accepted and when it ends.
+    pub(super) relay: Option<Arc<Relay>>,
 }
 
 pub(super) fn encode(message: &ServerMessage) -> Utf8Bytes {
@@ -68,11 +71,11 @@ pub(super) enum Outcome {
 }
 
 impl Hub {
-    pub fn new(config: ServerConfig) -> Arc<Hub> {
+    pub fn new(config: ServerConfig, relay: Option<Arc<Relay>>) -> Arc<Hub> {
         let grace = config.offline_grace;
         Arc::new(Hub {
             config,
-            state: Mutex::new(State { peers: Peers::new(grace), calls: Calls::default() }),
+            state: Mutex::new(State { peers: Peers::new(grace), calls: Calls::default(), relay }),
         })
     }
 
@@ -191,15 +194,18 @@ impl Hub {
         let Some(session) = state.peers.session(id) else { return };
         let peer = session.peer.clone();
         let result = match request {
-            Request::Invite { call_id, callee_id, content, channel_id } => {
-                self.invite(state, id, &peer, &req, call_id, callee_id, content, channel_id, now)
+            Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
+                let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key };
+                self.invite(state, id, &peer, &req, invite, now)
             }
             Request::Cancel { call_id } => state.cancel(id, &peer, &req, &call_id, now, &self.config),
             Request::Received { call_id } => {
                 state.received(&peer, &call_id);
                 return;
             }
-            Request::Accept { call_id, response } => state.accept(id, &peer, &req, &call_id, &response, now),
+            Request::Accept { call_id, response, media_key } => {
+                state.accept(id, &peer, &req, &call_id, Answer { response, media_key }, now)
+            }
             Request::Refuse { call_id, response } => {
                 state.refuse(id, &peer, &req, &call_id, &response, now, &self.config)
             }
@@ -238,19 +244,16 @@ impl Hub {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn invite(
         self: &Arc<Self>,
         state: &mut State,
         id: SessionId,
         caller: &Arc<str>,
         req: &Option<Req>,
-        call_id: String,
-        callee: String,
-        content: String,
-        channel_id: String,
+        invite: Invite,
         now: Instant,
     ) -> Result<(), ProtocolError> {
+        let Invite { call_id, callee, content, channel_id, media_key } = invite;
         if *callee == **caller {
             return Err(ProtocolError::invalid_argument("callee_id must not be your own peer_id"));
         }
@@ -275,6 +278,7 @@ impl Hub {
             callee: callee.clone(),
             content,
             channel_id,
+            media_key,
             invited: now,
             phase: Phase::Ringing {
                 expires: now + self.config.invite_ttl,
@@ -315,7 +319,25 @@ fn invitation(call: &Call, now: Instant) -> Utf8Bytes {
         content: call.content.clone(),
         channel_id: call.channel_id.clone(),
         expires_in_ms: expires.saturating_duration_since(now).as_millis() as u64,
+        media_key: call.media_key.clone(),
     })
+}
+
+/// The fields of an `invite` the hub keeps.
+struct Invite {
+    call_id: String,
+    callee: String,
+    content: String,
+    channel_id: String,
+    /// The caller's public key for the media session, passed on opaquely.
+    media_key: Option<String>,
+}
+
+/// The fields of an `accept` passed on to the caller.
+struct Answer {
+    response: String,
+    /// The callee's public key for the media session, passed on opaquely.
+    media_key: Option<String>,
 }
 
 impl State {
@@ -355,6 +377,9 @@ impl State {
             self.peers.forget_if_idle(who, now);
         }
         self.calls.remember(&call, now + config.invite_ttl.max(MIN_REMEMBERED));
+        if let Some(relay) = &self.relay {
+            relay.close(&call.id);
+        }
         call.wake.notify_one();
     }
 
@@ -423,7 +448,7 @@ impl State {
         peer: &str,
         req: &Option<Req>,
         call_id: &str,
-        response: &str,
+        answer: Answer,
         now: Instant,
     ) -> Result<(), ProtocolError> {
         self.check_answerable(peer, call_id)?;
@@ -433,10 +458,27 @@ impl State {
         call.phase = Phase::Accepted { at: now };
         tracing::info!(call_id, caller = %call.caller, callee = %call.callee, outcome = "accepted",
             duration_ms = now.saturating_duration_since(call.invited).as_millis() as u64, "call answered");
-        let (caller, callee) = (call.caller.clone(), call.callee.clone());
-        self.peers.send(id, &encode(&ok(req.clone())));
-        let accepted =
-            ServerMessage::Accepted { call_id: call_id.to_owned(), response: response.to_owned(), device };
+        let (caller, callee, id_of_call) = (call.caller.clone(), call.callee.clone(), call.id.clone());
+        // Only the answering session learns the callee's credential: another device cannot send.
+        let (caller_media, callee_media) = match &self.relay {
+            Some(relay) => {
+                let (caller_media, callee_media) = relay.open(&id_of_call);
+                (Some(caller_media), Some(callee_media))
+            }
+            None => (None, None),
+        };
+        let result = match callee_media {
+            Some(media) => OkResult::Media { media },
+            None => OkResult::Empty {},
+        };
+        self.peers.send(id, &encode(&ServerMessage::Ok { req: req.clone(), result }));
+        let accepted = ServerMessage::Accepted {
+            call_id: call_id.to_owned(),
+            response: answer.response,
+            device,
+            media_key: answer.media_key,
+            media: caller_media,
+        };
         self.peers.send_to_peer(&caller, &encode(&accepted), None, true);
         let elsewhere =
             ServerMessage::Canceled { call_id: call_id.to_owned(), reason: CancelReason::AnsweredElsewhere };

@@ -5,7 +5,9 @@
 
 use super::ServerConfig;
 use super::hub::Hub;
+use super::relay::{self, Relay};
 use super::session;
+use crate::protocol::media::MEDIA_WS_PATH;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,18 +38,25 @@ struct Context {
     _done: mpsc::Sender<()>,
     /// Present when the server speaks `wss://`.
     tls: Option<TlsAcceptor>,
+    /// The media relay, whose WebSocket fallback is served on `/media`.
+    relay: Option<Arc<Relay>>,
 }
 
 /// Accepts until `shutdown` completes, then drains.
-pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
+pub(super) async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    relay: Option<Arc<Relay>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limit = Arc::new(Semaphore::new(connection_cap(config.max_connections)));
     let tls = config.tls.clone().map(TlsAcceptor::from);
-    let hub = Hub::new(config);
+    let hub = Hub::new(config, relay.clone());
     let sweeper = tokio::spawn(Hub::sweep_forever(hub.clone()));
     // Every session holds a clone of `done`; when all are dropped, `drained` ends.
     let (done, mut drained) = mpsc::channel::<()>(1);
     let (stop, stopping) = watch::channel(false);
-    let context = Context { hub, stopping, _done: done, tls };
+    let context = Context { hub, stopping, _done: done, tls, relay: relay.clone() };
 
     tokio::pin!(shutdown);
     loop {
@@ -72,6 +81,17 @@ pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown:
     drop(context);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, drained.recv()).await;
     sweeper.abort();
+    if let Some(relay) = relay {
+        relay.shutdown().await;
+    }
+}
+
+/// Which service a connection asked for at the handshake.
+enum Path {
+    /// `/`: protocol v1.
+    Signaling,
+    /// `/media`: the media relay's WebSocket fallback (additive).
+    Media,
 }
 
 /// The connection cap the process can honour: `wanted`, lowered to the
@@ -101,16 +121,16 @@ async fn connection(stream: TcpStream, addr: SocketAddr, permit: Option<OwnedSem
     let admitted = permit.is_some();
     match &cx.tls {
         None => {
-            if let Some(ws) = handshake(stream, admitted, deadline).await {
+            if let Some((ws, path)) = handshake(stream, admitted, cx.relay.is_some(), deadline).await {
                 tracing::debug!(%addr, "connection open");
-                session::run(ws, cx.hub.clone(), cx.stopping.clone()).await;
+                serve_path(ws, path, &cx).await;
             }
         }
         Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
-                if let Some(ws) = handshake(tls, admitted, deadline).await {
+                if let Some((ws, path)) = handshake(tls, admitted, cx.relay.is_some(), deadline).await {
                     tracing::debug!(%addr, "connection open (TLS)");
-                    session::run(ws, cx.hub.clone(), cx.stopping.clone()).await;
+                    serve_path(ws, path, &cx).await;
                 }
             }
             // Plain ws:// on a wss:// port ends here: rustls answers with an alert.
@@ -121,21 +141,41 @@ async fn connection(stream: TcpStream, addr: SocketAddr, permit: Option<OwnedSem
     drop((permit, cx));
 }
 
-/// The WebSocket handshake on path `/`, by `deadline`; refuses with 503
-/// when over the cap.
-// The callback's error type is tungstenite's, large or not.
-#[allow(clippy::result_large_err)]
-async fn handshake<S>(stream: S, admitted: bool, deadline: Instant) -> Option<WebSocketStream<S>>
+/// Runs what the handshake asked for: a signaling session or a relay link.
+async fn serve_path<S>(ws: WebSocketStream<S>, path: Path, cx: &Context)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let check = move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+    match (path, &cx.relay) {
+        (Path::Signaling, _) => session::run(ws, cx.hub.clone(), cx.stopping.clone()).await,
+        (Path::Media, Some(relay)) => relay::serve_ws(ws, relay.clone(), cx.stopping.clone()).await,
+        (Path::Media, None) => {}
+    }
+}
+
+/// The WebSocket handshake on path `/` (or `/media` when the relay is on),
+/// by `deadline`; refuses with 503 when over the cap.
+// The callback's error type is tungstenite's, large or not.
+#[allow(clippy::result_large_err)]
+async fn handshake<S>(
+    stream: S,
+    admitted: bool,
+    media: bool,
+    deadline: Instant,
+) -> Option<(WebSocketStream<S>, Path)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut path = Path::Signaling;
+    let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         let refuse = |status: StatusCode, why: &str| {
             let mut r = ErrorResponse::new(Some(why.to_owned()));
             *r.status_mut() = status;
             r
         };
-        if request.uri().path() != "/" {
+        if media && request.uri().path() == MEDIA_WS_PATH {
+            path = Path::Media;
+        } else if request.uri().path() != "/" {
             return Err(refuse(StatusCode::NOT_FOUND, "the protocol is served on path /"));
         }
         if !admitted {
@@ -149,7 +189,7 @@ where
         Some(crate::protocol::websocket_config()),
     );
     match tokio::time::timeout_at(deadline, accept).await {
-        Ok(Ok(ws)) => Some(ws),
+        Ok(Ok(ws)) => Some((ws, path)),
         Ok(Err(e)) => {
             tracing::debug!("handshake refused or failed: {e}");
             None

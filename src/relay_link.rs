@@ -1,0 +1,329 @@
+//! The client's side of the media relay: a [`RelayLink`] carries opaque
+//! payloads to and from the other participant of an accepted call, over UDP
+//! when the relay answers a probe within [`PROBE_TIMEOUT`], else as binary
+//! frames on a WebSocket of its own to the signaling server's `/media`.
+//! It knows nothing of audio or encryption: what goes in comes out on the
+//! other side, or is lost. Framing: [`crate::protocol::media`]; prose:
+//! `docs/relay.md`.
+
+use crate::protocol::media::{self, Credential, FromRelay, MediaInfo, PROBE_TOKEN_BYTES, ToRelay};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+mod websocket;
+
+use websocket::{WsReceiver, WsSender};
+
+/// How long the UDP probe may go unanswered before the link falls back to WebSocket.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the probe is repeated within that time (a datagram may be lost).
+const PROBE_EVERY: Duration = Duration::from_millis(200);
+/// How long the WebSocket fallback may take to connect and answer its probe.
+const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Deadline of every write on the WebSocket fallback.
+const WRITE_DEADLINE: Duration = Duration::from_secs(2);
+/// Largest datagram the link reads.
+const RECEIVE_BYTES: usize = 64 * 1024;
+
+/// How a link tries to reach the relay; `Default` is what real clients use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkOptions {
+    /// How long to wait for the UDP probe's answer.
+    pub probe_timeout: Duration,
+    /// Skips UDP and goes straight to the WebSocket fallback.
+    pub force_websocket: bool,
+    /// Sends UDP here instead of the announced address (tests, port forwarding).
+    pub udp_override: Option<SocketAddr>,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        LinkOptions { probe_timeout: PROBE_TIMEOUT, force_websocket: false, udp_override: None }
+    }
+}
+
+/// Which way a link reaches the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    WebSocket,
+}
+
+/// Why a link could not be made or stopped working.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelayLinkError {
+    /// The `media` object is not usable (bad credential, bad address).
+    #[error("bad media info: {0}")]
+    BadInfo(String),
+    /// Neither UDP nor the WebSocket fallback reached the relay.
+    #[error("cannot reach the media relay: {0}")]
+    Unreachable(String),
+    /// A socket failed.
+    #[error("media relay link failed: {0}")]
+    Io(String),
+    /// The relay closed the WebSocket (the call ended, or the server stops).
+    #[error("the media relay closed the link")]
+    Closed,
+}
+
+fn io_error(e: impl std::fmt::Display) -> RelayLinkError {
+    RelayLinkError::Io(e.to_string())
+}
+
+/// A link to the relay for one call leg, both ways.
+pub struct RelayLink {
+    sender: RelaySender,
+    receiver: RelayReceiver,
+}
+
+/// The sending half of a [`RelayLink`].
+pub struct RelaySender {
+    way: SendWay,
+    /// The data header (kind and credential), then the payload: reused per packet.
+    packet: Vec<u8>,
+}
+
+/// The receiving half of a [`RelayLink`].
+pub struct RelayReceiver {
+    way: ReceiveWay,
+}
+
+enum SendWay {
+    Udp(Arc<UdpSocket>),
+    Ws(WsSender),
+}
+
+enum ReceiveWay {
+    Udp { socket: Arc<UdpSocket>, buf: Vec<u8> },
+    Ws(WsReceiver),
+}
+
+impl RelayLink {
+    /// Reaches the relay described by `info` (from `accepted` or the
+    /// accept's `ok`) for a call signaled through `server_url`: UDP if it
+    /// answers within 2 s, else WebSocket `/media`.
+    pub async fn connect(info: &MediaInfo, server_url: &str) -> Result<RelayLink, RelayLinkError> {
+        RelayLink::connect_with(info, server_url, &LinkOptions::default()).await
+    }
+
+    /// [`RelayLink::connect`] with options.
+    pub async fn connect_with(
+        info: &MediaInfo,
+        server_url: &str,
+        options: &LinkOptions,
+    ) -> Result<RelayLink, RelayLinkError> {
+        let credential = info
+            .credential_bytes()
+            .ok_or_else(|| RelayLinkError::BadInfo("credential is not 16 bytes of base64url".into()))?;
+        if !options.force_websocket {
+            let target = match options.udp_override {
+                Some(addr) => Some(addr),
+                None => udp_target(info, server_url).await?,
+            };
+            if let Some(target) = target {
+                match probe_udp(target, credential, options.probe_timeout).await {
+                    Ok(socket) => return Ok(RelayLink::over_udp(socket, credential)),
+                    Err(e) => {
+                        tracing::info!("media relay: no UDP answer from {target} ({e}); using WebSocket")
+                    }
+                }
+            }
+        }
+        let url = websocket_url(info, server_url)?;
+        let (sender, receiver) = websocket::connect(&url, credential).await?;
+        Ok(RelayLink {
+            sender: RelaySender {
+                way: SendWay::Ws(sender),
+                packet: media::data_header(&credential).to_vec(),
+            },
+            receiver: RelayReceiver { way: ReceiveWay::Ws(receiver) },
+        })
+    }
+
+    fn over_udp(socket: UdpSocket, credential: Credential) -> RelayLink {
+        let socket = Arc::new(socket);
+        RelayLink {
+            sender: RelaySender {
+                way: SendWay::Udp(socket.clone()),
+                packet: media::data_header(&credential).to_vec(),
+            },
+            receiver: RelayReceiver { way: ReceiveWay::Udp { socket, buf: vec![0; RECEIVE_BYTES] } },
+        }
+    }
+
+    /// Which way this link reaches the relay.
+    pub fn transport(&self) -> Transport {
+        self.sender.transport()
+    }
+
+    /// Sends one payload to the other participant (lost, like any datagram, if the relay drops it).
+    pub async fn send(&mut self, payload: &[u8]) -> Result<(), RelayLinkError> {
+        self.sender.send(payload).await
+    }
+
+    /// The next payload from the other participant.
+    pub async fn recv(&mut self) -> Result<Vec<u8>, RelayLinkError> {
+        self.receiver.recv().await
+    }
+
+    /// Splits the link, so one task can send while another receives.
+    pub fn split(self) -> (RelaySender, RelayReceiver) {
+        (self.sender, self.receiver)
+    }
+}
+
+impl RelaySender {
+    /// Which way this link reaches the relay.
+    pub fn transport(&self) -> Transport {
+        match self.way {
+            SendWay::Udp(_) => Transport::Udp,
+            SendWay::Ws(_) => Transport::WebSocket,
+        }
+    }
+
+    /// Sends one payload to the other participant.
+    pub async fn send(&mut self, payload: &[u8]) -> Result<(), RelayLinkError> {
+        self.packet.truncate(media::DATA_HEADER_BYTES);
+        self.packet.extend_from_slice(payload);
+        match &mut self.way {
+            SendWay::Udp(socket) => socket.send(&self.packet).await.map(drop).map_err(io_error),
+            SendWay::Ws(ws) => ws.send(self.packet.clone()).await,
+        }
+    }
+}
+
+impl RelayReceiver {
+    /// The next payload from the other participant; anything that is not one is skipped.
+    pub async fn recv(&mut self) -> Result<Vec<u8>, RelayLinkError> {
+        loop {
+            let packet = match &mut self.way {
+                ReceiveWay::Udp { socket, buf } => {
+                    // The socket is connected to the relay: the kernel drops anyone else's datagrams.
+                    match socket.recv(buf).await {
+                        Ok(n) => buf[..n].to_vec(),
+                        // An ICMP "port unreachable" for an earlier send; the relay may come back.
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                        Err(e) => return Err(io_error(e)),
+                    }
+                }
+                ReceiveWay::Ws(ws) => ws.recv().await?,
+            };
+            if let Some(FromRelay::Data(payload)) = FromRelay::parse(&packet) {
+                return Ok(payload.to_vec());
+            }
+        }
+    }
+}
+
+/// The relay's UDP address: the announced one, with an unspecified host
+/// replaced by the signaling server's; `None` when none is announced.
+async fn udp_target(info: &MediaInfo, server_url: &str) -> Result<Option<SocketAddr>, RelayLinkError> {
+    let Some(relay) = &info.relay else { return Ok(None) };
+    let bad = || RelayLinkError::BadInfo(format!("relay {relay:?} is not udp://HOST:PORT"));
+    let host_port = relay.strip_prefix("udp://").ok_or_else(bad)?;
+    let mut addr = match host_port.parse::<SocketAddr>() {
+        Ok(addr) => addr,
+        Err(_) => tokio::net::lookup_host(host_port).await.map_err(|_| bad())?.next().ok_or_else(bad)?,
+    };
+    if addr.ip().is_unspecified() {
+        let uri: tokio_tungstenite::tungstenite::http::Uri = server_url
+            .parse()
+            .map_err(|_| RelayLinkError::BadInfo(format!("bad server URL {server_url}")))?;
+        let host = uri.host().ok_or_else(|| RelayLinkError::BadInfo(format!("no host in {server_url}")))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let resolved = tokio::net::lookup_host((host, addr.port())).await.map_err(io_error)?.next();
+        addr = resolved.ok_or_else(|| RelayLinkError::BadInfo(format!("cannot resolve {host}")))?;
+    }
+    Ok(Some(addr))
+}
+
+/// The `/media` URL on the signaling server's scheme, host and port.
+fn websocket_url(info: &MediaInfo, server_url: &str) -> Result<String, RelayLinkError> {
+    let uri: tokio_tungstenite::tungstenite::http::Uri =
+        server_url.parse().map_err(|_| RelayLinkError::BadInfo(format!("bad server URL {server_url}")))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(RelayLinkError::BadInfo(format!("server URL {server_url} lacks a scheme or host")));
+    };
+    if !info.ws.starts_with('/') {
+        return Err(RelayLinkError::BadInfo(format!("ws path {:?} does not start with /", info.ws)));
+    }
+    Ok(format!("{scheme}://{authority}{}", info.ws))
+}
+
+/// Binds a socket connected to `target` and probes until the relay answers
+/// or `timeout` passes.
+async fn probe_udp(
+    target: SocketAddr,
+    credential: Credential,
+    timeout: Duration,
+) -> std::io::Result<UdpSocket> {
+    let local: SocketAddr =
+        if target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(target).await?;
+    let token: [u8; PROBE_TOKEN_BYTES] = rand::random();
+    let probe = ToRelay::Probe { credential, token }.encode();
+    let answered = async {
+        let mut buf = vec![0u8; RECEIVE_BYTES];
+        let mut every = tokio::time::interval(PROBE_EVERY);
+        loop {
+            tokio::select! {
+                _ = every.tick() => { let _ = socket.send(&probe).await; }
+                got = socket.recv(&mut buf) => {
+                    if let Ok(n) = got && FromRelay::parse(&buf[..n]) == Some(FromRelay::ProbeAnswer(token)) {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(timeout, answered)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no probe answer"))?;
+    Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(relay: Option<&str>) -> MediaInfo {
+        MediaInfo {
+            relay: relay.map(Into::into),
+            ws: "/media".into(),
+            credential: media::encode_credential(&[1; 16]),
+        }
+    }
+
+    #[tokio::test]
+    async fn addresses_come_from_the_media_info_and_the_server_url() {
+        let url = "ws://127.0.0.1:7000/";
+        assert_eq!(
+            udp_target(&info(Some("udp://127.0.0.1:9")), url).await,
+            Ok(Some("127.0.0.1:9".parse().unwrap()))
+        );
+        assert_eq!(
+            udp_target(&info(Some("udp://0.0.0.0:9")), url).await,
+            Ok(Some("127.0.0.1:9".parse().unwrap()))
+        );
+        assert_eq!(udp_target(&info(None), url).await, Ok(None));
+        assert!(matches!(
+            udp_target(&info(Some("tcp://1.2.3.4:5")), url).await,
+            Err(RelayLinkError::BadInfo(_))
+        ));
+        assert_eq!(
+            websocket_url(&info(None), "wss://example.org:8443/").unwrap(),
+            "wss://example.org:8443/media"
+        );
+        assert!(websocket_url(&info(None), "not a url").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_bad_credential_is_refused_before_any_packet() {
+        let bad = MediaInfo { credential: "short".into(), ..info(None) };
+        let e = RelayLink::connect(&bad, "ws://127.0.0.1:1/").await.err().expect("refused");
+        assert!(matches!(e, RelayLinkError::BadInfo(_)), "{e}");
+    }
+}

@@ -1,0 +1,249 @@
+//! The media relay: forwards opaque packets between the two participants of
+//! an accepted call, over UDP or, for clients that cannot use UDP, binary
+//! frames on the WebSocket path `/media`. A participant may send only with
+//! the credential the hub handed it at accept; everything else (no or a
+//! forged credential, a third party, a callee device that did not answer, a
+//! call that has ended, a packet too large, a flood) is dropped and counted.
+//! The hub opens a call's legs when it is accepted and closes them when it
+//! ends; shutdown closes them all. Packet framing: [`crate::protocol::media`];
+//! prose: `docs/relay.md`.
+
+use crate::protocol::media::{self, MEDIA_WS_PATH, MediaInfo};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+
+mod table;
+mod udp;
+mod ws;
+
+pub(crate) use table::Verdict;
+use table::{Source, Table};
+pub(crate) use ws::serve as serve_ws;
+
+/// Where the relay's UDP socket listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaListen {
+    /// No relay: accepts carry no `media`, `/media` is not served.
+    Off,
+    /// The WebSocket listener's address, port number and all (the default).
+    SamePort,
+    /// An address of its own (`--media-listen`); port 0 picks a free one.
+    At(SocketAddr),
+}
+
+/// Limits on what one participant may send into the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayLimits {
+    /// Packets per second, sustained (voice needs 50).
+    pub packets_per_second: u32,
+    /// Packets at once above the sustained rate.
+    pub burst: u32,
+    /// Largest packet, header included; larger ones are dropped.
+    pub max_packet_bytes: usize,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        RelayLimits { packets_per_second: 100, burst: 200, max_packet_bytes: 1_400 }
+    }
+}
+
+/// How the server runs its media relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Where UDP listens, or `Off`.
+    pub listen: MediaListen,
+    /// Per-participant limits.
+    pub limits: RelayLimits,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig { listen: MediaListen::SamePort, limits: RelayLimits::default() }
+    }
+}
+
+/// What the relay has done since it started, and what it holds now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Packets passed on to the other participant.
+    pub forwarded: u64,
+    /// Probes answered (each also binds the sender's address or WebSocket).
+    pub probes_answered: u64,
+    /// Packets that are not relay packets at all.
+    pub malformed: u64,
+    /// Packets with a credential of no live call leg: forged, a third
+    /// party's, a non-answering device's, or from a call that has ended.
+    pub unknown_credential: u64,
+    /// Packets over the size limit.
+    pub oversize: u64,
+    /// Packets over the participant's rate limit.
+    pub rate_limited: u64,
+    /// Packets for a participant that has not bound an address yet.
+    pub no_route: u64,
+    /// Packets that could not be written (socket error, WebSocket queue full).
+    pub send_failed: u64,
+    /// Calls the relay holds legs for right now.
+    pub live_calls: u64,
+}
+
+impl RelayStats {
+    /// Every packet dropped, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.malformed
+            + self.unknown_credential
+            + self.oversize
+            + self.rate_limited
+            + self.no_route
+            + self.send_failed
+    }
+}
+
+/// The counters behind [`RelayStats`], bumped without the table's lock.
+#[derive(Default)]
+struct Counters {
+    forwarded: AtomicU64,
+    probes_answered: AtomicU64,
+    malformed: AtomicU64,
+    unknown_credential: AtomicU64,
+    oversize: AtomicU64,
+    rate_limited: AtomicU64,
+    no_route: AtomicU64,
+    send_failed: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One server's relay: the leg table, its counters and its UDP task.
+pub struct Relay {
+    /// The call legs and the UDP socket, behind one short-held lock.
+    table: Mutex<Table>,
+    counters: Counters,
+    limits: RelayLimits,
+    /// `udp://HOST:PORT` as announced in `media`.
+    announced: String,
+    /// The UDP receive loop, stopped at shutdown.
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Relay {
+    /// Binds the relay's UDP socket as `config` says (next to `ws_addr` for
+    /// `SamePort`) and starts its receive loop; `None` for `Off`.
+    pub(crate) fn bind(config: &RelayConfig, ws_addr: SocketAddr) -> std::io::Result<Option<Arc<Relay>>> {
+        let addr = match config.listen {
+            MediaListen::Off => return Ok(None),
+            MediaListen::SamePort => ws_addr,
+            MediaListen::At(addr) => addr,
+        };
+        let socket = Arc::new(udp::bind(addr)?);
+        let local = socket.local_addr()?;
+        let relay = Arc::new(Relay {
+            table: Mutex::new(Table::new(socket.clone(), config.limits)),
+            counters: Counters::default(),
+            limits: config.limits,
+            announced: format!("udp://{local}"),
+            task: Mutex::new(None),
+        });
+        let task = tokio::spawn(udp::receive_forever(relay.clone(), socket));
+        *relay.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        tracing::info!("media relay on udp://{local} and ws {MEDIA_WS_PATH}");
+        Ok(Some(relay))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens the two legs of an accepted call: the caller's and the
+    /// answering callee's way in, in that order.
+    pub(crate) fn open(&self, call_id: &Arc<str>) -> (MediaInfo, MediaInfo) {
+        let (caller, callee) = self.lock().open(call_id);
+        let info = |credential| MediaInfo {
+            relay: Some(self.announced.clone()),
+            ws: MEDIA_WS_PATH.to_owned(),
+            credential: media::encode_credential(&credential),
+        };
+        (info(caller), info(callee))
+    }
+
+    /// Forgets a call's legs: its credentials stop working at once and its
+    /// `/media` connections are told to close.
+    pub(crate) fn close(&self, call_id: &str) {
+        self.lock().close(call_id);
+    }
+
+    /// Stops the UDP loop and forgets every call, releasing the socket.
+    pub(crate) async fn shutdown(&self) {
+        self.lock().close_all();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> RelayStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RelayStats {
+            forwarded: get(&c.forwarded),
+            probes_answered: get(&c.probes_answered),
+            malformed: get(&c.malformed),
+            unknown_credential: get(&c.unknown_credential),
+            oversize: get(&c.oversize),
+            rate_limited: get(&c.rate_limited),
+            no_route: get(&c.no_route),
+            send_failed: get(&c.send_failed),
+            live_calls: self.lock().live_calls() as u64,
+        }
+    }
+
+    /// `udp://HOST:PORT` of the relay's socket.
+    pub fn udp_url(&self) -> &str {
+        &self.announced
+    }
+
+    /// Decides about one packet from `source`, counting what is dropped.
+    fn judge(&self, packet: &[u8], source: Source<'_>) -> Verdict {
+        if packet.len() > self.limits.max_packet_bytes {
+            bump(&self.counters.oversize);
+            return Verdict::Drop;
+        }
+        let verdict = self.lock().judge(packet, source, std::time::Instant::now());
+        let c = &self.counters;
+        match verdict {
+            Verdict::Malformed => bump(&c.malformed),
+            Verdict::UnknownCredential => bump(&c.unknown_credential),
+            Verdict::RateLimited => bump(&c.rate_limited),
+            Verdict::NoRoute => bump(&c.no_route),
+            Verdict::SendFailed => bump(&c.send_failed),
+            Verdict::ForwardedWs => bump(&c.forwarded),
+            Verdict::Answer(_) => bump(&c.probes_answered),
+            Verdict::ForwardUdp(..) | Verdict::Drop => {}
+        }
+        verdict
+    }
+
+    /// Counts the outcome of a UDP send the caller made for a `ForwardUdp` or `Answer` verdict.
+    fn sent(&self, result: std::io::Result<usize>) {
+        match result {
+            Ok(_) => {}
+            Err(_) => bump(&self.counters.send_failed),
+        }
+    }
+
+    fn forwarded(&self) {
+        bump(&self.counters.forwarded);
+    }
+
+    /// The UDP socket, for forwarding a packet that came over a WebSocket.
+    fn udp(&self) -> Option<Arc<UdpSocket>> {
+        self.lock().udp()
+    }
+}
