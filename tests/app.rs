@@ -20,3 +20,6 @@ mod files;
 
 #[path = "app/features.rs"]
 mod features;
+
+#[path = "app/model.rs"]
+mod model;

@@ -7,7 +7,8 @@ use super::support::{Log, MediaRecord, RecordingMedia, RecordingRinger};
 use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
-use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, outgoing, phone};
+use softphone::app::model::{OutgoingStage, RingStage};
+use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, phone};
 use softphone::config::AppConfig;
 use softphone::history::{Direction, Outcome};
 use softphone::paths::Paths;
@@ -95,7 +96,7 @@ impl Driver {
                     self.app.screen(),
                     self.app.incoming(),
                     self.app.notice(),
-                    self.app.connection()
+                    self.app.link()
                 ),
             }
         }
@@ -115,7 +116,7 @@ impl Driver {
 
     async fn until_ringing(&mut self) {
         self.until("the incoming dialog", |app| {
-            app.incoming().is_some_and(|d| d.stage == incoming::Stage::Ringing)
+            app.incoming().is_some_and(|d| d.stage == RingStage::Ringing)
         })
         .await;
         assert_eq!(self.app.tone(), Some(Tone::Ringtone));
@@ -163,7 +164,7 @@ async fn the_app_answers_and_places_calls_through_a_real_server() {
     invitation.set_channel_id("room-e2e").unwrap();
     invitation.send().await.unwrap();
     alice.until_ringing().await;
-    assert_eq!(alice.app.incoming().unwrap().channel, "room-e2e");
+    assert_eq!(alice.app.incoming().unwrap().call.facts.channel, "room-e2e");
     alice.send(Message::Incoming(incoming::Message::Accept));
     alice.until_in_call().await;
     assert_eq!(alice.app.tone(), None);
@@ -180,7 +181,7 @@ async fn the_app_answers_and_places_calls_through_a_real_server() {
     alice
         .until(
             "ringing at bob's",
-            |app| matches!(app.screen(), Screen::Outgoing(c) if c.stage == outgoing::Stage::Ringing),
+            |app| matches!(app.screen(), Screen::Outgoing(c) if c.stage == OutgoingStage::Ringing),
         )
         .await;
     assert_eq!(alice.app.tone(), Some(Tone::Ringback));
@@ -297,7 +298,7 @@ async fn do_not_disturb_and_call_waiting_through_a_real_server() {
     alice
         .until(
             "the call with carol",
-            |app| matches!(app.screen(), Screen::InCall(c) if c.facts.peer == "carol"),
+            |app| matches!(app.screen(), Screen::InCall(c) if c.call.facts.peer == "carol"),
         )
         .await;
     next_event(&mut bob_events, |e| matches!(e, Event::HungUp { .. }).then_some(())).await;

@@ -8,7 +8,8 @@
 use super::support::{Harness, Sent};
 use iced::keyboard::{Key, key::Named};
 use iced_test::Simulator;
-use softphone::app::{Message, Screen, Tab, contacts, outgoing, settings, theme};
+use softphone::app::model::OutgoingStage;
+use softphone::app::{Message, Screen, Tab, contacts, settings, theme};
 use softphone::ringtone::Tone;
 use softphone::sdk::{CancelReason, Event};
 
@@ -108,7 +109,7 @@ fn clicking_cancel_withdraws_the_call() {
     });
     assert_eq!(h.sent.last(), Some(Sent::Cancel(id)));
     assert_eq!(h.tone(), None);
-    assert!(matches!(h.app.screen(), Screen::Outgoing(c) if c.stage == outgoing::Stage::Canceling));
+    assert!(matches!(h.app.screen(), Screen::Outgoing(c) if c.stage == OutgoingStage::Canceling));
 }
 
 #[test]
