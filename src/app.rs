@@ -27,6 +27,7 @@
 //! - [`outputs`]: sounds and media derived from the state; [`timeline`]: the QA timeline.
 //! - [`layout`]: the window: title, tabs, banners, dialog layer, keys.
 //! - [`phone`]: the seam to the SDK and the iced adapter for its events.
+//! - [`signals`]: SIGTERM and SIGINT close the app as its window does.
 //! - [`embedded`]: the in-process server of the default setup.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
 
@@ -40,6 +41,7 @@ pub mod pages;
 pub mod phone;
 pub mod screen;
 pub mod session;
+pub mod signals;
 pub mod theme;
 pub mod timeline;
 pub mod widget;

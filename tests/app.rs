@@ -23,3 +23,9 @@ mod features;
 
 #[path = "app/model.rs"]
 mod model;
+
+#[path = "app/shutdown.rs"]
+mod shutdown;
+
+#[path = "app/process.rs"]
+mod process;

@@ -1,7 +1,8 @@
 //! What the app does for the call model: it hands each [`model::Event`] to
 //! [`Calls::on_event`](super::model::Calls::on_event) and carries out the
 //! effects that come back, in order: requests to the SDK, rows in the call
-//! history, the notice bar, desktop notifications and the window's
+//! history (an answered call is written at once, and completed when it
+//! ends), the notice bar, desktop notifications and the window's
 //! attention. Notifications go out only while the window is not in front:
 //! someone looking at the app sees the call already.
 
@@ -26,6 +27,11 @@ impl App {
         match effect {
             Effect::Ask(ask) => return self.ask(ask),
             Effect::Record(record) => self.record(record, history_open),
+            Effect::RecordAnswered(record) => {
+                if let Err(e) = self.history.append_answered(record) {
+                    tracing::warn!("{e}");
+                }
+            }
             Effect::RecordOnce(record) => {
                 if !self.already_recorded(&record.call_id) {
                     self.record(record, history_open);

@@ -48,6 +48,7 @@ impl App {
 
     pub fn subscription(&self) -> Subscription<Message> {
         let closing = window::close_requests().map(|_| Message::CloseRequested);
+        let signals = Subscription::run(super::signals::close_requests);
         let focus = iced::event::listen_with(|event, _status, _window| match event {
             Event::Window(window::Event::Focused) => Some(Message::Focused(true)),
             Event::Window(window::Event::Unfocused) => Some(Message::Focused(false)),
@@ -58,7 +59,7 @@ impl App {
             || self.preview.is_some()
             || self.calls.active().is_some()
             || matches!(self.link, Link::Up { status: Status::Reconnecting { .. }, .. });
-        let mut subscriptions = vec![closing, focus];
+        let mut subscriptions = vec![closing, signals, focus];
         if needs_clock {
             subscriptions.push(iced::time::every(Duration::from_secs(1)).map(Message::Tick));
         }

@@ -69,7 +69,8 @@ pub enum Event {
     /// The session went (signed out, or lost for good): what it had ends
     /// here, and nothing can be sent about it any more.
     SessionEnded,
-    /// The app is closing: the calls end, and the other side is told.
+    /// The app is closing (window closed, SIGTERM, SIGINT): the calls end,
+    /// and the other sides are told at once.
     Closing,
 }
 
@@ -78,8 +79,11 @@ pub enum Event {
 pub enum Effect {
     /// Send this request; its reply comes back as [`Event::Replied`].
     Ask(Ask),
-    /// Add the call to the history.
+    /// Add the call to the history (an answered call: complete its row).
     Record(Record),
+    /// Write the call to the history as answered now, before it ends, so
+    /// that a crash mid-call leaves it there.
+    RecordAnswered(Record),
     /// Add the call to the history unless it has a row already (an
     /// invitation sent anew after a reconnect is not a second call).
     RecordOnce(Record),
@@ -262,7 +266,8 @@ impl Calls {
 
     /// Ends every call: the one up (answered, until now), the one being
     /// placed (canceled), what rings (missed); `tell` also tells the other
-    /// side (the session is still there to do it).
+    /// sides (the session is still there to do it): hung up, canceled,
+    /// refused.
     fn end_all(&mut self, why: &str, tell: bool, now: Instant, out: &mut Vec<Effect>) {
         match self.active.take() {
             Some(Active::InCall(call)) => {
@@ -281,6 +286,10 @@ impl Calls {
         }
         for ringing in [self.ringing.take(), self.waiting.take()].into_iter().flatten() {
             out.push(Effect::Record(ringing.call.record(Outcome::Missed, why, 0)));
+            if tell {
+                let call_id = ringing.call.facts.call_id;
+                out.push(Effect::Ask(Ask::Refuse { call_id, response: String::new() }));
+            }
         }
     }
 

@@ -204,9 +204,7 @@ impl App {
         Task::perform(
             async move {
                 let goodbye = async {
-                    for ending in endings {
-                        let _ = ending.await;
-                    }
+                    futures_util::future::join_all(endings).await;
                     let _ = phone.logout().await;
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;

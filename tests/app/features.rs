@@ -86,7 +86,14 @@ fn answering_a_waiting_call_hangs_up_the_first() {
     let Screen::InCall(call) = h.app.screen() else { panic!("{:?}", h.app.screen()) };
     assert_eq!(call.call.facts.peer, "carol");
     assert!(h.app.waiting().is_none() && h.app.incoming().is_none());
-    assert_eq!(outcomes(&h), [("bob".into(), Direction::Incoming, Outcome::Answered)]);
+    // bob's call ended; carol's is in the history from its answer on.
+    assert_eq!(
+        outcomes(&h),
+        [
+            ("bob".into(), Direction::Incoming, Outcome::Answered),
+            ("carol".into(), Direction::Incoming, Outcome::Answered)
+        ]
+    );
     // Our hang-up of bob's call, confirmed late, changes nothing.
     h.sdk(Event::HungUp { call_id: "c1".into(), reason: HangupReason::Hangup, by: "alice".into() });
     assert!(matches!(h.app.screen(), Screen::InCall(c) if c.call.facts.peer == "carol"));
@@ -102,7 +109,14 @@ fn declining_a_waiting_call_keeps_the_first() {
     assert!(h.app.waiting().is_none());
     assert_eq!(h.tone(), None);
     assert!(matches!(h.app.screen(), Screen::InCall(c) if c.call.facts.peer == "bob"));
-    assert_eq!(outcomes(&h), [("carol".into(), Direction::Incoming, Outcome::Declined)]);
+    // bob's call is in the history from its answer on; carol's declined.
+    assert_eq!(
+        outcomes(&h),
+        [
+            ("bob".into(), Direction::Incoming, Outcome::Answered),
+            ("carol".into(), Direction::Incoming, Outcome::Declined)
+        ]
+    );
 }
 
 #[test]

@@ -65,6 +65,12 @@ fn an_invitation_rings_is_answered_and_hung_up_with_one_record() {
         Event::Replied { call_id: "c1".into(), request: softphone::app::CallRequest::Accept, result: Ok(()) };
     let effects = calls.on_event(answered, &policy(), now);
     assert!(effects.contains(&Effect::Attention(false)), "the urgency hint is withdrawn");
+    let written = effects.iter().find_map(|e| if let Effect::RecordAnswered(r) = e { Some(r) } else { None });
+    assert_eq!(
+        written.map(|r| (r.outcome, r.duration_ms)),
+        Some((Outcome::Answered, 0)),
+        "written at the answer"
+    );
     assert_eq!(calls.media().map(|f| (f.peer.as_str(), f.channel.as_str())), Some(("bob", "bob-room")));
 
     let later = now + Duration::from_secs(7);
@@ -184,7 +190,8 @@ fn closing_ends_every_call_and_tells_the_other_sides() {
     let mut calls = in_call_with_bob(now);
     calls.on_event(invitation("c2", "carol"), &Policy { call_waiting: true, ..policy() }, now);
     let effects = calls.on_event(Event::Closing, &policy(), now + Duration::from_secs(3));
-    assert_eq!(asks(&effects), [&Ask::HangUp("c1".into())]);
+    let refuse = Ask::Refuse { call_id: "c2".into(), response: String::new() };
+    assert_eq!(asks(&effects), [&Ask::HangUp("c1".into()), &refuse]);
     let rows: Vec<_> =
         records(&effects).iter().map(|r| (r.peer.as_str(), r.outcome, r.detail.as_str())).collect();
     assert_eq!(rows, [("bob", Outcome::Answered, ""), ("carol", Outcome::Missed, "the app was closed")]);

@@ -47,6 +47,7 @@ impl Calls {
         let Some(Active::Outgoing(mut call)) = self.active.take() else { return };
         call.call.facts.response = response;
         out.push(Effect::Notice(None));
+        out.push(Effect::RecordAnswered(call.call.record(Outcome::Answered, "", 0)));
         self.active = Some(Active::InCall(InCall::new(call.call, now)));
     }
 

@@ -51,6 +51,7 @@ impl Calls {
     pub(super) fn answered(&mut self, call_id: &str, now: Instant, out: &mut Vec<Effect>) {
         if let Some(incoming) = self.take_ringing(call_id) {
             out.push(Effect::Notice(None));
+            out.push(Effect::RecordAnswered(incoming.call.record(Outcome::Answered, "", 0)));
             self.active = Some(Active::InCall(InCall::new(incoming.call, now)));
         }
     }
