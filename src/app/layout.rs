@@ -85,9 +85,7 @@ impl App {
         if let Some(tabs) = self.tabs() {
             page = page.push(tabs);
         }
-        if let Some(notice) = &self.notice {
-            page = page.push(notice_bar(notice));
-        }
+        page = page.push(notice_slot(self.notice.as_deref()));
         if let Some(missed) = self.missed_panel() {
             page = page.push(container(missed).padding([4, 12]).center_x(Fill));
         }
@@ -248,7 +246,23 @@ impl App {
     }
 }
 
-/// The notice bar: how the last call ended, or a setting that was reset.
+/// The height kept for the notice bar, shown or not, so that the screen
+/// under it does not move when a notice comes or goes: the bar's paddings
+/// (8 + 6 above and below) around its Dismiss button (14 px text, 1.3 line
+/// height, 5 px padding above and below), rounded up. A notice of more
+/// than one line still takes the room it needs.
+const NOTICE_SLOT: f32 = 57.0;
+
+/// The notice bar in its slot: how the last call ended, or a setting that
+/// was reset.
+fn notice_slot(notice: Option<&str>) -> Element<'_, Message> {
+    let room = space().width(Fill).height(NOTICE_SLOT);
+    match notice {
+        Some(notice) => stack![room, notice_bar(notice)].into(),
+        None => room.into(),
+    }
+}
+
 fn notice_bar(notice: &str) -> Element<'_, Message> {
     let bar = row![
         text(notice).width(Fill),
