@@ -15,7 +15,7 @@
 //! An incoming call, from the socket to the ringtone: the SDK's event
 //! stream ([`phone::events`]) becomes `Message::Sdk`; [`App::update`]
 //! hands it to [`model::Calls::on_event`], where it rings; then
-//! [`App::drive_outputs`](outputs) asks [`model::Calls::tone`] and tells
+//! `App::drive_outputs` ([`outputs`]) asks [`model::Calls::tone`] and tells
 //! the [`Ringer`].
 //!
 //! - [`model`]: the calls and what every event does to them.
