@@ -2,74 +2,70 @@
 //!
 //! State flows one way. Every input is a [`Message`]: a click or key on a
 //! screen, an SDK event (`Message::Sdk`), the reply to one of our requests
-//! (`Message::Replied`), a clock tick. [`App::update`] changes the state:
-//! the current [`Screen`], the incoming-call dialog that may sit over it,
-//! the call-waiting prompt, the connection. Screens never reach up: their
-//! `update` returns an `Event` that the app acts on. After every update the
-//! app *reconciles*: it works out which tone (and which sound settings) its
-//! state calls for and which call's media session should run, and tells
-//! the [`Ringer`] and [`MediaHook`] only about changes. So every way a
-//! ringing invitation can end stops the ringtone, because none of them
-//! leaves an invitation ringing.
+//! (`Message::Replied`), a clock tick. [`App::update`] routes it: what
+//! happens to a call goes to the call model ([`model::Calls`], no UI in
+//! it), which changes the calls and returns effects that the app carries
+//! out ([`effects`]); screens never reach up, their `update` returns an
+//! `Event` that the app acts on. After every update the app brings its
+//! outputs in line with the state ([`outputs`]): the tone the model asks
+//! for, the media session of the call that is up, the QA timeline. So
+//! every way a ringing invitation can end stops the ringtone, because none
+//! of them leaves an invitation ringing.
 //!
-//! - [`sign_in`], [`dial`] (the home screen), [`contacts`], [`history`],
-//!   [`settings`], [`outgoing`], [`incoming`], [`in_call`]: the screens.
-//! - [`calls`]: what each SDK event and reply does to the screens;
-//!   [`invitations`]: who may ring (do-not-disturb, busy, call waiting).
-//! - [`record`]: the call history and notifications as calls end.
+//! An incoming call, from the socket to the ringtone: the SDK's event
+//! stream ([`phone::events`]) becomes `Message::Sdk`; [`App::update`]
+//! hands it to [`model::Calls::on_event`], where it rings; then
+//! `App::drive_outputs` ([`outputs`]) asks [`model::Calls::tone`] and tells
+//! the [`Ringer`].
+//!
+//! - [`model`]: the calls and what every event does to them.
+//! - [`effects`]: what the app does for the model: requests, history, notices.
+//! - [`screen`]: the screens, each reading its part of the state.
 //! - [`pages`]: moving between the idle screens and what their events do.
-//! - [`reconcile`]: sounds, media and the QA timeline derived from the state.
+//! - [`link`]: signed out, or a session and its connection; [`session`]:
+//!   signing in and out, connection events, and quitting.
+//! - [`outputs`]: sounds and media derived from the state; [`timeline`]: the QA timeline.
 //! - [`layout`]: the window: title, tabs, banners, dialog layer, keys.
 //! - [`phone`]: the seam to the SDK and the iced adapter for its events.
-//! - [`session`]: signing in and out, and quitting.
-//! - [`connection`]: the connection state and the status bar.
+//! - [`signals`]: SIGTERM and SIGINT close the app as its window does.
 //! - [`embedded`]: the in-process server of the default setup.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
 
-pub mod calls;
-pub mod connection;
-pub mod contacts;
-pub mod dial;
+pub mod effects;
 pub mod embedded;
-pub mod history;
-pub mod in_call;
-pub mod incoming;
-pub mod invitations;
 pub mod layout;
-pub mod outgoing;
+pub mod link;
+pub mod model;
+pub mod outputs;
 pub mod pages;
 pub mod phone;
-pub mod reconcile;
-pub mod record;
+pub mod screen;
 pub mod session;
-pub mod settings;
-pub mod sign_in;
+pub mod signals;
 pub mod theme;
+pub mod timeline;
 pub mod widget;
 
+pub use model::CallRequest;
+pub use screen::{Page, Screen, contacts, dial, history, in_call, incoming, outgoing, settings, sign_in};
+
 use crate::config::{AppConfig, MediaConfig};
-use crate::event_log::EventLog;
 use crate::history::History;
-use crate::media::{self, MediaHook, MediaSession};
+use crate::media::{self, MediaHook};
 use crate::notify::{self, Notifier};
 use crate::paths::Paths;
 use crate::ringtone::{self, Ringer, Sound, Tone};
 use crate::sdk;
-use connection::Connection;
-use contacts::Contacts;
-use dial::Dial;
 use embedded::Embedded;
-use history::HistoryScreen;
-use in_call::InCall;
-use incoming::Incoming;
-use outgoing::Outgoing;
+use link::Link;
+use model::{Active, Calls, Incoming, Policy};
+use outputs::Outputs;
 use phone::Connector;
-use session::Session;
-use settings::Settings;
-use sign_in::{Credentials, SignIn};
+use sign_in::SignIn;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
+use timeline::Timeline;
 
 use iced::{Task, window};
 
@@ -133,34 +129,6 @@ impl Parts {
     }
 }
 
-/// The screen under the incoming-call dialog.
-#[derive(Debug, Clone)]
-pub enum Screen {
-    SignIn(SignIn),
-    /// The home screen: the dial form, and the missed calls not seen yet.
-    Dial(Dial),
-    Contacts(Contacts),
-    History(HistoryScreen),
-    Settings(Settings),
-    Outgoing(Outgoing),
-    InCall(InCall),
-}
-
-impl Screen {
-    /// Its name in the QA timeline.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Screen::SignIn(_) => "sign_in",
-            Screen::Dial(_) => "dial",
-            Screen::Contacts(_) => "contacts",
-            Screen::History(_) => "history",
-            Screen::Settings(_) => "settings",
-            Screen::Outgoing(_) => "outgoing",
-            Screen::InCall(_) => "in_call",
-        }
-    }
-}
-
 /// The idle screens the tabs (and Ctrl+1..4) switch between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -168,16 +136,6 @@ pub enum Tab {
     Contacts,
     History,
     Settings,
-}
-
-/// Which of our requests a reply answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
-    Invite,
-    Cancel,
-    Accept,
-    Refuse,
-    HangUp,
 }
 
 #[derive(Debug, Clone)]
@@ -205,7 +163,7 @@ pub enum Message {
     /// The SDK's reply to one of our requests about a call.
     Replied {
         call_id: String,
-        request: Request,
+        request: CallRequest,
         result: Result<(), sdk::Error>,
     },
     Tick(Instant),
@@ -216,28 +174,20 @@ pub enum Message {
     Done,
 }
 
-/// The media session of the call on screen.
-struct ActiveMedia {
-    call_id: String,
-    /// `None` when it failed to start (the call screen says why); kept so
-    /// that it is not started again on every update.
-    session: Option<Box<dyn MediaSession>>,
-}
-
 /// The whole state of the app.
 pub struct App {
     paths: Paths,
+    /// The settings in force (saved ones, then the command line's).
     config: AppConfig,
+    /// Where the default server listens (tests move it off 7878).
     default_listen: String,
     /// Handed to every SDK client (`--ca-file`), for a private deployment's `wss://`.
     ca_file: Option<PathBuf>,
-    screen: Screen,
-    /// The incoming-call dialog, over whatever screen is up.
-    incoming: Option<Incoming>,
-    /// A second call ringing during a call (call waiting): a prompt beside
-    /// the call, not over it.
-    waiting: Option<Incoming>,
-    /// Every call, and which missed ones are unseen.
+    /// The screen under the calls: sign-in or one of the tabs.
+    page: Page,
+    /// Every call: what rings, what waits, what is placed or up.
+    calls: Calls,
+    /// Every call that ended, and which missed ones are unseen.
     history: History,
     /// Who of our contacts is online, as far as we have heard.
     presence: BTreeMap<String, bool>,
@@ -248,31 +198,23 @@ pub struct App {
     /// The ringtone preview of the settings screen: until when, and the
     /// sound as the (unsaved) form has it.
     preview: Option<(Instant, Sound)>,
-    /// The sound the ringer was last configured with.
-    sound: Sound,
-    /// Whether the media hook came from the config (and follows it) or was
-    /// given (tests).
-    media_hook_from_config: bool,
+    /// The ringer and the media hook, and what they were last told.
+    outputs: Outputs,
     /// The QA timeline, with `--log-events`.
-    event_log: Option<EventLog>,
-    /// The UI state last written to the timeline.
-    logged_ui: Option<serde_json::Value>,
-    connection: Connection,
-    session: Option<Session>,
+    timeline: Option<Timeline>,
+    /// Signed out, or the session and its connection.
+    link: Link,
+    /// How many sessions were started: numbers the next one.
     sessions_started: u64,
     /// How the last call ended, or a setting that was reset.
     notice: Option<String>,
     /// The time views are drawn at: set at every update.
     now: Instant,
-    ringer: Box<dyn Ringer>,
-    /// The tone the ringer was last told to play.
-    tone: Option<Tone>,
-    media_hook: Box<dyn MediaHook>,
-    media: Option<ActiveMedia>,
     /// The server this process hosts, in the default setup.
     embedded: Option<Embedded>,
+    /// Makes the SDK client of a sign-in (tests put a recording one here).
     connector: Connector,
-    /// Closing: no more sounds or media.
+    /// Closing: no more sounds, media or notifications.
     quitting: bool,
 }
 
@@ -283,65 +225,34 @@ impl App {
     pub fn new(options: Options, parts: Parts) -> (App, Task<Message>) {
         let sign_in_flags =
             options.peer_id.is_some() || options.server_url.is_some() || options.token.is_some();
-        let (mut config, config_note) = AppConfig::load(&parts.paths);
+        let (config, config_note) = load_config(&parts.paths, &options);
         let (history, history_note) = History::load(&parts.paths.history_file());
         let note = match (config_note, history_note) {
             (Some(a), Some(b)) => Some(format!("{a} {b}")),
             (a, b) => a.or(b),
         };
-        if let Some(url) = options.server_url {
-            config.server_url = url;
-        }
-        if let Some(peer) = &options.peer_id {
-            config.peer_id = peer.clone();
-        }
-        if let Some(token) = options.token {
-            config.token = token;
-        }
-        if let Some(device) = options.device {
-            config.device = device;
-        }
-        if let Some(media) = options.media {
-            config.media = media;
-        }
         let media_hook_from_config = parts.media_hook.is_none();
         let media_hook = parts.media_hook.unwrap_or_else(|| media::hook_for(&config.media));
-        let mut ringer = parts.ringer;
-        let sound = Sound::from_config(&config);
-        ringer.configure(&sound);
-        let event_log = options.log_events.as_deref().and_then(|path| match EventLog::open(path) {
-            Ok(log) => Some(log),
-            Err(e) => {
-                tracing::warn!("cannot open the event log {}: {e}", path.display());
-                None
-            }
-        });
+        let outputs =
+            Outputs::new(parts.ringer, Sound::from_config(&config), media_hook, media_hook_from_config);
         let mut app = App {
             paths: parts.paths,
-            screen: Screen::SignIn(SignIn::from_config(&config)),
+            page: Page::SignIn(SignIn::from_config(&config)),
             config,
             default_listen: options.default_listen,
             ca_file: options.ca_file,
-            incoming: None,
-            waiting: None,
+            calls: Calls::default(),
             history,
             presence: BTreeMap::new(),
             focused: true,
             notifier: parts.notifier,
             preview: None,
-            sound,
-            media_hook_from_config,
-            event_log,
-            logged_ui: None,
-            connection: Connection::SignedOut { reason: None },
-            session: None,
+            outputs,
+            timeline: options.log_events.as_deref().and_then(Timeline::open),
+            link: Link::SignedOut { reason: None },
             sessions_started: 0,
             notice: note,
             now: Instant::now(),
-            ringer,
-            tone: None,
-            media_hook,
-            media: None,
             embedded: None,
             connector: parts.connector,
             quitting: false,
@@ -360,100 +271,38 @@ impl App {
             Message::Tick(now) => now,
             _ => Instant::now(),
         };
-        let was_ringing = self.incoming.is_some();
         self.log_message(&message);
         let task = self.handle(message);
-        let task = Task::batch([task, self.promote_waiting()]);
-        self.reconcile();
-        if was_ringing && self.incoming.is_none() {
-            // The window manager may keep the urgency hint until told otherwise.
-            let calm = window::latest().and_then(|id| window::request_user_attention(id, None));
-            return Task::batch([task, calm]);
-        }
+        self.drive_outputs();
         task
     }
 
+    /// Routes a message: calls to the model, the rest to whom it concerns.
     fn handle(&mut self, message: Message) -> Task<Message> {
         match message {
-            Message::SignIn(message) => {
-                let Screen::SignIn(form) = &mut self.screen else { return Task::none() };
-                match form.update(message) {
-                    Some(sign_in::Event::SignIn(credentials)) => self.sign_in(credentials),
-                    Some(sign_in::Event::OpenSettings) => self.go(Tab::Settings),
-                    None => Task::none(),
-                }
-            }
-            Message::Dial(message) => {
-                let Screen::Dial(form) = &mut self.screen else { return Task::none() };
-                match form.update(message) {
-                    Some(dial::Event::Call { peer, channel, content }) => self.call(peer, channel, content),
-                    Some(dial::Event::SignOut) => self.sign_out(),
-                    None => Task::none(),
-                }
-            }
+            Message::SignIn(message) => self.on_sign_in(message),
+            Message::Dial(message) => self.on_dial(message),
             Message::Contacts(message) => self.on_contacts(message),
             Message::History(message) => self.on_history(message),
             Message::Settings(message) => self.on_settings(message),
             Message::Go(tab) => self.go(tab),
             Message::CallBack(peer) => self.call_back(peer),
-            Message::Waiting(message) => self.on_waiting(message),
+            Message::Outgoing(message) => self.on_call_screen(CallScreen::Outgoing(message)),
+            Message::Incoming(message) => self.on_call_screen(CallScreen::Incoming(message)),
+            Message::Waiting(message) => self.on_call_screen(CallScreen::Waiting(message)),
+            Message::InCall(message) => self.on_call_screen(CallScreen::InCall(message)),
             Message::PresenceReplied(session, result) => {
-                if self.session.as_ref().map(|s| s.number) == Some(session) {
-                    match result {
-                        Ok(presence) => self.presence.extend(presence),
-                        Err(e) => tracing::info!("presence subscription failed: {e}"),
-                    }
-                }
+                self.on_presence_reply(session, result);
                 Task::none()
             }
             Message::Focused(focused) => {
                 self.focused = focused;
                 Task::none()
             }
-            Message::Outgoing(message) => {
-                let Screen::Outgoing(call) = &mut self.screen else { return Task::none() };
-                match call.update(message) {
-                    Some(outgoing::Event::Cancel { call_id }) => self.request(call_id, Request::Cancel),
-                    None => Task::none(),
-                }
+            Message::Sdk(session, event) => self.on_sdk_event(session, event),
+            Message::Replied { call_id, request, result } => {
+                self.drive(model::Event::Replied { call_id, request, result })
             }
-            Message::Incoming(message) => {
-                let Some(dialog) = &mut self.incoming else { return Task::none() };
-                match dialog.update(message) {
-                    Some(incoming::Event::Accept { call_id }) => self.request(call_id, Request::Accept),
-                    Some(incoming::Event::Refuse { call_id }) => {
-                        if let Some(dialog) = self.incoming.take() {
-                            self.record_incoming(&dialog, crate::history::Outcome::Declined, "");
-                        }
-                        self.request(call_id, Request::Refuse)
-                    }
-                    None => Task::none(),
-                }
-            }
-            Message::InCall(message) => {
-                let Screen::InCall(call) = &mut self.screen else { return Task::none() };
-                match call.update(message) {
-                    Some(in_call::Event::HangUp { call_id }) => {
-                        let call = call.clone();
-                        self.notice = Some(format!("Call with {} ended", call.facts.peer));
-                        self.record_call(&call);
-                        self.screen = Screen::Dial(Dial::redial(&call.facts.peer));
-                        self.request(call_id, Request::HangUp)
-                    }
-                    None => Task::none(),
-                }
-            }
-            Message::Sdk(session, event) => {
-                if self.session.as_ref().map(|s| s.number) != Some(session) {
-                    tracing::debug!(session, ?event, "dropped an event of an ended session");
-                    return Task::none();
-                }
-                if let Some(log) = &mut self.event_log {
-                    log.sdk(session, &event);
-                }
-                self.on_sdk_event(event)
-            }
-            Message::Replied { call_id, request, result } => self.on_reply(call_id, request, result),
             Message::Tick(now) => {
                 if self.preview.as_ref().is_some_and(|(until, _)| now >= *until) {
                     self.preview = None;
@@ -469,65 +318,100 @@ impl App {
         }
     }
 
-    /// Places a call (from the dial screen, a contact or a history row).
-    fn call(&mut self, peer: String, channel: String, content: String) -> Task<Message> {
-        if self.incoming.is_some() || matches!(self.screen, Screen::Outgoing(_) | Screen::InCall(_)) {
+    /// An SDK event: the connection and presence are the app's, the rest
+    /// goes to the call model. Events of an ended session are dropped.
+    fn on_sdk_event(&mut self, session: u64, event: sdk::Event) -> Task<Message> {
+        if self.session_number() != Some(session) {
+            tracing::debug!(session, ?event, "dropped an event of an ended session");
             return Task::none();
         }
-        let Some(session) = &self.session else { return Task::none() };
-        match session.phone.invite(&peer, &channel, &content) {
-            Ok((call_id, reply)) => {
-                self.notice = None;
-                self.screen = Screen::Outgoing(Outgoing {
-                    call_id: call_id.clone(),
-                    peer,
-                    channel,
-                    content,
-                    stage: outgoing::Stage::Calling,
-                    started: self.now,
-                    started_at_ms: crate::clock::unix_millis(),
-                });
-                Task::perform(reply, move |result| Message::Replied {
-                    call_id,
-                    request: Request::Invite,
-                    result,
+        if let Some(timeline) = &mut self.timeline {
+            timeline.sdk(session, &event);
+        }
+        match event {
+            sdk::Event::Connection { state, reason } => self.on_connection(state, reason),
+            sdk::Event::Presence { peer_id, online } => {
+                self.presence.insert(peer_id, online);
+                Task::none()
+            }
+            event => self.drive(model::Event::Sdk(event)),
+        }
+    }
+
+    /// A press on the dialog, the call-waiting prompt or a call's screen:
+    /// the screen says what it means, the model does it.
+    fn on_call_screen(&mut self, message: CallScreen) -> Task<Message> {
+        let calls = &self.calls;
+        let event = match message {
+            CallScreen::Incoming(m) => {
+                calls.ringing().and_then(|d| incoming::update(d, m)).map(|e| match e {
+                    incoming::Event::Accept { call_id } => model::Event::Accept { call_id },
+                    incoming::Event::Refuse { call_id } => model::Event::Refuse { call_id },
                 })
             }
-            Err(e) => {
-                match &mut self.screen {
-                    Screen::Dial(form) => form.error = Some(calls::describe_error(&e)),
-                    _ => self.notice = Some(format!("Could not call {peer}: {}", calls::describe_error(&e))),
-                }
-                Task::none()
+            CallScreen::Waiting(m) => calls.waiting().and_then(|w| incoming::update(w, m)).map(|e| match e {
+                incoming::Event::Accept { call_id } => model::Event::AcceptWaiting { call_id },
+                incoming::Event::Refuse { call_id } => model::Event::RefuseWaiting { call_id },
+            }),
+            CallScreen::Outgoing(m) => match calls.active() {
+                Some(Active::Outgoing(call)) => outgoing::update(call, m)
+                    .map(|outgoing::Event::Cancel { call_id }| model::Event::Cancel { call_id }),
+                _ => None,
+            },
+            CallScreen::InCall(m) => match calls.active() {
+                Some(Active::InCall(call)) => in_call::update(call, m)
+                    .map(|in_call::Event::HangUp { call_id }| model::Event::HangUp { call_id }),
+                _ => None,
+            },
+        };
+        match event {
+            Some(event) => self.drive(event),
+            None => Task::none(),
+        }
+    }
+
+    fn on_presence_reply(&mut self, session: u64, result: Result<sdk::Presence, sdk::Error>) {
+        if self.session_number() == Some(session) {
+            match result {
+                Ok(presence) => self.presence.extend(presence),
+                Err(e) => tracing::info!("presence subscription failed: {e}"),
             }
         }
     }
 
-    /// Sends a request about `call_id`; its reply comes back as `Replied`.
-    fn request(&self, call_id: String, request: Request) -> Task<Message> {
-        let Some(session) = &self.session else { return Task::none() };
-        let reply = match request {
-            Request::Cancel => session.phone.cancel(&call_id),
-            Request::Accept => session.phone.accept(&call_id),
-            Request::Refuse => session.phone.refuse(&call_id, ""),
-            Request::HangUp => session.phone.hang_up(&call_id),
-            Request::Invite => return Task::none(),
-        };
-        Task::perform(reply, move |result| Message::Replied { call_id, request, result })
+    /// The settings the call model decides by.
+    fn policy(&self) -> Policy {
+        Policy {
+            do_not_disturb: self.config.do_not_disturb,
+            call_waiting: self.config.call_waiting,
+            ringback: self.config.ringback,
+            me: self.link.session().map(|s| s.credentials.peer_id.clone()).unwrap_or_default(),
+        }
     }
 
-    /// The screen under the dialog.
-    pub fn screen(&self) -> &Screen {
-        &self.screen
+    /// What is on show under the incoming-call dialog.
+    pub fn screen(&self) -> Screen<'_> {
+        Screen::of(&self.page, self.calls.active())
+    }
+
+    /// The calls: what rings, what waits, what is placed or up.
+    pub fn calls(&self) -> &Calls {
+        &self.calls
     }
 
     /// The incoming-call dialog, if one shows.
     pub fn incoming(&self) -> Option<&Incoming> {
-        self.incoming.as_ref()
+        self.calls.ringing()
     }
 
-    pub fn connection(&self) -> &Connection {
-        &self.connection
+    /// The call-waiting prompt, if a second call rings during a call.
+    pub fn waiting(&self) -> Option<&Incoming> {
+        self.calls.waiting()
+    }
+
+    /// Signed out, or the session and its connection.
+    pub fn link(&self) -> &Link {
+        &self.link
     }
 
     pub fn notice(&self) -> Option<&str> {
@@ -537,7 +421,7 @@ impl App {
     /// The number tagging the current session's events (tests feed events
     /// by hand with it).
     pub fn session_number(&self) -> Option<u64> {
-        self.session.as_ref().map(|s| s.number)
+        self.link.session().map(|s| s.number)
     }
 
     /// The URL of the embedded server, when this app hosts one.
@@ -547,12 +431,7 @@ impl App {
 
     /// The tone the ringer is playing.
     pub fn tone(&self) -> Option<Tone> {
-        self.tone
-    }
-
-    /// The call-waiting prompt, if a second call rings during a call.
-    pub fn waiting(&self) -> Option<&Incoming> {
-        self.waiting.as_ref()
+        self.outputs.tone()
     }
 
     /// The call history.
@@ -569,6 +448,36 @@ impl App {
     pub fn presence(&self) -> &BTreeMap<String, bool> {
         &self.presence
     }
+}
+
+/// A press on one of the screens that show a call.
+enum CallScreen {
+    Incoming(incoming::Message),
+    Waiting(incoming::Message),
+    Outgoing(outgoing::Message),
+    InCall(in_call::Message),
+}
+
+/// The saved settings with the command line's overrides, and a sentence
+/// when the file had to be set aside.
+fn load_config(paths: &Paths, options: &Options) -> (AppConfig, Option<String>) {
+    let (mut config, note) = AppConfig::load(paths);
+    if let Some(url) = &options.server_url {
+        config.server_url = url.clone();
+    }
+    if let Some(peer) = &options.peer_id {
+        config.peer_id = peer.clone();
+    }
+    if let Some(token) = &options.token {
+        config.token = token.clone();
+    }
+    if let Some(device) = &options.device {
+        config.device = device.clone();
+    }
+    if let Some(media) = &options.media {
+        config.media = media.clone();
+    }
+    (config, note)
 }
 
 /// Opens the window and runs the app until it is closed.

@@ -189,13 +189,18 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs to standard error, filtered by `RUST_LOG` (default `info`). With
-/// `lossy`, through a non-blocking writer that drops lines when standard
-/// error is not read (a full pipe), so that logging never stalls the
-/// server; the guard flushes what is queued when dropped.
+/// What is logged unless `RUST_LOG` says otherwise: our own events (one
+/// line each) and the warnings of the libraries we use, not their chatter
+/// (iced's window setup logs its attributes, icon bytes included, at info).
+pub const DEFAULT_LOG_FILTER: &str = "warn,softphone=info";
+
+/// Logs to standard error, filtered by `RUST_LOG` (default
+/// [`DEFAULT_LOG_FILTER`]). With `lossy`, through a non-blocking writer that
+/// drops lines when standard error is not read (a full pipe), so that
+/// logging never stalls the server; the guard flushes what is queued when dropped.
 fn init_logging(lossy: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if !lossy {
         let _ = builder.with_writer(std::io::stderr).try_init();
@@ -289,8 +294,23 @@ fn no_desktop() -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Why the app cannot start here, in one line.
+#[cfg(feature = "desktop")]
+const NO_DISPLAY: &str =
+    "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset); `softphone server` needs none";
+
+/// Whether a window system is reachable by its environment (X11 or Wayland).
+#[cfg(feature = "desktop")]
+fn has_display() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    !cfg!(target_os = "linux") || set("DISPLAY") || set("WAYLAND_DISPLAY")
+}
+
 #[cfg(feature = "desktop")]
 fn run_app(args: AppArgs) -> Result<(), AnyError> {
+    if !has_display() {
+        return Err(NO_DISPLAY.into());
+    }
     let token = match &args.token_file {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -317,8 +337,45 @@ fn run_app(args: AppArgs) -> Result<(), AnyError> {
         ca_file: args.ca_file,
         ..app::Options::default()
     };
-    app::run(options)?;
-    Ok(())
+    match run_window(options) {
+        Ok(()) => Ok(()),
+        Err(why) => {
+            Err(format!("cannot open the window ({why}); `softphone server` needs no display").into())
+        }
+    }
+}
+
+/// Runs the app's window. iced panics when it cannot reach the window
+/// system (a `DISPLAY` with no server behind it): that one panic becomes an
+/// error, said in one line; any other panic stays a panic.
+#[cfg(feature = "desktop")]
+fn run_window(options: app::Options) -> Result<(), String> {
+    const NO_EVENT_LOOP: &str = "Create event loop";
+    let message = |payload: &(dyn std::any::Any + Send)| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    };
+    let default_hook = std::sync::Arc::new(std::panic::take_hook());
+    let hook = default_hook.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if !message(info.payload()).starts_with(NO_EVENT_LOOP) {
+            hook(info);
+        }
+    }));
+    let outcome = std::panic::catch_unwind(|| app::run(options));
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| default_hook(info)));
+    match outcome {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(payload) if message(payload.as_ref()).starts_with(NO_EVENT_LOOP) => {
+            let why = message(payload.as_ref());
+            Err(why.rsplit_once("error: ").map_or(why.clone(), |(_, e)| e.trim_end_matches(" })").to_owned()))
+        }
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
 }
 
 fn print_token(args: TokenArgs) -> Result<(), AnyError> {

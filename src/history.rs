@@ -7,6 +7,13 @@
 //! Keeping the marker in the same file keeps "seen" and the calls it covers
 //! consistent without comparing clocks.
 //!
+//! A call is written when it is answered (`"type": "answered"`, a record
+//! with no duration yet) and again when it ends (a `"call"` line with the
+//! same call id): the loader merges the two into one record. So a crash or
+//! a `kill -9` mid-call leaves the call in the history as answered; with
+//! no completion line its detail says the app stopped during the call.
+//! Files written before answered lines existed load as they always did.
+//!
 //! Appending writes one whole line with a single write and syncs it, so a
 //! crash leaves at worst a torn last line. Loading skips such a line (and
 //! rewrites the file without it, so the next append starts on a fresh
@@ -99,6 +106,9 @@ impl Record {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Line {
     Call(Record),
+    /// A call was answered and is in progress; its `call` line follows
+    /// when it ends.
+    Answered(Record),
     /// The user looked at the history: the missed calls so far are seen.
     Seen {
         at_ms: u64,
@@ -124,12 +134,18 @@ pub struct History {
     records: Vec<Record>,
     /// How many of `records` the last "seen" marker covers.
     seen: usize,
+    /// The calls answered and not ended yet: their `call` line completes
+    /// the record rather than adding one.
+    in_progress: Vec<String>,
 }
+
+/// The detail of an answered call whose end was never written.
+pub const UNFINISHED: &str = "the app stopped during the call";
 
 impl History {
     /// An empty history that writes to `path` (created at the first call).
     pub fn empty(path: PathBuf) -> History {
-        History { path, records: Vec::new(), seen: 0 }
+        History { path, records: Vec::new(), seen: 0, in_progress: Vec::new() }
     }
 
     /// Reads the history at `path`, tolerating a torn last line and damage
@@ -150,9 +166,15 @@ impl History {
             }
         };
         let parsed = parse(path, &bytes);
-        let mut history = History { path: path.into(), records: Vec::new(), seen: 0 };
+        let mut history = History::empty(path.into());
         for line in &parsed.lines {
             history.apply(line.clone());
+        }
+        // Answered, never ended: the app stopped (or was killed) mid-call.
+        for call_id in std::mem::take(&mut history.in_progress) {
+            if let Some(record) = history.records.iter_mut().rev().find(|r| r.call_id == call_id) {
+                record.detail = UNFINISHED.to_owned();
+            }
         }
         let mut note = None;
         if let Some(error) = &parsed.corrupt {
@@ -181,6 +203,15 @@ impl History {
     /// even when the file cannot be written.
     pub fn append(&mut self, record: Record) -> Result<(), HistoryError> {
         let line = Line::Call(record);
+        self.apply(line.clone());
+        self.write_line(&line)
+    }
+
+    /// Writes an answered call now, before it ends, so that it is in the
+    /// history whatever happens to the app; [`append`](Self::append) of
+    /// the same call id completes it.
+    pub fn append_answered(&mut self, record: Record) -> Result<(), HistoryError> {
+        let line = Line::Answered(record);
         self.apply(line.clone());
         self.write_line(&line)
     }
@@ -217,7 +248,20 @@ impl History {
 
     fn apply(&mut self, line: Line) {
         match line {
-            Line::Call(record) => self.records.push(record),
+            Line::Call(record) => match self.in_progress.iter().position(|id| *id == record.call_id) {
+                Some(open) => {
+                    self.in_progress.swap_remove(open);
+                    match self.records.iter_mut().rev().find(|r| r.call_id == record.call_id) {
+                        Some(answered) => *answered = record,
+                        None => self.records.push(record),
+                    }
+                }
+                None => self.records.push(record),
+            },
+            Line::Answered(record) => {
+                self.in_progress.push(record.call_id.clone());
+                self.records.push(record);
+            }
             Line::Seen { .. } => self.seen = self.records.len(),
         }
     }
@@ -321,5 +365,43 @@ mod tests {
         let (again, note) = History::load(history.path());
         assert!(note.is_none());
         assert_eq!(again.unseen_missed().count(), 1);
+    }
+
+    fn answered(call_id: &str, duration_ms: u64) -> Record {
+        Record { call_id: call_id.into(), outcome: Outcome::Answered, duration_ms, ..missed("bob") }
+    }
+
+    #[test]
+    fn an_answered_line_and_its_completion_are_one_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History::empty(dir.path().join("h.jsonl"));
+        history.append_answered(answered("c1", 0)).unwrap();
+        history.append(missed("carol")).unwrap();
+        assert_eq!(history.records().len(), 2, "in progress, in memory too");
+        history.append(answered("c1", 7_000)).unwrap();
+        assert_eq!(history.records(), [answered("c1", 7_000), missed("carol")]);
+        let text = std::fs::read_to_string(history.path()).unwrap();
+        let kinds: Vec<_> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].clone())
+            .collect();
+        assert_eq!(kinds, ["answered", "call", "call"]);
+        let (again, note) = History::load(history.path());
+        assert!(note.is_none());
+        assert_eq!(again.records(), history.records());
+    }
+
+    #[test]
+    fn an_answered_call_that_never_ended_loads_as_answered_and_unfinished() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History::empty(dir.path().join("h.jsonl"));
+        history.append_answered(answered("c1", 0)).unwrap();
+        let (again, _) = History::load(history.path());
+        let [record] = again.records() else { panic!("{:?}", again.records()) };
+        assert_eq!((record.outcome, record.detail.as_str()), (Outcome::Answered, UNFINISHED));
+        // A new call with another id is not merged into it.
+        let (mut again, _) = History::load(history.path());
+        again.append(answered("c2", 5)).unwrap();
+        assert_eq!(again.records().len(), 2);
     }
 }

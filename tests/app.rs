@@ -20,3 +20,12 @@ mod files;
 
 #[path = "app/features.rs"]
 mod features;
+
+#[path = "app/model.rs"]
+mod model;
+
+#[path = "app/shutdown.rs"]
+mod shutdown;
+
+#[path = "app/process.rs"]
+mod process;

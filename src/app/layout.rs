@@ -3,12 +3,14 @@
 //! on the home screen, the call-waiting prompt, the status bar, the
 //! incoming-call dialog over everything, and the keys of each screen.
 
+use super::embedded::Embedded;
 use super::history::ago;
+use super::link::{Link, Status};
+use super::screen::status_bar;
 use super::{
-    App, Message, Screen, Tab, contacts, dial, history, incoming, outgoing, settings, sign_in, theme,
+    App, Message, Screen, Tab, contacts, dial, history, in_call, incoming, outgoing, settings, sign_in,
+    theme, widget,
 };
-use crate::app::embedded::Embedded;
-use crate::app::widget;
 use crate::clock::unix_millis;
 use iced::keyboard::key::Named;
 use iced::widget::{button, center, column, container, opaque, row, space, stack, text};
@@ -24,15 +26,15 @@ const MISSED_SHOWN: usize = 3;
 impl App {
     /// The window title: what is happening, then the app's name.
     pub fn title(&self) -> String {
-        let what = match (&self.incoming, &self.screen) {
-            (Some(dialog), _) => Some(format!("Incoming call from {}", dialog.caller)),
-            (None, Screen::InCall(call)) => match &self.waiting {
-                Some(waiting) => Some(format!("{} is waiting", waiting.caller)),
-                None => Some(format!("In call with {}", call.facts.peer)),
+        let what = match (self.calls.ringing(), self.screen()) {
+            (Some(dialog), _) => Some(format!("Incoming call from {}", dialog.call.peer())),
+            (None, Screen::InCall(call)) => match self.calls.waiting() {
+                Some(waiting) => Some(format!("{} is waiting", waiting.call.peer())),
+                None => Some(format!("In call with {}", call.call.peer())),
             },
-            (None, Screen::Outgoing(call)) => Some(format!("Calling {}", call.peer)),
+            (None, Screen::Outgoing(call)) => Some(format!("Calling {}", call.call.peer())),
             (None, Screen::SignIn(_)) => None,
-            (None, _) => self.session.as_ref().map(|s| {
+            (None, _) => self.link.session().map(|s| {
                 let missed = self.history.unseen_missed().count();
                 let me = &s.credentials.peer_id;
                 if missed > 0 { format!("({missed}) {me}") } else { me.clone() }
@@ -46,17 +48,18 @@ impl App {
 
     pub fn subscription(&self) -> Subscription<Message> {
         let closing = window::close_requests().map(|_| Message::CloseRequested);
+        let signals = Subscription::run(super::signals::close_requests);
         let focus = iced::event::listen_with(|event, _status, _window| match event {
             Event::Window(window::Event::Focused) => Some(Message::Focused(true)),
             Event::Window(window::Event::Unfocused) => Some(Message::Focused(false)),
             _ => None,
         });
-        let needs_clock = self.incoming.is_some()
-            || self.waiting.is_some()
+        let needs_clock = self.calls.ringing().is_some()
+            || self.calls.waiting().is_some()
             || self.preview.is_some()
-            || matches!(self.screen, Screen::Outgoing(_) | Screen::InCall(_))
-            || matches!(self.connection, super::Connection::Reconnecting { .. });
-        let mut subscriptions = vec![closing, focus];
+            || self.calls.active().is_some()
+            || matches!(self.link, Link::Up { status: Status::Reconnecting { .. }, .. });
+        let mut subscriptions = vec![closing, signals, focus];
         if needs_clock {
             subscriptions.push(iced::time::every(Duration::from_secs(1)).map(Message::Tick));
         }
@@ -64,10 +67,10 @@ impl App {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
-        let screen = match &self.screen {
+        let screen = match self.screen() {
             Screen::SignIn(form) => form.view().map(Message::SignIn),
             Screen::Dial(form) => {
-                let me = self.session.as_ref().map_or("", |s| s.credentials.peer_id.as_str());
+                let me = self.link.session().map_or("", |s| s.credentials.peer_id.as_str());
                 form.view(me, self.suggestions()).map(Message::Dial)
             }
             Screen::Contacts(screen) => {
@@ -75,45 +78,29 @@ impl App {
             }
             Screen::History(screen) => screen.view(&self.history, unix_millis()).map(Message::History),
             Screen::Settings(form) => form.view().map(Message::Settings),
-            Screen::Outgoing(call) => call.view(self.now).map(Message::Outgoing),
-            Screen::InCall(call) => call.view(self.now).map(Message::InCall),
+            Screen::Outgoing(call) => outgoing::view(call, self.now).map(Message::Outgoing),
+            Screen::InCall(call) => in_call::view(call, self.now).map(Message::InCall),
         };
         let mut page = column![].height(Fill);
         if let Some(tabs) = self.tabs() {
             page = page.push(tabs);
         }
-        if let Some(notice) = &self.notice {
-            page = page.push(
-                container(
-                    container(
-                        row![
-                            text(notice.as_str()).width(Fill),
-                            button(text("Dismiss").size(theme::SMALL))
-                                .style(button::text)
-                                .on_press(Message::DismissNotice),
-                        ]
-                        .align_y(iced::Center),
-                    )
-                    .padding([6, 12])
-                    .style(theme::notice),
-                )
-                .padding([8, 12]),
-            );
-        }
+        page = page.push(notice_slot(self.notice.as_deref()));
         if let Some(missed) = self.missed_panel() {
             page = page.push(container(missed).padding([4, 12]).center_x(Fill));
         }
-        if let Some(waiting) = &self.waiting {
-            page = page.push(container(waiting_prompt(waiting, self.now)).padding([8, 12]).center_x(Fill));
+        if let Some(waiting) = self.calls.waiting() {
+            let prompt = incoming::waiting_view(waiting, self.now).map(Message::Waiting);
+            page = page.push(container(prompt).padding([8, 12]).center_x(Fill));
         }
         let note = self.embedded.as_ref().map(Embedded::note);
         page = page
             .push(center(screen).padding([12.0, theme::PADDING]))
-            .push(self.connection.view(self.now, note));
+            .push(status_bar::view(&self.link, self.now, note));
         let page: Element<'_, Message> = page.into();
-        let keys = match &self.incoming {
+        let keys = match self.calls.ringing() {
             Some(dialog) => {
-                let dialog = dialog.view(self.now).map(Message::Incoming);
+                let dialog = incoming::view(dialog, self.now).map(Message::Incoming);
                 let layer = opaque(center(dialog).style(theme::backdrop));
                 return widget::shortcuts(stack![page, layer])
                     .on_enter(Some(Message::Incoming(incoming::Message::Accept)))
@@ -128,7 +115,7 @@ impl App {
 
     /// The keys of the screen on show (no dialog over it).
     fn screen_keys<'a>(&self, keys: widget::Shortcuts<'a, Message>) -> widget::Shortcuts<'a, Message> {
-        let keys = match &self.screen {
+        let keys = match self.screen() {
             Screen::SignIn(_) => keys
                 .on_enter(Some(Message::SignIn(sign_in::Message::Submit)))
                 .on_ctrl('4', Message::Go(Tab::Settings)),
@@ -150,12 +137,12 @@ impl App {
             Screen::Outgoing(_) => keys.on_escape(Some(Message::Outgoing(outgoing::Message::Cancel))),
             // Over a call, the keys answer or decline the waiting call; a
             // call itself is never ended by a stray key.
-            Screen::InCall(_) if self.waiting.is_some() => keys
+            Screen::InCall(_) if self.calls.waiting().is_some() => keys
                 .on_enter(Some(Message::Waiting(incoming::Message::Accept)))
                 .on_escape(Some(Message::Waiting(incoming::Message::Refuse))),
             Screen::InCall(_) => keys,
         };
-        if self.is_idle() && self.session.is_some() {
+        if self.is_idle() && self.link.session().is_some() {
             keys.on_ctrl('1', Message::Go(Tab::Dial))
                 .on_ctrl('2', Message::Go(Tab::Contacts))
                 .on_ctrl('3', Message::Go(Tab::History))
@@ -168,10 +155,10 @@ impl App {
     /// The tabs along the top, on the idle screens of a signed-in app;
     /// History shows how many missed calls are unseen.
     fn tabs(&self) -> Option<Element<'_, Message>> {
-        if !self.is_idle() || self.session.is_none() {
+        if !self.is_idle() || self.link.session().is_none() {
             return None;
         }
-        let current = match self.screen {
+        let current = match self.screen() {
             Screen::Contacts(_) => Tab::Contacts,
             Screen::History(_) => Tab::History,
             Screen::Settings(_) => Tab::Settings,
@@ -202,7 +189,7 @@ impl App {
 
     /// The unseen missed calls, on the home screen: who, when, Call back.
     fn missed_panel(&self) -> Option<Element<'_, Message>> {
-        if !matches!(self.screen, Screen::Dial(_)) {
+        if !matches!(self.screen(), Screen::Dial(_)) {
             return None;
         }
         let missed: Vec<_> = self.history.unseen_missed().collect();
@@ -252,33 +239,35 @@ impl App {
     fn suggestions(&self) -> &'static [String] {
         static DEMO: std::sync::LazyLock<Vec<String>> =
             std::sync::LazyLock::new(|| ["echo", "busy", "noanswer"].map(String::from).to_vec());
-        match &self.session {
+        match self.link.session() {
             Some(session) if session.credentials.server_url.is_empty() => &DEMO,
             _ => &[],
         }
     }
 }
 
-/// The call-waiting prompt: beside the call, not over it.
-fn waiting_prompt(waiting: &incoming::Incoming, now: std::time::Instant) -> Element<'_, Message> {
-    let body: Element<'_, Message> = match waiting.stage {
-        incoming::Stage::Ringing => row![
-            column![
-                text(format!("{} is calling", waiting.caller)).size(18),
-                text(format!("Call waiting \u{00b7} rings {} s more", waiting.seconds_left(now))).size(12),
-            ]
-            .width(Fill),
-            button(text("Decline").size(theme::SMALL))
-                .style(button::danger)
-                .on_press(Message::Waiting(incoming::Message::Refuse)),
-            button(text("End call and answer").size(theme::SMALL))
-                .style(button::success)
-                .on_press(Message::Waiting(incoming::Message::Accept)),
-        ]
-        .spacing(8)
-        .align_y(iced::Center)
-        .into(),
-        incoming::Stage::Accepting => text("Answering...").into(),
-    };
-    container(body).width(theme::CARD_WIDTH).padding([10, 16]).style(theme::attention).into()
+/// The height kept for the notice bar, shown or not, so that the screen
+/// under it does not move when a notice comes or goes: the bar's paddings
+/// (8 + 6 above and below) around its Dismiss button (14 px text, 1.3 line
+/// height, 5 px padding above and below), rounded up. A notice of more
+/// than one line still takes the room it needs.
+const NOTICE_SLOT: f32 = 57.0;
+
+/// The notice bar in its slot: how the last call ended, or a setting that
+/// was reset.
+fn notice_slot(notice: Option<&str>) -> Element<'_, Message> {
+    let room = space().width(Fill).height(NOTICE_SLOT);
+    match notice {
+        Some(notice) => stack![room, notice_bar(notice)].into(),
+        None => room.into(),
+    }
+}
+
+fn notice_bar(notice: &str) -> Element<'_, Message> {
+    let bar = row![
+        text(notice).width(Fill),
+        button(text("Dismiss").size(theme::SMALL)).style(button::text).on_press(Message::DismissNotice),
+    ]
+    .align_y(iced::Center);
+    container(container(bar).padding([6, 12]).style(theme::notice)).padding([8, 12]).into()
 }

@@ -1,16 +1,16 @@
-//! The idle screens and moving between them: the tabs (home, contacts,
-//! history, settings), Esc back home, and what the contacts, history and
-//! settings screens ask for: calls, contact changes with their presence
+//! The idle screens and moving between them: the sign-in form, the tabs
+//! (home, contacts, history, settings), Esc back home, and what those
+//! screens ask for: calls, contact changes with their presence
 //! subscriptions, and saved settings.
 
 use super::contacts::{self, Contacts};
 use super::dial::{self, Dial};
 use super::history::{self, HistoryScreen};
+use super::model::{self, describe_error};
 use super::settings::{self, Settings};
-use super::sign_in::SignIn;
-use super::{App, Message, Screen, Tab};
+use super::sign_in::{self, SignIn};
+use super::{App, CallRequest, Message, Page, Screen, Tab};
 use crate::config::AppConfig;
-use crate::media;
 use iced::Task;
 use std::time::Duration;
 
@@ -20,42 +20,87 @@ pub const PREVIEW: Duration = Duration::from_secs(6);
 impl App {
     /// Whether the screen is one the tabs switch between (no call on it).
     pub(super) fn is_idle(&self) -> bool {
-        matches!(
-            self.screen,
-            Screen::Dial(_) | Screen::Contacts(_) | Screen::History(_) | Screen::Settings(_)
-        )
+        self.screen().is_idle()
+    }
+
+    pub(super) fn on_sign_in(&mut self, message: sign_in::Message) -> Task<Message> {
+        let Page::SignIn(form) = &mut self.page else { return Task::none() };
+        match form.update(message) {
+            Some(sign_in::Event::SignIn(credentials)) => self.sign_in(credentials),
+            Some(sign_in::Event::OpenSettings) => self.go(Tab::Settings),
+            None => Task::none(),
+        }
+    }
+
+    pub(super) fn on_dial(&mut self, message: dial::Message) -> Task<Message> {
+        if self.calls.active().is_some() {
+            return Task::none();
+        }
+        let Page::Dial(form) = &mut self.page else { return Task::none() };
+        match form.update(message) {
+            Some(dial::Event::Call { peer, channel, content }) => self.call(peer, channel, content),
+            Some(dial::Event::SignOut) => self.sign_out(),
+            None => Task::none(),
+        }
     }
 
     /// Switches to `tab`. Signed out, only the settings (and back to the
     /// sign-in form) are there; during a call, nothing.
     pub(super) fn go(&mut self, tab: Tab) -> Task<Message> {
-        let signed_in = self.session.is_some();
-        let allowed = match &self.screen {
+        let signed_in = self.link.session().is_some();
+        let allowed = match self.screen() {
             Screen::SignIn(form) => tab == Tab::Settings && !form.busy,
             Screen::Settings(_) if !signed_in => tab == Tab::Dial || tab == Tab::Settings,
-            _ => self.is_idle() && signed_in,
+            screen => screen.is_idle() && signed_in,
         };
-        if !allowed || self.incoming.is_some() {
+        if !allowed || self.calls.ringing().is_some() {
             return Task::none();
         }
         self.preview = None;
-        self.screen = match tab {
-            Tab::Dial if !signed_in => Screen::SignIn(SignIn::from_config(&self.config)),
-            Tab::Dial => match &self.screen {
-                Screen::Dial(form) => Screen::Dial(form.clone()),
-                _ => Screen::Dial(Dial::default()),
+        self.page = match tab {
+            Tab::Dial if !signed_in => Page::SignIn(SignIn::from_config(&self.config)),
+            Tab::Dial => match &self.page {
+                Page::Dial(form) => Page::Dial(form.clone()),
+                _ => Page::Dial(Dial::default()),
             },
-            Tab::Contacts => Screen::Contacts(Contacts::default()),
+            Tab::Contacts => Page::Contacts(Contacts::default()),
             Tab::History => {
                 let fresh = self.history.unseen_missed().count();
                 if let Err(e) = self.history.mark_seen() {
                     tracing::warn!("{e}");
                 }
-                Screen::History(HistoryScreen { selected: None, fresh })
+                Page::History(HistoryScreen { selected: None, fresh })
             }
-            Tab::Settings => Screen::Settings(Settings::from_config(&self.config)),
+            Tab::Settings => Page::Settings(Settings::from_config(&self.config)),
         };
         Task::none()
+    }
+
+    /// Places a call (from the dial screen, a contact or a history row).
+    fn call(&mut self, peer: String, channel: String, content: String) -> Task<Message> {
+        if !self.calls.can_place() {
+            return Task::none();
+        }
+        let Some(session) = self.link.session() else { return Task::none() };
+        match session.phone.invite(&peer, &channel, &content) {
+            Ok((call_id, reply)) => {
+                let id = call_id.clone();
+                let sent = Task::perform(reply, move |result| Message::Replied {
+                    call_id: id,
+                    request: CallRequest::Invite,
+                    result,
+                });
+                let placed = self.drive(model::Event::Placed { call_id, peer, channel, content });
+                Task::batch([placed, sent])
+            }
+            Err(e) => {
+                match &mut self.page {
+                    Page::Dial(form) => form.error = Some(describe_error(&e)),
+                    _ => self.notice = Some(format!("Could not call {peer}: {}", describe_error(&e))),
+                }
+                Task::none()
+            }
+        }
     }
 
     /// Calls `peer` on a fresh channel (a contact, a history row, a missed call).
@@ -67,7 +112,8 @@ impl App {
     }
 
     pub(super) fn on_contacts(&mut self, message: contacts::Message) -> Task<Message> {
-        let Screen::Contacts(screen) = &mut self.screen else { return Task::none() };
+        let Screen::Contacts(_) = self.screen() else { return Task::none() };
+        let Page::Contacts(screen) = &mut self.page else { return Task::none() };
         match screen.update(message, &self.config.contacts) {
             Some(contacts::Event::Add(contact)) => {
                 let peer = contact.peer_id.clone();
@@ -79,7 +125,7 @@ impl App {
                 self.config.contacts.retain(|c| c.peer_id != peer);
                 self.save_config();
                 self.presence.remove(&peer);
-                let Some(session) = &self.session else { return Task::none() };
+                let Some(session) = self.link.session() else { return Task::none() };
                 Task::perform(session.phone.unsubscribe_presence(&[peer]), |_| Message::Done)
             }
             Some(contacts::Event::Call(peer)) => self.call_back(peer),
@@ -88,7 +134,8 @@ impl App {
     }
 
     pub(super) fn on_history(&mut self, message: history::Message) -> Task<Message> {
-        let Screen::History(screen) = &mut self.screen else { return Task::none() };
+        let Screen::History(_) = self.screen() else { return Task::none() };
+        let Page::History(screen) = &mut self.page else { return Task::none() };
         match screen.update(message, &self.history) {
             Some(history::Event::Call(peer)) => self.call_back(peer),
             None => Task::none(),
@@ -96,7 +143,8 @@ impl App {
     }
 
     pub(super) fn on_settings(&mut self, message: settings::Message) -> Task<Message> {
-        let Screen::Settings(form) = &mut self.screen else { return Task::none() };
+        let Screen::Settings(_) = self.screen() else { return Task::none() };
+        let Page::Settings(form) = &mut self.page else { return Task::none() };
         match form.update(message, &self.config) {
             Some(settings::Event::Save(config)) => {
                 self.apply_settings(*config);
@@ -120,12 +168,12 @@ impl App {
         let identity =
             |c: &AppConfig| (c.server_url.clone(), c.peer_id.clone(), c.token.clone(), c.device.clone());
         let identity_changed = identity(&config) != identity(&self.config);
-        if self.media_hook_from_config && config.media != self.config.media {
-            self.media_hook = media::hook_for(&config.media);
+        if config.media != self.config.media {
+            self.outputs.media_config_changed(&config.media);
         }
         self.config = config;
         self.save_config();
-        self.notice = Some(if identity_changed && self.session.is_some() {
+        self.notice = Some(if identity_changed && self.link.session().is_some() {
             "Settings saved. The server and identity apply the next time you sign in.".into()
         } else {
             "Settings saved.".into()
@@ -143,7 +191,7 @@ impl App {
 
     /// Subscribes to the presence of `peers`; the reply fills in who is online.
     pub(super) fn watch_presence(&self, peers: Vec<String>) -> Task<Message> {
-        let Some(session) = &self.session else { return Task::none() };
+        let Some(session) = self.link.session() else { return Task::none() };
         if peers.is_empty() {
             return Task::none();
         }

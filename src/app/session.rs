@@ -1,38 +1,25 @@
-//! Signing in and out: the SDK client of a session, the embedded default
-//! server it may need, and the orderly goodbye when the window closes.
+//! Signing in and out: the SDK client of a session, what its connection
+//! events do, the embedded default server it may need, and the orderly
+//! goodbye when the window closes.
 
-use super::connection::Connection;
-use super::embedded;
-use super::phone::{self, Phone};
+use super::effects::send;
+use super::link::{Link, Session, Status, describe_reason};
+use super::model::{self, Effect};
+use super::phone;
 use super::sign_in::{Credentials, SignIn};
-use super::{App, Message, Screen, outgoing};
+use super::{App, Message, Page, embedded};
 use crate::config::DEFAULT_SERVER_URL;
-use crate::history::Outcome;
-use crate::sdk;
+use crate::sdk::{self, ConnectionState};
 use iced::Task;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// A signed-in (or signing-in) SDK client.
-pub(super) struct Session {
-    /// Tags this session's events; a new sign-in gets a new number.
-    pub(super) number: u64,
-    pub(super) phone: Arc<dyn Phone>,
-    pub(super) credentials: Credentials,
-    /// The URL actually used (the default one filled in).
-    pub(super) url: String,
-    /// Whether it has been connected once: before that, a failed attempt
-    /// means "cannot sign in" rather than "reconnecting".
-    pub(super) ever_connected: bool,
-    /// Aborts the event task when the session goes.
-    _events: Option<iced::task::Handle>,
-}
 
 impl App {
     /// Starts an SDK client for `credentials`; the default URL first hosts
     /// a server here when nothing listens on it.
     pub(super) fn sign_in(&mut self, credentials: Credentials) -> Task<Message> {
-        self.session = None;
+        if matches!(self.link, Link::Up { .. }) {
+            self.link = Link::SignedOut { reason: None };
+        }
         let url = if credentials.server_url.is_empty() {
             self.host_default_server_if_free();
             self.default_url()
@@ -43,38 +30,99 @@ impl App {
         config.token = credentials.token.clone();
         config.device = credentials.device.clone();
         config.ca_file = self.ca_file.clone();
-        match (self.connector)(config) {
-            Ok((phone, events)) => {
-                self.sessions_started += 1;
-                let number = self.sessions_started;
-                let (task, handle) = match events {
-                    Some(events) => {
-                        let (task, handle) = phone::events(events, number, Message::Sdk);
-                        (task, Some(handle))
-                    }
-                    None => (Task::none(), None),
-                };
-                self.session = Some(Session {
-                    number,
-                    phone,
-                    credentials,
-                    url: url.clone(),
-                    ever_connected: false,
-                    _events: handle,
-                });
-                self.connection = Connection::Connecting { url };
-                if let Screen::SignIn(form) = &mut self.screen {
-                    form.busy = true;
-                    form.error = None;
-                }
-                task
-            }
+        let (phone, events) = match (self.connector)(config) {
+            Ok(started) => started,
             Err(e) => {
-                if let Screen::SignIn(form) = &mut self.screen {
+                if let Page::SignIn(form) = &mut self.page {
                     form.error = Some(e.to_string());
                 }
-                Task::none()
+                return Task::none();
             }
+        };
+        self.sessions_started += 1;
+        let number = self.sessions_started;
+        let (task, events) = match events {
+            Some(events) => {
+                let (task, handle) = phone::events(events, number, Message::Sdk);
+                (task, Some(handle))
+            }
+            None => (Task::none(), None),
+        };
+        let session = Session { number, phone, credentials, url, ever_connected: false, _events: events };
+        self.link = Link::Up { session, status: Status::Connecting };
+        if let Page::SignIn(form) = &mut self.page {
+            form.busy = true;
+            form.error = None;
+        }
+        task
+    }
+
+    /// What the SDK says about the connection of the session.
+    pub(super) fn on_connection(
+        &mut self,
+        state: ConnectionState,
+        reason: sdk::ConnectionReason,
+    ) -> Task<Message> {
+        let Link::Up { session, status } = &mut self.link else { return Task::none() };
+        match state {
+            ConnectionState::Connecting { .. } => {
+                if !session.ever_connected {
+                    *status = Status::Connecting;
+                }
+            }
+            ConnectionState::Connected { .. } => {
+                *status = Status::Connected;
+                let first = !std::mem::replace(&mut session.ever_connected, true);
+                let credentials = session.credentials.clone();
+                // Presence as it is now; the SDK renews the subscription
+                // itself, but what changed while we were away is only in
+                // this reply.
+                let task =
+                    self.watch_presence(self.config.contacts.iter().map(|c| c.peer_id.clone()).collect());
+                if first {
+                    self.remember(credentials);
+                    if matches!(self.page, Page::SignIn(_)) {
+                        self.page = Page::Dial(super::dial::Dial::default());
+                    }
+                }
+                return task;
+            }
+            ConnectionState::Reconnecting { attempt, next_try_in } => {
+                if !session.ever_connected {
+                    // The first attempt failed: say so instead of retrying forever.
+                    return self.end_session(Some(describe_reason(&reason)));
+                }
+                let uses_default = session.credentials.server_url.is_empty();
+                *status = Status::Reconnecting {
+                    attempt,
+                    next_try_at: self.now + next_try_in,
+                    reason: describe_reason(&reason),
+                };
+                // The instance that hosted the default server has gone:
+                // take over, so the next try finds a server here.
+                if uses_default {
+                    self.host_default_server_if_free();
+                }
+            }
+            ConnectionState::Disconnected | ConnectionState::Aborted => {
+                let reason = match reason {
+                    sdk::ConnectionReason::LoggedOut => None,
+                    other => Some(describe_reason(&other)),
+                };
+                return self.end_session(reason);
+            }
+        }
+        Task::none()
+    }
+
+    /// Saves the credentials that worked, for the next start.
+    fn remember(&mut self, credentials: Credentials) {
+        self.config.server_url = credentials.server_url;
+        self.config.peer_id = credentials.peer_id;
+        self.config.token = credentials.token;
+        self.config.device = credentials.device;
+        if let Err(e) = self.config.save(&self.paths) {
+            tracing::warn!("cannot save the settings to {}: {e}", self.paths.config_file().display());
         }
     }
 
@@ -89,7 +137,7 @@ impl App {
     }
 
     /// Hosts the default server in-process if its address is free.
-    pub(super) fn host_default_server_if_free(&mut self) {
+    fn host_default_server_if_free(&mut self) {
         if self.embedded.is_some() {
             return;
         }
@@ -99,67 +147,65 @@ impl App {
         }
     }
 
+    /// Takes the session out of the link, leaving it signed out.
+    fn take_session(&mut self) -> Option<Session> {
+        match std::mem::replace(&mut self.link, Link::SignedOut { reason: None }) {
+            Link::Up { session, .. } => Some(session),
+            Link::SignedOut { .. } => None,
+        }
+    }
+
     /// Ends the session: logs out in the background, back to sign-in.
     pub(super) fn sign_out(&mut self) -> Task<Message> {
-        let Some(session) = self.session.take() else { return Task::none() };
-        self.end_session(None);
+        let Some(session) = self.take_session() else { return Task::none() };
+        let ended = self.end_session(None);
         let phone = session.phone.clone();
-        Task::perform(
+        let logout = Task::perform(
             async move {
                 let _ = tokio::time::timeout(Duration::from_secs(2), phone.logout()).await;
                 drop(phone);
             },
             |()| Message::Done,
-        )
+        );
+        Task::batch([ended, logout])
     }
 
-    /// Forgets the session and everything that depended on it; calls it
-    /// had go into the history.
-    pub(super) fn end_session(&mut self, reason: Option<String>) {
-        self.record_unfinished("signed out");
-        self.session = None;
-        self.incoming = None;
-        self.waiting = None;
+    /// Forgets the session and everything that depended on it; the calls
+    /// it had go into the history.
+    fn end_session(&mut self, reason: Option<String>) -> Task<Message> {
+        let task = self.drive(model::Event::SessionEnded);
+        self.link = Link::SignedOut { reason: reason.clone() };
         self.presence.clear();
         let mut form = SignIn::from_config(&self.config);
-        form.error = reason.clone();
-        self.screen = Screen::SignIn(form);
-        self.connection = Connection::SignedOut { reason };
+        form.error = reason;
+        self.page = Page::SignIn(form);
+        task
     }
 
-    /// Records the calls the session leaves behind: the call up (answered,
-    /// until now), the call being placed (canceled), what rings (missed).
-    fn record_unfinished(&mut self, why: &str) {
-        match self.screen.clone() {
-            Screen::InCall(call) => self.record_call(&call),
-            Screen::Outgoing(call) => self.record_outgoing(&call, Outcome::Canceled, why),
-            _ => {}
-        }
-        for dialog in [self.incoming.take(), self.waiting.take()].into_iter().flatten() {
-            self.record_incoming(&dialog, Outcome::Missed, why);
-        }
-    }
-
-    /// Stops sounds and media at once, ends our calls, signs out, exits.
+    /// Stops sounds and media at once, ends our calls (telling the other
+    /// side), signs out, exits.
     pub(super) fn quit(&mut self) -> Task<Message> {
         // Quitting first: what is recorded now raises no notification.
         self.quitting = true;
-        self.record_unfinished("the app was closed");
-        let Some(session) = self.session.take() else { return iced::exit() };
-        let ending = match &self.screen {
-            Screen::InCall(call) => Some(session.phone.hang_up(&call.facts.call_id)),
-            Screen::Outgoing(call) if call.stage != outgoing::Stage::Canceling => {
-                Some(session.phone.cancel(&call.call_id))
-            }
-            _ => None,
-        };
+        let history_open = matches!(self.screen(), super::Screen::History(_));
+        let effects = self.calls.on_event(model::Event::Closing, &self.policy(), self.now);
+        let (asks, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|e| matches!(e, Effect::Ask(_)));
+        for effect in rest {
+            let _ = self.apply(effect, history_open);
+        }
+        let Some(session) = self.take_session() else { return iced::exit() };
         let phone = session.phone.clone();
+        let endings: Vec<_> = asks
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Ask(ask) => Some(send(phone.as_ref(), ask)),
+                _ => None,
+            })
+            .collect();
         Task::perform(
             async move {
                 let goodbye = async {
-                    if let Some(ending) = ending {
-                        let _ = ending.await;
-                    }
+                    futures_util::future::join_all(endings).await;
                     let _ = phone.logout().await;
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;

@@ -7,7 +7,8 @@ use super::support::{Log, MediaRecord, RecordingMedia, RecordingRinger};
 use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
-use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, outgoing, phone};
+use softphone::app::model::{OutgoingStage, RingStage};
+use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, phone};
 use softphone::config::AppConfig;
 use softphone::history::{Direction, Outcome};
 use softphone::paths::Paths;
@@ -16,25 +17,25 @@ use softphone::sdk::{self, Client, Event, Events};
 use std::time::Duration;
 
 /// How long any one step may take.
-const STEP: Duration = Duration::from_secs(15);
+pub const STEP: Duration = Duration::from_secs(15);
 
 /// One app and the tasks it has asked the runtime to run.
-struct Driver {
+pub struct Driver {
     name: &'static str,
-    app: App,
-    tones: Log<Option<Tone>>,
-    media: Log<MediaRecord>,
+    pub app: App,
+    pub tones: Log<Option<Tone>>,
+    pub media: Log<MediaRecord>,
     tasks: SelectAll<BoxStream<'static, Message>>,
     _home: tempfile::TempDir,
 }
 
 impl Driver {
-    fn start(name: &'static str, options: Options) -> Driver {
+    pub fn start(name: &'static str, options: Options) -> Driver {
         Driver::start_with(name, options, AppConfig::default())
     }
 
     /// An app whose config file says `config` before it starts.
-    fn start_with(name: &'static str, options: Options, config: AppConfig) -> Driver {
+    pub fn start_with(name: &'static str, options: Options, config: AppConfig) -> Driver {
         let home = tempfile::tempdir().unwrap();
         config.save(&Paths::under(home.path().to_owned())).unwrap();
         let tones = Log::default();
@@ -54,7 +55,7 @@ impl Driver {
 
     /// Runs `task` as iced would; only its messages matter here (window
     /// actions such as the attention request have no window to act on).
-    fn absorb(&mut self, task: Task<Message>) {
+    pub fn absorb(&mut self, task: Task<Message>) {
         if let Some(stream) = iced_test::runtime::task::into_stream(task) {
             self.tasks.push(
                 stream
@@ -69,13 +70,13 @@ impl Driver {
         }
     }
 
-    fn send(&mut self, message: Message) {
+    pub fn send(&mut self, message: Message) {
         let task = self.app.update(message);
         self.absorb(task);
     }
 
     /// Runs the app until `done` holds.
-    async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+    pub async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
         let deadline = tokio::time::Instant::now() + STEP;
         while !done(&self.app) {
             let next = tokio::time::timeout_at(deadline, async {
@@ -95,45 +96,62 @@ impl Driver {
                     self.app.screen(),
                     self.app.incoming(),
                     self.app.notice(),
-                    self.app.connection()
+                    self.app.link()
                 ),
             }
         }
     }
 
-    async fn until_dial(&mut self) {
+    pub async fn until_dial(&mut self) {
         self.until("the dial screen", |app| matches!(app.screen(), Screen::Dial(_))).await;
     }
 
-    async fn until_notice(&mut self, sentence: &str) {
+    pub async fn until_notice(&mut self, sentence: &str) {
         self.until(&format!("notice {sentence:?}"), |app| app.notice() == Some(sentence)).await;
     }
 
-    async fn until_in_call(&mut self) {
+    pub async fn until_in_call(&mut self) {
         self.until("the call screen", |app| matches!(app.screen(), Screen::InCall(_))).await;
     }
 
-    async fn until_ringing(&mut self) {
+    pub async fn until_ringing(&mut self) {
         self.until("the incoming dialog", |app| {
-            app.incoming().is_some_and(|d| d.stage == incoming::Stage::Ringing)
+            app.incoming().is_some_and(|d| d.stage == RingStage::Ringing)
         })
         .await;
         assert_eq!(self.app.tone(), Some(Tone::Ringtone));
     }
 
-    fn call(&mut self, peer: &str) {
+    /// Runs the tasks the app asked for until none is left (after quitting:
+    /// the goodbye, and the session's event stream ended with it).
+    pub async fn drain(&mut self) {
+        tokio::time::timeout(STEP, async {
+            while let Some(message) = self.tasks.next().await {
+                self.send(message);
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{}: tasks still running after {STEP:?}", self.name));
+    }
+
+    /// The app's history file, as a restart would read it.
+    pub fn history_file(&self) -> std::path::PathBuf {
+        Paths::under(self._home.path().to_owned()).history_file()
+    }
+
+    pub fn call(&mut self, peer: &str) {
         self.send(Message::Dial(dial::Message::Peer(peer.into())));
         self.send(Message::Dial(dial::Message::Call));
         assert!(matches!(self.app.screen(), Screen::Outgoing(_)), "{:?}", self.app.screen());
     }
 }
 
-fn signed_in_to(url: &str, peer: &str) -> Options {
+pub fn signed_in_to(url: &str, peer: &str) -> Options {
     Options { server_url: Some(url.into()), peer_id: Some(peer.into()), ..Options::default() }
 }
 
 /// The next event of `events` that `pick` accepts, skipping the others.
-async fn next_event<T>(events: &mut Events, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+pub async fn next_event<T>(events: &mut Events, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
     tokio::time::timeout(STEP, async {
         loop {
             let event = events.next().await.expect("the stream goes on");
@@ -146,7 +164,7 @@ async fn next_event<T>(events: &mut Events, mut pick: impl FnMut(&Event) -> Opti
     .expect("the expected SDK event")
 }
 
-async fn sdk_peer(url: &str, peer: &str) -> (Client, Events) {
+pub async fn sdk_peer(url: &str, peer: &str) -> (Client, Events) {
     Client::connect(sdk::ClientConfig::new(url, peer)).await.expect("the peer signs in")
 }
 
@@ -163,7 +181,7 @@ async fn the_app_answers_and_places_calls_through_a_real_server() {
     invitation.set_channel_id("room-e2e").unwrap();
     invitation.send().await.unwrap();
     alice.until_ringing().await;
-    assert_eq!(alice.app.incoming().unwrap().channel, "room-e2e");
+    assert_eq!(alice.app.incoming().unwrap().call.facts.channel, "room-e2e");
     alice.send(Message::Incoming(incoming::Message::Accept));
     alice.until_in_call().await;
     assert_eq!(alice.app.tone(), None);
@@ -180,7 +198,7 @@ async fn the_app_answers_and_places_calls_through_a_real_server() {
     alice
         .until(
             "ringing at bob's",
-            |app| matches!(app.screen(), Screen::Outgoing(c) if c.stage == outgoing::Stage::Ringing),
+            |app| matches!(app.screen(), Screen::Outgoing(c) if c.stage == OutgoingStage::Ringing),
         )
         .await;
     assert_eq!(alice.app.tone(), Some(Tone::Ringback));
@@ -297,7 +315,7 @@ async fn do_not_disturb_and_call_waiting_through_a_real_server() {
     alice
         .until(
             "the call with carol",
-            |app| matches!(app.screen(), Screen::InCall(c) if c.facts.peer == "carol"),
+            |app| matches!(app.screen(), Screen::InCall(c) if c.call.facts.peer == "carol"),
         )
         .await;
     next_event(&mut bob_events, |e| matches!(e, Event::HungUp { .. }).then_some(())).await;

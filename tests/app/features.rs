@@ -61,7 +61,7 @@ fn call_waiting_shows_a_second_prompt_with_a_short_tone() {
     in_call_with_bob(&mut h);
     h.invited("c2", "carol");
     assert!(!h.sent.items().iter().any(|s| matches!(s, Sent::Refuse(..))), "not refused busy");
-    assert_eq!(h.app.waiting().map(|w| w.caller.as_str()), Some("carol"));
+    assert_eq!(h.app.waiting().map(|w| w.call.peer()), Some("carol"));
     assert!(h.app.incoming().is_none(), "no modal dialog over the call");
     assert!(matches!(h.app.screen(), Screen::InCall(_)), "the call goes on");
     assert_eq!(h.tone(), Some(Tone::CallWaiting));
@@ -69,7 +69,7 @@ fn call_waiting_shows_a_second_prompt_with_a_short_tone() {
     // A third call while one waits is refused busy.
     h.invited("c3", "dave");
     assert_eq!(h.sent.last(), Some(Sent::Refuse("c3".into(), "busy".into())));
-    assert_eq!(h.app.waiting().unwrap().call_id, "c2");
+    assert_eq!(h.app.waiting().unwrap().call.facts.call_id, "c2");
 }
 
 #[test]
@@ -84,12 +84,19 @@ fn answering_a_waiting_call_hangs_up_the_first() {
     assert_eq!(h.tone(), None);
     h.sdk(Event::RemoteInvitationAccepted { call_id: "c2".into() });
     let Screen::InCall(call) = h.app.screen() else { panic!("{:?}", h.app.screen()) };
-    assert_eq!(call.facts.peer, "carol");
+    assert_eq!(call.call.facts.peer, "carol");
     assert!(h.app.waiting().is_none() && h.app.incoming().is_none());
-    assert_eq!(outcomes(&h), [("bob".into(), Direction::Incoming, Outcome::Answered)]);
+    // bob's call ended; carol's is in the history from its answer on.
+    assert_eq!(
+        outcomes(&h),
+        [
+            ("bob".into(), Direction::Incoming, Outcome::Answered),
+            ("carol".into(), Direction::Incoming, Outcome::Answered)
+        ]
+    );
     // Our hang-up of bob's call, confirmed late, changes nothing.
     h.sdk(Event::HungUp { call_id: "c1".into(), reason: HangupReason::Hangup, by: "alice".into() });
-    assert!(matches!(h.app.screen(), Screen::InCall(c) if c.facts.peer == "carol"));
+    assert!(matches!(h.app.screen(), Screen::InCall(c) if c.call.facts.peer == "carol"));
 }
 
 #[test]
@@ -101,8 +108,15 @@ fn declining_a_waiting_call_keeps_the_first() {
     assert_eq!(h.sent.last(), Some(Sent::Refuse("c2".into(), "busy".into())));
     assert!(h.app.waiting().is_none());
     assert_eq!(h.tone(), None);
-    assert!(matches!(h.app.screen(), Screen::InCall(c) if c.facts.peer == "bob"));
-    assert_eq!(outcomes(&h), [("carol".into(), Direction::Incoming, Outcome::Declined)]);
+    assert!(matches!(h.app.screen(), Screen::InCall(c) if c.call.facts.peer == "bob"));
+    // bob's call is in the history from its answer on; carol's declined.
+    assert_eq!(
+        outcomes(&h),
+        [
+            ("bob".into(), Direction::Incoming, Outcome::Answered),
+            ("carol".into(), Direction::Incoming, Outcome::Declined)
+        ]
+    );
 }
 
 #[test]
@@ -111,7 +125,7 @@ fn a_waiting_call_rings_when_the_first_call_ends_and_is_missed_if_given_up() {
     in_call_with_bob(&mut h);
     h.invited("c2", "carol");
     h.sdk(Event::HungUp { call_id: "c1".into(), reason: HangupReason::Hangup, by: "bob".into() });
-    assert_eq!(h.app.incoming().map(|d| d.caller.as_str()), Some("carol"));
+    assert_eq!(h.app.incoming().map(|d| d.call.peer()), Some("carol"));
     assert!(h.app.waiting().is_none());
     assert_eq!(h.tone(), Some(Tone::Ringtone));
     h.sdk(Event::RemoteInvitationCanceled { call_id: "c2".into(), reason: CancelReason::CallerCanceled });

@@ -219,3 +219,43 @@ fn the_example_config_loads_without_a_problem() {
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(config.contacts.len(), 2);
 }
+
+/// A call up when the app is killed (nothing of the app runs: it is just
+/// gone, as with `kill -9`) is in the history as answered at the next start.
+#[test]
+fn a_call_up_when_the_app_is_killed_is_in_the_history_as_answered() {
+    use super::support::Harness;
+    use softphone::app::{CallRequest, Message, incoming};
+    let mut h = Harness::signed_in("alice");
+    h.invited("c1", "bob");
+    h.send(Message::Incoming(incoming::Message::Accept));
+    h.send(Message::Replied { call_id: "c1".into(), request: CallRequest::Accept, result: Ok(()) });
+    let text = std::fs::read_to_string(h.paths().history_file()).unwrap();
+    assert!(text.contains(r#""type":"answered""#), "written at the answer: {text}");
+    let h = h.restart();
+    let [call] = h.app.history().records() else { panic!("{:?}", h.app.history().records()) };
+    assert_eq!(
+        (call.call_id.as_str(), call.direction, call.outcome),
+        ("c1", Direction::Incoming, Outcome::Answered)
+    );
+    assert_eq!(call.detail, softphone::history::UNFINISHED);
+}
+
+/// A history written before answered lines existed loads as it did.
+#[test]
+fn an_old_history_without_answered_lines_loads_unchanged() {
+    let (_dir, paths) = temp_paths();
+    let old = concat!(
+        r#"{"type":"call","call_id":"c1","direction":"outgoing","peer":"bob","channel":"r","started_at_ms":5,"duration_ms":7000,"outcome":"answered"}"#,
+        "\n",
+        r#"{"type":"seen","at_ms":9}"#,
+        "\n",
+    );
+    std::fs::create_dir_all(&paths.data_dir).unwrap();
+    std::fs::write(paths.history_file(), old).unwrap();
+    let (history, note) = History::load(&paths.history_file());
+    assert!(note.is_none());
+    let [call] = history.records() else { panic!("{:?}", history.records()) };
+    assert_eq!((call.duration_ms, call.outcome, call.detail.as_str()), (7000, Outcome::Answered, ""));
+    assert_eq!(std::fs::read_to_string(paths.history_file()).unwrap(), old, "not rewritten");
+}

@@ -8,7 +8,8 @@
 use super::support::{Harness, Sent};
 use iced::keyboard::{Key, key::Named};
 use iced_test::Simulator;
-use softphone::app::{Message, Screen, Tab, contacts, outgoing, settings, theme};
+use softphone::app::model::OutgoingStage;
+use softphone::app::{Message, Screen, Tab, contacts, settings, theme};
 use softphone::ringtone::Tone;
 use softphone::sdk::{CancelReason, Event};
 
@@ -108,7 +109,7 @@ fn clicking_cancel_withdraws_the_call() {
     });
     assert_eq!(h.sent.last(), Some(Sent::Cancel(id)));
     assert_eq!(h.tone(), None);
-    assert!(matches!(h.app.screen(), Screen::Outgoing(c) if c.stage == outgoing::Stage::Canceling));
+    assert!(matches!(h.app.screen(), Screen::Outgoing(c) if c.stage == OutgoingStage::Canceling));
 }
 
 #[test]
@@ -317,4 +318,21 @@ fn the_call_waiting_prompt_answers_with_a_click() {
         ui.click("End call and answer").expect("the answer button");
     });
     assert_eq!(h.sent.last(), Some(Sent::Accept("c2".into())));
+}
+
+/// Where the dial card's headline is drawn.
+fn headline_top(h: &Harness) -> f32 {
+    let mut ui = Simulator::with_size(iced::Settings::default(), WINDOW, h.app.view());
+    ui.find("New call").expect("the dial card's headline").bounds().y
+}
+
+#[test]
+fn the_dial_card_stays_put_when_a_notice_appears_and_goes() {
+    let (mut h, id) = alice_calling_bob();
+    h.sdk(Event::LocalInvitationRefused { call_id: id, response: "busy".into() });
+    assert_eq!(h.app.notice(), Some("bob is busy"));
+    let with_notice = headline_top(&h);
+    h.send(Message::DismissNotice);
+    assert_eq!(h.app.notice(), None);
+    assert_eq!(headline_top(&h), with_notice, "the card does not move");
 }

@@ -3,8 +3,9 @@
 //! end, each checked to stop the ringtone.
 
 use super::support::{Harness, MediaRecord, Sent, TEST_URL};
-use softphone::app::connection::Connection;
-use softphone::app::{Message, Request, Screen, dial, in_call, incoming, outgoing};
+use softphone::app::link::{Link, Status};
+use softphone::app::model::{OutgoingStage, RingStage};
+use softphone::app::{CallRequest, Message, Screen, dial, in_call, incoming, outgoing};
 use softphone::config::AppConfig;
 use softphone::protocol::{ErrorCode, ProtocolError, Role};
 use softphone::ringtone::Tone;
@@ -14,7 +15,7 @@ use softphone::sdk::{
 use std::time::Duration;
 
 fn ringing(h: &Harness) -> bool {
-    h.app.incoming().is_some_and(|d| d.stage == incoming::Stage::Ringing)
+    h.app.incoming().is_some_and(|d| d.stage == RingStage::Ringing)
 }
 
 /// An app signed in as alice with bob's call `c1` ringing.
@@ -36,7 +37,9 @@ fn assert_silent_and_no_dialog(h: &Harness) {
 fn sign_in_connects_shows_dial_and_remembers_the_form() {
     let h = Harness::signed_in("alice");
     assert!(matches!(h.app.screen(), Screen::Dial(_)));
-    assert_eq!(h.app.connection(), &Connection::Connected { url: TEST_URL.into() });
+    assert!(
+        matches!(h.app.link(), Link::Up { session, status: Status::Connected } if session.url == TEST_URL)
+    );
     assert_eq!(h.app.title(), "alice \u{2014} softphone");
     let paths = softphone::paths::Paths::under(h.home.path().to_owned());
     let (config, _) = AppConfig::load(&paths);
@@ -49,12 +52,12 @@ fn first_attempt_failing_signs_out_with_the_reason() {
     h.send(Message::SignIn(softphone::app::sign_in::Message::PeerId("alice".into())));
     h.send(Message::SignIn(softphone::app::sign_in::Message::ServerUrl(TEST_URL.into())));
     h.send(Message::SignIn(softphone::app::sign_in::Message::Submit));
-    assert!(matches!(h.app.connection(), Connection::Connecting { .. }));
+    assert!(matches!(h.app.link(), Link::Up { status: Status::Connecting, .. }));
     h.sdk(Event::Connection {
         state: ConnectionState::Reconnecting { attempt: 1, next_try_in: Duration::from_millis(250) },
         reason: ConnectionReason::ConnectFailed("connection refused".into()),
     });
-    let Connection::SignedOut { reason: Some(reason) } = h.app.connection() else { panic!() };
+    let Link::SignedOut { reason: Some(reason) } = h.app.link() else { panic!() };
     assert!(reason.contains("server unreachable"), "{reason}");
     let Screen::SignIn(form) = h.app.screen() else { panic!() };
     assert!(!form.busy);
@@ -68,10 +71,10 @@ fn a_refused_token_signs_out_saying_so() {
         state: ConnectionState::Aborted,
         reason: ConnectionReason::LoginRefused(ProtocolError::new(ErrorCode::InvalidToken, "bad mac")),
     });
-    assert_eq!(
-        h.app.connection(),
-        &Connection::SignedOut { reason: Some("the server refused the token".into()) }
-    );
+    assert!(matches!(
+        h.app.link(),
+        Link::SignedOut { reason: Some(reason) } if reason == "the server refused the token"
+    ));
     assert!(matches!(h.app.screen(), Screen::SignIn(_)));
 }
 
@@ -82,11 +85,13 @@ fn reconnecting_keeps_the_screen_and_says_when_the_next_try_is() {
         state: ConnectionState::Reconnecting { attempt: 2, next_try_in: Duration::from_secs(4) },
         reason: ConnectionReason::Interrupted("reset".into()),
     });
-    let Connection::Reconnecting { attempt: 2, reason, .. } = h.app.connection() else { panic!() };
+    let Link::Up { status: Status::Reconnecting { attempt: 2, reason, .. }, .. } = h.app.link() else {
+        panic!()
+    };
     assert!(reason.contains("connection lost"));
     assert!(matches!(h.app.screen(), Screen::Dial(_)));
     h.connected();
-    assert!(h.app.connection().is_connected());
+    assert!(h.app.link().is_connected());
 }
 
 #[test]
@@ -94,7 +99,11 @@ fn an_invitation_shows_the_dialog_rings_and_titles_the_window() {
     let h = alice_rung_by_bob();
     let dialog = h.app.incoming().unwrap();
     assert_eq!(
-        (dialog.caller.as_str(), dialog.channel.as_str(), dialog.content.as_str()),
+        (
+            dialog.call.facts.peer.as_str(),
+            dialog.call.facts.channel.as_str(),
+            dialog.call.facts.content.as_str()
+        ),
         ("bob", "bob-room", "hello")
     );
     assert_eq!(h.app.title(), "Incoming call from bob \u{2014} softphone");
@@ -110,7 +119,7 @@ fn accept_stops_the_ringtone_and_starts_the_call_and_its_media() {
     h.sdk(Event::RemoteInvitationAccepted { call_id: "c1".into() });
     assert!(h.app.incoming().is_none());
     let Screen::InCall(call) = h.app.screen() else { panic!("{:?}", h.app.screen()) };
-    assert_eq!((call.facts.peer.as_str(), call.facts.role), ("bob", Role::Callee));
+    assert_eq!((call.call.facts.peer.as_str(), call.call.facts.role), ("bob", Role::Callee));
     assert_eq!(h.app.title(), "In call with bob \u{2014} softphone");
     let Some(MediaRecord::Started(facts)) = h.media.last() else { panic!() };
     assert_eq!((facts.call_id.as_str(), facts.channel.as_str()), ("c1", "bob-room"));
@@ -120,7 +129,7 @@ fn accept_stops_the_ringtone_and_starts_the_call_and_its_media() {
 fn accept_confirmed_by_the_reply_alone_also_starts_the_call() {
     let mut h = alice_rung_by_bob();
     h.send(Message::Incoming(incoming::Message::Accept));
-    h.send(Message::Replied { call_id: "c1".into(), request: Request::Accept, result: Ok(()) });
+    h.send(Message::Replied { call_id: "c1".into(), request: CallRequest::Accept, result: Ok(()) });
     assert!(matches!(h.app.screen(), Screen::InCall(_)));
     h.sdk(Event::RemoteInvitationAccepted { call_id: "c1".into() });
     assert_eq!(h.media.items().len(), 1, "media started once");
@@ -193,7 +202,7 @@ fn a_failed_accept_closes_the_dialog() {
     h.send(Message::Incoming(incoming::Message::Accept));
     h.send(Message::Replied {
         call_id: "c1".into(),
-        request: Request::Accept,
+        request: CallRequest::Accept,
         result: Err(sdk::Error::Server(ProtocolError::new(ErrorCode::AlreadyEnded, "canceled"))),
     });
     assert_silent_and_no_dialog(&h);
@@ -213,7 +222,7 @@ fn signing_out_while_ringing_stops_the_ringtone() {
     let mut h = alice_rung_by_bob();
     h.send(Message::Dial(dial::Message::SignOut));
     assert_silent_and_no_dialog(&h);
-    assert_eq!(h.app.connection(), &Connection::SignedOut { reason: None });
+    assert!(matches!(h.app.link(), Link::SignedOut { reason: None }));
 }
 
 #[test]
@@ -228,7 +237,7 @@ fn a_second_invitation_is_refused_busy_and_the_first_keeps_ringing() {
     let mut h = alice_rung_by_bob();
     h.invited("c2", "carol");
     assert_eq!(h.sent.last(), Some(Sent::Refuse("c2".into(), "busy".into())));
-    assert_eq!(h.app.incoming().unwrap().call_id, "c1");
+    assert_eq!(h.app.incoming().unwrap().call.facts.call_id, "c1");
     assert_eq!(h.tones.items(), vec![Some(Tone::Ringtone)], "no second ring, no gap");
     // The same invitation again (after a reconnect) is not a second call.
     h.invited("c1", "bob");
@@ -263,12 +272,12 @@ fn an_outgoing_call_rings_back_once_received_and_becomes_a_call_on_accept() {
     let mut h = Harness::signed_in("alice");
     let id = alice_calls_bob(&mut h);
     let Screen::Outgoing(call) = h.app.screen() else { panic!() };
-    assert_eq!((call.stage, call.status()), (outgoing::Stage::Calling, "Calling..."));
+    assert_eq!((call.stage, call.status()), (OutgoingStage::Calling, "Calling..."));
     assert_eq!(h.app.title(), "Calling bob \u{2014} softphone");
     assert_eq!(h.tone(), None, "no ringback before bob's phone rings");
     h.sdk(Event::LocalInvitationReceivedByPeer { call_id: id.clone() });
     let Screen::Outgoing(call) = h.app.screen() else { panic!() };
-    assert_eq!(call.stage, outgoing::Stage::Ringing);
+    assert_eq!(call.stage, OutgoingStage::Ringing);
     assert_eq!(h.tone(), Some(Tone::Ringback));
     h.sdk(Event::LocalInvitationAccepted {
         call_id: id.clone(),
@@ -277,7 +286,7 @@ fn an_outgoing_call_rings_back_once_received_and_becomes_a_call_on_accept() {
     });
     assert_eq!(h.tone(), None);
     let Screen::InCall(call) = h.app.screen() else { panic!() };
-    assert_eq!((call.facts.role, call.facts.response.as_str()), (Role::Caller, "ok"));
+    assert_eq!((call.call.facts.role, call.call.facts.response.as_str()), (Role::Caller, "ok"));
     assert!(matches!(h.media.last(), Some(MediaRecord::Started(f)) if f.call_id == id));
 }
 
@@ -348,7 +357,11 @@ fn an_accept_racing_our_cancel_is_hung_up() {
 fn a_refused_invite_returns_to_dial_with_the_reason() {
     let mut h = Harness::signed_in("alice");
     let id = alice_calls_bob(&mut h);
-    h.send(Message::Replied { call_id: id, request: Request::Invite, result: Err(sdk::Error::NotConnected) });
+    h.send(Message::Replied {
+        call_id: id,
+        request: CallRequest::Invite,
+        result: Err(sdk::Error::NotConnected),
+    });
     assert_eq!(h.app.notice(), Some("Could not call bob: not connected to the server right now"));
 }
 
@@ -428,7 +441,7 @@ fn a_reply_about_a_call_no_longer_on_screen_is_dropped() {
     let id = in_call_with_bob(&mut h);
     h.send(Message::Replied {
         call_id: id,
-        request: Request::Invite,
+        request: CallRequest::Invite,
         result: Err(sdk::Error::ConnectionLost),
     });
     assert!(matches!(h.app.screen(), Screen::InCall(_)));

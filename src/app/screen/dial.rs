@@ -3,7 +3,7 @@
 //! A fresh channel name is suggested for every call, so two calls never
 //! share a media channel by accident.
 
-use super::theme;
+use crate::app::theme;
 use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, is_valid_id};
 use iced::widget::{button, column, container, row, text, text_input};
 use iced::{Element, Fill};

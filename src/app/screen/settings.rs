@@ -4,7 +4,7 @@
 //! which checks every field first; Cancel (or Esc) leaves everything as it
 //! was. Saving is the parent's job, asked for with [`Event::Save`].
 
-use super::theme;
+use crate::app::theme;
 use crate::config::{AppConfig, DEFAULT_SERVER_URL, MediaConfig};
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use crate::ringtone::{self, Sound};
@@ -210,12 +210,35 @@ impl Settings {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
-        let label = |t: &'static str| text(t).size(theme::SMALL);
-        let field = |name: &'static str, input: text_input::TextInput<'static, Message>| {
-            column![label(name), input.on_submit(Message::Save).padding(6)].spacing(3)
-        };
+        let mut body = column![
+            text("Settings").size(theme::HEADLINE),
+            self.identity_section(),
+            self.sound_section(),
+            self.calls_section()
+        ]
+        .spacing(16);
+        if let Some(error) = &self.error {
+            body = body.push(text(error.as_str()).style(text::danger));
+        }
+        let buttons = row![
+            button(text("Cancel")).style(button::secondary).padding([8, 20]).on_press(Message::Cancel),
+            button(text("Save")).style(button::primary).padding([8, 20]).on_press(Message::Save),
+            text("Enter saves, Esc cancels").size(12),
+        ]
+        .spacing(12)
+        .align_y(iced::Center);
+        let form = container(scrollable(container(body).padding([0, 14]))).height(Fill);
+        container(column![form, buttons].spacing(theme::SPACING))
+            .width(theme::CARD_WIDTH + 40.0)
+            .padding(theme::PADDING)
+            .style(theme::card)
+            .into()
+    }
+
+    /// The server, peer id, device and token.
+    fn identity_section(&self) -> Element<'_, Message> {
         let server_hint = format!("{DEFAULT_SERVER_URL} (default)");
-        let identity = column![
+        column![
             text("Server and identity").size(theme::HEADLINE - 8.0),
             row![
                 field("Peer id", text_input("alice", &self.peer_id).on_input(Message::PeerId)),
@@ -230,9 +253,14 @@ impl Settings {
                     .on_input(Message::Token)
             ),
         ]
-        .spacing(8);
+        .spacing(8)
+        .into()
+    }
+
+    /// The ringtone, its preview and volume, and the ringback.
+    fn sound_section(&self) -> Element<'_, Message> {
         let preview = if self.previewing { "Stop" } else { "Preview" };
-        let sound = column![
+        column![
             text("Sound").size(theme::HEADLINE - 8.0),
             label("Ringtone file (Ogg, WAV, FLAC or MP3; empty: the built-in one)"),
             row![
@@ -258,8 +286,13 @@ impl Settings {
                 .label("Ringback tone while the other phone rings")
                 .on_toggle(Message::Ringback),
         ]
-        .spacing(8);
-        let calls = column![
+        .spacing(8)
+        .into()
+    }
+
+    /// Do-not-disturb, call waiting and the media session.
+    fn calls_section(&self) -> Element<'_, Message> {
+        let mut calls = column![
             text("Calls").size(theme::HEADLINE - 8.0),
             toggler(self.do_not_disturb)
                 .label("Do not disturb: refuse calls without ringing")
@@ -271,7 +304,6 @@ impl Settings {
             pick_list(MediaKind::ALL, Some(self.media_kind), Message::MediaKind),
         ]
         .spacing(8);
-        let mut calls = calls;
         if self.media_kind != MediaKind::None {
             let hint = match self.media_kind {
                 MediaKind::Command => "ffplay rtp://{channel}",
@@ -285,24 +317,21 @@ impl Settings {
             );
             calls = calls.push(text("{channel}, {peer}, {role} and {call_id} are replaced.").size(12));
         }
-        let mut body = column![text("Settings").size(theme::HEADLINE), identity, sound, calls].spacing(16);
-        if let Some(error) = &self.error {
-            body = body.push(text(error.as_str()).style(text::danger));
-        }
-        let buttons = row![
-            button(text("Cancel")).style(button::secondary).padding([8, 20]).on_press(Message::Cancel),
-            button(text("Save")).style(button::primary).padding([8, 20]).on_press(Message::Save),
-            text("Enter saves, Esc cancels").size(12),
-        ]
-        .spacing(12)
-        .align_y(iced::Center);
-        let form = container(scrollable(container(body).padding([0, 14]))).height(Fill);
-        container(column![form, buttons].spacing(theme::SPACING))
-            .width(theme::CARD_WIDTH + 40.0)
-            .padding(theme::PADDING)
-            .style(theme::card)
-            .into()
+        calls.into()
     }
+}
+
+/// A field's small label.
+fn label(name: &'static str) -> iced::widget::Text<'static> {
+    text(name).size(theme::SMALL)
+}
+
+/// A labelled text field; Enter in it saves.
+fn field<'a>(
+    name: &'static str,
+    input: text_input::TextInput<'a, Message>,
+) -> iced::widget::Column<'a, Message> {
+    column![label(name), input.on_submit(Message::Save).padding(6)].spacing(3)
 }
 
 #[cfg(test)]

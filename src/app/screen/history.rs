@@ -3,8 +3,8 @@
 //! marked. Every row has Call back. Keyboard: Up and Down pick a row,
 //! Enter calls back.
 
-use super::theme;
-use super::widget::clock;
+use crate::app::theme;
+use crate::app::widget::clock;
 use crate::history::{Direction, History, Outcome, Record};
 use iced::widget::{button, column, container, row, scrollable, text};
 use iced::{Element, Fill};

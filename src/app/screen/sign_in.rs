@@ -3,7 +3,7 @@
 //! It only collects and checks the fields; signing in is the parent's job,
 //! asked for with [`Event::SignIn`].
 
-use super::theme;
+use crate::app::theme;
 use crate::config::{AppConfig, DEFAULT_SERVER_URL};
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use iced::widget::{button, column, container, row, space, text, text_input};
