@@ -7,12 +7,14 @@
 //! maps them there (a crate root's own `mod x;` would look in `tests/`).
 
 mod server {
+    mod boundary;
     mod cli;
     mod client;
     mod envelope;
     mod identifiers;
     mod invitation;
     mod limits;
+    mod peer_limits;
     mod presence;
     mod race;
     mod session;

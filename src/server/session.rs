@@ -3,7 +3,8 @@
 //! keeps the connection alive (pings) or closes it (silence, shutdown, a
 //! frame over 64 KiB, logout).
 
-use super::hub::{Hub, Kick, Outbound, SessionId};
+use super::hub::Hub;
+use super::outbound::{Kick, Outbound, SessionId};
 use crate::protocol::{ErrorCode, OkResult, ProtocolError, Req, Request, ServerMessage, decode_request};
 use crate::token::{self, TokenError};
 use futures_util::{SinkExt, StreamExt};
@@ -270,7 +271,7 @@ impl Connection {
                 TokenError::Expired => ProtocolError::new(ErrorCode::TokenExpired, e.to_string()),
             })?;
         }
-        let id = self.hub.login(&peer_id, &device, req, self.outbox.clone(), self.kick.clone());
+        let id = self.hub.login(&peer_id, &device, req, self.outbox.clone(), self.kick.clone())?;
         self.session = Some(id);
         Ok(())
     }
