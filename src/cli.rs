@@ -115,9 +115,14 @@ pub struct ServerArgs {
     /// at start to the open-file limit less 64 (logged).
     #[arg(long, default_value_t = ServerConfig::default().max_connections)]
     pub max_connections: usize,
-    /// Live calls one peer may take part in.
+    /// Live calls one peer may have placed or accepted (calls ringing at a
+    /// peer count against their callers).
     #[arg(long, default_value_t = ServerConfig::default().max_calls_per_peer)]
     pub max_calls_per_peer: usize,
+    /// Sessions one peer may have at once; a login beyond gets `too_many_sessions`.
+    #[arg(long, default_value_t = ServerConfig::default().max_sessions_per_peer,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_sessions_per_peer: usize,
     /// Frames per second one connection may send, sustained.
     #[arg(long, default_value_t = ServerConfig::default().rate_per_second)]
     pub rate_limit: u32,
@@ -235,6 +240,7 @@ fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
         tls,
         max_connections: args.max_connections,
         max_calls_per_peer: args.max_calls_per_peer,
+        max_sessions_per_peer: args.max_sessions_per_peer,
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,
         media: server::RelayConfig { listen: media_listen(args), ..Default::default() },

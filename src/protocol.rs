@@ -28,6 +28,8 @@ pub const MAX_CHANNEL_BYTES: usize = 64;
 pub const MAX_PEERS_PER_REQUEST: usize = 512;
 /// Most presence subscriptions one session may hold.
 pub const MAX_SUBSCRIPTIONS: usize = 512;
+/// Most calls one caller may have ringing at the same callee at once (v1.1).
+pub const MAX_RINGING_PER_CALLEE: usize = 3;
 
 /// The tungstenite settings for both ends of a connection. Its defaults
 /// (128 KiB read and write buffers, the read buffer zeroed on every read,
@@ -381,6 +383,8 @@ error_codes! {
     TooManyCalls => "too_many_calls",
     TooManySubscriptions => "too_many_subscriptions",
     Internal => "internal",
+    // v1.1: a login beyond the sessions one peer may have at once.
+    TooManySessions => "too_many_sessions",
 }
 
 impl fmt::Display for ErrorCode {

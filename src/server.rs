@@ -18,12 +18,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 mod calls;
+mod deadlines;
 mod expiry;
 mod hub;
 mod listener;
+mod outbound;
 mod peers;
 mod relay;
+mod requests;
 mod session;
+mod state;
 pub mod tls;
 
 pub use relay::{MediaListen, Relay, RelayConfig, RelayLimits, RelayStats};
@@ -53,8 +57,12 @@ pub struct ServerConfig {
     pub secret: Option<Vec<u8>>,
     /// Connections served at once; the next one is refused with HTTP 503.
     pub max_connections: usize,
-    /// Live calls one peer may take part in; an invite beyond is `too_many_calls`.
+    /// Live calls one peer may have placed or accepted; an invite or an
+    /// accept beyond is `too_many_calls`. Calls ringing at a peer count
+    /// against their callers only.
     pub max_calls_per_peer: usize,
+    /// Sessions one peer may have at once; a login beyond gets `too_many_sessions`.
+    pub max_sessions_per_peer: usize,
     /// Frames per second one connection may send, sustained.
     pub rate_per_second: u32,
     /// Frames one connection may send in a burst above the sustained rate.
@@ -108,6 +116,7 @@ impl Default for ServerConfig {
             secret: None,
             max_connections: 32_768,
             max_calls_per_peer: 100,
+            max_sessions_per_peer: 16,
             rate_per_second: 200,
             rate_burst: 400,
             outbox_capacity: 1_024,

@@ -7,6 +7,7 @@
 //! maps them there (a crate root's own `mod x;` would look in `tests/`).
 
 mod server {
+    mod boundary;
     mod cli;
     mod client;
     mod envelope;
@@ -15,6 +16,7 @@ mod server {
     mod invitation;
     mod limits;
     mod packaging;
+    mod peer_limits;
     mod presence;
     mod race;
     mod relay;

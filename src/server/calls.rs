@@ -1,13 +1,12 @@
-//! The call table: live calls with their timers, and ended calls remembered
-//! for a while so late actions get `already_ended` and reused ids get
-//! `duplicate_call_id`. Pure data and arithmetic on deadlines; the hub
-//! applies the outcomes.
+//! The call table: live calls with their timers (each call's next deadline
+//! in the [`Deadlines`] index), and ended calls remembered for a while so
+//! late actions get `already_ended` and reused ids get `duplicate_call_id`.
+//! Pure data and arithmetic on deadlines; the hub applies the outcomes.
 
-use super::ServerConfig;
+use super::deadlines::Deadlines;
 use crate::protocol::{LiveCall, LiveState, Role};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use tokio::sync::Notify;
 use tokio::time::{Duration, Instant};
 
 /// Where a live call stands.
@@ -55,8 +54,6 @@ pub(super) struct Call {
     pub caller_lost: Option<Instant>,
     /// Since when the callee has had no session (since the invite, if it had none then).
     pub callee_lost: Option<Instant>,
-    /// Wakes the call's timer task when a deadline moves or the call ends.
-    pub wake: Arc<Notify>,
 }
 
 /// A deadline of a live call that has passed.
@@ -87,9 +84,9 @@ impl Call {
         }
     }
 
-    /// The earliest pending deadline and what happens then.
-    pub fn next_deadline(&self, config: &ServerConfig) -> Option<(Instant, Lapse)> {
-        let grace = config.offline_grace;
+    /// The earliest pending deadline and what happens then; `grace` is the
+    /// offline grace.
+    pub fn next_deadline(&self, grace: Duration) -> Option<(Instant, Lapse)> {
         let mut due = [
             self.callee_lost.map(|t| (t + grace, Lapse::CalleeLost)),
             self.caller_lost.map(|t| (t + grace, Lapse::CallerLost)),
@@ -149,18 +146,82 @@ pub(super) struct Ended {
 }
 
 /// Live and remembered calls.
-#[derive(Default)]
 pub(super) struct Calls {
-    pub live: HashMap<Arc<str>, Call>,
+    /// Calls ringing or accepted, by id. Private: every change goes through
+    /// [`Calls::update`] and friends, which keep `deadlines` in step.
+    live: HashMap<Arc<str>, Call>,
+    /// The next deadline of each live call that has one.
+    deadlines: Deadlines<Arc<str>>,
+    /// Ended calls, remembered until their entry in `forget_order` comes up.
     pub ended: HashMap<Arc<str>, Ended>,
     /// Ended calls in the order they may be forgotten.
     forget_order: VecDeque<(Instant, Arc<str>)>,
+    /// The offline grace, which a participant's deadline is counted from.
+    grace: Duration,
 }
 
 impl Calls {
+    pub fn new(grace: Duration) -> Self {
+        Calls {
+            live: HashMap::new(),
+            deadlines: Deadlines::default(),
+            ended: HashMap::new(),
+            forget_order: VecDeque::new(),
+            grace,
+        }
+    }
+
     /// Whether `id` names a live or remembered call.
     pub fn exists(&self, id: &str) -> bool {
         self.live.contains_key(id) || self.ended.contains_key(id)
+    }
+
+    /// The live call `id`.
+    pub fn get(&self, id: &str) -> Option<&Call> {
+        self.live.get(id)
+    }
+
+    /// Adds a new live call and indexes its deadline.
+    pub fn insert(&mut self, call: Call) {
+        self.deadlines.set(&call.id, call.next_deadline(self.grace).map(|(at, _)| at));
+        self.live.insert(call.id.clone(), call);
+    }
+
+    /// Changes the live call `id` with `change` and re-indexes its deadline;
+    /// `None` if there is no such call.
+    pub fn update<R>(&mut self, id: &str, change: impl FnOnce(&mut Call) -> R) -> Option<R> {
+        let call = self.live.get_mut(id)?;
+        let result = change(call);
+        self.deadlines.set(&call.id, call.next_deadline(self.grace).map(|(at, _)| at));
+        Some(result)
+    }
+
+    /// Takes the live call `id` out of the table and the index.
+    pub fn remove(&mut self, id: &str) -> Option<Call> {
+        let call = self.live.remove(id)?;
+        self.deadlines.set(&call.id, None);
+        Some(call)
+    }
+
+    /// The deadline of `id` that has passed by `now`, if one has.
+    pub fn lapse(&self, id: &str, now: Instant) -> Option<Lapse> {
+        let (at, lapse) = self.live.get(id)?.next_deadline(self.grace)?;
+        (at <= now).then_some(lapse)
+    }
+
+    /// The live calls with a deadline at or before `now`, earliest first.
+    pub fn due(&self, now: Instant) -> Vec<Arc<str>> {
+        self.deadlines.due(now)
+    }
+
+    /// The earliest deadline of any live call.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.earliest()
+    }
+
+    /// When the oldest remembered call may be forgotten.
+    pub fn next_forget(&self) -> Option<Instant> {
+        self.forget_order.front().map(|(at, _)| *at)
     }
 
     /// Moves a call to the remembered ones until `forget_at`.
@@ -174,7 +235,7 @@ impl Calls {
     }
 
     /// Forgets ended calls whose time is up.
-    pub fn sweep(&mut self, now: Instant) {
+    pub fn forget_lapsed(&mut self, now: Instant) {
         while let Some((at, _)) = self.forget_order.front() {
             if *at > now {
                 break;
@@ -206,29 +267,51 @@ mod tests {
             callee_seen: false,
             caller_lost: None,
             callee_lost: Some(now),
-            wake: Arc::new(Notify::new()),
         }
     }
 
     #[test]
     fn earliest_deadline_wins_and_ack_pauses() {
-        let config = ServerConfig::default();
+        let config = crate::server::ServerConfig::default();
+        let grace = config.offline_grace;
         let t0 = Instant::now();
         let mut c = call(t0);
-        assert_eq!(c.next_deadline(&config), Some((t0 + Duration::from_secs(30), Lapse::CalleeLost)));
+        assert_eq!(c.next_deadline(grace), Some((t0 + Duration::from_secs(30), Lapse::CalleeLost)));
         c.callee_lost = None;
         c.run_ack(t0 + Duration::from_secs(5), config.ack_timeout);
-        assert_eq!(c.next_deadline(&config), Some((t0 + Duration::from_secs(35), Lapse::AckTimeout)));
+        assert_eq!(c.next_deadline(grace), Some((t0 + Duration::from_secs(35), Lapse::AckTimeout)));
         c.pause_ack(t0 + Duration::from_secs(15));
         assert!(
             matches!(c.phase, Phase::Ringing { ack: Ack::Paused(d), .. } if d == Duration::from_secs(20))
         );
-        assert_eq!(c.next_deadline(&config), Some((t0 + Duration::from_secs(60), Lapse::Expired)));
+        assert_eq!(c.next_deadline(grace), Some((t0 + Duration::from_secs(60), Lapse::Expired)));
         c.run_ack(t0 + Duration::from_secs(50), config.ack_timeout);
-        assert_eq!(c.next_deadline(&config), Some((t0 + Duration::from_secs(60), Lapse::Expired)));
+        assert_eq!(c.next_deadline(grace), Some((t0 + Duration::from_secs(60), Lapse::Expired)));
         c.phase = Phase::Accepted { at: t0 };
-        assert_eq!(c.next_deadline(&config), None);
+        assert_eq!(c.next_deadline(grace), None);
         c.caller_lost = Some(t0);
-        assert_eq!(c.next_deadline(&config), Some((t0 + Duration::from_secs(30), Lapse::CallerLost)));
+        assert_eq!(c.next_deadline(grace), Some((t0 + Duration::from_secs(30), Lapse::CallerLost)));
+    }
+
+    #[test]
+    fn the_table_keeps_the_deadline_index_in_step() {
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(30);
+        let mut calls = Calls::new(grace);
+        calls.insert(call(t0));
+        // The callee has no session: its grace runs out first.
+        assert_eq!(calls.next_deadline(), Some(t0 + grace));
+        assert_eq!(calls.lapse("c1", t0 + grace), Some(Lapse::CalleeLost));
+        assert_eq!(calls.lapse("c1", t0 + grace - Duration::from_millis(1)), None);
+        calls.update("c1", |c| c.callee_lost = None);
+        assert_eq!(calls.next_deadline(), Some(t0 + Duration::from_secs(60)));
+        assert_eq!(calls.due(t0 + Duration::from_secs(60)), vec![Arc::<str>::from("c1")]);
+        calls.update("c1", |c| c.phase = Phase::Accepted { at: t0 });
+        assert_eq!(calls.next_deadline(), None);
+        calls.update("c1", |c| c.caller_lost = Some(t0));
+        assert_eq!(calls.next_deadline(), Some(t0 + grace));
+        assert!(calls.remove("c1").is_some());
+        assert_eq!(calls.next_deadline(), None);
+        assert!(calls.update("c1", |_| ()).is_none());
     }
 }

@@ -1,97 +1,109 @@
-//! The timers of live calls: one task per call waits for its next deadline
-//! (ring timeout, ack timeout, a participant's offline grace) and applies
-//! whichever has passed, under the hub's lock like every other decision.
+//! What a call's deadline means when it passes: the ring timeout, the ack
+//! timeout, a participant's offline grace. A call past its deadline is not
+//! ringing: whoever looks first after the deadline ends it. Every decision
+//! of the hub catches up first ([`State::catch_up`]), and the hub's one
+//! timer task wakes at the earliest deadline ([`State::next_wake`]) for
+//! when nobody else comes. Each lapse is judged on the call itself, so a
+//! deadline looked at twice, or late, ends a call once and only if due.
 
 use super::calls::Lapse;
-use super::hub::{Hub, Outcome, encode};
+use super::outbound::encode;
+use super::state::{Outcome, State};
 use crate::protocol::{FailureReason, HangupReason, ServerMessage};
-use std::sync::Arc;
-use tokio::sync::Notify;
+use std::time::Duration;
 use tokio::time::Instant;
 
-impl Hub {
-    /// The next deadline of a call: `None` if the call is gone, `Some(None)`
-    /// if it has none right now.
-    fn deadline(&self, call_id: &str) -> Option<Option<Instant>> {
-        let state = self.lock();
-        let call = state.calls.live.get(call_id)?;
-        Some(call.next_deadline(&self.config).map(|(at, _)| at))
+/// How late forgetting ended calls and kept events may run: neither changes
+/// an answer (both are past their time already), so the timer task batches
+/// them instead of waking once per call.
+const HOUSEKEEPING_SLACK: Duration = Duration::from_secs(1);
+
+impl State {
+    /// Applies every deadline that has passed by `now`, earliest first, and
+    /// forgets the ended calls and kept events whose time is up.
+    pub fn catch_up(&mut self, now: Instant) {
+        if self.calls.next_deadline().is_some_and(|at| at <= now) {
+            for call_id in self.calls.due(now) {
+                self.settle(&call_id, now);
+            }
+        }
+        self.calls.forget_lapsed(now);
+        self.peers.forget_lapsed(now);
     }
 
-    /// Applies whatever deadline of the call has passed.
-    fn on_timer(&self, call_id: &str) {
-        let now = Instant::now();
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let Some(call) = state.calls.live.get(call_id) else { return };
-        let Some((at, lapse)) = call.next_deadline(&self.config) else { return };
-        if at > now {
-            return;
+    /// For the timer task: when to look next, noted as the time it wakes.
+    pub fn arm_timer(&mut self) -> Option<Instant> {
+        self.timer_wakes_at = self.next_wake();
+        self.timer_wakes_at
+    }
+
+    /// Whether a decision set a deadline before the timer task's next look;
+    /// if so, the task is about to be woken, and that is noted.
+    pub fn timer_must_wake(&mut self) -> bool {
+        let next = self.next_wake();
+        let earlier = next.is_some_and(|at| self.timer_wakes_at.is_none_or(|armed| at < armed));
+        if earlier {
+            self.timer_wakes_at = next;
         }
-        let call = state.calls.live.remove(call_id).expect("looked up above");
+        earlier
+    }
+
+    /// When [`State::catch_up`] next has something to do.
+    fn next_wake(&self) -> Option<Instant> {
+        let housekeeping = self
+            .calls
+            .next_forget()
+            .into_iter()
+            .chain(self.peers.next_lapse())
+            .min()
+            .map(|at| at + HOUSEKEEPING_SLACK);
+        self.calls.next_deadline().into_iter().chain(housekeeping).min()
+    }
+
+    /// Ends `call_id` if one of its deadlines has passed by `now`, telling
+    /// each side what the protocol says for that deadline.
+    fn settle(&mut self, call_id: &str, now: Instant) {
+        let Some(lapse) = self.calls.lapse(call_id, now) else { return };
+        let call = self.calls.remove(call_id).expect("has a lapsed deadline");
         let ringing = call.is_ringing();
-        let id = call.id.to_string();
-        let failure = |reason| encode(&ServerMessage::Failure { call_id: id.clone(), reason });
+        let failure = |reason| encode(&ServerMessage::Failure { call_id: call_id.to_owned(), reason });
         let hung_up = |by: &str| {
             encode(&ServerMessage::HungUp {
-                call_id: id.clone(),
+                call_id: call_id.to_owned(),
                 reason: HangupReason::PeerOffline,
                 by: by.to_owned(),
             })
         };
+        let (caller, callee, seen) = (&call.caller, &call.callee, call.callee_seen);
         let outcome = match (lapse, ringing) {
             (Lapse::CalleeLost, true) => {
-                state.peers.send_to_peer(&call.caller, &failure(FailureReason::PeerOffline), None, true);
+                self.peers.send_to_peer(caller, &failure(FailureReason::PeerOffline), None, true);
                 Outcome::Failed(FailureReason::PeerOffline)
             }
             (Lapse::CallerLost, true) => {
-                state.peers.send_to_peer(
-                    &call.callee,
-                    &failure(FailureReason::CallerOffline),
-                    None,
-                    call.callee_seen,
-                );
+                self.peers.send_to_peer(callee, &failure(FailureReason::CallerOffline), None, seen);
                 Outcome::Failed(FailureReason::CallerOffline)
             }
             (Lapse::CalleeLost, false) => {
-                state.peers.send_to_peer(&call.caller, &hung_up(&call.callee), None, true);
+                self.peers.send_to_peer(caller, &hung_up(callee), None, true);
                 Outcome::HungUp(HangupReason::PeerOffline)
             }
             (Lapse::CallerLost, false) => {
-                state.peers.send_to_peer(&call.callee, &hung_up(&call.caller), None, true);
+                self.peers.send_to_peer(callee, &hung_up(caller), None, true);
                 Outcome::HungUp(HangupReason::PeerOffline)
             }
             (Lapse::AckTimeout, _) => {
-                state.peers.send_to_peer(&call.caller, &failure(FailureReason::PeerNoResponse), None, true);
-                state.peers.send_to_peer(
-                    &call.callee,
-                    &failure(FailureReason::Expired),
-                    None,
-                    call.callee_seen,
-                );
+                self.peers.send_to_peer(caller, &failure(FailureReason::PeerNoResponse), None, true);
+                self.peers.send_to_peer(callee, &failure(FailureReason::Expired), None, seen);
                 Outcome::Failed(FailureReason::PeerNoResponse)
             }
             (Lapse::Expired, _) => {
                 let text = failure(FailureReason::Expired);
-                state.peers.send_to_peer(&call.caller, &text, None, true);
-                state.peers.send_to_peer(&call.callee, &text, None, call.callee_seen);
+                self.peers.send_to_peer(caller, &text, None, true);
+                self.peers.send_to_peer(callee, &text, None, seen);
                 Outcome::Failed(FailureReason::Expired)
             }
         };
-        state.end(call, outcome, now, &self.config);
-    }
-}
-
-/// Waits for each deadline of one call in turn; ends when the call does.
-pub(super) async fn watch_call(hub: Arc<Hub>, call_id: Arc<str>, wake: Arc<Notify>) {
-    loop {
-        match hub.deadline(&call_id) {
-            None => return,
-            Some(None) => wake.notified().await,
-            Some(Some(at)) => tokio::select! {
-                _ = tokio::time::sleep_until(at) => hub.on_timer(&call_id),
-                _ = wake.notified() => {}
-            },
-        }
+        self.end(call, outcome, now);
     }
 }

@@ -1,113 +1,86 @@
 //! The one place where calls are decided. Every request that touches a
-//! call, every timer and every session that comes or goes takes the hub's
-//! lock, so the first of accept, refuse, cancel and expiry to reach a call
-//! wins and every later one sees the outcome. Events are encoded once and
-//! queued to the sessions' outboxes under the same lock, so each session
-//! sees them in the order they were decided.
+//! call, every deadline and every session that comes or goes is one
+//! decision under the hub's lock ([`Hub::decide`]), so the first of accept,
+//! refuse, cancel and expiry to reach a call wins and every later one sees
+//! the outcome. Each decision first applies the deadlines that have passed,
+//! so no call past its deadline is ever treated as ringing. Events are
+//! encoded once and queued to the sessions' outboxes under the same lock,
+//! so each session sees them in the order they were decided; log lines are
+//! written after the lock is released.
 
 use super::ServerConfig;
-use super::calls::{Ack, Call, Calls, Phase};
-use super::peers::Peers;
+use super::outbound::{Kick, Outbound, SessionId, encode};
 use super::relay::Relay;
-use crate::protocol::{
-    CancelReason, ErrorCode, FailureReason, HangupReason, MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req,
-    Request, Role, ServerMessage,
-};
-use std::collections::BTreeMap;
+use super::requests::{Answer, Invite};
+use super::state::{State, err, ok};
+use crate::protocol::{ErrorCode, MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req, Request, ServerMessage};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-/// Ended calls are remembered for the invite ttl, but never less than this,
-/// so late answers get `already_ended` even with a ttl of milliseconds.
-const MIN_REMEMBERED: Duration = Duration::from_secs(10);
-
-/// Identifies one logged-in connection.
-pub(crate) type SessionId = u64;
-
-/// What a connection's task is asked to write: one encoded message, shared
-/// (not copied) between every session it goes to.
-pub(crate) type Outbound = Utf8Bytes;
-
-/// Set when a session's outbox overflows: its client is not reading its
-/// events, and the session closes the connection the next time it looks.
-pub(crate) type Kick = Arc<std::sync::atomic::AtomicBool>;
-
-/// Shared by every session and timer of one server.
+/// Shared by every session of one server and by its timer task.
 pub(crate) struct Hub {
-    pub(super) config: ServerConfig,
+    config: ServerConfig,
     state: Mutex<State>,
-}
-
-/// Everything behind the lock.
-pub(super) struct State {
-    pub(super) peers: Peers,
-    pub(super) calls: Calls,
-    /// The media relay, told when a call is accepted and when it ends.
-    pub(super) relay: Option<Arc<Relay>>,
-}
-
-pub(super) fn encode(message: &ServerMessage) -> Utf8Bytes {
-    message.to_json().into()
-}
-
-fn ok(req: Option<Req>) -> ServerMessage {
-    ServerMessage::Ok { req, result: OkResult::Empty {} }
-}
-
-fn err(code: ErrorCode, message: String) -> ProtocolError {
-    ProtocolError::new(code, message)
-}
-
-/// How an ended call is named in the log.
-#[derive(Clone, Copy)]
-pub(super) enum Outcome {
-    Canceled,
-    Refused,
-    Failed(FailureReason),
-    HungUp(HangupReason),
+    /// Wakes the timer task when a decision moved the earliest deadline
+    /// earlier than the one it sleeps until.
+    deadline_moved: Notify,
 }
 
 impl Hub {
     pub fn new(config: ServerConfig, relay: Option<Arc<Relay>>) -> Arc<Hub> {
-        let grace = config.offline_grace;
-        Arc::new(Hub {
-            config,
-            state: Mutex::new(State { peers: Peers::new(grace), calls: Calls::default(), relay }),
-        })
+        let state = Mutex::new(State::new(config.clone(), relay));
+        Arc::new(Hub { state, config, deadline_moved: Notify::new() })
     }
 
     pub fn config(&self) -> &ServerConfig {
         &self.config
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A panic under the lock leaves no half-made decision worth refusing service for.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Forgets ended calls and lapsed peers, every so often, forever.
+    /// Runs one decision: under the lock, applies the deadlines that have
+    /// passed, then `decision`; after the lock, wakes the timer task if the
+    /// decision set a deadline earlier than the one it sleeps until, and
+    /// writes the log lines decided.
+    fn decide<R>(&self, decision: impl FnOnce(&mut State, Instant) -> R) -> R {
+        let now = Instant::now();
+        let (result, wake_timer, log) = {
+            let mut state = self.lock();
+            state.catch_up(now);
+            let result = decision(&mut state, now);
+            (result, state.timer_must_wake(), std::mem::take(&mut state.log))
+        };
+        if wake_timer {
+            self.deadline_moved.notify_one();
+        }
+        for entry in log {
+            entry.write();
+        }
+        result
+    }
+
+    /// The hub's one timer task: sleeps until the earliest deadline (or
+    /// until a decision sets an earlier one), then applies what has passed.
     pub async fn sweep_forever(hub: Arc<Hub>) {
-        let period = hub
-            .config
-            .invite_ttl
-            .min(hub.config.offline_grace)
-            .clamp(Duration::from_millis(50), Duration::from_secs(1));
-        let mut tick = tokio::time::interval(period);
         loop {
-            tick.tick().await;
-            let now = Instant::now();
-            let mut state = hub.lock();
-            state.calls.sweep(now);
-            state.peers.sweep(now);
+            match hub.decide(|state, _| state.arm_timer()) {
+                Some(at) => tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = hub.deadline_moved.notified() => {}
+                },
+                None => hub.deadline_moved.notified().await,
+            }
         }
     }
 
     /// Registers a logged-in session, replies to its `login`, then hands it
     /// the events kept for its peer and an `invitation` for each call still
-    /// ringing for it.
+    /// ringing for it. A peer with all the sessions it may have gets
+    /// `too_many_sessions`, and nothing changes.
     pub fn login(
         &self,
         peer: &str,
@@ -115,454 +88,135 @@ impl Hub {
         req: Option<Req>,
         outbox: mpsc::Sender<Outbound>,
         kick: Kick,
-    ) -> SessionId {
-        let now = Instant::now();
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let (id, came_online) = state.peers.add_session(peer, device, outbox, kick);
-        let call_ids: Vec<Arc<str>> =
-            state.peers.get(peer).map(|p| p.calls.iter().cloned().collect()).unwrap_or_default();
-        if came_online {
-            state.presence_changed(peer, true);
-            for call_id in &call_ids {
-                if let Some(call) = state.calls.live.get_mut(call_id) {
-                    if *call.caller == *peer {
-                        call.caller_lost = None;
-                    } else {
-                        call.callee_lost = None;
-                    }
-                    call.wake.notify_one();
-                }
-            }
-        }
-        let calls = call_ids.iter().filter_map(|c| state.calls.live.get(c)?.as_live(peer)).collect();
-        let session = uuid::Uuid::new_v4().simple().to_string();
-        state.peers.send(id, &encode(&ServerMessage::Ok { req, result: OkResult::Login { session, calls } }));
-        if came_online {
-            for text in state.peers.take_queue(peer, now) {
-                state.peers.send(id, &text);
-            }
-        }
-        for call_id in &call_ids {
-            if let Some(call) = state.calls.live.get_mut(call_id)
-                && call.is_ringing()
-                && *call.callee == *peer
-            {
-                let text = invitation(call, now);
-                state.peers.send(id, &text);
-                call.callee_seen = true;
-                call.run_ack(now, self.config.ack_timeout);
-                call.wake.notify_one();
-            }
-        }
-        tracing::debug!(peer, device, session = id, "logged in");
-        id
+    ) -> Result<SessionId, ProtocolError> {
+        self.decide(|state, now| state.login(peer, device, req, outbox, kick, now))
     }
 
-    /// Forgets a session (logout or closed socket). When it was its peer's
-    /// last, the peer goes offline: presence says so at once, and the
-    /// offline grace starts for each call the peer has seen.
+    /// Forgets a session (logout or closed socket).
     pub fn disconnect(&self, id: SessionId) {
-        let now = Instant::now();
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let Some((peer, went_offline)) = state.peers.remove_session(id, now) else { return };
-        if went_offline {
-            state.presence_changed(&peer, false);
-            let call_ids: Vec<Arc<str>> =
-                state.peers.get(&peer).map(|p| p.calls.iter().cloned().collect()).unwrap_or_default();
-            for call_id in call_ids {
-                if let Some(call) = state.calls.live.get_mut(&call_id) {
-                    if *call.caller == *peer {
-                        call.caller_lost = Some(now);
-                    } else if call.callee_seen {
-                        call.callee_lost = Some(now);
-                        call.pause_ack(now);
-                    }
-                    call.wake.notify_one();
-                }
-            }
-        }
-        state.peers.forget_if_idle(&peer, now);
+        self.decide(|state, now| state.disconnect(id, now));
     }
 
     /// Applies a request from a logged-in session and queues its reply.
-    pub fn handle(self: &Arc<Self>, id: SessionId, req: Option<Req>, request: Request) {
-        let now = Instant::now();
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let Some(session) = state.peers.session(id) else { return };
-        let peer = session.peer.clone();
-        let result = match request {
-            Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
-                let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key };
-                self.invite(state, id, &peer, &req, invite, now)
+    pub fn handle(&self, id: SessionId, req: Option<Req>, request: Request) {
+        self.decide(|state, now| {
+            let Some(session) = state.peers.session(id) else { return };
+            let peer = session.peer.clone();
+            if let Err(e) = apply(state, id, &peer, &req, request, now) {
+                state.peers.send(id, &encode(&e.into_message(req)));
             }
-            Request::Cancel { call_id } => state.cancel(id, &peer, &req, &call_id, now, &self.config),
-            Request::Received { call_id } => {
-                state.received(&peer, &call_id);
-                return;
-            }
-            Request::Accept { call_id, response, media_key } => {
-                state.accept(id, &peer, &req, &call_id, Answer { response, media_key }, now)
-            }
-            Request::Refuse { call_id, response } => {
-                state.refuse(id, &peer, &req, &call_id, &response, now, &self.config)
-            }
-            Request::Hangup { call_id } => state.hangup(id, &peer, &req, &call_id, now, &self.config),
-            Request::QueryPresence { peer_ids } => {
-                let online = state.online_map(&peer_ids);
-                state
-                    .peers
-                    .send(id, &encode(&ServerMessage::Ok { req, result: OkResult::Presence { online } }));
-                return;
-            }
-            Request::SubscribePresence { peer_ids } => {
-                if state.peers.subscribe(id, &peer_ids, MAX_SUBSCRIPTIONS) {
-                    let online = state.online_map(&peer_ids);
-                    state
-                        .peers
-                        .send(id, &encode(&ServerMessage::Ok { req, result: OkResult::Presence { online } }));
-                    return;
-                }
-                Err(err(
+        });
+    }
+}
+
+/// Applies one request of `peer`'s session `id`; queues its `ok` (the error
+/// is the caller's to send).
+fn apply(
+    state: &mut State,
+    id: SessionId,
+    peer: &Arc<str>,
+    req: &Option<Req>,
+    request: Request,
+    now: Instant,
+) -> Result<(), ProtocolError> {
+    match request {
+        Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
+            let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key };
+            state.invite(id, peer, req, invite, now)
+        }
+        Request::Cancel { call_id } => state.cancel(id, peer, req, &call_id, now),
+        Request::Received { call_id } => {
+            state.received(peer, &call_id);
+            Ok(())
+        }
+        Request::Accept { call_id, response, media_key } => {
+            state.accept(id, peer, req, &call_id, Answer { response, media_key }, now)
+        }
+        Request::Refuse { call_id, response } => state.refuse(id, peer, req, &call_id, &response, now),
+        Request::Hangup { call_id } => state.hangup(id, peer, req, &call_id, now),
+        Request::QueryPresence { peer_ids } => {
+            let online = state.online_map(&peer_ids);
+            let reply = ServerMessage::Ok { req: req.clone(), result: OkResult::Presence { online } };
+            state.peers.send(id, &encode(&reply));
+            Ok(())
+        }
+        Request::SubscribePresence { peer_ids } => {
+            if !state.peers.subscribe(id, &peer_ids, MAX_SUBSCRIPTIONS) {
+                return Err(err(
                     ErrorCode::TooManySubscriptions,
                     format!("a session may watch at most {MAX_SUBSCRIPTIONS} peers"),
-                ))
-            }
-            Request::UnsubscribePresence { peer_ids } => {
-                state.peers.unsubscribe(id, &peer_ids);
-                // The protocol answers it with `ok` like every other request.
-                state.peers.send(id, &encode(&ok(req.clone())));
-                Ok(())
-            }
-            Request::Login { .. } | Request::Logout => unreachable!("handled by the session"),
-        };
-        match result {
-            Ok(()) => {}
-            Err(e) => state.peers.send(id, &encode(&e.into_message(req))),
-        }
-    }
-
-    fn invite(
-        self: &Arc<Self>,
-        state: &mut State,
-        id: SessionId,
-        caller: &Arc<str>,
-        req: &Option<Req>,
-        invite: Invite,
-        now: Instant,
-    ) -> Result<(), ProtocolError> {
-        let Invite { call_id, callee, content, channel_id, media_key } = invite;
-        if *callee == **caller {
-            return Err(ProtocolError::invalid_argument("callee_id must not be your own peer_id"));
-        }
-        if state.calls.exists(&call_id) {
-            return Err(err(ErrorCode::DuplicateCallId, format!("call id {call_id} is already in use")));
-        }
-        let max = self.config.max_calls_per_peer;
-        for who in [&**caller, callee.as_str()] {
-            if state.peers.call_count(who) >= max {
-                return Err(err(
-                    ErrorCode::TooManyCalls,
-                    format!("{who} already takes part in {max} live calls"),
                 ));
             }
+            let online = state.online_map(&peer_ids);
+            let reply = ServerMessage::Ok { req: req.clone(), result: OkResult::Presence { online } };
+            state.peers.send(id, &encode(&reply));
+            Ok(())
         }
-        let callee = state.peers.intern(&callee);
-        let call_id: Arc<str> = call_id.into();
-        let online = state.peers.is_online(&callee);
-        let mut call = Call {
-            id: call_id.clone(),
-            caller: caller.clone(),
-            callee: callee.clone(),
-            content,
-            channel_id,
-            media_key,
-            invited: now,
-            phase: Phase::Ringing {
-                expires: now + self.config.invite_ttl,
-                received: false,
-                ack: Ack::NotStarted,
-            },
-            callee_seen: online,
-            caller_lost: None,
-            callee_lost: if online { None } else { Some(now) },
-            wake: Arc::new(Notify::new()),
-        };
-        state.peers.send(id, &encode(&ok(req.clone())));
-        if online {
-            call.run_ack(now, self.config.ack_timeout);
-            state.peers.send_to_peer(&callee, &invitation(&call, now), None, true);
+        Request::UnsubscribePresence { peer_ids } => {
+            state.peers.unsubscribe(id, &peer_ids);
+            // The protocol answers it with `ok` like every other request.
+            state.peers.send(id, &encode(&ok(req.clone())));
+            Ok(())
         }
-        for who in [caller, &callee] {
-            if let Some(p) = state.peers.get_mut(who) {
-                p.calls.insert(call_id.clone());
-            }
-        }
-        let wake = call.wake.clone();
-        state.calls.live.insert(call_id.clone(), call);
-        tokio::spawn(super::expiry::watch_call(self.clone(), call_id, wake));
-        Ok(())
+        Request::Login { .. } | Request::Logout => unreachable!("handled by the session"),
     }
 }
 
-/// The `invitation` event for a ringing call, with the time it has left.
-fn invitation(call: &Call, now: Instant) -> Utf8Bytes {
-    let expires = match call.phase {
-        Phase::Ringing { expires, .. } => expires,
-        Phase::Accepted { .. } => now,
-    };
-    encode(&ServerMessage::Invitation {
-        call_id: call.id.to_string(),
-        caller_id: call.caller.to_string(),
-        content: call.content.clone(),
-        channel_id: call.channel_id.clone(),
-        expires_in_ms: expires.saturating_duration_since(now).as_millis() as u64,
-        media_key: call.media_key.clone(),
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
 
-/// The fields of an `invite` the hub keeps.
-struct Invite {
-    call_id: String,
-    callee: String,
-    content: String,
-    channel_id: String,
-    /// The caller's public key for the media session, passed on opaquely.
-    media_key: Option<String>,
-}
-
-/// The fields of an `accept` passed on to the caller.
-struct Answer {
-    response: String,
-    /// The callee's public key for the media session, passed on opaquely.
-    media_key: Option<String>,
-}
-
-impl State {
-    fn online_map(&self, peers: &[String]) -> BTreeMap<String, bool> {
-        peers.iter().map(|p| (p.clone(), self.peers.is_online(p))).collect()
+    /// A session's outbox, as the session task would hold it.
+    fn outbox() -> (mpsc::Sender<Outbound>, mpsc::Receiver<Outbound>) {
+        mpsc::channel(64)
     }
 
-    fn presence_changed(&self, peer: &str, online: bool) {
-        if self.peers.is_watched(peer) {
-            let text = encode(&ServerMessage::Presence { peer_id: peer.to_owned(), online });
-            self.peers.send_to_watchers(peer, &text);
-        }
+    /// What the hub queued in an outbox so far, decoded.
+    fn drain(rx: &mut mpsc::Receiver<Outbound>) -> Vec<serde_json::Value> {
+        std::iter::from_fn(|| rx.try_recv().ok()).map(|t| serde_json::from_str(t.as_str()).unwrap()).collect()
     }
 
-    /// Records an ended call, logs its outcome and stops its timer task.
-    pub(super) fn end(&mut self, call: Call, outcome: Outcome, now: Instant, config: &ServerConfig) {
-        let (name, since) = match (outcome, &call.phase) {
-            (Outcome::Canceled, _) => ("canceled", call.invited),
-            (Outcome::Refused, _) => ("refused", call.invited),
-            (Outcome::Failed(FailureReason::PeerOffline), _) => ("peer_offline", call.invited),
-            (Outcome::Failed(FailureReason::CallerOffline), _) => ("caller_offline", call.invited),
-            (Outcome::Failed(FailureReason::PeerNoResponse), _) => ("peer_no_response", call.invited),
-            (Outcome::Failed(_), _) => ("expired", call.invited),
-            (Outcome::HungUp(HangupReason::Hangup), Phase::Accepted { at }) => ("hung_up", *at),
-            (Outcome::HungUp(_), Phase::Accepted { at }) => ("lost", *at),
-            (Outcome::HungUp(_), Phase::Ringing { .. }) => ("hung_up", call.invited),
+    /// With no timer task running, the login is the first to look at the
+    /// call at its deadline: it ends the call before registering the session.
+    #[tokio::test(start_paused = true)]
+    async fn a_login_at_the_deadline_ends_the_call_before_anything_is_sent() {
+        let ttl = Duration::from_secs(10);
+        let hub = Hub::new(ServerConfig { invite_ttl: ttl, ..Default::default() }, None);
+        let (tx, mut alice) = outbox();
+        let id = hub.login("alice", "", None, tx, Kick::default()).unwrap();
+        let invite = Request::Invite {
+            call_id: "c1".into(),
+            callee_id: "bob".into(),
+            content: String::new(),
+            channel_id: String::new(),
+            media_key: None,
         };
-        tracing::info!(
-            call_id = %call.id, caller = %call.caller, callee = %call.callee, outcome = name,
-            duration_ms = now.saturating_duration_since(since).as_millis() as u64,
-            "call ended"
-        );
-        for who in [&call.caller, &call.callee] {
-            if let Some(p) = self.peers.get_mut(who) {
-                p.calls.remove(&call.id);
-            }
-            self.peers.forget_if_idle(who, now);
-        }
-        self.calls.remember(&call, now + config.invite_ttl.max(MIN_REMEMBERED));
-        if let Some(relay) = &self.relay {
-            relay.close(&call.id);
-        }
-        call.wake.notify_one();
+        hub.handle(id, None, invite);
+        tokio::time::advance(ttl).await;
+        let (tx, mut bob) = outbox();
+        hub.login("bob", "", None, tx, Kick::default()).unwrap();
+        let bob = drain(&mut bob);
+        assert_eq!(bob.len(), 1, "only the login reply: {bob:?}");
+        assert_eq!(bob[0]["calls"], serde_json::json!([]), "{bob:?}");
+        let alice = drain(&mut alice);
+        let types: Vec<_> = alice.iter().map(|m| m["type"].as_str().unwrap_or("")).collect();
+        assert_eq!(types, ["ok", "ok", "failure"], "{alice:?}");
+        assert_eq!(alice[2]["reason"], "expired");
     }
 
-    fn cancel(
-        &mut self,
-        id: SessionId,
-        peer: &str,
-        req: &Option<Req>,
-        call_id: &str,
-        now: Instant,
-        config: &ServerConfig,
-    ) -> Result<(), ProtocolError> {
-        match self.calls.live.get(call_id) {
-            Some(call) if *call.caller == *peer => {
-                if !call.is_ringing() {
-                    return Err(err(ErrorCode::AlreadyAccepted, format!("call {call_id} was accepted")));
-                }
-            }
-            _ => return Err(self.ended_error(call_id, peer, Role::Caller)),
-        }
-        let call = self.calls.live.remove(call_id).expect("checked above");
-        self.peers.send(id, &encode(&ok(req.clone())));
-        let text = encode(&ServerMessage::Canceled {
-            call_id: call_id.to_owned(),
-            reason: CancelReason::CallerCanceled,
-        });
-        self.peers.send_to_peer(&call.callee, &text, None, call.callee_seen);
-        self.end(call, Outcome::Canceled, now, config);
-        Ok(())
-    }
-
-    fn received(&mut self, peer: &str, call_id: &str) {
-        let Some(call) = self.calls.live.get_mut(call_id) else { return };
-        if *call.callee != *peer {
-            return;
-        }
-        if let Phase::Ringing { received, ack, .. } = &mut call.phase
-            && !*received
-        {
-            *received = true;
-            // No wake-up: the timer task finds the ack deadline gone when it fires.
-            *ack = Ack::Done;
-            let text = encode(&ServerMessage::ReceivedByPeer { call_id: call_id.to_owned() });
-            let caller = call.caller.clone();
-            self.peers.send_to_peer(&caller, &text, None, true);
-        }
-    }
-
-    /// Checks that `peer` may answer `call_id` as its callee.
-    fn check_answerable(&self, peer: &str, call_id: &str) -> Result<(), ProtocolError> {
-        match self.calls.live.get(call_id) {
-            Some(call) if *call.callee == *peer => {
-                if call.is_ringing() {
-                    Ok(())
-                } else {
-                    Err(err(ErrorCode::AlreadyEnded, format!("call {call_id} was already answered")))
-                }
-            }
-            _ => Err(self.ended_error(call_id, peer, Role::Callee)),
-        }
-    }
-
-    fn accept(
-        &mut self,
-        id: SessionId,
-        peer: &str,
-        req: &Option<Req>,
-        call_id: &str,
-        answer: Answer,
-        now: Instant,
-    ) -> Result<(), ProtocolError> {
-        self.check_answerable(peer, call_id)?;
-        let device = self.peers.session(id).map(|s| s.device.to_string()).unwrap_or_default();
-        let call = self.calls.live.get_mut(call_id).expect("checked above");
-        // No wake-up: deadlines only went away; the timer task sees that when it fires.
-        call.phase = Phase::Accepted { at: now };
-        tracing::info!(call_id, caller = %call.caller, callee = %call.callee, outcome = "accepted",
-            duration_ms = now.saturating_duration_since(call.invited).as_millis() as u64, "call answered");
-        let (caller, callee, id_of_call) = (call.caller.clone(), call.callee.clone(), call.id.clone());
-        // Only the answering session learns the callee's credential: another device cannot send.
-        let (caller_media, callee_media) = match &self.relay {
-            Some(relay) => {
-                let (caller_media, callee_media) = relay.open(&id_of_call);
-                (Some(caller_media), Some(callee_media))
-            }
-            None => (None, None),
-        };
-        let result = match callee_media {
-            Some(media) => OkResult::Media { media },
-            None => OkResult::Empty {},
-        };
-        self.peers.send(id, &encode(&ServerMessage::Ok { req: req.clone(), result }));
-        let accepted = ServerMessage::Accepted {
-            call_id: call_id.to_owned(),
-            response: answer.response,
-            device,
-            media_key: answer.media_key,
-            media: caller_media,
-        };
-        self.peers.send_to_peer(&caller, &encode(&accepted), None, true);
-        let elsewhere =
-            ServerMessage::Canceled { call_id: call_id.to_owned(), reason: CancelReason::AnsweredElsewhere };
-        self.peers.send_to_peer(&callee, &encode(&elsewhere), Some(id), true);
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn refuse(
-        &mut self,
-        id: SessionId,
-        peer: &str,
-        req: &Option<Req>,
-        call_id: &str,
-        response: &str,
-        now: Instant,
-        config: &ServerConfig,
-    ) -> Result<(), ProtocolError> {
-        self.check_answerable(peer, call_id)?;
-        let call = self.calls.live.remove(call_id).expect("checked above");
-        self.peers.send(id, &encode(&ok(req.clone())));
-        let refused = ServerMessage::Refused { call_id: call_id.to_owned(), response: response.to_owned() };
-        self.peers.send_to_peer(&call.caller, &encode(&refused), None, true);
-        let elsewhere =
-            ServerMessage::Canceled { call_id: call_id.to_owned(), reason: CancelReason::RefusedElsewhere };
-        self.peers.send_to_peer(&call.callee, &encode(&elsewhere), Some(id), true);
-        self.end(call, Outcome::Refused, now, config);
-        Ok(())
-    }
-
-    fn hangup(
-        &mut self,
-        id: SessionId,
-        peer: &str,
-        req: &Option<Req>,
-        call_id: &str,
-        now: Instant,
-        config: &ServerConfig,
-    ) -> Result<(), ProtocolError> {
-        let not_found = || err(ErrorCode::NotFound, format!("no accepted call {call_id} of yours"));
-        match self.calls.live.get(call_id) {
-            Some(call) if call.role_of(peer).is_some() => {
-                if call.is_ringing() {
-                    return Err(not_found());
-                }
-            }
-            Some(_) => return Err(not_found()),
-            None => {
-                return Err(match self.calls.ended.get(call_id) {
-                    Some(e) if e.accepted && (*e.caller == *peer || *e.callee == *peer) => {
-                        err(ErrorCode::AlreadyEnded, format!("call {call_id} was already hung up"))
-                    }
-                    _ => not_found(),
-                });
-            }
-        }
-        let call = self.calls.live.remove(call_id).expect("checked above");
-        self.peers.send(id, &encode(&ok(req.clone())));
-        let text = encode(&ServerMessage::HungUp {
-            call_id: call_id.to_owned(),
-            reason: HangupReason::Hangup,
-            by: peer.to_owned(),
-        });
-        self.peers.send_to_peer(&call.caller, &text, Some(id), true);
-        self.peers.send_to_peer(&call.callee, &text, Some(id), true);
-        self.end(call, Outcome::HungUp(HangupReason::Hangup), now, config);
-        Ok(())
-    }
-
-    /// The error for an action on a call that is not live for `peer` in `role`.
-    fn ended_error(&self, call_id: &str, peer: &str, role: Role) -> ProtocolError {
-        let mine = |e: &super::calls::Ended| match role {
-            Role::Caller => *e.caller == *peer,
-            Role::Callee => *e.callee == *peer,
-        };
-        match self.calls.ended.get(call_id) {
-            Some(e) if mine(e) && role == Role::Caller && e.accepted => {
-                err(ErrorCode::AlreadyAccepted, format!("call {call_id} was accepted"))
-            }
-            Some(e) if mine(e) => err(ErrorCode::AlreadyEnded, format!("call {call_id} has ended")),
-            _ => {
-                let role = if role == Role::Caller { "caller" } else { "callee" };
-                err(ErrorCode::NotFound, format!("no call {call_id} in which you are the {role}"))
-            }
-        }
+    #[tokio::test]
+    async fn a_login_beyond_the_sessions_of_a_peer_changes_nothing() {
+        let hub = Hub::new(ServerConfig { max_sessions_per_peer: 1, ..Default::default() }, None);
+        let (tx, _first) = outbox();
+        let first = hub.login("bob", "b1", None, tx, Kick::default()).unwrap();
+        let (tx, mut second) = outbox();
+        let refused = hub.login("bob", "b2", None, tx.clone(), Kick::default()).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::TooManySessions);
+        assert!(drain(&mut second).is_empty(), "the hub sent nothing to the refused session");
+        // The refused login took no slot: once the first session goes, it may log in.
+        hub.disconnect(first);
+        hub.login("bob", "b2", None, tx, Kick::default()).unwrap();
+        assert_eq!(drain(&mut second).len(), 1, "the login reply");
     }
 }

@@ -2,7 +2,7 @@
 //! queue of events kept for a peer while it has no session, and presence
 //! subscriptions. No decisions about calls are made here; the hub asks.
 
-use super::hub::{Kick, Outbound, SessionId};
+use super::outbound::{Kick, Outbound, SessionId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -43,9 +43,24 @@ pub(super) struct Peer {
     pub offline_since: Option<Instant>,
     /// Events for calls it has seen, kept while it has no session.
     queue: Vec<Utf8Bytes>,
-    /// Ids of the live calls it takes part in.
-    pub calls: HashSet<Arc<str>>,
+    /// Ids of the live calls it placed or accepted: what counts toward its
+    /// cap on live calls.
+    pub charged: HashSet<Arc<str>>,
+    /// Ids of the calls ringing at it: these count against their callers
+    /// only, so nobody can lock a peer out by ringing it.
+    pub ringing: HashSet<Arc<str>>,
 }
+
+impl Peer {
+    /// The ids of every live call it takes part in.
+    pub fn calls(&self) -> Vec<Arc<str>> {
+        self.charged.iter().chain(&self.ringing).cloned().collect()
+    }
+}
+
+/// A login beyond the sessions one peer may have at once.
+#[derive(Debug)]
+pub(super) struct TooManySessions;
 
 /// Every session and peer, and the presence index.
 pub(super) struct Peers {
@@ -58,10 +73,12 @@ pub(super) struct Peers {
     next_id: SessionId,
     /// How long events are kept for a peer without a session.
     grace: Duration,
+    /// How many sessions one peer may have at once.
+    max_sessions: usize,
 }
 
 impl Peers {
-    pub fn new(grace: Duration) -> Self {
+    pub fn new(grace: Duration, max_sessions: usize) -> Self {
         Peers {
             sessions: HashMap::new(),
             peers: HashMap::new(),
@@ -69,6 +86,7 @@ impl Peers {
             lapsing: VecDeque::new(),
             next_id: 1,
             grace,
+            max_sessions,
         }
     }
 
@@ -98,19 +116,23 @@ impl Peers {
         self.peers.get(peer).is_some_and(|p| !p.sessions.is_empty())
     }
 
-    /// How many live calls `peer` takes part in.
-    pub fn call_count(&self, peer: &str) -> usize {
-        self.peers.get(peer).map_or(0, |p| p.calls.len())
+    /// How many live calls count toward `peer`'s cap (placed or accepted).
+    pub fn charged_count(&self, peer: &str) -> usize {
+        self.peers.get(peer).map_or(0, |p| p.charged.len())
     }
 
-    /// Registers a new session; returns its id and whether the peer just came online.
+    /// Registers a new session; returns its id and whether the peer just came
+    /// online, or changes nothing if the peer has all the sessions it may have.
     pub fn add_session(
         &mut self,
         peer: &str,
         device: &str,
         outbox: mpsc::Sender<Outbound>,
         kick: Kick,
-    ) -> (SessionId, bool) {
+    ) -> Result<(SessionId, bool), TooManySessions> {
+        if self.peers.get(peer).is_some_and(|p| p.sessions.len() >= self.max_sessions) {
+            return Err(TooManySessions);
+        }
         let id = self.next_id;
         self.next_id += 1;
         let peer = self.intern(peer);
@@ -121,7 +143,7 @@ impl Peers {
             id,
             SessionEntry { peer, device: device.into(), outbox, kick, subscriptions: HashSet::new() },
         );
-        (id, came_online)
+        Ok((id, came_online))
     }
 
     /// Forgets a session and its subscriptions; returns its peer and whether
@@ -186,14 +208,19 @@ impl Peers {
         if let Some(entry) = self.peers.get(peer) {
             let kept =
                 entry.offline_since.is_some_and(|since| now < since + grace) && !entry.queue.is_empty();
-            if entry.sessions.is_empty() && entry.calls.is_empty() && !kept {
+            if entry.sessions.is_empty() && entry.charged.is_empty() && entry.ringing.is_empty() && !kept {
                 self.peers.remove(peer);
             }
         }
     }
 
+    /// When the next offline peer's kept events lapse.
+    pub fn next_lapse(&self) -> Option<Instant> {
+        self.lapsing.front().map(|(at, _)| *at)
+    }
+
     /// Drops the kept events and entries of peers whose grace has run out.
-    pub fn sweep(&mut self, now: Instant) {
+    pub fn forget_lapsed(&mut self, now: Instant) {
         while let Some((at, _)) = self.lapsing.front() {
             if *at > now {
                 break;

@@ -5,7 +5,8 @@
 //! has a deadline: a client that stops reading cannot hold its session.
 
 use super::ServerConfig;
-use super::hub::{Hub, Kick, Outbound, SessionId};
+use super::hub::Hub;
+use super::outbound::{Kick, Outbound, SessionId};
 use crate::protocol::{ErrorCode, OkResult, ProtocolError, Req, Request, ServerMessage, decode_request};
 use crate::token::{self, TokenError};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -368,7 +369,7 @@ impl Connection {
                 TokenError::Expired => ProtocolError::new(ErrorCode::TokenExpired, e.to_string()),
             })?;
         }
-        let id = self.hub.login(&peer_id, &device, req, self.outbox.clone(), self.kick.clone());
+        let id = self.hub.login(&peer_id, &device, req, self.outbox.clone(), self.kick.clone())?;
         self.session = Some(id);
         Ok(())
     }

@@ -84,6 +84,9 @@ async fn call_id_limits_at_invite() {
     for id in good_ids() {
         alice.ok(json!({"type": "invite", "call_id": id, "callee_id": "bob"})).await;
         check_event(&bob.recv().await, json!({"type": "invitation", "call_id": id}));
+        // At most 3 calls of one caller ring at one callee (v1.1): end each one.
+        alice.ok(json!({"type": "cancel", "call_id": id})).await;
+        check_event(&bob.recv().await, json!({"type": "canceled", "call_id": id}));
     }
 }
 
@@ -134,6 +137,9 @@ async fn channel_id_limit_is_64_bytes_of_utf8() {
         let id = format!("ok{i}");
         alice.ok(json!({"type": "invite", "call_id": id, "callee_id": "bob", "channel_id": channel})).await;
         check_event(&bob.recv().await, json!({"type": "invitation", "call_id": id, "channel_id": channel}));
+        // At most 3 calls of one caller ring at one callee (v1.1): end each one.
+        alice.ok(json!({"type": "cancel", "call_id": id})).await;
+        check_event(&bob.recv().await, json!({"type": "canceled", "call_id": id}));
     }
     for (i, channel) in [bytes(65), format!("{}x", "é".repeat(32))].into_iter().enumerate() {
         let reply = alice

@@ -30,12 +30,19 @@ fn defaults_allow_50_invites_per_second_and_100_live_calls() {
 async fn frames_beyond_the_rate_get_rate_limited_and_are_ignored() {
     let server = start(ServerConfig { rate_per_second: 1, rate_burst: 5, ..Default::default() }).await;
     let url = server.url();
-    let mut bob = Client::login(&url, "bob").await;
+    // Four callees, taken in turn: at most 3 calls of one caller ring at one callee (v1.1).
+    let callee = |i: usize| format!("bob{}", i % 4);
+    let mut bobs = Vec::new();
+    for i in 0..4 {
+        bobs.push(Client::login(&url, &callee(i)).await);
+    }
     let mut alice = Client::login(&url, "alice").await;
     let mut reqs = Vec::new();
     for i in 0..20 {
         reqs.push((
-            alice.send_req(json!({"type": "invite", "call_id": format!("c{i}"), "callee_id": "bob"})).await,
+            alice
+                .send_req(json!({"type": "invite", "call_id": format!("c{i}"), "callee_id": callee(i)}))
+                .await,
             i,
         ));
     }
@@ -45,31 +52,34 @@ async fn frames_beyond_the_rate_get_rate_limited_and_are_ignored() {
         let reply = alice.reply(req).await;
         match ty(&reply) {
             "ok" => {
-                accepted.insert(format!("c{i}"));
+                accepted.insert((i % 4, format!("c{i}")));
             }
             _ => {
                 check_error(&reply, "rate_limited");
-                limited.push(format!("c{i}"));
+                limited.push(i);
             }
         }
     }
     assert!(!limited.is_empty(), "20 frames at once with a burst of 5 must hit the limit");
     assert!(!accepted.is_empty(), "the burst lets the first frames through");
-    // Bob got exactly the accepted invitations: a limited frame was ignored.
+    // The callees got exactly the accepted invitations: a limited frame was ignored.
     let mut got = BTreeSet::new();
-    for _ in 0..accepted.len() {
-        let inv = bob.recv().await;
+    for &(b, _) in &accepted {
+        let inv = bobs[b].recv().await;
         check_event(&inv, json!({"type": "invitation", "caller_id": "alice"}));
-        got.insert(inv["call_id"].as_str().unwrap_or_default().to_string());
+        got.insert((b, inv["call_id"].as_str().unwrap_or_default().to_string()));
     }
     assert_eq!(got, accepted);
-    bob.expect_silence(QUIET).await;
+    for bob in &mut bobs {
+        bob.expect_silence(QUIET).await;
+    }
     assert!(alice.pending().is_empty(), "{:?}", alice.pending());
     // Once tokens are back, an ignored invite's id is free.
-    let id = &limited[0];
+    let i = limited[0];
+    let id = format!("c{i}");
     let deadline = Instant::now() + WAIT;
     loop {
-        let reply = alice.request(json!({"type": "invite", "call_id": id, "callee_id": "bob"})).await;
+        let reply = alice.request(json!({"type": "invite", "call_id": id, "callee_id": callee(i)})).await;
         if ty(&reply) == "ok" {
             break;
         }
@@ -77,7 +87,7 @@ async fn frames_beyond_the_rate_get_rate_limited_and_are_ignored() {
         assert!(Instant::now() < deadline, "still rate limited after {WAIT:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    check_event(&bob.recv().await, json!({"type": "invitation", "call_id": id}));
+    check_event(&bobs[i % 4].recv().await, json!({"type": "invitation", "call_id": id}));
 }
 
 #[tokio::test]

@@ -340,9 +340,12 @@ async fn the_callees_events_wait_for_its_next_session_in_order() {
         expect_invitation(&mut bob, id, "alice").await;
         bob.send(json!({"type": "received", "call_id": id})).await;
         check_event(&alice.recv().await, json!({"type": "received_by_peer", "call_id": id}));
+        // Accepted before c4 is invited: at most 3 of alice's calls ring at bob at once (v1.1).
+        if id == "c3" {
+            bob.ok(json!({"type": "accept", "call_id": "c3"})).await;
+            check_event(&alice.recv().await, json!({"type": "accepted", "call_id": "c3"}));
+        }
     }
-    bob.ok(json!({"type": "accept", "call_id": "c3"})).await;
-    check_event(&alice.recv().await, json!({"type": "accepted", "call_id": "c3"}));
     bob.close().await;
     await_offline(&mut alice, "bob").await;
     alice.ok(json!({"type": "cancel", "call_id": "c1"})).await;
