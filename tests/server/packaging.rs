@@ -59,30 +59,52 @@ fn matching_files(pattern: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-#[test]
-fn every_asset_of_the_deb_exists_and_goes_to_a_relative_destination_with_a_mode() {
-    let deb = deb_metadata();
-    let assets = deb["assets"].as_array().expect("assets is a list");
+/// Checks one package's asset list; returns the destinations.
+fn checked_destinations(package: &str, assets: &toml::Value) -> Vec<String> {
     let mut destinations = Vec::new();
-    for asset in assets {
+    for asset in assets.as_array().unwrap_or_else(|| panic!("{package}: assets is a list")) {
         let fields: Vec<&str> =
             asset.as_array().expect("[source, dest, mode]").iter().filter_map(|v| v.as_str()).collect();
-        let [source, dest, mode] = fields[..] else { panic!("asset {asset} is not [source, dest, mode]") };
-        assert!(!dest.starts_with('/'), "cargo-deb destinations are relative: {dest}");
-        assert!(u32::from_str_radix(mode, 8).is_ok_and(|m| m <= 0o777), "mode {mode:?} of {source}");
+        let [source, dest, mode] = fields[..] else {
+            panic!("{package}: {asset} is not [source, dest, mode]")
+        };
+        assert!(!dest.starts_with('/'), "{package}: cargo-deb destinations are relative: {dest}");
+        assert!(
+            u32::from_str_radix(mode, 8).is_ok_and(|m| m <= 0o777),
+            "{package}: mode {mode:?} of {source}"
+        );
         if let Some(binary) = source.strip_prefix("target/release/") {
             // cargo-deb builds it; the name must be the binary this package has.
             assert_eq!(Some(binary), Path::new(BIN).file_name().and_then(|n| n.to_str()), "{source}");
-            assert_eq!(mode, "755", "the binary is executable");
+            assert_eq!(mode, "755", "{package}: the binary is executable");
         } else {
-            assert!(!matching_files(source).is_empty(), "asset {source} names no file");
+            assert!(!matching_files(source).is_empty(), "{package}: asset {source} names no file");
         }
-        destinations.push(dest);
+        destinations.push(dest.to_owned());
     }
-    for wanted in ["usr/bin/", "usr/share/applications/", "usr/share/doc/softphone/"] {
-        assert!(destinations.contains(&wanted), "something goes to {wanted}: {destinations:?}");
+    destinations
+}
+
+#[test]
+fn every_asset_of_both_debs_exists_and_goes_to_a_relative_destination_with_a_mode() {
+    let deb = deb_metadata();
+    let desktop = checked_destinations("softphone", &deb["assets"]);
+    for wanted in
+        ["usr/bin/", "usr/share/applications/", "usr/share/doc/softphone/", "usr/share/doc/softphone/docs/"]
+    {
+        assert!(desktop.iter().any(|d| d == wanted), "softphone: something goes to {wanted}: {desktop:?}");
     }
-    assert!(destinations.iter().any(|d| d.starts_with("usr/share/icons/hicolor/")), "{destinations:?}");
+    assert!(desktop.iter().any(|d| d.starts_with("usr/share/icons/hicolor/")), "an icon: {desktop:?}");
+
+    let server = deb["variants"]["server"].as_table().expect("[package.metadata.deb.variants.server]");
+    // The operator's package is the build without the desktop app.
+    assert_eq!(server["default-features"].as_bool(), Some(false));
+    let server_destinations = checked_destinations("softphone-server", &server["assets"]);
+    assert!(server_destinations.iter().any(|d| d == "usr/bin/"), "{server_destinations:?}");
+    assert!(
+        !server_destinations.iter().any(|d| d.contains("applications") || d.contains("icons")),
+        "no menu entry without the app: {server_destinations:?}"
+    );
 }
 
 #[test]
