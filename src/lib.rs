@@ -6,35 +6,56 @@
 //!
 //! # Layout
 //!
+//! Always built (the operator's build, `--no-default-features`):
+//!
 //! - [`protocol`]: the wire messages of protocol v1, their limits and error
-//!   codes; shared by the server and every client; no I/O.
-//! - [`server`]: the signaling server (`softphone server`), with its media
-//!   relay (`server::Relay`).
+//!   codes, and the decoding of a client's frame; shared by the server and
+//!   every client; no I/O.
+//! - [`server`]: the signaling server (`softphone server`): listener,
+//!   sessions, the hub where call outcomes are decided, the call table and
+//!   its timers, who is connected.
 //! - [`relay_link`]: the client's side of the media relay: UDP, else
 //!   WebSocket `/media`; opaque payloads both ways.
 //! - [`token`]: minting and checking login tokens (`softphone token`).
-//! - [`bench`]: the load generator (`softphone bench setups|sessions`).
 //! - [`sdk`]: the client SDK: Agora RTM's call invitation over protocol v1,
-//!   with reconnect; the headless peer and the demo peers are built on it.
+//!   with reconnect; the headless peer, the demo peers and the app are
+//!   built on it.
 //! - [`peer`]: the headless peer (`softphone peer`): scripts in, JSON lines out.
 //! - [`demo`]: the demo peers `echo`, `busy` and `noanswer`, on the SDK.
-//! - [`config`], [`paths`]: the desktop app's settings and where its files
-//!   live; tolerant loading, atomic writes.
-//! - [`history`]: the call history (JSON lines, appended atomically) and
-//!   which missed calls are still unseen.
-//! - [`notify`]: desktop notifications, when the desktop has them.
-//! - [`event_log`]: the QA timeline of `--log-events FILE`.
-//! - [`ringtone`]: the ringtone and ringback tone (rodio, or silence).
-//! - [`media`]: what an accepted call starts (nothing, a program, a URL).
+//! - [`bench`](mod@bench): the load generator (`softphone bench setups|sessions`).
+//! - [`event_log`]: the QA timeline of `--log-events FILE` (JSON lines of
+//!   SDK events).
 //! - [`voice`]: built-in voice, UI-free and sans-IO: packets, end-to-end
 //!   encryption, Opus, the jitter buffer, audio sources and sinks.
-//! - [`app`]: the desktop softphone (iced): screens, the incoming-call
-//!   dialog, sounds and media sessions driven by the SDK's events.
 //! - [`clock`]: the wall clock in seconds, milliseconds, microseconds.
 //! - [`command`]: what the subcommands share: their error type, duration
 //!   flags, the stop signal.
 //! - [`cli`]: the command line of the `softphone` binary, a thin layer over
 //!   the modules above.
+//!
+//! With the `desktop` feature (on by default), the desktop app and what
+//! only it uses (iced, rodio, notify-rust, open, directories, png):
+//!
+//! - [`app`]: the desktop softphone (iced): screens, the incoming-call
+//!   dialog, sounds and media sessions driven by the SDK's events.
+//! - [`config`], [`paths`]: the app's settings and where its files live;
+//!   tolerant loading, atomic writes.
+//! - [`history`]: the call history (JSON lines, appended atomically) and
+//!   which missed calls are still unseen.
+//! - [`notify`]: desktop notifications, when the desktop has them.
+//! - [`ringtone`]: the ringtone and ringback tone (rodio, or silence).
+//! - [`media`]: what an accepted call starts (nothing, a program, a URL).
+//!
+//! Outside `src/`: the tests (`tests/server.rs`, `tests/sdk.rs`,
+//! `tests/app.rs`, the last needing `desktop`), the Debian packaging
+//! (`[package.metadata.deb]` in `Cargo.toml`, the systemd unit and
+//! maintainer scripts in `resources/debian/`), the desktop entry
+//! (`resources/softphone.desktop`), icons and sounds (`assets/`) and CI
+//! (`.ci/run`).
+
+// The Layout above links the desktop's modules, which a build without the
+// `desktop` feature does not have; the links are right in the default docs.
+#![cfg_attr(not(feature = "desktop"), allow(rustdoc::broken_intra_doc_links))]
 
 #[cfg(feature = "desktop")]
 pub mod app;
