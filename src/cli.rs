@@ -100,6 +100,10 @@ pub struct ServerArgs {
     /// Frames one connection may send at once above the sustained rate.
     #[arg(long, default_value_t = ServerConfig::default().rate_burst)]
     pub rate_burst: u32,
+    /// Serves Prometheus metrics at http://HOST:PORT/metrics and a health
+    /// check at /healthz (printed at start; keep it off the internet).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_listen: Option<String>,
     /// Also host the demo peers `echo`, `busy` and `noanswer` (see README).
     #[arg(long)]
     pub demo_peers: bool,
@@ -164,6 +168,7 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
         max_calls_per_peer: args.max_calls_per_peer,
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,
+        metrics_listener: args.metrics_listen.as_deref().map(bind_metrics).transpose()?,
         ..ServerConfig::default()
     };
     // Each connection holds a descriptor; the usual soft limit (1024) is far below the cap.
@@ -182,6 +187,9 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
         let addr = listener.local_addr()?;
         let mut out = std::io::stdout();
         writeln!(out, "listening on ws://{addr}")?;
+        if let Some(metrics) = &config.metrics_listener {
+            writeln!(out, "metrics listening on http://{}/metrics", metrics.local_addr())?;
+        }
         out.flush()?;
         let url = crate::demo::local_url(addr);
         let _demo = args
@@ -195,6 +203,11 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
     // Sessions still closing must not hold the process past the protocol's 5 s.
     runtime.shutdown_timeout(Duration::from_millis(500));
     Ok(())
+}
+
+fn bind_metrics(addr: &str) -> Result<server::MetricsListener, AnyError> {
+    Ok(server::MetricsListener::bind(addr)
+        .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?)
 }
 
 fn run_app(args: AppArgs) -> Result<(), AnyError> {

@@ -15,10 +15,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use metrics::MetricsListener;
+
 mod calls;
 mod expiry;
 mod hub;
 mod listener;
+mod metrics;
 mod peers;
 mod session;
 
@@ -48,6 +51,8 @@ pub struct ServerConfig {
     pub rate_burst: u32,
     /// Frames queued for one slow connection before it is dropped.
     pub outbox_capacity: usize,
+    /// Where `/metrics` and `/healthz` are served (`--metrics-listen`); `None` serves none.
+    pub metrics_listener: Option<MetricsListener>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +69,7 @@ impl Default for ServerConfig {
             rate_per_second: 200,
             rate_burst: 400,
             outbox_capacity: 1_024,
+            metrics_listener: None,
         }
     }
 }

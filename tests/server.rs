@@ -13,6 +13,7 @@ mod server {
     mod identifiers;
     mod invitation;
     mod limits;
+    mod metrics;
     mod presence;
     mod race;
     mod session;

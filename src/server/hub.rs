@@ -7,6 +7,7 @@
 
 use super::ServerConfig;
 use super::calls::{Ack, Call, Calls, Phase};
+use super::metrics::Metrics;
 use super::peers::Peers;
 use crate::protocol::{
     CancelReason, ErrorCode, FailureReason, HangupReason, MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req,
@@ -37,6 +38,8 @@ pub(crate) type Kick = Arc<std::sync::atomic::AtomicBool>;
 /// Shared by every session and timer of one server.
 pub(crate) struct Hub {
     pub(super) config: ServerConfig,
+    /// What the server counts; also in [`State`], for hooks under the lock.
+    pub(super) metrics: Arc<Metrics>,
     state: Mutex<State>,
 }
 
@@ -44,6 +47,8 @@ pub(crate) struct Hub {
 pub(super) struct State {
     pub(super) peers: Peers,
     pub(super) calls: Calls,
+    /// The hub's metrics, for decisions recorded under the lock.
+    pub(super) metrics: Arc<Metrics>,
 }
 
 pub(super) fn encode(message: &ServerMessage) -> Utf8Bytes {
@@ -70,9 +75,11 @@ pub(super) enum Outcome {
 impl Hub {
     pub fn new(config: ServerConfig) -> Arc<Hub> {
         let grace = config.offline_grace;
+        let metrics = Arc::new(Metrics::new());
         Arc::new(Hub {
             config,
-            state: Mutex::new(State { peers: Peers::new(grace), calls: Calls::default() }),
+            metrics: metrics.clone(),
+            state: Mutex::new(State { peers: Peers::new(grace), calls: Calls::default(), metrics }),
         })
     }
 
@@ -117,6 +124,7 @@ impl Hub {
         let mut guard = self.lock();
         let state = &mut *guard;
         let (id, came_online) = state.peers.add_session(peer, device, outbox, kick);
+        self.metrics.session_opened(came_online);
         let call_ids: Vec<Arc<str>> =
             state.peers.get(peer).map(|p| p.calls.iter().cloned().collect()).unwrap_or_default();
         if came_online {
@@ -147,6 +155,9 @@ impl Hub {
             {
                 let text = invitation(call, now);
                 state.peers.send(id, &text);
+                if !call.callee_seen {
+                    self.metrics.invitation_delivered(now.saturating_duration_since(call.invited));
+                }
                 call.callee_seen = true;
                 call.run_ack(now, self.config.ack_timeout);
                 call.wake.notify_one();
@@ -164,6 +175,7 @@ impl Hub {
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some((peer, went_offline)) = state.peers.remove_session(id, now) else { return };
+        self.metrics.session_closed(went_offline);
         if went_offline {
             state.presence_changed(&peer, false);
             let call_ids: Vec<Arc<str>> =
@@ -290,6 +302,7 @@ impl Hub {
         if online {
             call.run_ack(now, self.config.ack_timeout);
             state.peers.send_to_peer(&callee, &invitation(&call, now), None, true);
+            self.metrics.invitation_delivered(call.invited.elapsed());
         }
         for who in [caller, &callee] {
             if let Some(p) = state.peers.get_mut(who) {
@@ -298,6 +311,7 @@ impl Hub {
         }
         let wake = call.wake.clone();
         state.calls.live.insert(call_id.clone(), call);
+        self.metrics.call_placed();
         tokio::spawn(super::expiry::watch_call(self.clone(), call_id, wake));
         Ok(())
     }
@@ -348,6 +362,7 @@ impl State {
             duration_ms = now.saturating_duration_since(since).as_millis() as u64,
             "call ended"
         );
+        self.metrics.call_ended(name);
         for who in [&call.caller, &call.callee] {
             if let Some(p) = self.peers.get_mut(who) {
                 p.calls.remove(&call.id);
@@ -431,6 +446,7 @@ impl State {
         let call = self.calls.live.get_mut(call_id).expect("checked above");
         // No wake-up: deadlines only went away; the timer task sees that when it fires.
         call.phase = Phase::Accepted { at: now };
+        self.metrics.call_accepted();
         tracing::info!(call_id, caller = %call.caller, callee = %call.callee, outcome = "accepted",
             duration_ms = now.saturating_duration_since(call.invited).as_millis() as u64, "call answered");
         let (caller, callee) = (call.caller.clone(), call.callee.clone());

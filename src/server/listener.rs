@@ -22,6 +22,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(4);
 pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let hub = Hub::new(config);
+    let _metrics =
+        super::metrics::serve_endpoint(hub.config().metrics_listener.as_ref(), hub.metrics.clone());
     let sweeper = tokio::spawn(Hub::sweep_forever(hub.clone()));
     // Every session holds a clone of `done`; when all are dropped, `drained` ends.
     let (done, mut drained) = mpsc::channel::<()>(1);
@@ -38,7 +40,9 @@ pub(super) async fn serve(listener: TcpListener, config: ServerConfig, shutdown:
                     let stopping = stopping.clone();
                     let done = done.clone();
                     tokio::spawn(async move {
+                        if permit.is_none() { hub.metrics.handshake_refused(); }
                         if let Some(ws) = handshake(stream, permit.is_some()).await {
+                            let _open = hub.metrics.connection_opened();
                             tracing::debug!(%addr, "connection open");
                             session::run(ws, hub, stopping).await;
                         }

@@ -105,6 +105,7 @@ pub(super) async fn run(ws: WebSocketStream<TcpStream>, hub: Arc<Hub>, mut stopp
     let closing: Option<CloseFrame> = loop {
         // An overflowing outbox means queued events: the inbox branch wakes us to see this.
         if kick.load(Ordering::Relaxed) {
+            conn.hub.metrics.slow_reader_kicked();
             break Some(close(CloseCode::Policy, "too slow to read its events"));
         }
         tokio::select! {
@@ -216,6 +217,7 @@ impl Connection {
         };
         let decoded = decode_request(&text);
         if !self.limiter.allow(now) {
+            self.hub.metrics.frame_rate_limited();
             let req = decoded.map(|(req, _)| req).unwrap_or_else(|e| e.req);
             self.reply_error(req, ProtocolError::new(ErrorCode::RateLimited, "too many frames; slow down"));
             return Next::Continue;
