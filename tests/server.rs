@@ -6,10 +6,14 @@
 //! The modules live in `tests/server/`; the inline `server` module below
 //! maps them there (a crate root's own `mod x;` would look in `tests/`).
 
+#[path = "shared/fuzz_strategies.rs"]
+mod fuzz_strategies;
+
 mod server {
     mod cli;
     mod client;
     mod envelope;
+    mod fuzz;
     mod identifiers;
     mod invitation;
     mod limits;
