@@ -104,6 +104,7 @@ impl Hub {
             tick.tick().await;
             let now = Instant::now();
             let mut state = hub.lock();
+            hub.metrics.hub_answered();
             state.calls.sweep(now);
             state.peers.sweep(now);
         }

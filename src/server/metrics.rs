@@ -14,7 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::fmt::Write;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 mod endpoint;
 
@@ -28,6 +29,10 @@ const DELIVERY_BUCKETS: [f64; 18] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
     30.0, 60.0,
 ];
+
+/// How long the hub may go without its sweeper getting the lock (it tries
+/// every second at most) before `/healthz` says the server is stuck.
+const HUB_STALL: Duration = Duration::from_secs(10);
 
 /// How a call left a state: the first answer to a ringing call, or the end
 /// of an accepted one. The label values are the names the hub logs.
@@ -78,6 +83,11 @@ pub struct Metrics {
     rate_limited_frames: Counter,
     /// Connections closed because their client did not read its events.
     kicked_slow_readers: Counter,
+    /// When the metrics were made; the origin of `hub_answered_ms`.
+    started: Instant,
+    /// When the sweeper last got the hub's lock, in ms since `started`:
+    /// a hub that stops answering makes `/healthz` fail.
+    hub_answered_ms: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -102,6 +112,8 @@ impl Metrics {
             rate_limited_frames: Counter::default(),
             kicked_slow_readers: Counter::default(),
             registry: Registry::with_prefix("softphone"),
+            started: Instant::now(),
+            hub_answered_ms: AtomicU64::new(0),
         };
         let r = &mut m.registry;
         r.register("connections", "WebSocket connections open", m.connections.clone());
@@ -202,6 +214,22 @@ impl Metrics {
         self.outcomes.get_or_create(&OutcomeLabel { outcome: CallOutcome(outcome) }).inc();
     }
 
+    /// The hub's sweeper got the lock: decisions are being made.
+    pub(crate) fn hub_answered(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.hub_answered_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// `Err` with a reason when the server is stuck at `now`.
+    pub(crate) fn health_at(&self, now: Instant) -> Result<(), String> {
+        let answered = self.started + Duration::from_millis(self.hub_answered_ms.load(Ordering::Relaxed));
+        let silent = now.saturating_duration_since(answered);
+        if silent > HUB_STALL {
+            return Err(format!("the hub has not answered for {} s", silent.as_secs()));
+        }
+        Ok(())
+    }
+
     /// A text frame was answered `rate_limited`.
     pub(crate) fn frame_rate_limited(&self) {
         self.rate_limited_frames.inc();
@@ -257,5 +285,16 @@ mod tests {
         assert_eq!(sample(&text, "softphone_invitation_delivery_seconds_bucket{le=\"0.005\"}"), Some(1.0));
         drop(open);
         assert_eq!(sample(&m.encode(), "softphone_connections"), Some(0.0));
+    }
+
+    #[test]
+    fn health_fails_when_the_hub_stops_answering() {
+        let m = Metrics::new();
+        let now = Instant::now();
+        assert_eq!(m.health_at(now), Ok(()));
+        let stuck = m.health_at(now + HUB_STALL + Duration::from_secs(2)).unwrap_err();
+        assert!(stuck.starts_with("the hub has not answered for 1"), "{stuck}");
+        m.hub_answered();
+        assert_eq!(m.health_at(Instant::now() + HUB_STALL / 2), Ok(()));
     }
 }

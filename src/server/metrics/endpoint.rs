@@ -113,15 +113,18 @@ async fn accept_forever(socket: tokio::net::TcpListener, metrics: Arc<Metrics>) 
 fn respond(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path();
     if path != "/metrics" && path != "/healthz" {
-        return plain(StatusCode::NOT_FOUND, "not found: try /metrics or /healthz\n");
+        return plain(StatusCode::NOT_FOUND, "not found: try /metrics or /healthz\n".into());
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n".into());
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
     if path == "/healthz" {
-        return plain(StatusCode::OK, "ok\n");
+        return match metrics.health_at(std::time::Instant::now()) {
+            Ok(()) => plain(StatusCode::OK, "ok\n".into()),
+            Err(why) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+        };
     }
     let mut response = Response::new(Full::new(Bytes::from(metrics.encode())));
     let content_type = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -129,8 +132,8 @@ fn respond(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Byte
     response
 }
 
-fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
