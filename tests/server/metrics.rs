@@ -256,8 +256,9 @@ async fn a_client_that_does_not_read_its_events_is_counted_as_kicked() {
         .await
         .expect("send login");
     let mut alice = Client::login(&url, "alice").await;
-    // About 4 MB of invitations: more than the socket buffers hold.
-    let content = bytes(4096);
+    // About 8 MB of invitations: more than the socket buffers can hold
+    // (4 MiB at most for a send buffer with the usual Linux settings).
+    let content = bytes(softphone::protocol::MAX_TEXT_BYTES);
     let mut reqs = Vec::new();
     for i in 0..1000 {
         let call_id = format!("c{i}");
