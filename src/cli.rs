@@ -129,6 +129,10 @@ pub struct ServerArgs {
     /// Frames one connection may send at once above the sustained rate.
     #[arg(long, default_value_t = ServerConfig::default().rate_burst)]
     pub rate_burst: u32,
+    /// Serves Prometheus metrics at http://HOST:PORT/metrics and a health
+    /// check at /healthz (printed at start; keep it off the internet).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_listen: Option<String>,
     /// Also host the demo peers `echo`, `busy` and `noanswer` (see README).
     /// Not with TLS: they connect over ws:// to the local port.
     #[arg(long, conflicts_with = "tls_cert")]
@@ -244,6 +248,7 @@ fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,
         media: server::RelayConfig { listen: media_listen(args), ..Default::default() },
+        metrics_listener: args.metrics_listen.as_deref().map(bind_metrics).transpose()?,
         ..ServerConfig::default()
     };
     config.validate().map_err(|e| StartError(e.to_string()))?;
@@ -266,6 +271,9 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
         let mut out = std::io::stdout();
         let scheme = if config.tls.is_some() { "wss" } else { "ws" };
         writeln!(out, "listening on {scheme}://{addr}")?;
+        if let Some(metrics) = &config.metrics_listener {
+            writeln!(out, "metrics listening on http://{}/metrics", metrics.local_addr())?;
+        }
         out.flush()?;
         let url = crate::demo::local_url(addr);
         let _demo = args
@@ -279,6 +287,12 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
     // Sessions still closing must not hold the process past the protocol's 5 s.
     runtime.shutdown_timeout(Duration::from_millis(500));
     Ok(())
+}
+
+/// Binds `--metrics-listen` before the server starts: a bad address is a start error.
+fn bind_metrics(addr: &str) -> Result<server::MetricsListener, StartError> {
+    server::MetricsListener::bind(addr)
+        .map_err(|e| StartError(format!("cannot listen on {addr} for metrics: {e}")))
 }
 
 /// Where `--media-listen` / `--no-media` put the media relay.

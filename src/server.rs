@@ -17,11 +17,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use metrics::MetricsListener;
+
 mod calls;
 mod deadlines;
 mod expiry;
 mod hub;
 mod listener;
+mod metrics;
 mod outbound;
 mod peers;
 mod relay;
@@ -73,6 +76,8 @@ pub struct ServerConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The media relay (additive, `docs/relay.md`): where it listens and its limits.
     pub media: RelayConfig,
+    /// Where `/metrics` and `/healthz` are served (`--metrics-listen`); `None` serves none.
+    pub metrics_listener: Option<MetricsListener>,
 }
 
 /// A setting the server cannot run with.
@@ -122,6 +127,7 @@ impl Default for ServerConfig {
             outbox_capacity: 1_024,
             tls: None,
             media: RelayConfig::default(),
+            metrics_listener: None,
         }
     }
 }

@@ -6,6 +6,12 @@
 #[path = "app/support.rs"]
 mod support;
 
+#[path = "shared/fuzz_strategies.rs"]
+mod fuzz_strategies;
+
+#[path = "app/fuzz.rs"]
+mod fuzz;
+
 #[path = "app/transitions.rs"]
 mod transitions;
 

@@ -6,8 +6,13 @@
 #[path = "sdk/support.rs"]
 mod support;
 
+#[path = "shared/fuzz_strategies.rs"]
+mod fuzz_strategies;
+
 #[path = "sdk/demo.rs"]
 mod demo;
+#[path = "sdk/fuzz.rs"]
+mod fuzz;
 #[path = "sdk/local.rs"]
 mod local;
 #[path = "sdk/peer.rs"]

@@ -6,15 +6,20 @@
 //! The modules live in `tests/server/`; the inline `server` module below
 //! maps them there (a crate root's own `mod x;` would look in `tests/`).
 
+#[path = "shared/fuzz_strategies.rs"]
+mod fuzz_strategies;
+
 mod server {
     mod boundary;
     mod cli;
     mod client;
     mod envelope;
     mod exhaustion;
+    mod fuzz;
     mod identifiers;
     mod invitation;
     mod limits;
+    mod metrics;
     mod packaging;
     mod peer_limits;
     mod presence;

@@ -9,6 +9,7 @@
 //! written after the lock is released.
 
 use super::ServerConfig;
+use super::metrics::Metrics;
 use super::outbound::{Kick, Outbound, SessionId, encode};
 use super::relay::Relay;
 use super::requests::{Answer, Invite};
@@ -25,12 +26,15 @@ pub(crate) struct Hub {
     /// Wakes the timer task when a decision moved the earliest deadline
     /// earlier than the one it sleeps until.
     deadline_moved: Notify,
+    /// What the server counts; also in [`State`], for hooks under the lock.
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl Hub {
     pub fn new(config: ServerConfig, relay: Option<Arc<Relay>>) -> Arc<Hub> {
-        let state = Mutex::new(State::new(config.clone(), relay));
-        Arc::new(Hub { state, config, deadline_moved: Notify::new() })
+        let metrics = Arc::new(Metrics::new());
+        let state = Mutex::new(State::new(config.clone(), relay, metrics.clone()));
+        Arc::new(Hub { state, config, deadline_moved: Notify::new(), metrics })
     }
 
     pub fn config(&self) -> &ServerConfig {
@@ -67,7 +71,9 @@ impl Hub {
     /// until a decision sets an earlier one), then applies what has passed.
     pub async fn sweep_forever(hub: Arc<Hub>) {
         loop {
-            match hub.decide(|state, _| state.arm_timer()) {
+            let wake = hub.decide(|state, _| state.arm_timer());
+            hub.metrics.hub_answered();
+            match wake {
                 Some(at) => tokio::select! {
                     _ = tokio::time::sleep_until(at) => {}
                     _ = hub.deadline_moved.notified() => {}

@@ -52,6 +52,8 @@ pub(super) async fn serve(
     let limit = Arc::new(Semaphore::new(connection_cap(config.max_connections)));
     let tls = config.tls.clone().map(TlsAcceptor::from);
     let hub = Hub::new(config, relay.clone());
+    let _metrics =
+        super::metrics::serve_endpoint(hub.config().metrics_listener.as_ref(), hub.metrics.clone());
     let sweeper = tokio::spawn(Hub::sweep_forever(hub.clone()));
     // Every session holds a clone of `done`; when all are dropped, `drained` ends.
     let (done, mut drained) = mpsc::channel::<()>(1);
@@ -119,6 +121,9 @@ async fn connection(stream: TcpStream, addr: SocketAddr, permit: Option<OwnedSem
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + cx.hub.config().handshake_timeout;
     let admitted = permit.is_some();
+    if !admitted {
+        cx.hub.metrics.handshake_refused();
+    }
     match &cx.tls {
         None => {
             if let Some((ws, path)) = handshake(stream, admitted, cx.relay.is_some(), deadline).await {
@@ -147,7 +152,10 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     match (path, &cx.relay) {
-        (Path::Signaling, _) => session::run(ws, cx.hub.clone(), cx.stopping.clone()).await,
+        (Path::Signaling, _) => {
+            let _open = cx.hub.metrics.connection_opened();
+            session::run(ws, cx.hub.clone(), cx.stopping.clone()).await
+        }
         (Path::Media, Some(relay)) => relay::serve_ws(ws, relay.clone(), cx.stopping.clone()).await,
         (Path::Media, None) => {}
     }

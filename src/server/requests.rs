@@ -76,7 +76,9 @@ impl State {
             callee_lost: if online { None } else { Some(now) },
         };
         self.peers.send(id, &encode(&ok(req.clone())));
+        self.metrics.call_placed();
         if online {
+            self.metrics.invitation_delivered(now.saturating_duration_since(call.invited));
             call.run_ack(now, self.config.ack_timeout);
             self.peers.send_to_peer(&callee, &invitation(&call, now), None, true);
         }
@@ -169,6 +171,7 @@ impl State {
             .expect("checked above");
         let (call_id, caller, callee, invited) = call;
         self.charge_callee(&callee, &call_id);
+        self.metrics.call_accepted();
         self.log.push(LogEntry::Answered {
             call_id: call_id.clone(),
             caller: caller.clone(),

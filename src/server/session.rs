@@ -154,6 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         loop {
             // An overflowing outbox means queued events: the inbox branch wakes us to see this.
             if conn.kick.load(Ordering::Relaxed) {
+                conn.hub.metrics.slow_reader_kicked();
                 return Some(close(CloseCode::Policy, "too slow to read its events"));
             }
             let written = tokio::select! {
@@ -191,6 +192,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
                 Written::Done => {}
                 Written::Failed => return None,
                 Written::Stalled => {
+                    conn.hub.metrics.slow_reader_kicked();
                     tracing::debug!("closing a connection that left a write unread for the idle timeout");
                     return Some(close(CloseCode::Policy, "too slow to read"));
                 }
@@ -315,6 +317,7 @@ impl Connection {
         };
         let decoded = decode_request(&text);
         if !self.limiter.allow(now) {
+            self.hub.metrics.frame_rate_limited();
             let req = decoded.map(|(req, _)| req).unwrap_or_else(|e| e.req);
             self.reply_error(req, ProtocolError::new(ErrorCode::RateLimited, "too many frames; slow down"));
             return Next::Continue;

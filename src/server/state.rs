@@ -6,6 +6,7 @@
 
 use super::ServerConfig;
 use super::calls::{Call, Calls, Phase};
+use super::metrics::Metrics;
 use super::outbound::{Kick, Outbound, SessionId, encode};
 use super::peers::{Peer, Peers, TooManySessions};
 use super::relay::Relay;
@@ -35,6 +36,8 @@ pub(super) struct State {
     pub timer_wakes_at: Option<Instant>,
     /// The media relay, told when a call is accepted and when it ends.
     pub relay: Option<Arc<Relay>>,
+    /// The server's metrics, for decisions counted under the lock.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A log line decided under the lock and written after it.
@@ -103,7 +106,7 @@ pub(super) fn invitation(call: &Call, now: Instant) -> Outbound {
 }
 
 impl State {
-    pub fn new(config: ServerConfig, relay: Option<Arc<Relay>>) -> Self {
+    pub fn new(config: ServerConfig, relay: Option<Arc<Relay>>, metrics: Arc<Metrics>) -> Self {
         State {
             peers: Peers::new(config.offline_grace, config.max_sessions_per_peer),
             calls: Calls::new(config.offline_grace),
@@ -111,6 +114,7 @@ impl State {
             timer_wakes_at: None,
             config,
             relay,
+            metrics,
         }
     }
 
@@ -136,6 +140,7 @@ impl State {
                 let max = self.config.max_sessions_per_peer;
                 err(ErrorCode::TooManySessions, format!("{peer} already has {max} sessions"))
             })?;
+        self.metrics.session_opened(came_online);
         let call_ids = self.calls_of(peer);
         if came_online {
             self.presence_changed(peer, true);
@@ -158,9 +163,13 @@ impl State {
             }
         }
         let ack_timeout = self.config.ack_timeout;
+        let metrics = self.metrics.clone();
         for call_id in &call_ids {
             let ringing_here = |call: &mut Call| {
                 (call.is_ringing() && *call.callee == *peer).then(|| {
+                    if !call.callee_seen {
+                        metrics.invitation_delivered(now.saturating_duration_since(call.invited));
+                    }
                     call.callee_seen = true;
                     call.run_ack(now, ack_timeout);
                     invitation(call, now)
@@ -180,6 +189,7 @@ impl State {
     /// offline grace starts for each call the peer has seen.
     pub fn disconnect(&mut self, id: SessionId, now: Instant) {
         let Some((peer, went_offline)) = self.peers.remove_session(id, now) else { return };
+        self.metrics.session_closed(went_offline);
         if went_offline {
             self.presence_changed(&peer, false);
             for call_id in self.calls_of(&peer) {
@@ -242,6 +252,7 @@ impl State {
             (Outcome::HungUp(_), Phase::Accepted { at }) => ("lost", *at),
             (Outcome::HungUp(_), Phase::Ringing { .. }) => ("hung_up", call.invited),
         };
+        self.metrics.call_ended(name);
         self.log.push(LogEntry::Ended {
             call_id: call.id.clone(),
             caller: call.caller.clone(),
