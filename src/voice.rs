@@ -18,4 +18,7 @@ pub mod packet;
 pub mod report;
 pub mod session;
 
+#[cfg(test)]
+mod pipeline_tests;
+
 pub use session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};

@@ -212,3 +212,58 @@ fn speech_through_ten_percent_loss_and_jitter_stays_intelligible_without_gaps() 
     eprintln!("10 % loss, 0-40 ms jitter: mean PESQ-WB {mean:.3} over {} loss patterns", scores.len());
     assert!(mean >= 2.4, "mean PESQ-WB {mean}");
 }
+
+/// CPU time this thread has used, from the scheduler (Linux).
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    Duration::from_nanos(stat.split_whitespace().next().unwrap().parse().unwrap())
+}
+
+/// Client CPU per call: both sides of a call run every stage a client runs
+/// (WAV capture with resampling, level meter, Opus encode, seal, open,
+/// jitter buffer, Opus decode, playback into memory) for `VOICE_BENCH_SECONDS`
+/// (default 60) of audio; half the CPU time is one client's. Release only:
+/// `cargo test --release --lib voice::pipeline_tests::client_cpu_per_call -- --ignored --nocapture`
+#[test]
+#[ignore = "a benchmark: run it in release"]
+fn client_cpu_per_call() {
+    let seconds: u64 = std::env::var("VOICE_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let epoch = Instant::now();
+    let (mut caller, mut callee) = sessions(VoiceConfig::default(), epoch);
+    let mut mouths =
+        [WavSource::open(Path::new(SPEECH)).unwrap(), WavSource::open(Path::new(SPEECH)).unwrap()];
+    let mut ears = [Recording::default(), Recording::default()];
+    let start = thread_cpu();
+    let mut frame = [0; FRAME_SAMPLES];
+    for k in 0..seconds * 50 {
+        let now = epoch + Duration::from_millis(20 * (k + 1));
+        for (side, mouth) in mouths.iter_mut().enumerate() {
+            if mouth.is_finished() {
+                *mouth = WavSource::open(Path::new(SPEECH)).unwrap();
+            }
+            mouth.read_frame(&mut frame).unwrap();
+            let session = if side == 0 { &mut caller } else { &mut callee };
+            session.on_captured_frame(&frame, now).unwrap();
+        }
+        while let Some(packet) = caller.poll_transmit() {
+            callee.on_packet(&packet, now).unwrap();
+        }
+        while let Some(packet) = callee.poll_transmit() {
+            caller.on_packet(&packet, now).unwrap();
+        }
+        ears[0].write_frame(&caller.next_playback_frame(now)).unwrap();
+        ears[1].write_frame(&callee.next_playback_frame(now)).unwrap();
+        // Bounded memory: the recording is not the point here.
+        for ear in &mut ears {
+            ear.samples.clear();
+        }
+    }
+    let used = thread_cpu() - start;
+    let per_client = used.as_secs_f64() / 2.0 / seconds as f64;
+    eprintln!(
+        "{seconds} s of audio, both sides: {:.3} s CPU; one client: {:.2} ms CPU per second of audio = {:.2} % of one core",
+        used.as_secs_f64(),
+        per_client * 1000.0,
+        per_client * 100.0
+    );
+}
