@@ -12,6 +12,7 @@
 pub mod audio;
 pub mod codec;
 pub mod crypto;
+pub mod driver;
 pub mod jitter;
 pub mod level;
 pub mod packet;
