@@ -53,6 +53,18 @@ pub struct DeviceList {
     pub outputs: Vec<String>,
 }
 
+impl DeviceList {
+    /// What a settings list offers for the microphone: [`SYSTEM_DEFAULT`] first.
+    pub fn input_choices(&self) -> Vec<String> {
+        std::iter::once(SYSTEM_DEFAULT.to_string()).chain(self.inputs.iter().cloned()).collect()
+    }
+
+    /// What a settings list offers for the speaker: [`SYSTEM_DEFAULT`] first.
+    pub fn output_choices(&self) -> Vec<String> {
+        std::iter::once(SYSTEM_DEFAULT.to_string()).chain(self.outputs.iter().cloned()).collect()
+    }
+}
+
 fn device_error(error: impl std::fmt::Display) -> AudioError {
     AudioError::Device(error.to_string())
 }
@@ -372,6 +384,9 @@ mod tests {
         assert_eq!(DeviceChoice::from_setting(""), DeviceChoice::SystemDefault);
         assert_eq!(DeviceChoice::from_setting("USB"), DeviceChoice::Named("USB".into()));
         // Listing never fails, even on a machine without sound.
-        let _ = list_devices();
+        let list = DeviceList { inputs: vec!["USB".into()], outputs: vec![] };
+        assert_eq!(list.input_choices(), vec![SYSTEM_DEFAULT.to_string(), "USB".to_string()]);
+        assert_eq!(list.output_choices(), vec![SYSTEM_DEFAULT.to_string()]);
+        assert!(list_devices().input_choices().starts_with(&[SYSTEM_DEFAULT.to_string()]));
     }
 }
