@@ -8,7 +8,8 @@
 //! A device paces itself (its source blocks until a frame is captured, its
 //! sink while its queue is full); files and generators are paced by a
 //! 20 ms clock ([`Pacing::Clock`]). A failing device does not end the call:
-//! the thread goes on with silence on the clock and reports the error.
+//! the thread goes on with silence on the clock and reports the error; a
+//! stalled one (a second without a frame) is retried.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -72,6 +73,13 @@ fn wait_tick(next: &mut Instant) {
     }
 }
 
+/// Keeps an error for `stop`, once per kind in a row.
+fn note(errors: &mut Vec<AudioError>, error: AudioError) {
+    if errors.last() != Some(&error) {
+        errors.push(error);
+    }
+}
+
 fn capture_loop(
     mut sender: VoiceSender,
     mut source: Box<dyn AudioSource>,
@@ -85,8 +93,11 @@ fn capture_loop(
     let mut frame = [0i16; FRAME_SAMPLES];
     while !stop.load(Ordering::Relaxed) {
         if !failed && let Err(error) = source.read_frame(&mut frame) {
-            errors.push(error);
-            failed = true;
+            // A stall (a second without a frame) may pass, as when a
+            // sound server starts slowly: note it and keep reading.
+            failed = error != AudioError::Stalled;
+            frame.fill(0);
+            note(&mut errors, error);
         }
         if failed || pacing == Pacing::Clock {
             if failed {
@@ -124,20 +135,21 @@ fn playback_loop(
         }
         let frame = receiver.next_playback_frame(Instant::now());
         if !failed && let Err(error) = sink.write_frame(&frame) {
-            errors.push(error);
-            failed = true;
+            failed = error != AudioError::Stalled;
+            note(&mut errors, error);
         }
     }
     errors
 }
 
 impl VoiceCall {
-    /// Starts both threads. `transmit` gets every sealed packet, in order.
+    /// Starts both threads, each direction with its own pacing (a device
+    /// microphone with a file recording, say). `transmit` gets every
+    /// sealed packet, in order.
     pub fn start(
         session: VoiceSession,
-        source: Box<dyn AudioSource>,
-        sink: Box<dyn AudioSink>,
-        pacing: Pacing,
+        (source, capture_pacing): (Box<dyn AudioSource>, Pacing),
+        (sink, playback_pacing): (Box<dyn AudioSink>, Pacing),
         transmit: impl FnMut(Vec<u8>) + Send + 'static,
     ) -> VoiceCall {
         let control = session.control();
@@ -148,11 +160,11 @@ impl VoiceCall {
         let transmit: Box<dyn FnMut(Vec<u8>) + Send> = Box::new(transmit);
         let capture = std::thread::Builder::new()
             .name("voice-capture".into())
-            .spawn(move || capture_loop(sender, source, pacing, transmit, stop_capture))
+            .spawn(move || capture_loop(sender, source, capture_pacing, transmit, stop_capture))
             .expect("spawning a thread");
         let playback = std::thread::Builder::new()
             .name("voice-playback".into())
-            .spawn(move || playback_loop(receiver, sink, pacing, inbox, stop_playback))
+            .spawn(move || playback_loop(receiver, sink, playback_pacing, inbox, stop_playback))
             .expect("spawning a thread");
         VoiceCall { control, inbox: PacketInbox { packets }, stop, threads: vec![capture, playback] }
     }
@@ -296,9 +308,8 @@ mod tests {
         let (to_callee_tx, to_callee_rx) = std::sync::mpsc::channel::<PacketInbox>();
         let caller_call = VoiceCall::start(
             caller,
-            Box::new(Tone::new(440.0, -12.0)),
-            Box::new(crate::voice::audio::Discard),
-            Pacing::Clock,
+            (Box::new(Tone::new(440.0, -12.0)), Pacing::Clock),
+            (Box::new(crate::voice::audio::Discard), Pacing::Clock),
             {
                 let mut inbox: Option<PacketInbox> = None;
                 move |packet| {
@@ -307,7 +318,8 @@ mod tests {
                 }
             },
         );
-        let callee_call = VoiceCall::start(callee, Box::new(Unplugged), sink, Pacing::Clock, |_| {});
+        let callee_call =
+            VoiceCall::start(callee, (Box::new(Unplugged), Pacing::Clock), (sink, Pacing::Clock), |_| {});
         to_callee_tx.send(callee_call.inbox()).unwrap();
         std::thread::sleep(Duration::from_millis(600));
         let callee_errors = callee_call.stop();

@@ -105,11 +105,16 @@ fn find(choice: &DeviceChoice, input: bool) -> Result<cpal::Device, AudioError> 
     found.ok_or(AudioError::NoDevice { direction, name })
 }
 
-/// Errors worth stopping for; over- and underruns are not.
+/// Errors after which the stream cannot go on: the device or the sound
+/// server is gone, or access was withdrawn. Others (over- and underruns,
+/// rerouting, the I/O errors ALSA's PulseAudio plugin reports under load)
+/// pass: if the stream really stopped, the voice task sees a stall.
 fn is_fatal(error: &cpal::Error) -> bool {
-    !matches!(
+    matches!(
         error.kind(),
-        cpal::ErrorKind::Xrun | cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied
+        cpal::ErrorKind::DeviceNotAvailable
+            | cpal::ErrorKind::HostUnavailable
+            | cpal::ErrorKind::PermissionDenied
     )
 }
 
