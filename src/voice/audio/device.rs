@@ -21,8 +21,10 @@ use crate::voice::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
 pub const SYSTEM_DEFAULT: &str = "system default";
 /// Captured frames waiting for the sender at most (200 ms).
 const CAPTURE_QUEUE: usize = 10;
-/// Frames waiting for the speaker at most (40 ms): the queue is latency.
-const PLAYBACK_QUEUE: usize = 2;
+/// Frames waiting for the speaker at most (20 ms; with the one playing,
+/// 40 ms): the queue is latency. Two measured 153–180 ms mouth to ear on
+/// the rig, one 131–144 ms (docs/media.md).
+const PLAYBACK_QUEUE: usize = 1;
 /// A device that neither delivers nor takes a frame for this long has stalled.
 const STALL: Duration = Duration::from_secs(1);
 
