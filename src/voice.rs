@@ -12,10 +12,16 @@
 pub mod audio;
 pub mod codec;
 pub mod crypto;
+pub mod driver;
 pub mod jitter;
 pub mod level;
 pub mod packet;
 pub mod report;
 pub mod session;
+
+#[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
+mod rig_tests;
 
 pub use session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};

@@ -9,6 +9,8 @@ use super::packet::PacketError;
 pub const REPORT_LEN: usize = 11;
 /// `echo_ms` when nothing has been received yet.
 pub const NO_ECHO: u32 = u32::MAX;
+/// `loss_pct` before a full second of packets has been measured.
+pub const LOSS_UNKNOWN: u8 = u8::MAX;
 
 /// See the module documentation. Times are milliseconds on the clock of
 /// the side that wrote them (since its session began), so no clock sync
@@ -22,7 +24,8 @@ pub struct Report {
     pub echo_ms: u32,
     /// How long that report was held here before this one went out.
     pub hold_ms: u16,
-    /// Percent of the other side's packets lost on the way here.
+    /// Percent of the other side's packets lost on the way here, or
+    /// [`LOSS_UNKNOWN`].
     pub loss_pct: u8,
 }
 
@@ -47,9 +50,14 @@ impl Report {
             send_ms: word(0..4),
             echo_ms: word(4..8),
             hold_ms: u16::from_be_bytes(body[8..10].try_into().expect("2 bytes")),
-            loss_pct: body[10].min(100),
+            loss_pct: if body[10] == LOSS_UNKNOWN { LOSS_UNKNOWN } else { body[10].min(100) },
         };
         Ok((report, &body[REPORT_LEN..]))
+    }
+
+    /// The reported loss, if measured yet.
+    pub fn loss(&self) -> Option<f32> {
+        (self.loss_pct != LOSS_UNKNOWN).then_some(f32::from(self.loss_pct))
     }
 
     /// The round trip seen from the side that receives this report at
@@ -79,6 +87,8 @@ mod tests {
         assert_eq!(parsed.round_trip_ms(1010), None, "hold longer than the trip");
         let none = Report { echo_ms: NO_ECHO, ..report };
         assert_eq!(none.round_trip_ms(5000), None);
+        assert_eq!(parsed.loss(), Some(12.0));
+        assert_eq!(Report { loss_pct: LOSS_UNKNOWN, ..report }.loss(), None);
         assert_eq!(Report::split(&body[..5]), Err(PacketError::ReportTooShort(5)));
     }
 }

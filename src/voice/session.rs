@@ -26,22 +26,28 @@ use super::crypto::{CallKeys, OpenError};
 use super::level::Level;
 
 /// Settings of a voice session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VoiceConfig {
-    /// Opus bit rate in bit/s, clamped to 24–32 kbit/s.
+    /// Opus bit rate in bit/s, clamped to 24–32 kbit/s; the encoder goes
+    /// to the top of the range while the path loses packets.
     pub bitrate: i32,
+    /// The loss (percent) assumed until a first second has been measured:
+    /// a call starts protected (FEC, top bit rate) and relaxes once the
+    /// path proves clean. 0 starts unprotected.
+    pub startup_loss_pct: f32,
 }
 
 impl Default for VoiceConfig {
     fn default() -> Self {
-        VoiceConfig { bitrate: DEFAULT_BITRATE }
+        VoiceConfig { bitrate: DEFAULT_BITRATE, startup_loss_pct: 10.0 }
     }
 }
 
 /// The quality line of the call screen.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Quality {
-    /// Percent of the other side's packets that did not arrive (last seconds).
+    /// Percent of the other side's packets that did not arrive (last
+    /// seconds); 0 until a first second is measured.
     pub loss_pct: f32,
     /// Interarrival jitter (RFC 3550), milliseconds.
     pub jitter_ms: f32,
@@ -92,7 +98,7 @@ struct Shared {
     mic_peak: AtomicF32,
     speaker_rms: AtomicF32,
     speaker_peak: AtomicF32,
-    /// Loss measured by the receiver; the sender reports it.
+    /// Loss measured by the receiver (NaN until measured); the sender reports it.
     loss_pct: AtomicF32,
     jitter_ms: AtomicF32,
     /// NaN until known.
@@ -122,7 +128,7 @@ impl Shared {
             mic_peak: AtomicF32::new(silent),
             speaker_rms: AtomicF32::new(silent),
             speaker_peak: AtomicF32::new(silent),
-            loss_pct: AtomicF32::new(0.0),
+            loss_pct: AtomicF32::new(f32::NAN),
             jitter_ms: AtomicF32::new(0.0),
             rtt_ms: AtomicF32::new(f32::NAN),
             remote_loss_pct: AtomicF32::new(f32::NAN),
@@ -188,7 +194,7 @@ impl VoiceControl {
         let s = &self.shared;
         let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Quality {
-            loss_pct: s.loss_pct.get(),
+            loss_pct: known(s.loss_pct.get()).unwrap_or(0.0),
             jitter_ms: s.jitter_ms.get(),
             rtt_ms: known(s.rtt_ms.get()),
             remote_loss_pct: known(s.remote_loss_pct.get()),

@@ -21,8 +21,10 @@ use crate::voice::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
 pub const SYSTEM_DEFAULT: &str = "system default";
 /// Captured frames waiting for the sender at most (200 ms).
 const CAPTURE_QUEUE: usize = 10;
-/// Frames waiting for the speaker at most (40 ms): the queue is latency.
-const PLAYBACK_QUEUE: usize = 2;
+/// Frames waiting for the speaker at most (20 ms; with the one playing,
+/// 40 ms): the queue is latency. Two measured 153–180 ms mouth to ear on
+/// the rig, one 131–144 ms (docs/media.md).
+const PLAYBACK_QUEUE: usize = 1;
 /// A device that neither delivers nor takes a frame for this long has stalled.
 const STALL: Duration = Duration::from_secs(1);
 
@@ -51,6 +53,18 @@ impl DeviceChoice {
 pub struct DeviceList {
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+}
+
+impl DeviceList {
+    /// What a settings list offers for the microphone: [`SYSTEM_DEFAULT`] first.
+    pub fn input_choices(&self) -> Vec<String> {
+        std::iter::once(SYSTEM_DEFAULT.to_string()).chain(self.inputs.iter().cloned()).collect()
+    }
+
+    /// What a settings list offers for the speaker: [`SYSTEM_DEFAULT`] first.
+    pub fn output_choices(&self) -> Vec<String> {
+        std::iter::once(SYSTEM_DEFAULT.to_string()).chain(self.outputs.iter().cloned()).collect()
+    }
 }
 
 fn device_error(error: impl std::fmt::Display) -> AudioError {
@@ -93,11 +107,16 @@ fn find(choice: &DeviceChoice, input: bool) -> Result<cpal::Device, AudioError> 
     found.ok_or(AudioError::NoDevice { direction, name })
 }
 
-/// Errors worth stopping for; over- and underruns are not.
+/// Errors after which the stream cannot go on: the device or the sound
+/// server is gone, or access was withdrawn. Others (over- and underruns,
+/// rerouting, the I/O errors ALSA's PulseAudio plugin reports under load)
+/// pass: if the stream really stopped, the voice task sees a stall.
 fn is_fatal(error: &cpal::Error) -> bool {
-    !matches!(
+    matches!(
         error.kind(),
-        cpal::ErrorKind::Xrun | cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied
+        cpal::ErrorKind::DeviceNotAvailable
+            | cpal::ErrorKind::HostUnavailable
+            | cpal::ErrorKind::PermissionDenied
     )
 }
 
@@ -372,6 +391,9 @@ mod tests {
         assert_eq!(DeviceChoice::from_setting(""), DeviceChoice::SystemDefault);
         assert_eq!(DeviceChoice::from_setting("USB"), DeviceChoice::Named("USB".into()));
         // Listing never fails, even on a machine without sound.
-        let _ = list_devices();
+        let list = DeviceList { inputs: vec!["USB".into()], outputs: vec![] };
+        assert_eq!(list.input_choices(), vec![SYSTEM_DEFAULT.to_string(), "USB".to_string()]);
+        assert_eq!(list.output_choices(), vec![SYSTEM_DEFAULT.to_string()]);
+        assert!(list_devices().input_choices().starts_with(&[SYSTEM_DEFAULT.to_string()]));
     }
 }

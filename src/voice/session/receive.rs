@@ -29,7 +29,8 @@ struct ArrivalStats {
     interval_start: u32,
     /// Packets received in this interval.
     received: u32,
-    loss_pct: f32,
+    /// Smoothed loss, once a first interval is complete.
+    loss_pct: Option<f32>,
     /// The previous packet's transit (arrival minus timestamp), microseconds.
     last_transit_us: Option<i64>,
     jitter_us: f64,
@@ -53,7 +54,8 @@ impl ArrivalStats {
         if expected >= LOSS_INTERVAL {
             let lost = expected.saturating_sub(self.received) as f32;
             let interval_loss = 100.0 * lost / expected as f32;
-            self.loss_pct += LOSS_SMOOTHING * (interval_loss - self.loss_pct);
+            let previous = self.loss_pct.unwrap_or(interval_loss);
+            self.loss_pct = Some(previous + LOSS_SMOOTHING * (interval_loss - previous));
             self.interval_start = newest;
             self.received = 0;
         }
@@ -127,14 +129,14 @@ impl VoiceReceiver {
         }
         let arrival_us = now.saturating_duration_since(self.epoch).as_micros() as i64;
         self.arrivals.on_packet(header.seq, header.timestamp, arrival_us);
-        self.shared.loss_pct.set(self.arrivals.loss_pct);
+        self.shared.loss_pct.set(self.arrivals.loss_pct.unwrap_or(f32::NAN));
         self.shared.jitter_ms.set((self.arrivals.jitter_us / 1000.0) as f32);
         self.jitter.push(header.seq, opus, now);
         Ok(())
     }
 
     fn on_report(&mut self, report: Report, now_ms: u32) {
-        self.shared.remote_loss_pct.set(f32::from(report.loss_pct));
+        self.shared.remote_loss_pct.set(report.loss().unwrap_or(f32::NAN));
         if let Some(rtt) = report.round_trip_ms(now_ms) {
             self.shared.rtt_ms.set(rtt as f32);
         }

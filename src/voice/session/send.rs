@@ -11,16 +11,13 @@ use crate::voice::codec::{CodecError, FRAME_SAMPLES, Frame, VoiceEncoder};
 use crate::voice::crypto::Sealer;
 use crate::voice::level::LevelMeter;
 use crate::voice::packet::{FLAG_MUTED, FLAG_REPORT};
-use crate::voice::report::{NO_ECHO, Report};
+use crate::voice::report::{LOSS_UNKNOWN, NO_ECHO, Report};
 
 /// Packets waiting for the transport at most (100 ms of audio): when the
 /// transport stalls, old audio is worth less than new, so the oldest goes.
 const OUTBOX_CAPACITY: usize = 5;
 /// Every this many packets carries a report (5 a second).
 const REPORT_EVERY: u64 = 10;
-/// Added to the measured loss for the encoder's hint: FEC that is a
-/// little generous costs a few bits; FEC that is missing costs a word.
-const LOSS_HINT_MARGIN: f32 = 2.0;
 
 /// See the module documentation.
 pub struct VoiceSender {
@@ -38,6 +35,8 @@ pub struct VoiceSender {
     epoch: Instant,
     /// Set once sealing stopped (sequence numbers exhausted).
     exhausted: bool,
+    /// The loss assumed before any is measured (see [`VoiceConfig`]).
+    startup_loss_pct: f32,
 }
 
 impl VoiceSender {
@@ -57,6 +56,7 @@ impl VoiceSender {
             overflowed: 0,
             epoch,
             exhausted: false,
+            startup_loss_pct: config.startup_loss_pct,
         })
     }
 
@@ -112,12 +112,19 @@ impl VoiceSender {
         self.outbox.pop_front()
     }
 
-    /// FEC sized for the loss the other side reports, or (before its
-    /// first report) the loss we see coming the other way.
+    /// The encoder's current bit rate, bit/s.
+    pub fn bitrate(&self) -> i32 {
+        self.encoder.bitrate()
+    }
+
+    /// FEC (and bit rate) sized for the loss the other side reports, or
+    /// (before its first measurement) the loss we see coming the other
+    /// way, or before either, the configured startup loss.
     fn update_loss_hint(&mut self) -> Result<(), CodecError> {
         let remote = self.shared.remote_loss_pct.get();
-        let loss = if remote.is_nan() { self.shared.loss_pct.get() } else { remote };
-        self.encoder.set_expected_loss((loss + LOSS_HINT_MARGIN).round() as u8)
+        let local = self.shared.loss_pct.get();
+        let loss = [remote, local].into_iter().find(|v| !v.is_nan()).unwrap_or(self.startup_loss_pct);
+        self.encoder.adapt_to_loss(loss)
     }
 
     fn report(&self, now: Instant) -> Report {
@@ -129,7 +136,8 @@ impl VoiceSender {
             let (their_send, our_arrival) = ((last >> 32) as u32, last as u32);
             (their_send, now_ms.wrapping_sub(our_arrival).min(u32::from(u16::MAX)) as u16)
         };
-        let loss_pct = self.shared.loss_pct.get().round().clamp(0.0, 100.0) as u8;
+        let local = self.shared.loss_pct.get();
+        let loss_pct = if local.is_nan() { LOSS_UNKNOWN } else { local.round().clamp(0.0, 100.0) as u8 };
         Report { send_ms: now_ms, echo_ms, hold_ms, loss_pct }
     }
 }
