@@ -188,7 +188,12 @@ impl RelaySender {
         self.packet.truncate(media::DATA_HEADER_BYTES);
         self.packet.extend_from_slice(payload);
         match &mut self.way {
-            SendWay::Udp(socket) => socket.send(&self.packet).await.map(drop).map_err(io_error),
+            SendWay::Udp(socket) => {
+                match tokio::time::timeout(WRITE_DEADLINE, socket.send(&self.packet)).await {
+                    Ok(sent) => sent.map(drop).map_err(io_error),
+                    Err(_) => Err(RelayLinkError::Io(format!("a send took longer than {WRITE_DEADLINE:?}"))),
+                }
+            }
             SendWay::Ws(ws) => ws.send(self.packet.clone()).await,
         }
     }
