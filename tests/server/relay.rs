@@ -168,6 +168,13 @@ async fn payloads_pass_both_ways_over_udp() {
     let s = stats(&server);
     assert_eq!(s.forwarded, 10, "{s:?}");
     assert_eq!(s.dropped(), 0, "{s:?}");
+    // A keepalive is a probe: answered, skipped by recv, nothing forwarded.
+    a.keepalive().await.expect("keepalive");
+    nothing_for(&mut b).await;
+    nothing_for(&mut a).await;
+    let after = stats(&server);
+    assert_eq!((after.probes_answered, after.forwarded), (s.probes_answered + 1, 10), "{after:?}");
+    both_ways(&mut a, &mut b).await;
 }
 
 #[tokio::test]
@@ -191,6 +198,9 @@ async fn both_sides_on_websocket_talk_too() {
     assert_eq!((a.transport(), b.transport()), (Transport::WebSocket, Transport::WebSocket));
     both_ways(&mut a, &mut b).await;
     assert_eq!(stats(&server).forwarded, 10);
+    b.keepalive().await.expect("keepalive over WebSocket");
+    both_ways(&mut a, &mut b).await;
+    assert_eq!(stats(&server).probes_answered, 3, "two binding probes and the keepalive");
 }
 
 #[tokio::test]
