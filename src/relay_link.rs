@@ -77,12 +77,15 @@ fn io_error(e: impl std::fmt::Display) -> RelayLinkError {
 
 /// A link to the relay for one call leg, both ways.
 pub struct RelayLink {
+    /// Writes packets (and probes).
     sender: RelaySender,
+    /// Reads packets, skipping probe answers.
     receiver: RelayReceiver,
 }
 
 /// The sending half of a [`RelayLink`].
 pub struct RelaySender {
+    /// UDP or the `/media` WebSocket's writing half.
     way: SendWay,
     /// The data header (kind and credential), then the payload: reused per packet.
     packet: Vec<u8>,
@@ -90,6 +93,7 @@ pub struct RelaySender {
 
 /// The receiving half of a [`RelayLink`].
 pub struct RelayReceiver {
+    /// UDP (with its receive buffer) or the `/media` WebSocket's reading half.
     way: ReceiveWay,
 }
 

@@ -52,6 +52,9 @@ pub struct MediaArgs {
     pub pid: Option<u32>,
 }
 
+/// The bench's result, as printed (`--json` prints these names); delays in
+/// milliseconds, CPU in percent of one core, `udp_legs` the legs that did
+/// not fall back to WebSocket.
 #[derive(Debug, serde::Serialize)]
 struct MediaStats {
     calls: usize,
@@ -177,7 +180,9 @@ async fn set_up(
 
 /// What the receivers got, and what the senders sent.
 struct Received {
+    /// Packets the senders wrote.
     sent: u64,
+    /// Packets the receivers read.
     count: u64,
 }
 

@@ -102,7 +102,8 @@ impl RelayStats {
     }
 }
 
-/// The counters behind [`RelayStats`], bumped without the table's lock.
+/// The counters behind [`RelayStats`] (each field as documented there),
+/// bumped without the table's lock.
 #[derive(Default)]
 struct Counters {
     forwarded: AtomicU64,
@@ -123,7 +124,9 @@ fn bump(counter: &AtomicU64) {
 pub struct Relay {
     /// The call legs and the UDP socket, behind one short-held lock.
     table: Mutex<Table>,
+    /// What happened to the packets so far.
     counters: Counters,
+    /// The size limit is checked before the lock is taken.
     limits: RelayLimits,
     /// `udp://HOST:PORT` as announced in `media`.
     announced: String,
