@@ -4,7 +4,9 @@
 //! invitation, received, accept, accepted, hang-up, hung up) at a fixed
 //! offered rate, or searches for the highest rate with under 1 % failed
 //! calls; `sessions` logs in many idle sessions and reads the server's
-//! resident memory from `/proc`. Both speak the protocol directly through
+//! resident memory from `/proc`; `media` carries relayed calls' packets
+//! through the media relay and reports loss, delay and the server's CPU.
+//! All speak the protocol directly through
 //! [`crate::protocol`], so the figures measure the server, not a client
 //! library. With no `--server`, a server is started as a child process.
 
@@ -16,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 mod conn;
+mod media;
 mod sessions;
 mod setups;
 
@@ -36,6 +39,8 @@ pub enum BenchCommand {
     Setups(setups::SetupsArgs),
     /// Server memory per idle logged-in session.
     Sessions(sessions::SessionsArgs),
+    /// Relayed media: packets per second, loss, relay delay, server CPU.
+    Media(media::MediaArgs),
 }
 
 /// Options every benchmark shares.
@@ -68,6 +73,7 @@ pub fn run(args: BenchArgs) -> Result<(), AnyError> {
         match args.what {
             BenchCommand::Setups(a) => setups::run(a).await,
             BenchCommand::Sessions(a) => sessions::run(a).await,
+            BenchCommand::Media(a) => media::run(a).await,
         }
     })
 }

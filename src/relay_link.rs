@@ -24,6 +24,9 @@ const PROBE_EVERY: Duration = Duration::from_millis(200);
 const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deadline of every write on the WebSocket fallback.
 const WRITE_DEADLINE: Duration = Duration::from_secs(2);
+/// How often a link that sends no payload should call `keepalive`: well
+/// inside the relay's 30 s idle timeout and the usual 30 s NAT UDP timeout.
+pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
 /// Largest datagram the link reads.
 const RECEIVE_BYTES: usize = 64 * 1024;
 
@@ -74,12 +77,15 @@ fn io_error(e: impl std::fmt::Display) -> RelayLinkError {
 
 /// A link to the relay for one call leg, both ways.
 pub struct RelayLink {
+    /// Writes packets (and probes).
     sender: RelaySender,
+    /// Reads packets, skipping probe answers.
     receiver: RelayReceiver,
 }
 
 /// The sending half of a [`RelayLink`].
 pub struct RelaySender {
+    /// UDP or the `/media` WebSocket's writing half.
     way: SendWay,
     /// The data header (kind and credential), then the payload: reused per packet.
     packet: Vec<u8>,
@@ -87,6 +93,7 @@ pub struct RelaySender {
 
 /// The receiving half of a [`RelayLink`].
 pub struct RelayReceiver {
+    /// UDP (with its receive buffer) or the `/media` WebSocket's reading half.
     way: ReceiveWay,
 }
 
@@ -163,6 +170,13 @@ impl RelayLink {
         self.sender.send(payload).await
     }
 
+    /// Sends a probe, which keeps the route (a NAT mapping, the `/media`
+    /// connection's idle timer) alive while no payload goes out; see
+    /// [`KEEPALIVE_EVERY`].
+    pub async fn keepalive(&mut self) -> Result<(), RelayLinkError> {
+        self.sender.keepalive().await
+    }
+
     /// The next payload from the other participant.
     pub async fn recv(&mut self) -> Result<Vec<u8>, RelayLinkError> {
         self.receiver.recv().await
@@ -187,8 +201,29 @@ impl RelaySender {
     pub async fn send(&mut self, payload: &[u8]) -> Result<(), RelayLinkError> {
         self.packet.truncate(media::DATA_HEADER_BYTES);
         self.packet.extend_from_slice(payload);
+        self.write().await
+    }
+
+    /// Sends a probe (its answer is skipped by [`RelayReceiver::recv`]).
+    pub async fn keepalive(&mut self) -> Result<(), RelayLinkError> {
+        let credential: Credential =
+            self.packet[1..media::DATA_HEADER_BYTES].try_into().expect("the header holds the credential");
+        let probe = ToRelay::Probe { credential, token: rand::random() }.encode();
+        let data = std::mem::replace(&mut self.packet, probe);
+        let written = self.write().await;
+        self.packet = data;
+        written
+    }
+
+    /// Writes `self.packet` as it is.
+    async fn write(&mut self) -> Result<(), RelayLinkError> {
         match &mut self.way {
-            SendWay::Udp(socket) => socket.send(&self.packet).await.map(drop).map_err(io_error),
+            SendWay::Udp(socket) => {
+                match tokio::time::timeout(WRITE_DEADLINE, socket.send(&self.packet)).await {
+                    Ok(sent) => sent.map(drop).map_err(io_error),
+                    Err(_) => Err(RelayLinkError::Io(format!("a send took longer than {WRITE_DEADLINE:?}"))),
+                }
+            }
             SendWay::Ws(ws) => ws.send(self.packet.clone()).await,
         }
     }

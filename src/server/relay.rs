@@ -102,7 +102,8 @@ impl RelayStats {
     }
 }
 
-/// The counters behind [`RelayStats`], bumped without the table's lock.
+/// The counters behind [`RelayStats`] (each field as documented there),
+/// bumped without the table's lock.
 #[derive(Default)]
 struct Counters {
     forwarded: AtomicU64,
@@ -123,12 +124,14 @@ fn bump(counter: &AtomicU64) {
 pub struct Relay {
     /// The call legs and the UDP socket, behind one short-held lock.
     table: Mutex<Table>,
+    /// What happened to the packets so far.
     counters: Counters,
+    /// The size limit is checked before the lock is taken.
     limits: RelayLimits,
     /// `udp://HOST:PORT` as announced in `media`.
     announced: String,
-    /// The UDP receive loop, stopped at shutdown.
-    task: Mutex<Option<JoinHandle<()>>>,
+    /// The UDP receive loops, stopped at shutdown.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Relay {
@@ -147,10 +150,12 @@ impl Relay {
             counters: Counters::default(),
             limits: config.limits,
             announced: format!("udp://{local}"),
-            task: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
         });
-        let task = tokio::spawn(udp::receive_forever(relay.clone(), socket));
-        *relay.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        let tasks = (0..udp::loops())
+            .map(|_| tokio::spawn(udp::receive_forever(relay.clone(), socket.clone())))
+            .collect();
+        *relay.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         tracing::info!("media relay on udp://{local} and ws {MEDIA_WS_PATH}");
         Ok(Some(relay))
     }
@@ -177,11 +182,11 @@ impl Relay {
         self.lock().close(call_id);
     }
 
-    /// Stops the UDP loop and forgets every call, releasing the socket.
+    /// Stops the UDP loops and forgets every call, releasing the socket.
     pub(crate) async fn shutdown(&self) {
         self.lock().close_all();
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(task) = task {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
             task.abort();
             let _ = task.await;
         }

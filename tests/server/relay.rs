@@ -168,6 +168,13 @@ async fn payloads_pass_both_ways_over_udp() {
     let s = stats(&server);
     assert_eq!(s.forwarded, 10, "{s:?}");
     assert_eq!(s.dropped(), 0, "{s:?}");
+    // A keepalive is a probe: answered, skipped by recv, nothing forwarded.
+    a.keepalive().await.expect("keepalive");
+    nothing_for(&mut b).await;
+    nothing_for(&mut a).await;
+    let after = stats(&server);
+    assert_eq!((after.probes_answered, after.forwarded), (s.probes_answered + 1, 10), "{after:?}");
+    both_ways(&mut a, &mut b).await;
 }
 
 #[tokio::test]
@@ -191,6 +198,9 @@ async fn both_sides_on_websocket_talk_too() {
     assert_eq!((a.transport(), b.transport()), (Transport::WebSocket, Transport::WebSocket));
     both_ways(&mut a, &mut b).await;
     assert_eq!(stats(&server).forwarded, 10);
+    b.keepalive().await.expect("keepalive over WebSocket");
+    both_ways(&mut a, &mut b).await;
+    assert_eq!(stats(&server).probes_answered, 3, "two binding probes and the keepalive");
 }
 
 #[tokio::test]
@@ -341,4 +351,51 @@ async fn shutdown_forgets_every_call_and_releases_the_socket() {
     assert_eq!(relay.stats().live_calls, 0);
     assert_eq!(tokio::time::timeout(WAIT, b.recv()).await.expect("closed"), Err(RelayLinkError::Closed));
     UdpSocket::bind(&addr).await.expect("the relay's port is free again after shutdown");
+}
+
+/// Starts the real binary with `args` and returns it with its signaling URL.
+async fn binary(args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+        .args(["server", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn softphone server");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the ready line within 30 s")
+        .expect("read stdout")
+        .expect("a ready line");
+    let addr = line.strip_prefix("listening on ws://").unwrap_or_else(|| panic!("ready line {line:?}"));
+    (child, format!("ws://{addr}/"))
+}
+
+/// The `media` of the callee's accept `ok` on a server at `url` (`Value::Null` when absent).
+async fn accept_media(url: &str) -> Value {
+    let mut alice = Client::login(url, "alice").await;
+    let mut bob = Client::login(url, "bob").await;
+    invite(&mut alice, "c1", "bob").await;
+    expect_invitation(&mut bob, "c1", "alice").await;
+    bob.ok(json!({"type": "accept", "call_id": "c1"})).await["media"].clone()
+}
+
+#[tokio::test]
+async fn the_media_flags_move_the_relay_or_turn_it_off() {
+    let (_moved, url) = binary(&["--media-listen", "127.0.0.1:0"]).await;
+    let media = accept_media(&url).await;
+    let relay = media["relay"].as_str().unwrap_or_else(|| panic!("a relay address: {media}"));
+    assert!(relay.starts_with("udp://127.0.0.1:") && !relay.ends_with(":0"), "{relay}");
+    let (_off, url) = binary(&["--no-media"]).await;
+    assert_eq!(accept_media(&url).await, Value::Null, "--no-media hands out no media");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+        .args(["server", "--no-media", "--media-listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run softphone");
+    assert_eq!(status.code(), Some(2), "the two flags conflict");
 }

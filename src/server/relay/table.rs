@@ -25,7 +25,9 @@ pub(crate) enum WsOut {
 /// already bound to it) and its writer's queue.
 #[derive(Debug, Clone)]
 pub(crate) struct WsRoute {
+    /// Unique per connection, so rebinding to the same one is a no-op.
     pub id: u64,
+    /// The connection's writer queue (bounded; a full one drops the packet).
     pub out: mpsc::Sender<WsOut>,
 }
 
@@ -65,7 +67,9 @@ pub(crate) enum Verdict {
 
 /// A token bucket: `burst` packets at once, refilled at `per_second`.
 struct Bucket {
+    /// Packets that may be sent right now.
     tokens: f64,
+    /// When `tokens` was last brought up to date.
     refilled: Instant,
 }
 
@@ -73,17 +77,21 @@ struct Bucket {
 struct Leg {
     /// The other participant's credential: where data goes.
     other: Credential,
+    /// Where this participant's packets are sent.
     route: Route,
+    /// This participant's rate limit.
     bucket: Bucket,
 }
 
 /// Every live leg.
 pub(crate) struct Table {
+    /// Every live leg, by its credential: the one lookup per packet.
     legs: HashMap<Credential, Leg>,
     /// Each call's two credentials (caller's first).
     calls: HashMap<Arc<str>, [Credential; 2]>,
     /// The UDP socket, for WebSocket-to-UDP forwarding; `None` after shutdown.
     udp: Option<Arc<UdpSocket>>,
+    /// The rate limit each new leg's bucket gets.
     limits: RelayLimits,
 }
 

@@ -1,4 +1,10 @@
-//! The relay's UDP transport: one socket, one receive loop. A data packet
+//! The relay's UDP transport: one socket, read by one receive loop per CPU
+//! (a loop that finds the socket empty waits; the others go on), so the
+//! relay is not held to one core. Two loops may pass one client's packets
+//! on out of order, as any UDP path may; the voice jitter buffer orders
+//! them by sequence number. (`SO_REUSEPORT` would spread clients over one
+//! socket per loop, but would also let any process of the same user join
+//! the port.) A data packet
 //! is forwarded in place (the credential is cut off by moving the start of
 //! the datagram, no copy); a probe is answered to its sender.
 
@@ -12,6 +18,15 @@ use tokio::net::UdpSocket;
 const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// Receive buffer: larger than any allowed packet, so an oversize one is seen as such.
 const RECEIVE_BYTES: usize = 64 * 1024;
+
+/// Most receive loops, however many CPUs there are.
+const MAX_LOOPS: usize = 4;
+
+/// How many receive loops share the socket: one per CPU, so the relay is
+/// not held to one core.
+pub(super) fn loops() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_LOOPS)
+}
 
 /// Binds a non-blocking UDP socket with large buffers.
 pub(super) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
