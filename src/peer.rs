@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 pub mod output;
 pub mod script;
 
-use output::{Output, event_line, event_name, failure, sdk_failure, success};
+use output::{Output, event_line, failure, sdk_failure, success};
 use script::Command;
 
 /// Events kept for `wait` at most; older ones are dropped first.
@@ -345,7 +345,7 @@ impl Peer {
     /// Takes the first event named `name` that no earlier `wait` took,
     /// waiting up to `timeout` for it.
     async fn wait(&mut self, name: &str, timeout: Duration) -> Result<serde_json::Value, Failed> {
-        let found = |e: &Event| event_name(e) == name;
+        let found = |e: &Event| e.name() == name;
         if let Some(at) = self.kept.iter().position(found) {
             let event = self.kept.remove(at).expect("found above");
             return Ok(waited(&event));
@@ -381,7 +381,7 @@ fn no_call(message: &str) -> Failed {
 /// The result fields of a successful `wait`: the event's name and call.
 fn waited(event: &Event) -> serde_json::Value {
     match event.call_id() {
-        Some(call_id) => json!({ "event": event_name(event), "call_id": call_id }),
-        None => json!({ "event": event_name(event) }),
+        Some(call_id) => json!({ "event": event.name(), "call_id": call_id }),
+        None => json!({ "event": event.name() }),
     }
 }

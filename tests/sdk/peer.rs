@@ -127,6 +127,19 @@ async fn two_peer_processes_place_answer_and_hang_up_a_call() {
 }
 
 #[tokio::test]
+async fn quit_while_reconnecting_says_disconnected_and_exits() {
+    let server = start_server(server_config()).await;
+    let mut alice = Peer::spawn(&server.url(), "alice", &[]);
+    alice.expect(json!({"event": "connected"})).await;
+    server.shutdown().await;
+    alice.expect(json!({"event": "reconnecting"})).await;
+    // Logging out needs no server: the client stops in whatever phase it is.
+    alice.send("quit").await;
+    alice.expect(json!({"event": "disconnected", "reason": "logged_out"})).await;
+    assert_eq!(alice.exit_code().await, 0);
+}
+
+#[tokio::test]
 async fn the_exit_code_says_whether_every_command_succeeded() {
     let server = start_server(server_config()).await;
     let dir = tempfile::tempdir().unwrap();
