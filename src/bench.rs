@@ -7,6 +7,8 @@
 //! resident memory from `/proc`. Both speak the protocol directly through
 //! [`crate::protocol`], so the figures measure the server, not a client
 //! library. With no `--server`, a server is started as a child process.
+//! `storm` is the exception: it restarts a child server under many SDK
+//! clients and times how long they take to come back.
 
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ use tokio::process::{Child, Command};
 mod conn;
 mod sessions;
 mod setups;
+mod storm;
 
 pub(crate) use crate::command::AnyError;
 
@@ -36,6 +39,8 @@ pub enum BenchCommand {
     Setups(setups::SetupsArgs),
     /// Server memory per idle logged-in session.
     Sessions(sessions::SessionsArgs),
+    /// SDK clients coming back after a server restart.
+    Storm(storm::StormArgs),
 }
 
 /// Options every benchmark shares.
@@ -68,6 +73,7 @@ pub fn run(args: BenchArgs) -> Result<(), AnyError> {
         match args.what {
             BenchCommand::Setups(a) => setups::run(a).await,
             BenchCommand::Sessions(a) => sessions::run(a).await,
+            BenchCommand::Storm(a) => storm::run(a).await,
         }
     })
 }
@@ -83,9 +89,15 @@ impl ChildServer {
     /// Starts `softphone server --listen 127.0.0.1:0` with `extra` flags and
     /// waits for its `listening on` line.
     pub async fn start(extra: &[&str]) -> Result<ChildServer, AnyError> {
+        ChildServer::start_on("127.0.0.1:0", extra).await
+    }
+
+    /// Starts `softphone server --listen LISTEN` with `extra` flags (a
+    /// restart names the port the last one had).
+    pub async fn start_on(listen: &str, extra: &[&str]) -> Result<ChildServer, AnyError> {
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)
-            .args(["server", "--listen", "127.0.0.1:0"])
+            .args(["server", "--listen", listen])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -103,6 +115,12 @@ impl ChildServer {
     /// The child's process id, for reading its memory.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
+    }
+
+    /// Kills the child (as a crash would) and waits until it is gone.
+    pub async fn kill(mut self) -> Result<(), AnyError> {
+        self.child.kill().await?;
+        Ok(())
     }
 }
 
