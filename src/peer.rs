@@ -33,7 +33,9 @@ const LOGOUT_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Args)]
 pub struct PeerArgs {
-    /// The server, `ws://HOST:PORT` or `wss://...`.
+    /// The server, `ws://HOST:PORT` or `wss://...`; or several nodes of one
+    /// deployment, comma-separated (`ws://a:7878/,ws://b:7878/`), tried in
+    /// turn when a connection drops.
     #[arg(long)]
     pub server: String,
     /// The peer id to log in as.
@@ -89,7 +91,7 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let failed = runtime.block_on(async move {
-        let mut config = ClientConfig::new(&args.server, &args.id);
+        let mut config = ClientConfig::with_servers(&args.server, &args.id);
         config.token = token;
         config.device = args.device.clone();
         let out = Output::new(args.pretty);

@@ -81,7 +81,7 @@ impl Client {
     /// say how connecting goes, and it retries until it is logged in (or
     /// refused for good). Must be called within a tokio runtime.
     pub fn start(config: ClientConfig) -> Result<(Client, Events), Error> {
-        let url = config.validate()?;
+        let urls = config.validate()?;
         // rustls 0.23 needs a process-wide crypto provider before the first
         // wss:// connect; the first caller installs ring, later ones no-op.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -96,7 +96,7 @@ impl Client {
                 request_timeout: config.request_timeout,
             }),
         };
-        tokio::spawn(Worker::new(config, url, state, command_rx, event_tx).run());
+        tokio::spawn(Worker::new(config, urls, state, command_rx, event_tx).run());
         Ok((client, Events::new(event_rx)))
     }
 

@@ -122,8 +122,10 @@ struct InFlight {
 pub(crate) struct Worker {
     /// Who logs in, and the timers.
     config: ClientConfig,
-    /// The URL with its path, checked at start.
-    url: String,
+    /// The servers' URLs with their paths, checked at start; never empty.
+    urls: Vec<String>,
+    /// Which of them the next attempt goes to (modulo their number).
+    next_url: usize,
     /// The call table and status, shared with the client's handles.
     state: Arc<ClientState>,
     /// Requests from the client; closed when every handle is gone.
@@ -137,12 +139,12 @@ pub(crate) struct Worker {
 impl Worker {
     pub fn new(
         config: ClientConfig,
-        url: String,
+        urls: Vec<String>,
         state: Arc<ClientState>,
         commands: mpsc::UnboundedReceiver<Command>,
         events: mpsc::UnboundedSender<Event>,
     ) -> Self {
-        Worker { config, url, state, commands, events, next_req: 0 }
+        Worker { config, urls, next_url: 0, state, commands, events, next_req: 0 }
     }
 
     fn emit(&self, events: Vec<Event>) {
@@ -182,11 +184,14 @@ impl Worker {
                     Halt::LoggedOut.step()
                 }
                 SessionEnd::Dropped(why) => {
+                    // The next server in turn: this one may be the node that went away.
+                    self.next_url += 1;
                     Step::Wait { attempt: 1, reason: ConnectionReason::Interrupted(why) }
                 }
                 SessionEnd::Halt(halt) => halt.step(),
             },
             Err(AttemptError::Retry(why)) => {
+                self.next_url += 1;
                 Step::Wait { attempt: attempt + 1, reason: ConnectionReason::ConnectFailed(why) }
             }
             Err(AttemptError::Abort(why)) => Step::Stop(ConnectionState::Aborted, why),
@@ -229,7 +234,8 @@ impl Worker {
     /// answering commands.
     async fn attempt(&mut self) -> Result<(Socket, String, Vec<LiveCall>), AttemptError> {
         let timeout = self.config.connect_timeout;
-        let connect = tokio::time::timeout(timeout, connect_and_login(&self.url, &self.config));
+        let url = &self.urls[self.next_url % self.urls.len()];
+        let connect = tokio::time::timeout(timeout, connect_and_login(url, &self.config));
         tokio::pin!(connect);
         loop {
             tokio::select! {

@@ -372,6 +372,25 @@ async fn a_logout_the_server_never_answers_still_ends_the_client() {
     assert_eq!(events.recv().await, None);
 }
 
+#[tokio::test]
+async fn with_several_servers_a_dropped_client_logs_in_on_the_next() {
+    let first = start_server(server_config()).await;
+    let second = start_server(server_config()).await;
+    let mut config = client_config(&first.url(), "alice");
+    config.other_urls = vec![second.url()];
+    let (alice, mut events) = Client::connect(config).await.unwrap();
+    let (watcher, _watcher_events) = connect(&second.url(), "watcher").await;
+    assert!(!watcher.query_presence(&["alice"]).await.unwrap()["alice"], "on the first server");
+
+    first.shutdown().await;
+    wait_connection(&mut events, "reconnecting").await;
+    wait_connection(&mut events, "connected").await;
+    assert!(watcher.query_presence(&["alice"]).await.unwrap()["alice"], "now on the second");
+    // And it works there: a call to the watcher goes through the second server.
+    alice.create_local_invitation("watcher").unwrap().send().await.unwrap();
+    second.shutdown().await;
+}
+
 /// How long a reconnect takes after a server restart, with the default
 /// backoff. Run by hand:
 /// `cargo test --release --test sdk -- --ignored --nocapture measure_reconnect`
