@@ -9,6 +9,8 @@
 //! All speak the protocol directly through
 //! [`crate::protocol`], so the figures measure the server, not a client
 //! library. With no `--server`, a server is started as a child process.
+//! `storm` is the exception: it restarts a child server under many SDK
+//! clients and times how long they take to come back.
 
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -21,6 +23,7 @@ mod conn;
 mod media;
 mod sessions;
 mod setups;
+mod storm;
 
 pub(crate) use crate::command::AnyError;
 
@@ -41,6 +44,8 @@ pub enum BenchCommand {
     Sessions(sessions::SessionsArgs),
     /// Relayed media: packets per second, loss, relay delay, server CPU.
     Media(media::MediaArgs),
+    /// SDK clients coming back after a server restart.
+    Storm(storm::StormArgs),
 }
 
 /// Options every benchmark shares.
@@ -74,6 +79,7 @@ pub fn run(args: BenchArgs) -> Result<(), AnyError> {
             BenchCommand::Setups(a) => setups::run(a).await,
             BenchCommand::Sessions(a) => sessions::run(a).await,
             BenchCommand::Media(a) => media::run(a).await,
+            BenchCommand::Storm(a) => storm::run(a).await,
         }
     })
 }
@@ -89,9 +95,15 @@ impl ChildServer {
     /// Starts `softphone server --listen 127.0.0.1:0` with `extra` flags and
     /// waits for its `listening on` line.
     pub async fn start(extra: &[&str]) -> Result<ChildServer, AnyError> {
+        ChildServer::start_on("127.0.0.1:0", extra).await
+    }
+
+    /// Starts `softphone server --listen LISTEN` with `extra` flags (a
+    /// restart names the port the last one had).
+    pub async fn start_on(listen: &str, extra: &[&str]) -> Result<ChildServer, AnyError> {
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)
-            .args(["server", "--listen", "127.0.0.1:0"])
+            .args(["server", "--listen", listen])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -109,6 +121,12 @@ impl ChildServer {
     /// The child's process id, for reading its memory.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
+    }
+
+    /// Kills the child (as a crash would) and waits until it is gone.
+    pub async fn kill(mut self) -> Result<(), AnyError> {
+        self.child.kill().await?;
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@
 //! once and the app goes on.
 
 use crate::clock::unix_micros;
-use crate::sdk::{ConnectionState, Event};
+use crate::sdk::Event;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -53,69 +53,22 @@ impl EventLog {
         }
     }
 
-    /// An SDK event of session `session`.
+    /// An SDK event of the app's sign-in session number `session`
+    /// (`app_session`: the event's own `session` is the server's id of a
+    /// new connection).
     pub fn sdk(&mut self, session: u64, event: &Event) {
         let mut fields = describe(event);
-        fields["session"] = json!(session);
+        fields["app_session"] = json!(session);
         self.write("sdk", fields);
     }
 }
 
-/// An SDK event as JSON: its name and its fields.
+/// An SDK event as JSON: `event` (its name) and its fields, the same
+/// names and fields the headless peer prints.
 pub fn describe(event: &Event) -> Value {
-    match event {
-        Event::LocalInvitationReceivedByPeer { call_id } => {
-            json!({ "event": "local_invitation_received_by_peer", "call_id": call_id })
-        }
-        Event::LocalInvitationAccepted { call_id, response, device } => json!({
-            "event": "local_invitation_accepted", "call_id": call_id, "response": response, "device": device
-        }),
-        Event::LocalInvitationRefused { call_id, response } => {
-            json!({ "event": "local_invitation_refused", "call_id": call_id, "response": response })
-        }
-        Event::LocalInvitationCanceled { call_id } => {
-            json!({ "event": "local_invitation_canceled", "call_id": call_id })
-        }
-        Event::LocalInvitationFailure { call_id, reason } => {
-            json!({ "event": "local_invitation_failure", "call_id": call_id, "reason": reason.as_str() })
-        }
-        Event::RemoteInvitationReceived { call_id, caller_id, content, channel_id, expires_in } => json!({
-            "event": "remote_invitation_received", "call_id": call_id, "caller_id": caller_id,
-            "content": content, "channel_id": channel_id, "expires_in_ms": expires_in.as_millis() as u64
-        }),
-        Event::RemoteInvitationAccepted { call_id } => {
-            json!({ "event": "remote_invitation_accepted", "call_id": call_id })
-        }
-        Event::RemoteInvitationRefused { call_id } => {
-            json!({ "event": "remote_invitation_refused", "call_id": call_id })
-        }
-        Event::RemoteInvitationCanceled { call_id, reason } => {
-            json!({ "event": "remote_invitation_canceled", "call_id": call_id, "reason": reason.as_str() })
-        }
-        Event::RemoteInvitationFailure { call_id, reason } => {
-            json!({ "event": "remote_invitation_failure", "call_id": call_id, "reason": reason.as_str() })
-        }
-        Event::HungUp { call_id, reason, by } => {
-            json!({ "event": "hung_up", "call_id": call_id, "reason": reason.as_str(), "by": by })
-        }
-        Event::Presence { peer_id, online } => {
-            json!({ "event": "presence", "peer_id": peer_id, "online": online })
-        }
-        Event::Connection { state, reason } => {
-            let mut fields =
-                json!({ "event": "connection", "state": state.as_str(), "reason": reason.to_string() });
-            match state {
-                ConnectionState::Connecting { attempt } => fields["attempt"] = json!(attempt),
-                ConnectionState::Reconnecting { attempt, next_try_in } => {
-                    fields["attempt"] = json!(attempt);
-                    fields["next_try_in_ms"] = json!(next_try_in.as_millis() as u64);
-                }
-                ConnectionState::Connected { session } => fields["server_session"] = json!(session),
-                ConnectionState::Disconnected | ConnectionState::Aborted => {}
-            }
-            fields
-        }
-    }
+    let mut fields = event.fields();
+    fields["event"] = json!(event.name());
+    fields
 }
 
 #[cfg(test)]
@@ -128,17 +81,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("qa/events.jsonl");
         let mut log = EventLog::open(&path).unwrap();
-        log.sdk(
-            3,
-            &Event::RemoteInvitationCanceled { call_id: "c1".into(), reason: CancelReason::CallerCanceled },
-        );
+        let canceled =
+            Event::RemoteInvitationCanceled { call_id: "c1".into(), reason: CancelReason::CallerCanceled };
+        log.sdk(3, &canceled);
         log.write("ui", json!({ "screen": "dial" }));
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines[0]["kind"], "sdk");
-        assert_eq!(lines[0]["event"], "remote_invitation_canceled");
+        assert_eq!(lines[0]["event"], "invitation_canceled");
         assert_eq!(lines[0]["reason"], "caller_canceled");
-        assert_eq!(lines[0]["session"], 3);
+        assert_eq!(lines[0]["app_session"], 3);
+        // Past the timeline's own keys, the line is the event as the headless peer prints it.
+        let mut event = lines[0].clone();
+        for key in ["t_us", "kind", "app_session"] {
+            event.as_object_mut().unwrap().remove(key);
+        }
+        let mut printed = canceled.fields();
+        printed["event"] = json!(canceled.name());
+        assert_eq!(event, printed);
         assert!(lines[1]["t_us"].as_u64().unwrap() > 0);
         assert_eq!(lines[1]["screen"], "dial");
         assert!(text.starts_with("{\"t_us\":"), "time first: {text}");

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 pub mod output;
 pub mod script;
 
-use output::{Output, event_line, event_name, failure, sdk_failure, success};
+use output::{Output, event_line, failure, sdk_failure, success};
 use script::Command;
 
 /// Events kept for `wait` at most; older ones are dropped first.
@@ -33,7 +33,9 @@ const LOGOUT_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Args)]
 pub struct PeerArgs {
-    /// The server, `ws://HOST:PORT` or `wss://...`.
+    /// The server, `ws://HOST:PORT` or `wss://...`; or several nodes of one
+    /// deployment, comma-separated (`ws://a:7878/,ws://b:7878/`), tried in
+    /// turn when a connection drops.
     #[arg(long)]
     pub server: String,
     /// The peer id to log in as.
@@ -93,7 +95,7 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let failed = runtime.block_on(async move {
-        let mut config = ClientConfig::new(&args.server, &args.id);
+        let mut config = ClientConfig::with_servers(&args.server, &args.id);
         config.token = token;
         config.device = args.device.clone();
         config.ca_file = args.ca_file.clone();
@@ -350,7 +352,7 @@ impl Peer {
     /// Takes the first event named `name` that no earlier `wait` took,
     /// waiting up to `timeout` for it.
     async fn wait(&mut self, name: &str, timeout: Duration) -> Result<serde_json::Value, Failed> {
-        let found = |e: &Event| event_name(e) == name;
+        let found = |e: &Event| e.name() == name;
         if let Some(at) = self.kept.iter().position(found) {
             let event = self.kept.remove(at).expect("found above");
             return Ok(waited(&event));
@@ -386,7 +388,7 @@ fn no_call(message: &str) -> Failed {
 /// The result fields of a successful `wait`: the event's name and call.
 fn waited(event: &Event) -> serde_json::Value {
     match event.call_id() {
-        Some(call_id) => json!({ "event": event_name(event), "call_id": call_id }),
-        None => json!({ "event": event_name(event) }),
+        Some(call_id) => json!({ "event": event.name(), "call_id": call_id }),
+        None => json!({ "event": event.name() }),
     }
 }

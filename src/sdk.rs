@@ -14,10 +14,11 @@
 //! fails before anything is sent, and the reply is ready at once.
 //!
 //! Inside: `worker` (the connection task: reconnect loop, the only producer
-//! of events), `table` (the call table, the rules of each state, and the
-//! reconcile after a new login), `invitation` (the handles and their
-//! states), `event`, `error` and `config` (what comes out, what fails, what
-//! goes in).
+//! of events), `table` (the call table, the rules of each phase, the
+//! client's own lifecycle, and the settling after a new login),
+//! `invitation` (the handles, their phases and the Agora states derived
+//! from them), `event`, `error` and `config` (what comes out, what fails,
+//! what goes in).
 
 use crate::protocol::{OkResult, Request};
 use futures_util::FutureExt;
@@ -42,7 +43,7 @@ pub use event::{
 pub use invitation::{LocalInvitation, LocalInvitationState, RemoteInvitation, RemoteInvitationState};
 
 use table::Pending;
-use worker::{Answer, Command, Shared, Worker};
+use worker::{Answer, ClientState, Command, Worker};
 
 /// The result of a request: ready at once for local errors, otherwise when
 /// the server replies, the connection drops, or the request times out.
@@ -60,7 +61,7 @@ pub struct Client {
 
 struct Inner {
     /// Shared with the worker: the call table and the connection status.
-    shared: Arc<Shared>,
+    state: Arc<ClientState>,
     /// Requests for the worker; closing it stops the worker.
     commands: mpsc::UnboundedSender<Command>,
     /// Who we logged in as.
@@ -80,22 +81,22 @@ impl Client {
     /// say how connecting goes, and it retries until it is logged in (or
     /// refused for good). Must be called within a tokio runtime.
     pub fn start(config: ClientConfig) -> Result<(Client, Events), Error> {
-        let url = config.validate()?;
+        let urls = config.validate()?;
         // rustls 0.23 needs a process-wide crypto provider before the first
         // wss:// connect; the first caller installs ring, later ones no-op.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let shared = Arc::new(Shared::new(config.peer_id.clone()));
+        let state = Arc::new(ClientState::new(config.peer_id.clone()));
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let client = Client {
             inner: Arc::new(Inner {
-                shared: shared.clone(),
+                state: state.clone(),
                 commands,
                 peer_id: config.peer_id.clone(),
                 request_timeout: config.request_timeout,
             }),
         };
-        tokio::spawn(Worker::new(config, url, shared, command_rx, event_tx).run());
+        tokio::spawn(Worker::new(config, urls, state, command_rx, event_tx).run());
         Ok((client, Events::new(event_rx)))
     }
 
@@ -110,7 +111,7 @@ impl Client {
 
     /// Waits until the first attempt to log in has succeeded or failed.
     async fn first_login(&self) -> Result<(), Error> {
-        let mut status = self.inner.shared.status.subscribe();
+        let mut status = self.inner.state.status.subscribe();
         let outcome = status
             .wait_for(|(state, _)| !matches!(state, ConnectionState::Connecting { .. }))
             .await
@@ -125,7 +126,7 @@ impl Client {
 
     /// Waits until the client is logged in; fails if it stops for good first.
     pub async fn wait_connected(&self) -> Result<(), Error> {
-        let mut status = self.inner.shared.status.subscribe();
+        let mut status = self.inner.state.status.subscribe();
         let outcome = status
             .wait_for(|(state, _)| matches!(state, ConnectionState::Connected { .. }) || state.is_final())
             .await
@@ -144,25 +145,25 @@ impl Client {
 
     /// The connection's current state.
     pub fn connection_state(&self) -> ConnectionState {
-        self.inner.shared.status.borrow().0.clone()
+        self.inner.state.status.borrow().0.clone()
     }
 
     /// Agora createLocalInvitation: an `Idle` invitation to `callee_id` with
     /// a fresh call id. Nothing is sent until [`send_local_invitation`](Self::send_local_invitation).
     pub fn create_local_invitation(&self, callee_id: &str) -> Result<LocalInvitation, Error> {
-        let (call_id, entry) = self.inner.shared.table().create_local(callee_id)?;
+        let (call_id, entry) = self.inner.state.table().create_local(callee_id)?;
         Ok(LocalInvitation { call_id, entry, client: self.clone() })
     }
 
     /// The local invitation with this call id, if the client still holds it.
     pub fn local_invitation(&self, call_id: &str) -> Option<LocalInvitation> {
-        let entry = self.inner.shared.table().local(call_id)?;
+        let entry = self.inner.state.table().local(call_id)?;
         Some(LocalInvitation { call_id: call_id.into(), entry, client: self.clone() })
     }
 
     /// The remote invitation with this call id, if the client still holds it.
     pub fn remote_invitation(&self, call_id: &str) -> Option<RemoteInvitation> {
-        let entry = self.inner.shared.table().remote(call_id)?;
+        let entry = self.inner.state.table().remote(call_id)?;
         Some(RemoteInvitation { call_id: call_id.into(), entry, client: self.clone() })
     }
 
@@ -235,8 +236,10 @@ impl Client {
         empty(self.finish(self.submit(|table| table.begin_presence(request))))
     }
 
-    /// Agora logout: ends the session; the stream then ends with
-    /// `Disconnected` (`LoggedOut`), and the client does not reconnect.
+    /// Agora logout, in any phase: logged in, the server ends the session;
+    /// connecting or waiting to reconnect, the client just stops. Either
+    /// way the stream then ends with `Disconnected` (`LoggedOut`) and the
+    /// client does not reconnect.
     pub fn logout(&self) -> Reply<()> {
         empty(self.finish(self.submit(|table| table.begin_logout())))
     }
@@ -247,7 +250,7 @@ impl Client {
         &self,
         begin: impl FnOnce(&mut table::Table) -> Result<(Request, Pending), Error>,
     ) -> Result<oneshot::Receiver<Answer>, Error> {
-        let mut table = self.inner.shared.table();
+        let mut table = self.inner.state.table();
         let (request, pending) = begin(&mut table)?;
         let (reply, answer) = oneshot::channel();
         if let Err(mpsc::error::SendError(command)) =

@@ -21,7 +21,7 @@ pub mod session;
 
 #[cfg(test)]
 mod pipeline_tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "desktop"))]
 mod rig_tests;
 
 pub use session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};

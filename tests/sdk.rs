@@ -1,7 +1,7 @@
 //! The SDK against a real server: every state and local error of both
 //! invitation types, presence, reconnects; then the headless peer binary end
-//! to end and the demo peers. One test binary on purpose (debug test
-//! binaries are large); the modules live in `tests/sdk/`.
+//! to end, the demo peers, and a small reconnect storm. One test binary on
+//! purpose (debug test binaries are large); the modules live in `tests/sdk/`.
 
 #[path = "sdk/support.rs"]
 mod support;
@@ -21,3 +21,5 @@ mod peer;
 mod reconnect;
 #[path = "sdk/remote.rs"]
 mod remote;
+#[path = "sdk/storm.rs"]
+mod storm;

@@ -3,52 +3,12 @@
 //! and every automatic action (`{"auto":...}`); or, with `--pretty`, the
 //! same as `key=value` lines for a person.
 
-use crate::sdk::{ConnectionState, Error, Event};
+use crate::sdk::{Error, Event};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// Every event name `wait` accepts, as printed in the `event` field.
-pub const EVENT_NAMES: &[&str] = &[
-    "received_by_peer",
-    "accepted",
-    "refused",
-    "canceled",
-    "failure",
-    "invitation_received",
-    "invitation_accepted",
-    "invitation_refused",
-    "invitation_canceled",
-    "invitation_failure",
-    "hung_up",
-    "presence",
-    "connecting",
-    "connected",
-    "reconnecting",
-    "disconnected",
-    "aborted",
-];
-
-/// The printed name of an event.
-pub fn event_name(event: &Event) -> &'static str {
-    match event {
-        Event::LocalInvitationReceivedByPeer { .. } => "received_by_peer",
-        Event::LocalInvitationAccepted { .. } => "accepted",
-        Event::LocalInvitationRefused { .. } => "refused",
-        Event::LocalInvitationCanceled { .. } => "canceled",
-        Event::LocalInvitationFailure { .. } => "failure",
-        Event::RemoteInvitationReceived { .. } => "invitation_received",
-        Event::RemoteInvitationAccepted { .. } => "invitation_accepted",
-        Event::RemoteInvitationRefused { .. } => "invitation_refused",
-        Event::RemoteInvitationCanceled { .. } => "invitation_canceled",
-        Event::RemoteInvitationFailure { .. } => "invitation_failure",
-        Event::HungUp { .. } => "hung_up",
-        Event::Presence { .. } => "presence",
-        Event::Connection { state, .. } => state.as_str(),
-    }
-}
 
 /// One printed line: a few fields in a fixed order first (`event`, or
 /// `command` and `ok`), then the rest in alphabetical order. (serde_json's
@@ -88,52 +48,10 @@ impl Line {
     }
 }
 
-/// An event as a line: `event`, then its fields.
+/// An event as a line: `event` (its name), then its fields; the same
+/// names and fields as the QA timeline's (`Event::name`, `Event::fields`).
 pub fn event_line(event: &Event) -> Line {
-    let fields = match event {
-        Event::LocalInvitationReceivedByPeer { call_id }
-        | Event::LocalInvitationCanceled { call_id }
-        | Event::RemoteInvitationAccepted { call_id }
-        | Event::RemoteInvitationRefused { call_id } => json!({ "call_id": call_id }),
-        Event::LocalInvitationAccepted { call_id, response, device } => {
-            json!({ "call_id": call_id, "response": response, "device": device })
-        }
-        Event::LocalInvitationRefused { call_id, response } => {
-            json!({ "call_id": call_id, "response": response })
-        }
-        Event::LocalInvitationFailure { call_id, reason }
-        | Event::RemoteInvitationFailure { call_id, reason } => {
-            json!({ "call_id": call_id, "reason": reason.as_str() })
-        }
-        Event::RemoteInvitationReceived { call_id, caller_id, content, channel_id, expires_in } => json!({
-            "call_id": call_id,
-            "caller": caller_id,
-            "content": content,
-            "channel_id": channel_id,
-            "expires_in_ms": expires_in.as_millis() as u64,
-        }),
-        Event::RemoteInvitationCanceled { call_id, reason } => {
-            json!({ "call_id": call_id, "reason": reason.as_str() })
-        }
-        Event::HungUp { call_id, reason, by } => {
-            json!({ "call_id": call_id, "reason": reason.as_str(), "by": by })
-        }
-        Event::Presence { peer_id, online } => json!({ "peer": peer_id, "online": online }),
-        Event::Connection { state, reason } => {
-            let mut fields = json!({ "reason": reason.to_string() });
-            match state {
-                ConnectionState::Connecting { attempt } => fields["attempt"] = json!(attempt),
-                ConnectionState::Connected { session } => fields["session"] = json!(session),
-                ConnectionState::Reconnecting { attempt, next_try_in } => {
-                    fields["attempt"] = json!(attempt);
-                    fields["next_try_in_ms"] = json!(next_try_in.as_millis() as u64);
-                }
-                ConnectionState::Disconnected | ConnectionState::Aborted => {}
-            }
-            fields
-        }
-    };
-    Line::new(vec![("event", json!(event_name(event)))], fields)
+    Line::new(vec![("event", json!(event.name()))], event.fields())
 }
 
 /// A command's success: `command`, `ok: true`, then `fields`.
@@ -223,7 +141,7 @@ mod tests {
         };
         let text = serde_json::to_string(&event_line(&e)).unwrap();
         assert!(text.starts_with(r#"{"event":"hung_up""#), "{text}");
-        assert!(EVENT_NAMES.contains(&event_name(&e)));
+        assert!(Event::NAMES.contains(&e.name()));
         let ok = serde_json::to_string(&success("call", json!({ "call_id": "c1" }))).unwrap();
         assert!(ok.starts_with(r#"{"command":"call","ok":true"#), "{ok}");
     }

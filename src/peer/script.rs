@@ -2,8 +2,8 @@
 //! shell line (quotes, `#` comments) and parsed by clap, so every command
 //! gets the same kind of flags and error messages as the command line.
 
-use super::output::EVENT_NAMES;
 use crate::command::parse_duration;
+use crate::sdk::Event;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
@@ -61,12 +61,12 @@ pub enum Command {
     Wait {
         #[arg(value_parser = parse_event_name)]
         event: String,
-        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        #[arg(long, default_value = "5s", value_parser = parse_script_duration)]
         timeout: Duration,
     },
     /// Pauses the script (events still print and auto-answers still run).
     Sleep {
-        #[arg(value_parser = parse_duration)]
+        #[arg(value_parser = parse_script_duration)]
         duration: Duration,
     },
     /// Logs out and exits.
@@ -92,11 +92,22 @@ impl Command {
     }
 }
 
+/// A script's duration: a bare number of seconds (`1`, `0.5`), as a
+/// person writes `sleep 1` in a shell, or a unit like the command line's
+/// (`250ms`, `2s`, `1m`).
+fn parse_script_duration(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) => Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("{text} is not a number of seconds from 0 up (write e.g. 1, 0.5 or 250ms)")),
+        Err(_) => parse_duration(text),
+    }
+}
+
 fn parse_event_name(name: &str) -> Result<String, String> {
-    if EVENT_NAMES.contains(&name) {
+    if Event::NAMES.contains(&name) {
         Ok(name.to_owned())
     } else {
-        Err(format!("unknown event; one of: {}", EVENT_NAMES.join(", ")))
+        Err(format!("unknown event; one of: {}", Event::NAMES.join(", ")))
     }
 }
 
@@ -144,6 +155,26 @@ mod tests {
             Some(Command::Sleep { duration: Duration::from_millis(250) })
         );
         assert_eq!(parse_line("quit").unwrap(), Some(Command::Quit));
+    }
+
+    #[test]
+    fn a_bare_number_is_seconds() {
+        for (text, ms) in [("1", 1000), ("0.5", 500), ("2.25", 2250), ("0", 0), ("1s", 1000), ("250ms", 250)]
+        {
+            assert_eq!(
+                parse_line(&format!("sleep {text}")).unwrap(),
+                Some(Command::Sleep { duration: Duration::from_millis(ms) }),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_line("wait accepted --timeout 3").unwrap(),
+            Some(Command::Wait { event: "accepted".into(), timeout: Duration::from_secs(3) })
+        );
+        for bad in ["sleep -1", "sleep NaN", "sleep inf", "sleep 1e30", "sleep 1x"] {
+            let e = parse_line(bad).unwrap_err();
+            assert!(!e.contains('\n') && !e.is_empty(), "{bad}: {e}");
+        }
     }
 
     #[test]

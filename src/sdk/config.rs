@@ -14,8 +14,14 @@ use tokio_tungstenite::Connector;
 /// suited to a desktop softphone; tests shorten the timers.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// `ws://HOST:PORT[/]` or `wss://HOST[:PORT][/]`.
+    /// `ws://HOST:PORT[/]` or `wss://HOST[:PORT][/]`: the server tried first.
     pub url: String,
+    /// Further servers of the same deployment (nodes of a cluster), in
+    /// the same form. When a connection drops or an attempt fails, the
+    /// next attempt goes to the next server in turn (`url` first, then
+    /// these, then `url` again), so a client whose node went away logs in
+    /// on another.
+    pub other_urls: Vec<String>,
     /// Who logs in.
     pub peer_id: String,
     /// The login token; anything works against a server in open mode.
@@ -46,6 +52,7 @@ impl ClientConfig {
     pub fn new(url: impl Into<String>, peer_id: impl Into<String>) -> Self {
         ClientConfig {
             url: url.into(),
+            other_urls: Vec::new(),
             peer_id: peer_id.into(),
             token: String::new(),
             device: String::new(),
@@ -58,9 +65,19 @@ impl ClientConfig {
         }
     }
 
-    /// Checks what can be checked before connecting, and returns the URL to
-    /// connect to (with the path `/` the server serves on, when missing).
-    pub(crate) fn validate(&self) -> Result<String, Error> {
+    /// A configuration for a list of servers, `ws://a:7878/,ws://b:7878/`
+    /// as the command line writes it: the first is `url`, the rest `other_urls`.
+    pub fn with_servers(servers: &str, peer_id: impl Into<String>) -> Self {
+        let mut urls = servers.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned);
+        let mut config = ClientConfig::new(urls.next().unwrap_or_default(), peer_id);
+        config.other_urls = urls.collect();
+        config
+    }
+
+    /// Checks what can be checked before connecting, and returns the URLs to
+    /// connect to, `url` first (each with the path `/` the server serves
+    /// on, when missing).
+    pub(crate) fn validate(&self) -> Result<Vec<String>, Error> {
         if !is_valid_id(&self.peer_id) {
             return Err(Error::InvalidArgument(format!(
                 "peer_id must be 1 to {MAX_ID_BYTES} bytes of printable ASCII (0x21-0x7E)"
@@ -70,7 +87,7 @@ impl ClientConfig {
             return Err(Error::InvalidArgument(format!("device is over {MAX_ID_BYTES} bytes")));
         }
         self.tls_connector()?;
-        normalize_url(&self.url)
+        std::iter::once(&self.url).chain(&self.other_urls).map(|url| normalize_url(url)).collect()
     }
 
     /// How `wss://` is verified: with a `ca_file`, the public roots and its
@@ -163,6 +180,19 @@ mod tests {
         for bad in ["http://x", "ws://", "127.0.0.1:80", "ws:///x"] {
             assert!(matches!(normalize_url(bad), Err(Error::InvalidArgument(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_list_of_servers_is_split_and_each_checked() {
+        let config = ClientConfig::with_servers("ws://a:1, ws://b:2/ ,", "alice");
+        assert_eq!(
+            (config.url.as_str(), config.other_urls.clone()),
+            ("ws://a:1", vec!["ws://b:2/".to_owned()])
+        );
+        assert_eq!(config.validate().unwrap(), ["ws://a:1/", "ws://b:2/"]);
+        let bad = ClientConfig::with_servers("ws://a:1,http://b", "alice");
+        assert!(matches!(bad.validate(), Err(Error::InvalidArgument(_))));
+        assert!(matches!(ClientConfig::with_servers("", "alice").validate(), Err(Error::InvalidArgument(_))));
     }
 
     #[test]

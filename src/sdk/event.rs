@@ -4,7 +4,9 @@
 //!
 //! Events are plain data (`Clone + Debug + PartialEq`, no handles, no UI
 //! types) so an app can carry them in its own messages; look the invitation
-//! up by `call_id` on the [`Client`](super::Client) to act on it.
+//! up by `call_id` on the [`Client`](super::Client) to act on it. `json`
+//! gives each one stable name and a JSON form, for the headless peer and
+//! the app's QA timeline alike.
 
 use crate::protocol;
 use futures_util::Stream;
@@ -12,6 +14,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+mod json;
 
 /// Everything that happens to a client, in the order it happened.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,6 +6,11 @@
 //! with the client's call table, which the worker updates as replies and
 //! events arrive, so getters always read the current state. The rules of
 //! each state (what may be sent when) live in the call table (`table.rs`).
+//!
+//! An entry keeps one phase enum per side ([`LocalPhase`], [`RemotePhase`])
+//! that carries what that phase needs (the login an invite went out in, a
+//! cancel or hang-up in flight); the public Agora states are derived from
+//! it, so no flag can disagree with a state.
 
 use super::{Client, Error, Reply};
 use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES};
@@ -101,16 +106,127 @@ impl RemoteInvitationState {
     }
 }
 
-/// What follows an accept (beyond Agora, whose lifecycle stops there).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// An accepted call (beyond Agora, whose lifecycle stops at accept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CallPhase {
-    /// Not accepted (yet, or ever).
-    #[default]
-    NotLive,
-    /// Accepted and not hung up; `hanging_up` while our hangup is in flight.
-    Live { hanging_up: bool },
+    /// Accepted and not hung up.
+    Live,
+    /// Our hangup is in flight; the call is live until its `ok`.
+    HangingUp,
     /// Hung up, by either side, or lost.
     Ended,
+}
+
+impl CallPhase {
+    /// Accepted and not yet ended (a hangup may be in flight).
+    pub fn is_live(self) -> bool {
+        matches!(self, CallPhase::Live | CallPhase::HangingUp)
+    }
+}
+
+/// How far a sent invitation got before anyone answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Our invite is on the wire, issued during login number `login` (see
+    /// `Table::settle_after_login`); Agora still calls this `IDLE`.
+    InFlight { login: u64 },
+    /// The server has it (`SENT_TO_REMOTE`).
+    Sent,
+    /// A callee device acknowledged it (`RECEIVED_BY_REMOTE`).
+    Received,
+}
+
+/// Where the caller's side of a call stands; moved only by the call table.
+/// The public [`LocalInvitationState`] is derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LocalPhase {
+    /// Created and not sent (or a send the server refused): content and
+    /// channel may still change.
+    Unsent,
+    /// Sent and unanswered; `canceling` while our cancel is in flight.
+    Ringing { delivery: Delivery, canceling: bool },
+    /// The callee accepted; what became of the call.
+    Accepted(CallPhase),
+    /// The callee refused.
+    Refused,
+    /// Our cancel reached the server.
+    Canceled,
+    /// It failed (offline, no response, expired, or ended while we were disconnected).
+    Failed,
+}
+
+impl LocalPhase {
+    /// The Agora state this phase shows as.
+    pub fn state(self) -> LocalInvitationState {
+        match self {
+            LocalPhase::Unsent | LocalPhase::Ringing { delivery: Delivery::InFlight { .. }, .. } => {
+                LocalInvitationState::Idle
+            }
+            LocalPhase::Ringing { delivery: Delivery::Sent, .. } => LocalInvitationState::SentToRemote,
+            LocalPhase::Ringing { delivery: Delivery::Received, .. } => {
+                LocalInvitationState::ReceivedByRemote
+            }
+            LocalPhase::Accepted(_) => LocalInvitationState::AcceptedByRemote,
+            LocalPhase::Refused => LocalInvitationState::RefusedByRemote,
+            LocalPhase::Canceled => LocalInvitationState::Canceled,
+            LocalPhase::Failed => LocalInvitationState::Failure,
+        }
+    }
+
+    /// The call after accept, if accepted.
+    pub fn call(self) -> Option<CallPhase> {
+        match self {
+            LocalPhase::Accepted(call) => Some(call),
+            _ => None,
+        }
+    }
+}
+
+/// Where the callee's side of a call stands; moved only by the call table.
+/// The public [`RemoteInvitationState`] is derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RemotePhase {
+    /// Ringing here, unanswered.
+    Ringing,
+    /// Our accept is on its way (`ACCEPT_SENT_TO_LOCAL`).
+    Accepting,
+    /// Our refuse is on its way (Agora still shows `INVITATION_RECEIVED`).
+    Refusing,
+    /// Our accept reached the server; what became of the call.
+    Accepted(CallPhase),
+    /// Our refuse reached the server.
+    Refused,
+    /// It stopped ringing: the caller canceled, or another device answered.
+    Canceled,
+    /// It failed (expired, caller offline, or ended while we were disconnected).
+    Failed,
+}
+
+impl RemotePhase {
+    /// The Agora state this phase shows as.
+    pub fn state(self) -> RemoteInvitationState {
+        match self {
+            RemotePhase::Ringing | RemotePhase::Refusing => RemoteInvitationState::InvitationReceived,
+            RemotePhase::Accepting => RemoteInvitationState::AcceptSentToLocal,
+            RemotePhase::Accepted(_) => RemoteInvitationState::Accepted,
+            RemotePhase::Refused => RemoteInvitationState::Refused,
+            RemotePhase::Canceled => RemoteInvitationState::Canceled,
+            RemotePhase::Failed => RemoteInvitationState::Failure,
+        }
+    }
+
+    /// The call after accept, if accepted.
+    pub fn call(self) -> Option<CallPhase> {
+        match self {
+            RemotePhase::Accepted(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    /// Still ringing here, whether or not an answer is in flight.
+    pub fn is_ringing(self) -> bool {
+        matches!(self, RemotePhase::Ringing | RemotePhase::Accepting | RemotePhase::Refusing)
+    }
 }
 
 /// The caller's side of one call.
@@ -124,16 +240,8 @@ pub(crate) struct LocalEntry {
     pub channel_id: String,
     /// The callee's response, once accepted or refused.
     pub response: String,
-    /// Where it stands; moved only by the table.
-    pub state: LocalInvitationState,
-    /// Our invite is in flight (the state stays `Idle` until its `ok`).
-    pub sending: bool,
-    /// The login during which the invite was issued (see `Table::logged_in`).
-    pub sent_in_login: u64,
-    /// Our cancel is in flight.
-    pub canceling: bool,
-    /// The call after accept.
-    pub call: CallPhase,
+    /// Where it stands.
+    pub phase: LocalPhase,
 }
 
 /// The callee's side of one call.
@@ -141,21 +249,18 @@ pub(crate) struct LocalEntry {
 pub(crate) struct RemoteEntry {
     /// Who calls us.
     pub caller_id: String,
-    /// The caller's text and media channel, as sent.
+    /// The caller's text, as sent.
     pub content: String,
+    /// The caller's media channel, as sent.
     pub channel_id: String,
     /// Our response, sent with accept or refuse (Agora: setResponse).
     pub response: String,
-    /// Where it stands; moved only by the table.
-    pub state: RemoteInvitationState,
-    /// Our refuse is in flight (an accept in flight is `AcceptSentToLocal`).
-    pub refusing: bool,
-    /// The call after accept.
-    pub call: CallPhase,
+    /// Where it stands.
+    pub phase: RemotePhase,
 }
 
 /// An entry shared between the call table and the handles that point at it.
-pub(crate) type Shared<T> = Arc<Mutex<T>>;
+pub(crate) type SharedEntry<T> = Arc<Mutex<T>>;
 
 /// Locks an entry. A panic while holding it cannot leave an entry half
 /// written in a way worth refusing service for, so poisoning is ignored.
@@ -178,7 +283,7 @@ pub struct LocalInvitation {
     /// The call id, a UUID chosen here.
     pub(crate) call_id: Arc<str>,
     /// Shared with the call table, which keeps it current.
-    pub(crate) entry: Shared<LocalEntry>,
+    pub(crate) entry: SharedEntry<LocalEntry>,
     /// The client it belongs to, for the convenience methods.
     pub(crate) client: Client,
 }
@@ -225,7 +330,7 @@ impl LocalInvitation {
     }
 
     fn check_unsent(entry: &LocalEntry) -> Result<(), Error> {
-        if entry.sending || entry.state != LocalInvitationState::Idle {
+        if entry.phase != LocalPhase::Unsent {
             return Err(Error::AlreadySent("the invitation has been sent; it can no longer change".into()));
         }
         Ok(())
@@ -238,12 +343,12 @@ impl LocalInvitation {
 
     /// getState.
     pub fn state(&self) -> LocalInvitationState {
-        lock(&self.entry).state
+        lock(&self.entry).phase.state()
     }
 
     /// Whether the call is accepted and not yet hung up.
     pub fn is_call_live(&self) -> bool {
-        matches!(lock(&self.entry).call, CallPhase::Live { .. })
+        lock(&self.entry).phase.call().is_some_and(CallPhase::is_live)
     }
 
     /// [`Client::send_local_invitation`] on this invitation.
@@ -268,7 +373,7 @@ impl fmt::Debug for LocalInvitation {
         f.debug_struct("LocalInvitation")
             .field("call_id", &self.call_id)
             .field("callee_id", &entry.callee_id)
-            .field("state", &entry.state)
+            .field("state", &entry.phase.state())
             .finish()
     }
 }
@@ -280,7 +385,7 @@ pub struct RemoteInvitation {
     /// The call id the caller chose.
     pub(crate) call_id: Arc<str>,
     /// Shared with the call table, which keeps it current.
-    pub(crate) entry: Shared<RemoteEntry>,
+    pub(crate) entry: SharedEntry<RemoteEntry>,
     /// The client it belongs to, for the convenience methods.
     pub(crate) client: Client,
 }
@@ -316,11 +421,11 @@ impl RemoteInvitation {
         let response = response.into();
         check_text("response", &response, MAX_TEXT_BYTES)?;
         let mut entry = lock(&self.entry);
-        match entry.state {
-            RemoteInvitationState::AcceptSentToLocal | RemoteInvitationState::Accepted => {
+        match entry.phase {
+            RemotePhase::Accepting | RemotePhase::Accepted(_) => {
                 Err(Error::AlreadyAccept("the invitation has been accepted".into()))
             }
-            RemoteInvitationState::InvitationReceived if !entry.refusing => {
+            RemotePhase::Ringing => {
                 entry.response = response;
                 Ok(())
             }
@@ -330,12 +435,12 @@ impl RemoteInvitation {
 
     /// getState.
     pub fn state(&self) -> RemoteInvitationState {
-        lock(&self.entry).state
+        lock(&self.entry).phase.state()
     }
 
     /// Whether the call is accepted and not yet hung up.
     pub fn is_call_live(&self) -> bool {
-        matches!(lock(&self.entry).call, CallPhase::Live { .. })
+        lock(&self.entry).phase.call().is_some_and(CallPhase::is_live)
     }
 
     /// [`Client::accept_remote_invitation`] on this invitation.
@@ -360,7 +465,7 @@ impl fmt::Debug for RemoteInvitation {
         f.debug_struct("RemoteInvitation")
             .field("call_id", &self.call_id)
             .field("caller_id", &entry.caller_id)
-            .field("state", &entry.state)
+            .field("state", &entry.phase.state())
             .finish()
     }
 }

@@ -1,25 +1,26 @@
 //! The client's call table: every invitation it knows, the rules of each
-//! state, and what each reply, event and login does to them.
+//! phase, and the client's own lifecycle as those rules see it.
 //!
 //! Pure bookkeeping, no I/O: the [`Client`](super::Client) calls the
-//! `begin_*` methods (which check a state's rules and raise Agora-style
-//! errors at once, locally) and the worker feeds replies, server events and
-//! the login reply's `calls` list in, collecting the [`Event`]s to emit.
-//! One lock guards it, so a request's state change and its place in the
-//! send order are decided together.
+//! `begin_*` methods (which check a phase's rules and raise Agora-style
+//! errors at once, locally) and the worker feeds replies (`replies`), server
+//! events (`server_events`) and the login reply's `calls` list
+//! (`after_login`) in, collecting the [`Event`]s to emit. One lock guards
+//! it, so a request's phase change and its place in the send order are
+//! decided together.
 
-use super::event::{Event, FailureReason, HangupReason};
+use super::event::Event;
 use super::invitation::{
-    CallPhase, LocalEntry, LocalInvitationState as L, RemoteEntry, RemoteInvitationState as R, Shared,
-    check_text, lock,
+    CallPhase, Delivery, LocalEntry, LocalPhase, RemoteEntry, RemotePhase, SharedEntry, check_text, lock,
 };
 use super::{Error, error::local_limit};
-use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, Request, ServerMessage};
+use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, Request};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-mod reconcile;
+mod after_login;
+mod replies;
+mod server_events;
 
 /// How many ended invitations stay in the table (for lookups by id) before
 /// the oldest are forgotten; handles keep their own entry alive regardless.
@@ -41,20 +42,34 @@ pub(crate) enum Pending {
     Logout,
 }
 
-/// Every invitation of one client, and its presence subscriptions.
+/// Where the client itself stands, as the rules of a request see it. The
+/// worker moves it; the public [`ConnectionState`](super::ConnectionState)
+/// is what the worker announces of the same moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    /// Not logged in right now (connecting, or waiting to retry), after
+    /// `logins` successful logins.
+    Offline { logins: u64 },
+    /// Logged in; this is login number `login` (from 1).
+    Online { login: u64 },
+    /// The app asked to log out: nothing but the logout goes out, and the
+    /// worker stops whatever phase it was in.
+    LoggingOut,
+    /// Stopped for good (logged out, aborted, dropped).
+    Stopped,
+}
+
+/// Every invitation of one client, its presence subscriptions, and where
+/// the client stands.
 pub(crate) struct Table {
     /// Our own peer id.
     me: String,
-    /// Logged in right now; requests are refused locally otherwise.
-    pub connected: bool,
-    /// How many logins this client has made: a request issued during the
-    /// current one has not reached any server yet when that login's
-    /// reconcile runs, so the reconcile must leave it alone.
-    logins: u64,
-    /// Stopped for good (logged out, aborted, dropped): nothing will be sent again.
-    pub stopped: bool,
-    local: HashMap<String, Shared<LocalEntry>>,
-    remote: HashMap<String, Shared<RemoteEntry>>,
+    /// Whether requests may go out now.
+    lifecycle: Lifecycle,
+    /// The calls we place, by call id.
+    local: HashMap<String, SharedEntry<LocalEntry>>,
+    /// The calls placed to us, by call id.
+    remote: HashMap<String, SharedEntry<RemoteEntry>>,
     /// Ended call ids, oldest first, for forgetting them.
     ended: VecDeque<String>,
     /// Subscribed peers and whether they were last known online, so the
@@ -77,9 +92,7 @@ impl Table {
     pub fn new(me: String) -> Self {
         Table {
             me,
-            connected: false,
-            logins: 0,
-            stopped: false,
+            lifecycle: Lifecycle::Offline { logins: 0 },
             local: HashMap::new(),
             remote: HashMap::new(),
             ended: VecDeque::new(),
@@ -87,24 +100,49 @@ impl Table {
         }
     }
 
-    pub fn local(&self, call_id: &str) -> Option<Shared<LocalEntry>> {
+    pub fn local(&self, call_id: &str) -> Option<SharedEntry<LocalEntry>> {
         self.local.get(call_id).cloned()
     }
 
-    pub fn remote(&self, call_id: &str) -> Option<Shared<RemoteEntry>> {
+    pub fn remote(&self, call_id: &str) -> Option<SharedEntry<RemoteEntry>> {
         self.remote.get(call_id).cloned()
     }
 
-    fn require_connected(&self) -> Result<(), Error> {
-        match (self.connected, self.stopped) {
-            (true, _) => Ok(()),
-            (false, false) => Err(Error::NotConnected),
-            (false, true) => Err(Error::Stopped),
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
+    }
+
+    /// A new login succeeded: requests may go out again (unless a logout
+    /// is already on its way, which then goes out on this connection).
+    pub fn logged_in(&mut self) {
+        if let Lifecycle::Offline { logins } = self.lifecycle {
+            self.lifecycle = Lifecycle::Online { login: logins + 1 };
+        }
+    }
+
+    /// The logged-in connection ended: requests are refused until the next login.
+    pub fn connection_lost(&mut self) {
+        if let Lifecycle::Online { login } = self.lifecycle {
+            self.lifecycle = Lifecycle::Offline { logins: login };
+        }
+    }
+
+    /// Stopped for good: nothing will be sent again.
+    pub fn stop(&mut self) {
+        self.lifecycle = Lifecycle::Stopped;
+    }
+
+    /// The current login's number, when logged in.
+    fn require_online(&self) -> Result<u64, Error> {
+        match self.lifecycle {
+            Lifecycle::Online { login } => Ok(login),
+            Lifecycle::Offline { .. } => Err(Error::NotConnected),
+            Lifecycle::LoggingOut | Lifecycle::Stopped => Err(Error::Stopped),
         }
     }
 
     /// Agora createLocalInvitation: a new `Idle` invitation with a fresh UUID.
-    pub fn create_local(&mut self, callee_id: &str) -> Result<(Arc<str>, Shared<LocalEntry>), Error> {
+    pub fn create_local(&mut self, callee_id: &str) -> Result<(Arc<str>, SharedEntry<LocalEntry>), Error> {
         if !crate::protocol::is_valid_id(callee_id) {
             return Err(Error::InvalidArgument(
                 "callee_id must be 1 to 64 bytes of printable ASCII (0x21-0x7E)".into(),
@@ -119,42 +157,26 @@ impl Table {
             content: String::new(),
             channel_id: String::new(),
             response: String::new(),
-            state: L::Idle,
-            sending: false,
-            sent_in_login: 0,
-            canceling: false,
-            call: CallPhase::NotLive,
+            phase: LocalPhase::Unsent,
         }));
         self.local.insert(call_id.clone(), entry.clone());
         Ok((call_id.into(), entry))
-    }
-
-    /// A new login succeeded: requests may go out again.
-    pub fn logged_in(&mut self) {
-        self.connected = true;
-        self.logins += 1;
-    }
-
-    /// The number of the current (or last) login.
-    pub fn login_number(&self) -> u64 {
-        self.logins
     }
 
     /// Agora sendLocalInvitation: only an unsent invitation may be sent.
     pub fn begin_send(
         &mut self,
         call_id: &str,
-        entry: &Shared<LocalEntry>,
+        entry: &SharedEntry<LocalEntry>,
     ) -> Result<(Request, Pending), Error> {
         let mut e = lock(entry);
-        if e.sending || e.state != L::Idle {
+        if e.phase != LocalPhase::Unsent {
             return Err(Error::AlreadySent(format!("call {call_id} was already sent")));
         }
         check_text("content", &e.content, MAX_TEXT_BYTES)?;
         check_text("channel_id", &e.channel_id, MAX_CHANNEL_BYTES)?;
-        self.require_connected()?;
-        e.sending = true;
-        e.sent_in_login = self.logins;
+        let login = self.require_online()?;
+        e.phase = LocalPhase::Ringing { delivery: Delivery::InFlight { login }, canceling: false };
         let request = Request::Invite {
             call_id: call_id.to_owned(),
             callee_id: e.callee_id.clone(),
@@ -165,27 +187,27 @@ impl Table {
         Ok((request, Pending::Invite(call_id.to_owned())))
     }
 
-    /// Agora cancelLocalInvitation: only a sent, unanswered invitation.
+    /// Agora cancelLocalInvitation: only a sent, unanswered invitation. An
+    /// invite still in flight may be canceled: frames go out in order.
     pub fn begin_cancel(
         &mut self,
         call_id: &str,
-        entry: &Shared<LocalEntry>,
+        entry: &SharedEntry<LocalEntry>,
     ) -> Result<(Request, Pending), Error> {
         let mut e = lock(entry);
-        match e.state {
-            L::Idle if !e.sending => return Err(not_started("cancel before send")),
-            L::AcceptedByRemote => return Err(already_accept(call_id)),
-            L::RefusedByRemote | L::Canceled | L::Failure => {
-                return Err(already_end(call_id, e.state.as_str()));
+        let delivery = match e.phase {
+            LocalPhase::Unsent => return Err(not_started("cancel before send")),
+            LocalPhase::Accepted(_) => return Err(already_accept(call_id)),
+            LocalPhase::Refused | LocalPhase::Canceled | LocalPhase::Failed => {
+                return Err(already_end(call_id, e.phase.state().as_str()));
             }
-            // An invite still in flight may be canceled: frames go out in order.
-            L::Idle | L::SentToRemote | L::ReceivedByRemote => {}
-        }
-        if e.canceling {
-            return Err(Error::AlreadyEnd(format!("call {call_id} is being canceled")));
-        }
-        self.require_connected()?;
-        e.canceling = true;
+            LocalPhase::Ringing { canceling: true, .. } => {
+                return Err(Error::AlreadyEnd(format!("call {call_id} is being canceled")));
+            }
+            LocalPhase::Ringing { delivery, canceling: false } => delivery,
+        };
+        self.require_online()?;
+        e.phase = LocalPhase::Ringing { delivery, canceling: true };
         Ok((Request::Cancel { call_id: call_id.to_owned() }, Pending::Cancel(call_id.to_owned())))
     }
 
@@ -193,7 +215,7 @@ impl Table {
     pub fn begin_accept(
         &mut self,
         call_id: &str,
-        entry: &Shared<RemoteEntry>,
+        entry: &SharedEntry<RemoteEntry>,
     ) -> Result<(Request, Pending), Error> {
         self.begin_answer(call_id, entry, true)
     }
@@ -202,7 +224,7 @@ impl Table {
     pub fn begin_refuse(
         &mut self,
         call_id: &str,
-        entry: &Shared<RemoteEntry>,
+        entry: &SharedEntry<RemoteEntry>,
     ) -> Result<(Request, Pending), Error> {
         self.begin_answer(call_id, entry, false)
     }
@@ -211,74 +233,79 @@ impl Table {
     fn begin_answer(
         &mut self,
         call_id: &str,
-        entry: &Shared<RemoteEntry>,
+        entry: &SharedEntry<RemoteEntry>,
         accept: bool,
     ) -> Result<(Request, Pending), Error> {
         let mut e = lock(entry);
-        Self::check_answerable(call_id, &e)?;
+        match e.phase {
+            RemotePhase::Accepting | RemotePhase::Accepted(_) => return Err(already_accept(call_id)),
+            RemotePhase::Refusing => {
+                return Err(Error::AlreadyEnd(format!("call {call_id} is being refused")));
+            }
+            RemotePhase::Refused | RemotePhase::Canceled | RemotePhase::Failed => {
+                return Err(already_end(call_id, e.phase.state().as_str()));
+            }
+            RemotePhase::Ringing => {}
+        }
         check_text("response", &e.response, MAX_TEXT_BYTES)?;
-        self.require_connected()?;
+        self.require_online()?;
         let (call_id, response) = (call_id.to_owned(), e.response.clone());
         Ok(if accept {
-            e.state = R::AcceptSentToLocal;
+            e.phase = RemotePhase::Accepting;
             (
                 Request::Accept { call_id: call_id.clone(), response, media_key: None },
                 Pending::Accept(call_id),
             )
         } else {
-            e.refusing = true;
+            e.phase = RemotePhase::Refusing;
             (Request::Refuse { call_id: call_id.clone(), response }, Pending::Refuse(call_id))
         })
     }
 
-    fn check_answerable(call_id: &str, e: &RemoteEntry) -> Result<(), Error> {
-        match e.state {
-            R::AcceptSentToLocal | R::Accepted => Err(already_accept(call_id)),
-            R::InvitationReceived if e.refusing => {
-                Err(Error::AlreadyEnd(format!("call {call_id} is being refused")))
-            }
-            R::InvitationReceived => Ok(()),
-            R::Idle => Err(not_started("the invitation has not arrived")),
-            R::Refused | R::Canceled | R::Failure => Err(already_end(call_id, e.state.as_str())),
-        }
-    }
-
     /// Hangs up an accepted call, ours or theirs.
     pub fn begin_hangup(&mut self, call_id: &str) -> Result<(Request, Pending), Error> {
-        let (call, final_state, state) = if let Some(entry) = self.local.get(call_id) {
-            let e = lock(entry);
-            (e.call, e.state.is_final(), e.state.as_str())
+        let (call, state, is_final) = if let Some(entry) = self.local.get(call_id) {
+            let phase = lock(entry).phase;
+            (phase.call(), phase.state().as_str(), phase.state().is_final())
         } else if let Some(entry) = self.remote.get(call_id) {
-            let e = lock(entry);
-            (e.call, e.state.is_final(), e.state.as_str())
+            let phase = lock(entry).phase;
+            (phase.call(), phase.state().as_str(), phase.state().is_final())
         } else {
             return Err(Error::InvalidArgument(format!("no call {call_id} is known to this client")));
         };
         match call {
-            CallPhase::NotLive if final_state => return Err(already_end(call_id, state)),
-            CallPhase::NotLive => return Err(not_started("hang up before the call was accepted")),
-            CallPhase::Ended | CallPhase::Live { hanging_up: true } => {
+            None if is_final => return Err(already_end(call_id, state)),
+            None => return Err(not_started("hang up before the call was accepted")),
+            Some(CallPhase::Ended | CallPhase::HangingUp) => {
                 return Err(Error::AlreadyEnd(format!("call {call_id} has been hung up")));
             }
-            CallPhase::Live { hanging_up: false } => {}
+            Some(CallPhase::Live) => {}
         }
-        self.require_connected()?;
-        self.set_call(call_id, CallPhase::Live { hanging_up: true });
+        self.require_online()?;
+        self.step_call(call_id, |call| (call == CallPhase::Live).then_some(CallPhase::HangingUp));
         Ok((Request::Hangup { call_id: call_id.to_owned() }, Pending::Hangup(call_id.to_owned())))
     }
 
-    fn set_call(&self, call_id: &str, phase: CallPhase) {
+    /// Moves the accepted call `call_id`, on whichever side holds it, to
+    /// what `step` says (`None`: the step does not apply); whether it moved.
+    fn step_call(&self, call_id: &str, step: impl Fn(CallPhase) -> Option<CallPhase>) -> bool {
         if let Some(entry) = self.local.get(call_id) {
-            lock(entry).call = phase;
+            let mut e = lock(entry);
+            let next = e.phase.call().and_then(step);
+            next.map(|call| e.phase = LocalPhase::Accepted(call)).is_some()
         } else if let Some(entry) = self.remote.get(call_id) {
-            lock(entry).call = phase;
+            let mut e = lock(entry);
+            let next = e.phase.call().and_then(step);
+            next.map(|call| e.phase = RemotePhase::Accepted(call)).is_some()
+        } else {
+            false
         }
     }
 
     /// Presence requests: checked against the protocol's limits first.
     pub fn begin_presence(&mut self, request: Request) -> Result<(Request, Pending), Error> {
         request.validate().map_err(local_limit)?;
-        self.require_connected()?;
+        self.require_online()?;
         let pending = match &request {
             Request::QueryPresence { .. } => Pending::Query,
             Request::SubscribePresence { peer_ids } => Pending::Subscribe(peer_ids.clone()),
@@ -294,9 +321,17 @@ impl Table {
         Ok((request, pending))
     }
 
+    /// Agora logout, in any phase: logged in, the server is told; connecting
+    /// or waiting to retry, the worker just stops. Either way the stream
+    /// ends with `Disconnected` (`LoggedOut`).
     pub fn begin_logout(&mut self) -> Result<(Request, Pending), Error> {
-        self.require_connected()?;
-        Ok((Request::Logout, Pending::Logout))
+        match self.lifecycle {
+            Lifecycle::Online { .. } | Lifecycle::Offline { .. } => {
+                self.lifecycle = Lifecycle::LoggingOut;
+                Ok((Request::Logout, Pending::Logout))
+            }
+            Lifecycle::LoggingOut | Lifecycle::Stopped => Err(Error::Stopped),
+        }
     }
 
     /// The subscribe that renews every subscription after a new login.
@@ -318,243 +353,11 @@ impl Table {
         }
     }
 
-    /// The server said `ok` to `pending`; `online` is its presence map, if any.
-    pub fn on_ok(
-        &mut self,
-        pending: &Pending,
-        online: Option<&BTreeMap<String, bool>>,
-        out: &mut Vec<Event>,
-    ) {
-        match pending {
-            Pending::Invite(id) => {
-                if let Some(entry) = self.local.get(id) {
-                    let mut e = lock(entry);
-                    e.sending = false;
-                    if e.state == L::Idle {
-                        e.state = L::SentToRemote;
-                    }
-                }
-            }
-            Pending::Cancel(id) => {
-                let Some(entry) = self.local.get(id).cloned() else { return };
-                let mut e = lock(&entry);
-                e.canceling = false;
-                if matches!(e.state, L::Idle | L::SentToRemote | L::ReceivedByRemote) {
-                    e.state = L::Canceled;
-                    drop(e);
-                    out.push(Event::LocalInvitationCanceled { call_id: id.clone() });
-                    self.retire(id);
-                }
-            }
-            Pending::Accept(id) => {
-                let Some(entry) = self.remote.get(id) else { return };
-                let mut e = lock(entry);
-                if e.state == R::AcceptSentToLocal {
-                    e.state = R::Accepted;
-                    e.call = CallPhase::Live { hanging_up: false };
-                    out.push(Event::RemoteInvitationAccepted { call_id: id.clone() });
-                }
-            }
-            Pending::Refuse(id) => {
-                let Some(entry) = self.remote.get(id).cloned() else { return };
-                let mut e = lock(&entry);
-                e.refusing = false;
-                if e.state == R::InvitationReceived {
-                    e.state = R::Refused;
-                    drop(e);
-                    out.push(Event::RemoteInvitationRefused { call_id: id.clone() });
-                    self.retire(id);
-                }
-            }
-            Pending::Hangup(id) => self.end_call(id, HangupReason::Hangup, self.me.clone(), out),
-            Pending::Subscribe(peers) => {
-                for peer in peers {
-                    let online = online.and_then(|m| m.get(peer)).copied();
-                    self.subscriptions.insert(peer.clone(), online);
-                }
-            }
-            Pending::Resubscribe => {
-                for (peer, now) in online.into_iter().flatten() {
-                    if let Some(known) = self.subscriptions.get_mut(peer)
-                        && *known != Some(*now)
-                    {
-                        *known = Some(*now);
-                        out.push(Event::Presence { peer_id: peer.clone(), online: *now });
-                    }
-                }
-            }
-            Pending::Query | Pending::Unsubscribe | Pending::Logout => {}
-        }
-    }
-
-    /// `pending` was refused by the server, or never went out: undo what
-    /// `begin_*` did, so the invitation is as it was before the call.
-    pub fn on_failed(&mut self, pending: &Pending) {
-        match pending {
-            Pending::Invite(id) => {
-                if let Some(entry) = self.local.get(id) {
-                    lock(entry).sending = false;
-                }
-            }
-            Pending::Cancel(id) => {
-                if let Some(entry) = self.local.get(id) {
-                    lock(entry).canceling = false;
-                }
-            }
-            Pending::Accept(id) => {
-                if let Some(entry) = self.remote.get(id) {
-                    let mut e = lock(entry);
-                    if e.state == R::AcceptSentToLocal {
-                        e.state = R::InvitationReceived;
-                    }
-                }
-            }
-            Pending::Refuse(id) => {
-                if let Some(entry) = self.remote.get(id) {
-                    lock(entry).refusing = false;
-                }
-            }
-            Pending::Hangup(id) => {
-                let live = |c: CallPhase| matches!(c, CallPhase::Live { .. });
-                let is_live = self.local.get(id).is_some_and(|e| live(lock(e).call))
-                    || self.remote.get(id).is_some_and(|e| live(lock(e).call));
-                if is_live {
-                    self.set_call(id, CallPhase::Live { hanging_up: false });
-                }
-            }
-            Pending::Query
-            | Pending::Subscribe(_)
-            | Pending::Unsubscribe
-            | Pending::Resubscribe
-            | Pending::Logout => {}
-        }
-    }
-
     /// Ends a live call with a `HungUp` event; anything else is stale.
-    fn end_call(&mut self, call_id: &str, reason: HangupReason, by: String, out: &mut Vec<Event>) {
-        let entry_call = |phase: &mut CallPhase| {
-            if matches!(phase, CallPhase::Live { .. }) {
-                *phase = CallPhase::Ended;
-                true
-            } else {
-                false
-            }
-        };
-        let ended = self.local.get(call_id).is_some_and(|e| entry_call(&mut lock(e).call))
-            || self.remote.get(call_id).is_some_and(|e| entry_call(&mut lock(e).call));
-        if ended {
+    fn end_call(&mut self, call_id: &str, reason: super::HangupReason, by: String, out: &mut Vec<Event>) {
+        if self.step_call(call_id, |call| call.is_live().then_some(CallPhase::Ended)) {
             out.push(Event::HungUp { call_id: call_id.to_owned(), reason, by });
             self.retire(call_id);
-        }
-    }
-
-    /// Applies a server event. Returns the `received` acknowledgement to
-    /// send for an `invitation`. Events about calls this client does not
-    /// know, or that no longer fit their state, are dropped.
-    pub fn on_event(&mut self, message: ServerMessage, out: &mut Vec<Event>) -> Option<Request> {
-        match message {
-            ServerMessage::Invitation { call_id, caller_id, content, channel_id, expires_in_ms, .. } => {
-                // Acknowledge every copy (the server re-sends on each login);
-                // announce a call only once.
-                let ack = Request::Received { call_id: call_id.clone() };
-                if !self.remote.contains_key(&call_id) && !self.local.contains_key(&call_id) {
-                    let entry = RemoteEntry {
-                        caller_id: caller_id.clone(),
-                        content: content.clone(),
-                        channel_id: channel_id.clone(),
-                        response: String::new(),
-                        state: R::InvitationReceived,
-                        refusing: false,
-                        call: CallPhase::NotLive,
-                    };
-                    self.remote.insert(call_id.clone(), Arc::new(Mutex::new(entry)));
-                    out.push(Event::RemoteInvitationReceived {
-                        call_id,
-                        caller_id,
-                        content,
-                        channel_id,
-                        expires_in: Duration::from_millis(expires_in_ms),
-                    });
-                }
-                return Some(ack);
-            }
-            ServerMessage::ReceivedByPeer { call_id } => {
-                let entry = self.local.get(&call_id)?;
-                let mut e = lock(entry);
-                if e.state == L::SentToRemote {
-                    e.state = L::ReceivedByRemote;
-                    out.push(Event::LocalInvitationReceivedByPeer { call_id });
-                }
-            }
-            ServerMessage::Accepted { call_id, response, device, .. } => {
-                let entry = self.local.get(&call_id)?;
-                let mut e = lock(entry);
-                if matches!(e.state, L::SentToRemote | L::ReceivedByRemote) {
-                    e.state = L::AcceptedByRemote;
-                    e.response = response.clone();
-                    e.canceling = false;
-                    e.call = CallPhase::Live { hanging_up: false };
-                    out.push(Event::LocalInvitationAccepted { call_id, response, device });
-                }
-            }
-            ServerMessage::Refused { call_id, response } => {
-                let entry = self.local.get(&call_id).cloned()?;
-                let mut e = lock(&entry);
-                if matches!(e.state, L::SentToRemote | L::ReceivedByRemote) {
-                    e.state = L::RefusedByRemote;
-                    e.response = response.clone();
-                    e.canceling = false;
-                    drop(e);
-                    self.retire(&call_id);
-                    out.push(Event::LocalInvitationRefused { call_id, response });
-                }
-            }
-            ServerMessage::Canceled { call_id, reason } => {
-                let entry = self.remote.get(&call_id).cloned()?;
-                let mut e = lock(&entry);
-                if matches!(e.state, R::InvitationReceived | R::AcceptSentToLocal) {
-                    e.state = R::Canceled;
-                    e.refusing = false;
-                    drop(e);
-                    self.retire(&call_id);
-                    out.push(Event::RemoteInvitationCanceled { call_id, reason: reason.into() });
-                }
-            }
-            ServerMessage::Failure { call_id, reason } => self.fail(&call_id, reason.into(), out),
-            ServerMessage::HungUp { call_id, reason, by } => self.end_call(&call_id, reason.into(), by, out),
-            ServerMessage::Presence { peer_id, online } => {
-                if let Some(known) = self.subscriptions.get_mut(&peer_id) {
-                    *known = Some(online);
-                    out.push(Event::Presence { peer_id, online });
-                }
-            }
-            ServerMessage::Ok { .. } | ServerMessage::Error { .. } => {}
-        }
-        None
-    }
-
-    /// Fails a ringing invitation, on whichever side we are.
-    fn fail(&mut self, call_id: &str, reason: FailureReason, out: &mut Vec<Event>) {
-        if let Some(entry) = self.local.get(call_id).cloned() {
-            let mut e = lock(&entry);
-            // An invite whose reply is lost with the connection is `Idle` + `sending`.
-            if matches!(e.state, L::SentToRemote | L::ReceivedByRemote) || (e.state == L::Idle && e.sending) {
-                e.state = L::Failure;
-                e.sending = false;
-                e.canceling = false;
-                drop(e);
-                self.retire(call_id);
-                out.push(Event::LocalInvitationFailure { call_id: call_id.to_owned(), reason });
-            }
-        } else if let Some(entry) = self.remote.get(call_id).cloned() {
-            let mut e = lock(&entry);
-            if matches!(e.state, R::InvitationReceived | R::AcceptSentToLocal) {
-                e.state = R::Failure;
-                e.refusing = false;
-                drop(e);
-                self.retire(call_id);
-                out.push(Event::RemoteInvitationFailure { call_id: call_id.to_owned(), reason });
-            }
         }
     }
 }
@@ -562,11 +365,12 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol;
+    use crate::protocol::{self, ServerMessage};
+    use crate::sdk::invitation::{LocalInvitationState as L, RemoteInvitationState as R};
 
     fn table() -> Table {
         let mut t = Table::new("alice".into());
-        t.connected = true;
+        t.logged_in();
         t
     }
 
@@ -609,5 +413,84 @@ mod tests {
             &mut out,
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn each_side_moves_through_its_phases_and_shows_the_agora_state() {
+        let mut t = table();
+        let mut out = Vec::new();
+        let (id, e) = t.create_local("bob").unwrap();
+        assert_eq!(lock(&e).phase.state(), L::Idle);
+        let (_, invite) = t.begin_send(&id, &e).unwrap();
+        // A cancel may follow an invite still in flight; a second one may not.
+        let (_, cancel) = t.begin_cancel(&id, &e).unwrap();
+        assert!(matches!(t.begin_cancel(&id, &e), Err(Error::AlreadyEnd(_))));
+        assert_eq!(lock(&e).phase.state(), L::Idle);
+        t.on_ok(&invite, None, &mut out);
+        assert_eq!(lock(&e).phase, LocalPhase::Ringing { delivery: Delivery::Sent, canceling: true });
+        // The server refused the cancel: it may be tried again.
+        t.on_failed(&cancel);
+        assert_eq!(lock(&e).phase, LocalPhase::Ringing { delivery: Delivery::Sent, canceling: false });
+        t.on_event(ServerMessage::ReceivedByPeer { call_id: id.to_string() }, &mut out);
+        t.on_event(
+            ServerMessage::Accepted {
+                call_id: id.to_string(),
+                response: "hi".into(),
+                device: "d".into(),
+                media_key: None,
+                media: None,
+            },
+            &mut out,
+        );
+        {
+            let accepted = lock(&e);
+            assert_eq!((accepted.phase.state(), accepted.response.as_str()), (L::AcceptedByRemote, "hi"));
+        }
+        // A hang-up the server refuses leaves the call live and hangable.
+        let (_, hangup) = t.begin_hangup(&id).unwrap();
+        assert!(matches!(t.begin_hangup(&id), Err(Error::AlreadyEnd(_))));
+        t.on_failed(&hangup);
+        assert_eq!(lock(&e).phase, LocalPhase::Accepted(CallPhase::Live));
+        let (_, hangup) = t.begin_hangup(&id).unwrap();
+        t.on_ok(&hangup, None, &mut out);
+        assert_eq!(lock(&e).phase, LocalPhase::Accepted(CallPhase::Ended));
+        assert_eq!(out.len(), 3, "received, accepted, hung up: {out:?}");
+
+        t.on_event(invitation("r1"), &mut out);
+        let r = t.remote("r1").unwrap();
+        let (_, refuse) = t.begin_refuse("r1", &r).unwrap();
+        assert_eq!(lock(&r).phase.state(), R::InvitationReceived);
+        assert!(matches!(t.begin_accept("r1", &r), Err(Error::AlreadyEnd(_))));
+        t.on_failed(&refuse);
+        let (_, accept) = t.begin_accept("r1", &r).unwrap();
+        assert_eq!(lock(&r).phase.state(), R::AcceptSentToLocal);
+        t.on_ok(&accept, None, &mut out);
+        assert_eq!(lock(&r).phase, RemotePhase::Accepted(CallPhase::Live));
+    }
+
+    #[test]
+    fn logout_goes_out_in_any_phase_and_only_once() {
+        for online in [false, true] {
+            let mut t = Table::new("alice".into());
+            if online {
+                t.logged_in();
+            }
+            assert_eq!(t.begin_logout().unwrap().1, Pending::Logout);
+            assert_eq!(t.lifecycle(), Lifecycle::LoggingOut);
+            assert_eq!(t.begin_logout().unwrap_err(), Error::Stopped);
+            // Nothing else goes out once a logout is on its way, even on a new login.
+            t.logged_in();
+            let (id, e) = t.create_local("bob").unwrap();
+            assert_eq!(t.begin_send(&id, &e).unwrap_err(), Error::Stopped);
+        }
+        let mut t = Table::new("alice".into());
+        t.logged_in();
+        t.connection_lost();
+        assert_eq!(
+            t.begin_presence(Request::QueryPresence { peer_ids: vec!["bob".into()] }).unwrap_err(),
+            Error::NotConnected
+        );
+        t.logged_in();
+        assert_eq!(t.lifecycle(), Lifecycle::Online { login: 2 });
     }
 }

@@ -1,15 +1,16 @@
 //! The connection: one task per client that connects, logs in, writes the
 //! client's requests, reads replies and events, and when the connection
 //! drops, retries with backoff, logs in again, renews presence
-//! subscriptions and reconciles the call table with the server's list.
+//! subscriptions and settles the call table with the server's list.
 //!
 //! It is the only producer of [`Event`]s, so they come out in the order
 //! things happened. Requests in flight when a connection drops fail with
 //! [`Error::ConnectionLost`]; requests made while not logged in fail with
-//! [`Error::NotConnected`]; nothing waits for a connection to come back.
+//! [`Error::NotConnected`]; nothing waits for a connection to come back,
+//! except a logout, which stops the worker in whatever phase it is.
 
 use super::event::{ConnectionReason, ConnectionState, Event};
-use super::table::{Pending, Table};
+use super::table::{Lifecycle, Pending, Table};
 use super::{ClientConfig, Error};
 use crate::protocol::{ClientFrame, ErrorCode, LiveCall, OkResult, ProtocolError, Request, ServerMessage};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -28,20 +29,21 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How long to wait for the server's close after our logout or close.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// What the client and the worker share.
-pub(crate) struct Shared {
+/// What one client's handles and its worker both use.
+pub(crate) struct ClientState {
     /// The call table; the client checks rules in it, the worker applies
     /// replies and events to it.
     table: Mutex<Table>,
-    /// The connection's state and why, for `Client::connect` and friends.
+    /// The connection's state and why, for `Client::connect` and friends
+    /// to wait on (the table's lifecycle cannot be waited on).
     pub status: watch::Sender<(ConnectionState, ConnectionReason)>,
 }
 
-impl Shared {
+impl ClientState {
     pub fn new(peer_id: String) -> Self {
         let (status, _) =
             watch::channel((ConnectionState::Connecting { attempt: 0 }, ConnectionReason::Login));
-        Shared { table: Mutex::new(Table::new(peer_id)), status }
+        ClientState { table: Mutex::new(Table::new(peer_id)), status }
     }
 
     pub fn table(&self) -> MutexGuard<'_, Table> {
@@ -63,14 +65,40 @@ pub(crate) struct Command {
     pub reply: oneshot::Sender<Answer>,
 }
 
+/// Where the worker's loop stands; each step leads to the next.
+enum Step {
+    /// Connect and log in: attempt number `attempt` since the last login.
+    Connect { attempt: u32, reason: ConnectionReason },
+    /// Wait out the backoff before attempt number `attempt`.
+    Wait { attempt: u32, reason: ConnectionReason },
+    /// Stop for good, in this state.
+    Stop(ConnectionState, ConnectionReason),
+}
+
+/// Why the worker stops while it is not logged in.
+enum Halt {
+    /// The app logged out.
+    LoggedOut,
+    /// Every client handle is gone.
+    Stopped,
+}
+
+impl Halt {
+    fn step(self) -> Step {
+        match self {
+            Halt::LoggedOut => Step::Stop(ConnectionState::Disconnected, ConnectionReason::LoggedOut),
+            Halt::Stopped => Step::Stop(ConnectionState::Disconnected, ConnectionReason::Stopped),
+        }
+    }
+}
+
 /// How a logged-in session ended.
 enum SessionEnd {
     /// The connection dropped; retry.
     Dropped(String),
-    /// Our logout was confirmed.
-    LoggedOut,
-    /// Every client handle is gone.
-    Stopped,
+    /// Logged out (the server confirmed, or refused, our logout), or every
+    /// client handle is gone.
+    Halt(Halt),
 }
 
 /// How an attempt to connect and log in failed.
@@ -79,8 +107,8 @@ enum AttemptError {
     Retry(String),
     /// Not worth another try.
     Abort(ConnectionReason),
-    /// Every client handle is gone.
-    Stopped,
+    /// Logged out, or every client handle is gone, meanwhile.
+    Halt(Halt),
 }
 
 /// A request on the wire, waiting for its reply.
@@ -94,9 +122,12 @@ struct InFlight {
 pub(crate) struct Worker {
     /// Who logs in, and the timers.
     config: ClientConfig,
-    /// The URL with its path, checked at start.
-    url: String,
-    shared: Arc<Shared>,
+    /// The servers' URLs with their paths, checked at start; never empty.
+    urls: Vec<String>,
+    /// Which of them the next attempt goes to (modulo their number).
+    next_url: usize,
+    /// The call table and status, shared with the client's handles.
+    state: Arc<ClientState>,
     /// Requests from the client; closed when every handle is gone.
     commands: mpsc::UnboundedReceiver<Command>,
     /// Where events go; the worker is their only producer.
@@ -108,12 +139,12 @@ pub(crate) struct Worker {
 impl Worker {
     pub fn new(
         config: ClientConfig,
-        url: String,
-        shared: Arc<Shared>,
+        urls: Vec<String>,
+        state: Arc<ClientState>,
         commands: mpsc::UnboundedReceiver<Command>,
         events: mpsc::UnboundedSender<Event>,
     ) -> Self {
-        Worker { config, url, shared, commands, events, next_req: 0 }
+        Worker { config, urls, next_url: 0, state, commands, events, next_req: 0 }
     }
 
     fn emit(&self, events: Vec<Event>) {
@@ -125,74 +156,86 @@ impl Worker {
     fn set_state(&self, state: ConnectionState, reason: ConnectionReason) {
         tracing::debug!(peer = %self.config.peer_id, state = state.as_str(), %reason, "connection");
         if state.is_final() {
-            self.shared.table().stopped = true;
+            self.state.table().stop();
         }
-        self.shared.status.send_replace((state.clone(), reason.clone()));
+        self.state.status.send_replace((state.clone(), reason.clone()));
         let _ = self.events.send(Event::Connection { state, reason });
     }
 
     /// Connects, serves, and reconnects until stopped, logged out or refused.
     pub async fn run(mut self) {
-        let mut attempt = 0;
-        let mut reason = ConnectionReason::Login;
+        let mut step = Step::Connect { attempt: 0, reason: ConnectionReason::Login };
         loop {
-            self.set_state(ConnectionState::Connecting { attempt }, reason);
-            reason = match self.attempt().await {
-                Ok((socket, session, calls)) => match self.session(socket, session, calls).await {
-                    SessionEnd::Dropped(why) => {
-                        attempt = 0;
-                        ConnectionReason::Interrupted(why)
-                    }
-                    SessionEnd::LoggedOut => {
-                        return self.set_state(ConnectionState::Disconnected, ConnectionReason::LoggedOut);
-                    }
-                    SessionEnd::Stopped => {
-                        return self.set_state(ConnectionState::Disconnected, ConnectionReason::Stopped);
-                    }
-                },
-                Err(AttemptError::Retry(why)) => ConnectionReason::ConnectFailed(why),
-                Err(AttemptError::Abort(why)) => return self.set_state(ConnectionState::Aborted, why),
-                Err(AttemptError::Stopped) => {
-                    return self.set_state(ConnectionState::Disconnected, ConnectionReason::Stopped);
-                }
+            step = match step {
+                Step::Connect { attempt, reason } => self.connect(attempt, reason).await,
+                Step::Wait { attempt, reason } => self.wait(attempt, reason).await,
+                Step::Stop(state, reason) => return self.set_state(state, reason),
             };
-            attempt += 1;
-            let delay = self.config.backoff.delay(attempt);
-            self.set_state(ConnectionState::Reconnecting { attempt, next_try_in: delay }, reason);
-            if !self.refuse_commands_for(delay).await {
-                return self.set_state(ConnectionState::Disconnected, ConnectionReason::Stopped);
-            }
-            reason = ConnectionReason::Retry;
         }
     }
 
-    /// Answers commands with `NotConnected` for `delay`; `false` if every
-    /// client handle went away meanwhile.
-    async fn refuse_commands_for(&mut self, delay: Duration) -> bool {
+    /// One attempt, and the session it opens if it succeeds.
+    async fn connect(&mut self, attempt: u32, reason: ConnectionReason) -> Step {
+        self.set_state(ConnectionState::Connecting { attempt }, reason);
+        match self.attempt().await {
+            Ok((socket, session, calls)) => match self.session(socket, session, calls).await {
+                // A logout lost with the connection still ends the client.
+                SessionEnd::Dropped(_) if self.state.table().lifecycle() == Lifecycle::LoggingOut => {
+                    Halt::LoggedOut.step()
+                }
+                SessionEnd::Dropped(why) => {
+                    // The next server in turn: this one may be the node that went away.
+                    self.next_url += 1;
+                    Step::Wait { attempt: 1, reason: ConnectionReason::Interrupted(why) }
+                }
+                SessionEnd::Halt(halt) => halt.step(),
+            },
+            Err(AttemptError::Retry(why)) => {
+                self.next_url += 1;
+                Step::Wait { attempt: attempt + 1, reason: ConnectionReason::ConnectFailed(why) }
+            }
+            Err(AttemptError::Abort(why)) => Step::Stop(ConnectionState::Aborted, why),
+            Err(AttemptError::Halt(halt)) => halt.step(),
+        }
+    }
+
+    /// The backoff before attempt `attempt`, answering commands meanwhile.
+    async fn wait(&mut self, attempt: u32, reason: ConnectionReason) -> Step {
+        let delay = self.config.backoff.delay(attempt);
+        self.set_state(ConnectionState::Reconnecting { attempt, next_try_in: delay }, reason);
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
         loop {
             tokio::select! {
-                _ = &mut sleep => return true,
-                command = self.commands.recv() => match command {
-                    Some(command) => self.refuse(command),
-                    None => return false,
-                },
+                _ = &mut sleep => return Step::Connect { attempt, reason: ConnectionReason::Retry },
+                command = self.commands.recv() => {
+                    if let Err(halt) = self.while_offline(command) {
+                        return halt.step();
+                    }
+                }
             }
         }
     }
 
-    /// A command that cannot go out: undo its state change and say why.
-    fn refuse(&self, command: Command) {
-        self.shared.table().on_failed(&command.pending);
+    /// A command while not logged in: a logout stops the worker at once
+    /// (there is no session to end); anything else is refused.
+    fn while_offline(&self, command: Option<Command>) -> Result<(), Halt> {
+        let Some(command) = command else { return Err(Halt::Stopped) };
+        if command.pending == Pending::Logout {
+            let _ = command.reply.send(Ok(OkResult::Empty {}));
+            return Err(Halt::LoggedOut);
+        }
+        self.state.table().on_failed(&command.pending);
         let _ = command.reply.send(Err(Error::NotConnected));
+        Ok(())
     }
 
     /// One attempt: connect, then log in, within the connect timeout, while
-    /// refusing commands.
+    /// answering commands.
     async fn attempt(&mut self) -> Result<(Socket, String, Vec<LiveCall>), AttemptError> {
         let timeout = self.config.connect_timeout;
-        let connect = tokio::time::timeout(timeout, connect_and_login(&self.url, &self.config));
+        let url = &self.urls[self.next_url % self.urls.len()];
+        let connect = tokio::time::timeout(timeout, connect_and_login(url, &self.config));
         tokio::pin!(connect);
         loop {
             tokio::select! {
@@ -201,69 +244,46 @@ impl Worker {
                         Err(AttemptError::Retry(format!("no login within {timeout:?}")))
                     });
                 }
-                command = self.commands.recv() => match command {
-                    Some(command) => self.refuse(command),
-                    None => return Err(AttemptError::Stopped),
-                },
+                command = self.commands.recv() => self.while_offline(command).map_err(AttemptError::Halt)?,
             }
         }
     }
 
     fn write_frame(&mut self, request: Request) -> (u64, Message) {
         self.next_req += 1;
-        let frame = ClientFrame { req: Some(self.next_req.into()), request };
-        let text = serde_json::to_string(&frame).expect("requests always serialize");
-        (self.next_req, Message::Text(text.into()))
+        (self.next_req, encode(ClientFrame { req: Some(self.next_req.into()), request }))
+    }
+
+    /// Writes one frame within the request timeout: a server that stops
+    /// reading must not hold the worker (and its idle check) forever.
+    async fn send(&self, sink: &mut Sink, message: Message) -> Result<(), SessionEnd> {
+        let deadline = self.config.request_timeout;
+        match tokio::time::timeout(deadline, sink.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SessionEnd::Dropped(format!("write failed: {e}"))),
+            Err(_) => Err(SessionEnd::Dropped(format!("a write did not complete within {deadline:?}"))),
+        }
     }
 
     /// Serves one logged-in connection until it ends.
     async fn session(&mut self, socket: Socket, session: String, calls: Vec<LiveCall>) -> SessionEnd {
         let (mut sink, mut stream) = socket.split();
         let mut in_flight: HashMap<u64, InFlight> = HashMap::new();
-        self.shared.table().logged_in();
+        self.state.table().logged_in();
         self.set_state(ConnectionState::Connected { session }, ConnectionReason::LoginSuccess);
-
-        // Events the server kept for us follow the login reply; apply those
-        // already here before reconciling, so a call that ended while we were
-        // away ends with its real reason rather than a guess.
-        let mut end = None;
-        while let Some(Some(message)) = stream.next().now_or_never() {
-            if let Err(e) = self.on_message(message, &mut sink, &mut in_flight).await {
-                end = Some(e);
-                break;
-            }
-        }
-        if end.is_none() {
-            let mut out = Vec::new();
-            let renew = {
-                let mut table = self.shared.table();
-                table.reconcile(&calls, &mut out);
-                table.resubscribe()
-            };
-            self.emit(out);
-            if let Some((request, pending)) = renew {
-                let (req, frame) = self.write_frame(request);
-                in_flight.insert(req, InFlight { pending, reply: None });
-                if let Err(e) = sink.send(frame).await {
-                    end = Some(SessionEnd::Dropped(format!("write failed: {e}")));
-                }
-            }
-        }
-
-        let end = match end {
-            Some(end) => end,
-            None => self.serve(&mut sink, &mut stream, &mut in_flight).await,
+        let end = match self.settle(calls, &mut sink, &mut stream, &mut in_flight).await {
+            Ok(()) => self.serve(&mut sink, &mut stream, &mut in_flight).await,
+            Err(end) => end,
         };
-
-        self.shared.table().connected = false;
+        self.state.table().connection_lost();
         for (_, flight) in in_flight.drain() {
-            // The server may or may not have applied it: the state stays as
-            // it is until the next login's reconcile settles it.
+            // The server may or may not have applied it: the phase stays as
+            // it is until the next login's settling.
             if let Some(reply) = flight.reply {
                 let _ = reply.send(Err(Error::ConnectionLost));
             }
         }
-        if !matches!(end, SessionEnd::Dropped(_)) {
+        if let SessionEnd::Halt(_) = end {
             let _ = tokio::time::timeout(CLOSE_WAIT, async {
                 let _ = sink.send(Message::Close(None)).await;
                 while let Some(Ok(_)) = stream.next().await {}
@@ -271,6 +291,35 @@ impl Worker {
             .await;
         }
         end
+    }
+
+    /// Right after login: applies the events the server kept for us (they
+    /// follow the login reply), so a call that ended while we were away
+    /// ends with its real reason rather than a guess; then settles the
+    /// table with the login's `calls` and renews the subscriptions.
+    async fn settle(
+        &mut self,
+        calls: Vec<LiveCall>,
+        sink: &mut Sink,
+        stream: &mut Stream,
+        in_flight: &mut HashMap<u64, InFlight>,
+    ) -> Result<(), SessionEnd> {
+        while let Some(Some(message)) = stream.next().now_or_never() {
+            self.on_message(message, sink, in_flight).await?;
+        }
+        let mut out = Vec::new();
+        let renew = {
+            let mut table = self.state.table();
+            table.settle_after_login(&calls, &mut out);
+            table.resubscribe()
+        };
+        self.emit(out);
+        if let Some((request, pending)) = renew {
+            let (req, frame) = self.write_frame(request);
+            in_flight.insert(req, InFlight { pending, reply: None });
+            self.send(sink, frame).await?;
+        }
+        Ok(())
     }
 
     /// The loop of a logged-in connection: requests out, replies and events
@@ -289,15 +338,17 @@ impl Worker {
         let idle = tokio::time::sleep_until(last_heard + idle_timeout);
         tokio::pin!(idle);
         loop {
-            tokio::select! {
+            let step = tokio::select! {
                 command = self.commands.recv() => {
                     let Some(Command { request, pending, reply }) = command else {
-                        return SessionEnd::Stopped;
+                        return SessionEnd::Halt(Halt::Stopped);
                     };
+                    let logout = pending == Pending::Logout;
                     let (req, frame) = self.write_frame(request);
                     in_flight.insert(req, InFlight { pending, reply: Some(reply) });
-                    if let Err(e) = sink.send(frame).await {
-                        return SessionEnd::Dropped(format!("write failed: {e}"));
+                    match self.send(sink, frame).await {
+                        Ok(()) if logout => return self.await_logout(sink, stream, in_flight).await,
+                        written => written,
                     }
                 }
                 message = stream.next() => {
@@ -305,25 +356,44 @@ impl Worker {
                         return SessionEnd::Dropped("the connection closed".into());
                     };
                     last_heard = Instant::now();
-                    if let Err(end) = self.on_message(message, sink, in_flight).await {
-                        return end;
-                    }
+                    self.on_message(message, sink, in_flight).await
                 }
-                _ = ping.tick() => {
-                    if let Err(e) = sink.send(Message::Ping(Default::default())).await {
-                        return SessionEnd::Dropped(format!("write failed: {e}"));
-                    }
-                }
+                _ = ping.tick() => self.send(sink, Message::Ping(Default::default())).await,
                 _ = &mut idle => {
                     let deadline = last_heard + idle_timeout;
-                    if deadline > Instant::now() {
-                        idle.as_mut().reset(deadline);
-                    } else {
+                    if deadline <= Instant::now() {
                         return SessionEnd::Dropped(format!("nothing heard for {idle_timeout:?}"));
                     }
+                    idle.as_mut().reset(deadline);
+                    Ok(())
                 }
+            };
+            if let Err(end) = step {
+                return end;
             }
         }
+    }
+
+    /// After our logout went out: events and replies are still applied
+    /// until its reply, but a server that never answers does not keep the
+    /// client: within the request timeout it ends as logged out regardless.
+    async fn await_logout(
+        &mut self,
+        sink: &mut Sink,
+        stream: &mut Stream,
+        in_flight: &mut HashMap<u64, InFlight>,
+    ) -> SessionEnd {
+        let deadline = self.config.request_timeout;
+        let replied = async {
+            while let Some(message) = stream.next().await {
+                if let Err(end) = self.on_message(message, sink, in_flight).await {
+                    return end;
+                }
+            }
+            SessionEnd::Dropped("the connection closed".into())
+        };
+        let _ = tokio::time::timeout(deadline, replied).await;
+        SessionEnd::Halt(Halt::LoggedOut)
     }
 
     /// Applies one frame from the server; `Err` when the session is over.
@@ -353,56 +423,69 @@ impl Worker {
                 return Ok(());
             }
         };
-        let mut out = Vec::new();
-        let mut logged_out = false;
-        let ack = match message {
-            ServerMessage::Ok { req, result } => {
-                if let Some(flight) = req.and_then(|r| r.as_u64()).and_then(|r| in_flight.remove(&r)) {
-                    let online = match &result {
-                        OkResult::Presence { online } => Some(online),
-                        _ => None,
-                    };
-                    self.shared.table().on_ok(&flight.pending, online, &mut out);
-                    logged_out = flight.pending == Pending::Logout;
-                    self.emit(std::mem::take(&mut out));
-                    if let Some(reply) = flight.reply {
-                        let _ = reply.send(Ok(result));
-                    }
-                }
-                None
+        let flight = match &message {
+            ServerMessage::Ok { req, .. } | ServerMessage::Error { req, .. } => {
+                req.as_ref().and_then(|r| r.as_u64()).and_then(|r| in_flight.remove(&r))
             }
-            ServerMessage::Error { req, code, message } => {
-                let error = ProtocolError::new(code, message);
-                match req.and_then(|r| r.as_u64()).and_then(|r| in_flight.remove(&r)) {
-                    Some(flight) => {
-                        self.shared.table().on_failed(&flight.pending);
-                        match flight.reply {
-                            Some(reply) => {
-                                let _ = reply.send(Err(Error::Server(error)));
-                            }
-                            None => tracing::warn!("the server refused the SDK's own request: {error}"),
-                        }
-                    }
-                    None => tracing::warn!("the server reported an error: {error}"),
-                }
-                None
-            }
-            event => self.shared.table().on_event(event, &mut out),
+            _ => None,
         };
-        self.emit(out);
-        if let Some(ack) = ack {
-            // No `req`: the server does not answer a `received`.
-            let frame = ClientFrame { req: None, request: ack };
-            let text = serde_json::to_string(&frame).expect("requests always serialize");
-            if let Err(e) = sink.send(Message::Text(text.into())).await {
-                return Err(SessionEnd::Dropped(format!("write failed: {e}")));
+        match (message, flight) {
+            (ServerMessage::Ok { result, .. }, Some(flight)) => self.on_ok(result, flight),
+            (ServerMessage::Error { code, message, .. }, flight) => {
+                self.on_error(ProtocolError::new(code, message), flight)
+            }
+            (ServerMessage::Ok { .. }, None) => Ok(()),
+            (event, _) => {
+                let mut out = Vec::new();
+                let ack = self.state.table().on_event(event, &mut out);
+                self.emit(out);
+                match ack {
+                    // No `req`: the server does not answer a `received`.
+                    Some(ack) => self.send(sink, encode(ClientFrame { req: None, request: ack })).await,
+                    None => Ok(()),
+                }
             }
         }
-        if logged_out {
-            return Err(SessionEnd::LoggedOut);
-        }
-        Ok(())
     }
+
+    /// The `ok` to one of our requests; the session ends after a logout's.
+    fn on_ok(&self, result: OkResult, flight: InFlight) -> Result<(), SessionEnd> {
+        let online = match &result {
+            OkResult::Presence { online } => Some(online),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        self.state.table().on_ok(&flight.pending, online, &mut out);
+        self.emit(out);
+        let logged_out = flight.pending == Pending::Logout;
+        if let Some(reply) = flight.reply {
+            let _ = reply.send(Ok(result));
+        }
+        if logged_out { Err(SessionEnd::Halt(Halt::LoggedOut)) } else { Ok(()) }
+    }
+
+    /// An `error`: the reply to one of our requests, or the server's own
+    /// news. A refused logout still ends the session: the app asked to stop.
+    fn on_error(&self, error: ProtocolError, flight: Option<InFlight>) -> Result<(), SessionEnd> {
+        let Some(flight) = flight else {
+            tracing::warn!("the server reported an error: {error}");
+            return Ok(());
+        };
+        self.state.table().on_failed(&flight.pending);
+        let logged_out = flight.pending == Pending::Logout;
+        match flight.reply {
+            Some(reply) => {
+                let _ = reply.send(Err(Error::Server(error)));
+            }
+            None => tracing::warn!("the server refused the SDK's own request: {error}"),
+        }
+        if logged_out { Err(SessionEnd::Halt(Halt::LoggedOut)) } else { Ok(()) }
+    }
+}
+
+/// A frame as the text message that carries it.
+fn encode(frame: ClientFrame) -> Message {
+    Message::Text(serde_json::to_string(&frame).expect("requests always serialize").into())
 }
 
 type Sink = futures_util::stream::SplitSink<Socket, Message>;

@@ -368,7 +368,7 @@ fn the_qa_timeline_has_every_sdk_event_and_ui_change() {
         .collect();
     let sdk: Vec<&str> =
         lines.iter().filter(|l| l["kind"] == "sdk").map(|l| l["event"].as_str().unwrap()).collect();
-    assert_eq!(sdk, ["connection", "remote_invitation_received", "remote_invitation_accepted"]);
+    assert_eq!(sdk, ["connected", "invitation_received", "invitation_accepted"]);
     let screens: Vec<&str> =
         lines.iter().filter(|l| l["kind"] == "ui").map(|l| l["screen"].as_str().unwrap()).collect();
     assert!(screens.windows(3).any(|w| w == ["dial", "in_call", "dial"]), "{screens:?}");

@@ -6,8 +6,8 @@
 use crate::fuzz_strategies::{fixed, text};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
-use softphone::peer::output::EVENT_NAMES;
 use softphone::peer::script::{Command, parse_line};
+use softphone::sdk::Event;
 use std::time::Duration;
 
 /// Quotes one word for the script's shell-like splitting.
@@ -64,7 +64,7 @@ fn command() -> impl Strategy<Value = Command> {
         peers().prop_map(|peers| Command::Presence { peers }),
         peers().prop_map(|peers| Command::Subscribe { peers }),
         peers().prop_map(|peers| Command::Unsubscribe { peers }),
-        (prop::sample::select(EVENT_NAMES), millis())
+        (prop::sample::select(Event::NAMES), millis())
             .prop_map(|(event, timeout)| Command::Wait { event: event.to_owned(), timeout }),
         millis().prop_map(|duration| Command::Sleep { duration }),
         Just(Command::Quit),

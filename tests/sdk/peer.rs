@@ -127,6 +127,41 @@ async fn two_peer_processes_place_answer_and_hang_up_a_call() {
 }
 
 #[tokio::test]
+async fn quit_while_reconnecting_says_disconnected_and_exits() {
+    let server = start_server(server_config()).await;
+    let mut alice = Peer::spawn(&server.url(), "alice", &[]);
+    alice.expect(json!({"event": "connected"})).await;
+    server.shutdown().await;
+    alice.expect(json!({"event": "reconnecting"})).await;
+    // Logging out needs no server: the client stops in whatever phase it is.
+    alice.send("quit").await;
+    alice.expect(json!({"event": "disconnected", "reason": "logged_out"})).await;
+    assert_eq!(alice.exit_code().await, 0);
+}
+
+#[tokio::test]
+async fn a_peer_given_two_servers_moves_to_the_second_when_the_first_goes() {
+    let first = start_server(server_config()).await;
+    let second = start_server(server_config()).await;
+    let servers = format!("{},{}", first.url(), second.url());
+    let mut alice = Peer::spawn(&servers, "alice", &[]);
+    alice.expect(json!({"event": "connected"})).await;
+    first.shutdown().await;
+    alice.expect(json!({"event": "reconnecting"})).await;
+    alice.seen.clear(); // the next `connected` must be a new one
+    alice.expect(json!({"event": "connected"})).await;
+    // Only the second server is left: the peer is logged in there.
+    let (watcher, _events) = connect(&second.url(), "watcher").await;
+    alice.send("subscribe watcher").await;
+    let subscribed = alice.expect(json!({"command": "subscribe", "ok": true})).await;
+    assert_eq!(subscribed["online"]["watcher"], true);
+    assert!(watcher.query_presence(&["alice"]).await.unwrap()["alice"]);
+    alice.send("quit").await;
+    assert_eq!(alice.exit_code().await, 0);
+    second.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_exit_code_says_whether_every_command_succeeded() {
     let server = start_server(server_config()).await;
     let dir = tempfile::tempdir().unwrap();

@@ -5,8 +5,8 @@
 use crate::support::*;
 use futures_util::{SinkExt, StreamExt};
 use softphone::sdk::{
-    CancelReason, Client, ConnectionReason, ConnectionState, Error, Event, FailureReason, HangupReason,
-    LocalInvitationState, RemoteInvitationState,
+    Backoff, CancelReason, Client, ConnectionReason, ConnectionState, Error, Event, FailureReason,
+    HangupReason, LocalInvitationState, RemoteInvitationState,
 };
 use softphone::server::{self, ServerHandle};
 use std::collections::HashSet;
@@ -310,6 +310,85 @@ async fn logout_ends_the_stream_and_the_client() {
     assert_eq!(events.recv().await, None);
     assert_eq!(alice.query_presence(&["bob"]).await, Err(Error::Stopped));
     server.shutdown().await;
+}
+
+/// The event that ends a client's stream.
+async fn final_event(events: &mut softphone::sdk::Events) -> Event {
+    wait_for(events, "the end", |e| matches!(e, Event::Connection { state, .. } if state.is_final())).await
+}
+
+const LOGGED_OUT: Event =
+    Event::Connection { state: ConnectionState::Disconnected, reason: ConnectionReason::LoggedOut };
+
+/// Longer than any test waits: a client that needs it never gets there.
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// A listener that accepts connections and never answers the WebSocket handshake.
+async fn mute_listener() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn logout_while_reconnecting_or_connecting_ends_the_stream_at_once() {
+    // Reconnecting: the server is gone and the next try is an hour away.
+    let server = start_server(server_config()).await;
+    let mut config = client_config(&server.url(), "alice");
+    config.backoff = Backoff { initial: HOUR, max: HOUR, multiplier: 1.0, jitter: 0.0 };
+    let (alice, mut events) = Client::connect(config).await.unwrap();
+    server.shutdown().await;
+    wait_connection(&mut events, "reconnecting").await;
+    alice.logout().await.unwrap();
+    assert_eq!(final_event(&mut events).await, LOGGED_OUT);
+    assert_eq!(events.recv().await, None);
+    assert_eq!(alice.query_presence(&["bob"]).await, Err(Error::Stopped));
+    assert_eq!(alice.logout().await, Err(Error::Stopped));
+
+    // Connecting: the handshake is never answered, and the attempt may take an hour.
+    let mut config = client_config(&format!("ws://{}", mute_listener().await), "bob");
+    config.connect_timeout = HOUR;
+    let (bob, mut events) = Client::start(config).unwrap();
+    wait_connection(&mut events, "connecting").await;
+    bob.logout().await.unwrap();
+    assert_eq!(final_event(&mut events).await, LOGGED_OUT);
+    assert_eq!(events.recv().await, None);
+}
+
+#[tokio::test]
+async fn a_logout_the_server_never_answers_still_ends_the_client() {
+    let addr = silent_server().await;
+    let mut config = client_config(&format!("ws://{addr}"), "alice");
+    config.request_timeout = Duration::from_millis(200);
+    let (alice, mut events) = Client::connect(config).await.unwrap();
+    assert!(matches!(alice.logout().await, Err(Error::Timeout(_) | Error::ConnectionLost)));
+    assert_eq!(final_event(&mut events).await, LOGGED_OUT);
+    assert_eq!(events.recv().await, None);
+}
+
+#[tokio::test]
+async fn with_several_servers_a_dropped_client_logs_in_on_the_next() {
+    let first = start_server(server_config()).await;
+    let second = start_server(server_config()).await;
+    let mut config = client_config(&first.url(), "alice");
+    config.other_urls = vec![second.url()];
+    let (alice, mut events) = Client::connect(config).await.unwrap();
+    let (watcher, _watcher_events) = connect(&second.url(), "watcher").await;
+    assert!(!watcher.query_presence(&["alice"]).await.unwrap()["alice"], "on the first server");
+
+    first.shutdown().await;
+    wait_connection(&mut events, "reconnecting").await;
+    wait_connection(&mut events, "connected").await;
+    assert!(watcher.query_presence(&["alice"]).await.unwrap()["alice"], "now on the second");
+    // And it works there: a call to the watcher goes through the second server.
+    alice.create_local_invitation("watcher").unwrap().send().await.unwrap();
+    second.shutdown().await;
 }
 
 /// How long a reconnect takes after a server restart, with the default

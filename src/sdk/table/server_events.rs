@@ -1,0 +1,127 @@
+//! What a server event does to the call table: an `invitation` adds a
+//! ringing remote invitation; the answers, cancels, failures and hang-ups
+//! move the call they name on, when it is in a phase they fit. Events about
+//! calls this client does not know, or that no longer fit, are dropped.
+
+use super::Table;
+use crate::protocol::{Request, ServerMessage};
+use crate::sdk::event::{Event, FailureReason};
+use crate::sdk::invitation::{CallPhase, Delivery, LocalPhase, RemoteEntry, RemotePhase, lock};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+impl Table {
+    /// Applies a server event. Returns the `received` acknowledgement to
+    /// send for an `invitation`.
+    pub fn on_event(&mut self, message: ServerMessage, out: &mut Vec<Event>) -> Option<Request> {
+        match message {
+            ServerMessage::Invitation { call_id, caller_id, content, channel_id, expires_in_ms, .. } => {
+                let entry = RemoteEntry {
+                    caller_id,
+                    content,
+                    channel_id,
+                    response: String::new(),
+                    phase: RemotePhase::Ringing,
+                };
+                return Some(self.on_invitation(call_id, entry, Duration::from_millis(expires_in_ms), out));
+            }
+            ServerMessage::ReceivedByPeer { call_id } => {
+                let mut e = lock(self.local.get(&call_id)?);
+                if let LocalPhase::Ringing { delivery: Delivery::Sent, canceling } = e.phase {
+                    e.phase = LocalPhase::Ringing { delivery: Delivery::Received, canceling };
+                    out.push(Event::LocalInvitationReceivedByPeer { call_id });
+                }
+            }
+            ServerMessage::Accepted { call_id, response, device, .. } => {
+                let mut e = lock(self.local.get(&call_id)?);
+                if is_delivered(e.phase) {
+                    e.phase = LocalPhase::Accepted(CallPhase::Live);
+                    e.response = response.clone();
+                    out.push(Event::LocalInvitationAccepted { call_id, response, device });
+                }
+            }
+            ServerMessage::Refused { call_id, response } => {
+                let entry = self.local.get(&call_id).cloned()?;
+                let mut e = lock(&entry);
+                if is_delivered(e.phase) {
+                    e.phase = LocalPhase::Refused;
+                    e.response = response.clone();
+                    drop(e);
+                    self.retire(&call_id);
+                    out.push(Event::LocalInvitationRefused { call_id, response });
+                }
+            }
+            ServerMessage::Canceled { call_id, reason } => {
+                let entry = self.remote.get(&call_id).cloned()?;
+                let mut e = lock(&entry);
+                if e.phase.is_ringing() {
+                    e.phase = RemotePhase::Canceled;
+                    drop(e);
+                    self.retire(&call_id);
+                    out.push(Event::RemoteInvitationCanceled { call_id, reason: reason.into() });
+                }
+            }
+            ServerMessage::Failure { call_id, reason } => self.fail(&call_id, reason.into(), out),
+            ServerMessage::HungUp { call_id, reason, by } => self.end_call(&call_id, reason.into(), by, out),
+            ServerMessage::Presence { peer_id, online } => {
+                if let Some(known) = self.subscriptions.get_mut(&peer_id) {
+                    *known = Some(online);
+                    out.push(Event::Presence { peer_id, online });
+                }
+            }
+            ServerMessage::Ok { .. } | ServerMessage::Error { .. } => {}
+        }
+        None
+    }
+
+    /// Every copy of an invitation is acknowledged (the server re-sends it
+    /// on each login); a call is announced only once.
+    fn on_invitation(
+        &mut self,
+        call_id: String,
+        entry: RemoteEntry,
+        expires_in: Duration,
+        out: &mut Vec<Event>,
+    ) -> Request {
+        let ack = Request::Received { call_id: call_id.clone() };
+        if !self.remote.contains_key(&call_id) && !self.local.contains_key(&call_id) {
+            out.push(Event::RemoteInvitationReceived {
+                call_id: call_id.clone(),
+                caller_id: entry.caller_id.clone(),
+                content: entry.content.clone(),
+                channel_id: entry.channel_id.clone(),
+                expires_in,
+            });
+            self.remote.insert(call_id, Arc::new(Mutex::new(entry)));
+        }
+        ack
+    }
+
+    /// Fails a ringing invitation, on whichever side we are. An invite
+    /// whose reply was lost with the connection is still in flight, and
+    /// fails too.
+    fn fail(&mut self, call_id: &str, reason: FailureReason, out: &mut Vec<Event>) {
+        if let Some(entry) = self.local.get(call_id).cloned() {
+            let mut e = lock(&entry);
+            if let LocalPhase::Ringing { .. } = e.phase {
+                e.phase = LocalPhase::Failed;
+                drop(e);
+                self.retire(call_id);
+                out.push(Event::LocalInvitationFailure { call_id: call_id.to_owned(), reason });
+            }
+        } else if let Some(entry) = self.remote.get(call_id).cloned() {
+            let mut e = lock(&entry);
+            if e.phase.is_ringing() {
+                e.phase = RemotePhase::Failed;
+                drop(e);
+                self.retire(call_id);
+                out.push(Event::RemoteInvitationFailure { call_id: call_id.to_owned(), reason });
+            }
+        }
+    }
+}
+
+/// The server has the invite (its `ok` came) and nobody answered yet.
+fn is_delivered(phase: LocalPhase) -> bool {
+    matches!(phase, LocalPhase::Ringing { delivery: Delivery::Sent | Delivery::Received, .. })
+}
