@@ -18,7 +18,9 @@ use tokio::time::Instant;
 
 /// Shared by every session of one server and by its timer task.
 pub(crate) struct Hub {
+    /// The configuration the sessions read (limits, timeouts, the secret).
     config: ServerConfig,
+    /// Every call and session, behind the one lock all decisions take.
     state: Mutex<State>,
     /// Wakes the timer task when a decision moved the earliest deadline
     /// earlier than the one it sleeps until.

@@ -23,7 +23,9 @@ const MIN_REMEMBERED: Duration = Duration::from_secs(10);
 pub(super) struct State {
     /// The limits and timers the decisions follow.
     pub config: ServerConfig,
+    /// Sessions, peers, their kept events and presence subscriptions.
     pub peers: Peers,
+    /// Live calls with their deadline index, and recently ended ones.
     pub calls: Calls,
     /// What the decisions want logged, written out by `Hub::decide` once the
     /// lock is released: a log sink that blocks must never stall a decision.
@@ -36,12 +38,16 @@ pub(super) struct State {
 
 /// A log line decided under the lock and written after it.
 pub(super) enum LogEntry {
+    /// A session logged in (debug level).
     LoggedIn { peer: Arc<str>, device: Arc<str>, session: SessionId },
+    /// A call was accepted, after ringing this long.
     Answered { call_id: Arc<str>, caller: Arc<str>, callee: Arc<str>, ringing_ms: u64 },
+    /// A call ended: how, and how long it rang or, once accepted, lasted.
     Ended { call_id: Arc<str>, caller: Arc<str>, callee: Arc<str>, outcome: &'static str, duration_ms: u64 },
 }
 
 impl LogEntry {
+    /// Writes the line; called with the hub's lock released.
     pub fn write(self) {
         match self {
             LogEntry::LoggedIn { peer, device, session } => {
