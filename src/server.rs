@@ -25,6 +25,7 @@ mod peers;
 mod requests;
 mod session;
 mod state;
+mod store;
 
 /// Everything the server can be told at start; `Default` gives the
 /// protocol's defaults and the limits documented in `docs/protocol.md`.

@@ -11,6 +11,7 @@
 use super::ServerConfig;
 use super::outbound::{Kick, Outbound, SessionId, encode};
 use super::state::{State, err, ok};
+use super::store::MemoryStore;
 use crate::protocol::{ErrorCode, MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req, Request, ServerMessage};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc};
@@ -29,7 +30,12 @@ pub(crate) struct Hub {
 
 impl Hub {
     pub fn new(config: ServerConfig) -> Arc<Hub> {
-        Arc::new(Hub { state: Mutex::new(State::new(config.clone())), config, deadline_moved: Notify::new() })
+        let calls = MemoryStore::new(config.offline_grace);
+        Arc::new(Hub {
+            state: Mutex::new(State::new(config.clone(), calls)),
+            config,
+            deadline_moved: Notify::new(),
+        })
     }
 
     pub fn config(&self) -> &ServerConfig {
