@@ -31,6 +31,7 @@ mod relay;
 mod requests;
 mod session;
 mod state;
+mod store;
 pub mod tls;
 
 pub use relay::{MediaListen, Relay, RelayConfig, RelayLimits, RelayStats};

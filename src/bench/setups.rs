@@ -36,7 +36,8 @@ pub struct SetupsArgs {
     /// not hold for 20 s (docs/performance.md).
     #[arg(long, default_value = "20ms", value_parser = crate::command::parse_duration)]
     pub max_p99: Duration,
-    /// Caller/callee pairs, each peer on its own connection.
+    /// Caller/callee pairs, each peer on its own connection; each caller
+    /// calls the callees in turn.
     #[arg(long, default_value_t = 50)]
     pub pairs: usize,
     /// How long to offer load (the final run, when searching).
@@ -53,6 +54,9 @@ pub struct SetupsArgs {
 /// Start this call now (it was scheduled for `scheduled`).
 struct Start {
     call_id: String,
+    /// The callee: each caller calls the callees in turn, as at most 3 of one
+    /// caller's calls may ring at the same callee (protocol v1.1).
+    callee: String,
     scheduled: Instant,
 }
 
@@ -253,7 +257,7 @@ impl Pool {
             let (csink, cstream) = conn::connect_login(url, &caller, tokens, None).await?;
             let (bsink, bstream) = conn::connect_login(url, &callee, tokens, None).await?;
             let (start, starts) = mpsc::unbounded_channel();
-            let caller = Caller { callee, epoch, timeout, report: report.clone() };
+            let caller = Caller { epoch, timeout, report: report.clone() };
             tasks.push(tokio::spawn(caller.run(csink, cstream, starts)));
             tasks.push(tokio::spawn(run_callee(bsink, bstream, epoch, report.clone())));
             callers.push(start);
@@ -273,7 +277,9 @@ impl Pool {
                 let scheduled = t0 + Duration::from_secs_f64(k as f64 / rate);
                 tokio::time::sleep_until(scheduled).await;
                 let call_id = format!("{prefix}-{k}");
-                if callers[k as usize % callers.len()].send(Start { call_id, scheduled }).is_err() {
+                let (pairs, k) = (callers.len(), k as usize);
+                let callee = format!("bench-{prefix}-b{}", (k % pairs + k / pairs) % pairs);
+                if callers[k % pairs].send(Start { call_id, callee, scheduled }).is_err() {
                     let _ = report.send(Report::Done(Err("connection lost".into())));
                 }
             }
@@ -325,8 +331,6 @@ impl Pool {
 /// One caller connection: invites on schedule, hangs up on `accepted`,
 /// reports each call's end.
 struct Caller {
-    /// The peer it calls.
-    callee: String,
     /// Origin of the send times written into `content`.
     epoch: Instant,
     /// See `SetupsArgs::call_timeout`.
@@ -336,7 +340,7 @@ struct Caller {
 
 impl Caller {
     async fn run(self, mut sink: Sink, mut stream: Stream, mut starts: mpsc::UnboundedReceiver<Start>) {
-        let Caller { callee, epoch, timeout, report } = self;
+        let Caller { epoch, timeout, report } = self;
         // Call id -> its scheduled start and, once accepted, its invite->accepted latency;
         // req -> call id (even: invite, odd: hangup).
         let mut live: HashMap<String, (Instant, Option<Duration>)> = HashMap::new();
@@ -346,11 +350,11 @@ impl Caller {
         loop {
             tokio::select! {
                 start = starts.recv() => {
-                    let Some(Start { call_id, scheduled }) = start else { break };
+                    let Some(Start { call_id, callee, scheduled }) = start else { break };
                     let sent = Instant::now();
                     let _ = report.send(Report::Lag(sent.saturating_duration_since(scheduled)));
                     let content = sent.duration_since(epoch).as_micros().to_string();
-                    let invite = Request::Invite { call_id: call_id.clone(), callee_id: callee.clone(), content, channel_id: String::new(), media_key: None };
+                    let invite = Request::Invite { call_id: call_id.clone(), callee_id: callee, content, channel_id: String::new(), media_key: None };
                     reqs.insert(next_req, call_id.clone());
                     live.insert(call_id, (sent, None));
                     if sink.send(frame(Some(next_req), invite)).await.is_err() { break; }

@@ -9,6 +9,7 @@
 use super::calls::Lapse;
 use super::outbound::encode;
 use super::state::{Outcome, State};
+use super::store::CallStore;
 use crate::protocol::{FailureReason, HangupReason, ServerMessage};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 /// them instead of waking once per call.
 const HOUSEKEEPING_SLACK: Duration = Duration::from_secs(1);
 
-impl State {
+impl<C: CallStore> State<C> {
     /// Applies every deadline that has passed by `now`, earliest first, and
     /// forgets the ended calls and kept events whose time is up.
     pub fn catch_up(&mut self, now: Instant) {

@@ -14,6 +14,7 @@ use super::outbound::{Kick, Outbound, SessionId, encode};
 use super::relay::Relay;
 use super::requests::{Answer, Invite};
 use super::state::{State, err, ok};
+use super::store::MemoryStore;
 use crate::protocol::{ErrorCode, MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req, Request, ServerMessage};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc};
@@ -21,7 +22,9 @@ use tokio::time::Instant;
 
 /// Shared by every session of one server and by its timer task.
 pub(crate) struct Hub {
+    /// The configuration the sessions read (limits, timeouts, the secret).
     config: ServerConfig,
+    /// Every call and session, behind the one lock all decisions take.
     state: Mutex<State>,
     /// Wakes the timer task when a decision moved the earliest deadline
     /// earlier than the one it sleeps until.
@@ -33,7 +36,8 @@ pub(crate) struct Hub {
 impl Hub {
     pub fn new(config: ServerConfig, relay: Option<Arc<Relay>>) -> Arc<Hub> {
         let metrics = Arc::new(Metrics::new());
-        let state = Mutex::new(State::new(config.clone(), relay, metrics.clone()));
+        let calls = MemoryStore::new(config.offline_grace);
+        let state = Mutex::new(State::new(config.clone(), calls, relay, metrics.clone()));
         Arc::new(Hub { state, config, deadline_moved: Notify::new(), metrics })
     }
 
@@ -224,5 +228,59 @@ mod tests {
         hub.disconnect(first);
         hub.login("bob", "b2", None, tx, Kick::default()).unwrap();
         assert_eq!(drain(&mut second).len(), 1, "the login reply");
+    }
+
+    /// Counts the log events written, and those written while the hub's
+    /// lock was held (a `try_lock` that fails on this one thread).
+    struct LockProbe {
+        hub: Arc<Hub>,
+        events: Arc<std::sync::atomic::AtomicUsize>,
+        under_lock: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LockProbe {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.events.fetch_add(1, Relaxed);
+            if self.hub.state.try_lock().is_err() {
+                self.under_lock.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_logged_while_the_lock_is_held() {
+        use std::sync::atomic::Ordering::Relaxed;
+        use tracing_subscriber::layer::SubscriberExt;
+        let ttl = Duration::from_secs(10);
+        let hub = Hub::new(ServerConfig { invite_ttl: ttl, ..Default::default() }, None);
+        let (events, under_lock) = (Arc::default(), Arc::default());
+        let probe =
+            LockProbe { hub: hub.clone(), events: Arc::clone(&events), under_lock: Arc::clone(&under_lock) };
+        let _logging = tracing::subscriber::set_default(tracing_subscriber::registry().with(probe));
+        let invite = |call_id: &str| Request::Invite {
+            call_id: call_id.into(),
+            callee_id: "bob".into(),
+            content: String::new(),
+            channel_id: String::new(),
+            media_key: None,
+        };
+        let (tx, _alice) = outbox();
+        let alice = hub.login("alice", "a", None, tx, Kick::default()).unwrap();
+        let (tx, _bob) = outbox();
+        let bob = hub.login("bob", "b", None, tx, Kick::default()).unwrap();
+        hub.handle(alice, None, invite("c1"));
+        hub.handle(
+            bob,
+            None,
+            Request::Accept { call_id: "c1".into(), response: String::new(), media_key: None },
+        );
+        hub.handle(alice, None, Request::Hangup { call_id: "c1".into() });
+        hub.handle(alice, None, invite("c2"));
+        tokio::time::advance(ttl).await;
+        hub.disconnect(bob); // catches up first: c2 expires
+        // Logged in twice, answered, hung up, expired.
+        assert_eq!(events.load(Relaxed), 5);
+        assert_eq!(under_lock.load(Relaxed), 0, "log lines written under the hub's lock");
     }
 }

@@ -6,6 +6,7 @@
 use super::calls::{Ack, Call, Ended, Phase};
 use super::outbound::{SessionId, encode};
 use super::state::{LogEntry, Outcome, State, err, invitation, ok};
+use super::store::CallStore;
 use crate::protocol::{
     CancelReason, ErrorCode, HangupReason, MAX_RINGING_PER_CALLEE, OkResult, ProtocolError, Req, Role,
     ServerMessage,
@@ -13,7 +14,7 @@ use crate::protocol::{
 use std::sync::Arc;
 use tokio::time::Instant;
 
-impl State {
+impl<C: CallStore> State<C> {
     /// How many of `caller`'s calls are ringing at `callee`.
     fn ringing_from(&self, caller: &str, callee: &str) -> usize {
         let Some(p) = self.peers.get(caller) else { return 0 };
@@ -243,7 +244,7 @@ impl State {
             }
             Some(_) => return Err(not_found()),
             None => {
-                return Err(match self.calls.ended.get(call_id) {
+                return Err(match self.calls.ended(call_id) {
                     Some(e) if e.accepted && (*e.caller == *peer || *e.callee == *peer) => {
                         err(ErrorCode::AlreadyEnded, format!("call {call_id} was already hung up"))
                     }
@@ -270,7 +271,7 @@ impl State {
             Role::Caller => *e.caller == *peer,
             Role::Callee => *e.callee == *peer,
         };
-        match self.calls.ended.get(call_id) {
+        match self.calls.ended(call_id) {
             Some(e) if mine(e) && role == Role::Caller && e.accepted => {
                 err(ErrorCode::AlreadyAccepted, format!("call {call_id} was accepted"))
             }

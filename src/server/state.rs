@@ -1,15 +1,16 @@
 //! Everything the hub decides over, behind its one lock: who is connected
-//! ([`Peers`]) and which calls exist ([`Calls`]), with the steps every
+//! ([`Peers`]) and which calls exist (a [`CallStore`]), with the steps every
 //! decision shares: a session arriving or leaving, a call ending, watchers
 //! told about presence. The requests (`requests.rs`) and the deadlines
 //! (`expiry.rs`) add their decisions as further methods of [`State`].
 
 use super::ServerConfig;
-use super::calls::{Call, Calls, Phase};
+use super::calls::{Call, Phase};
 use super::metrics::Metrics;
 use super::outbound::{Kick, Outbound, SessionId, encode};
 use super::peers::{Peer, Peers, TooManySessions};
 use super::relay::Relay;
+use super::store::{CallStore, MemoryStore};
 use crate::protocol::{ErrorCode, FailureReason, HangupReason, OkResult, ProtocolError, Req, ServerMessage};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,12 +22,14 @@ use tokio::time::Instant;
 /// so late answers get `already_ended` even with a ttl of milliseconds.
 const MIN_REMEMBERED: Duration = Duration::from_secs(10);
 
-/// The hub's state: one value behind one lock.
-pub(super) struct State {
+/// The hub's state: one value behind one lock. `C` is where calls are kept.
+pub(super) struct State<C = MemoryStore> {
     /// The limits and timers the decisions follow.
     pub config: ServerConfig,
+    /// Sessions, peers, their kept events and presence subscriptions.
     pub peers: Peers,
-    pub calls: Calls,
+    /// Live calls with their deadline index, and recently ended ones.
+    pub calls: C,
     /// What the decisions want logged, written out by `Hub::decide` once the
     /// lock is released: a log sink that blocks must never stall a decision.
     pub log: Vec<LogEntry>,
@@ -42,12 +45,16 @@ pub(super) struct State {
 
 /// A log line decided under the lock and written after it.
 pub(super) enum LogEntry {
+    /// A session logged in (debug level).
     LoggedIn { peer: Arc<str>, device: Arc<str>, session: SessionId },
+    /// A call was accepted, after ringing this long.
     Answered { call_id: Arc<str>, caller: Arc<str>, callee: Arc<str>, ringing_ms: u64 },
+    /// A call ended: how, and how long it rang or, once accepted, lasted.
     Ended { call_id: Arc<str>, caller: Arc<str>, callee: Arc<str>, outcome: &'static str, duration_ms: u64 },
 }
 
 impl LogEntry {
+    /// Writes the line; called with the hub's lock released.
     pub fn write(self) {
         match self {
             LogEntry::LoggedIn { peer, device, session } => {
@@ -105,11 +112,11 @@ pub(super) fn invitation(call: &Call, now: Instant) -> Outbound {
     })
 }
 
-impl State {
-    pub fn new(config: ServerConfig, relay: Option<Arc<Relay>>, metrics: Arc<Metrics>) -> Self {
+impl<C: CallStore> State<C> {
+    pub fn new(config: ServerConfig, calls: C, relay: Option<Arc<Relay>>, metrics: Arc<Metrics>) -> Self {
         State {
             peers: Peers::new(config.offline_grace, config.max_sessions_per_peer),
-            calls: Calls::new(config.offline_grace),
+            calls,
             log: Vec::new(),
             timer_wakes_at: None,
             config,
