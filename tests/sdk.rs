@@ -8,6 +8,8 @@ mod support;
 
 #[path = "shared/fuzz_strategies.rs"]
 mod fuzz_strategies;
+#[path = "shared/servers.rs"]
+mod servers;
 
 #[path = "sdk/demo.rs"]
 mod demo;

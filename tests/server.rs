@@ -8,6 +8,8 @@
 
 #[path = "shared/fuzz_strategies.rs"]
 mod fuzz_strategies;
+#[path = "shared/servers.rs"]
+mod servers;
 
 mod server {
     mod boundary;

@@ -16,8 +16,7 @@ use softphone::ringtone::Tone;
 use softphone::sdk::{self, Client, Event, Events};
 use std::time::Duration;
 
-/// How long any one step may take.
-pub const STEP: Duration = Duration::from_secs(15);
+pub use crate::servers::WAIT;
 
 /// One app and the tasks it has asked the runtime to run.
 pub struct Driver {
@@ -77,7 +76,7 @@ impl Driver {
 
     /// Runs the app until `done` holds.
     pub async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
-        let deadline = tokio::time::Instant::now() + STEP;
+        let deadline = tokio::time::Instant::now() + WAIT;
         while !done(&self.app) {
             let next = tokio::time::timeout_at(deadline, async {
                 loop {
@@ -125,13 +124,13 @@ impl Driver {
     /// Runs the tasks the app asked for until none is left (after quitting:
     /// the goodbye, and the session's event stream ended with it).
     pub async fn drain(&mut self) {
-        tokio::time::timeout(STEP, async {
+        tokio::time::timeout(WAIT, async {
             while let Some(message) = self.tasks.next().await {
                 self.send(message);
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("{}: tasks still running after {STEP:?}", self.name));
+        .unwrap_or_else(|_| panic!("{}: tasks still running after {WAIT:?}", self.name));
     }
 
     /// The app's history file, as a restart would read it.
@@ -152,7 +151,7 @@ pub fn signed_in_to(url: &str, peer: &str) -> Options {
 
 /// The next event of `events` that `pick` accepts, skipping the others.
 pub async fn next_event<T>(events: &mut Events, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
-    tokio::time::timeout(STEP, async {
+    tokio::time::timeout(WAIT, async {
         loop {
             let event = events.next().await.expect("the stream goes on");
             if let Some(found) = pick(&event) {
@@ -170,7 +169,7 @@ pub async fn sdk_peer(url: &str, peer: &str) -> (Client, Events) {
 
 #[tokio::test]
 async fn the_app_answers_and_places_calls_through_a_real_server() {
-    let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
+    let server = crate::servers::start_server(softphone::server::ServerConfig::default()).await;
     let url = server.url();
     let mut alice = Driver::start("alice", signed_in_to(&url, "alice"));
     alice.until_dial().await;
@@ -276,7 +275,7 @@ async fn two_apps_share_the_embedded_default_server_and_its_demo_peers() {
 
 #[tokio::test]
 async fn do_not_disturb_and_call_waiting_through_a_real_server() {
-    let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
+    let server = crate::servers::start_server(softphone::server::ServerConfig::default()).await;
     let url = server.url();
     let dnd = AppConfig { do_not_disturb: true, ..AppConfig::default() };
     let mut alice = Driver::start_with("alice", signed_in_to(&url, "alice"), dnd);
@@ -336,7 +335,7 @@ async fn the_app_signs_in_over_wss_trusting_its_ca_file() {
     std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
     let tls = softphone::server::tls::load(&cert, &key).unwrap();
     let config = softphone::server::ServerConfig { tls: Some(tls), ..Default::default() };
-    let server = softphone::server::spawn(config).await.unwrap();
+    let server = crate::servers::start_server(config).await;
     assert!(server.url().starts_with("wss://"));
     let mut alice =
         Driver::start("alice", Options { ca_file: Some(cert), ..signed_in_to(&server.url(), "alice") });

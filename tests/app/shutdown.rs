@@ -4,7 +4,7 @@
 //! the server's 30 s grace) and refuses the one ringing; both are in the
 //! history. (The binary itself cannot be run here: it needs a display.)
 
-use super::end_to_end::{Driver, STEP, next_event, sdk_peer, signed_in_to};
+use super::end_to_end::{Driver, WAIT, next_event, sdk_peer, signed_in_to};
 use futures_util::{FutureExt, StreamExt};
 use softphone::app::{Message, incoming, signals};
 use softphone::history::{History, Outcome};
@@ -19,7 +19,7 @@ fn kill_self(signal: &str) {
 
 #[tokio::test]
 async fn sigterm_hangs_up_the_call_at_once_and_records_it() {
-    let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
+    let server = crate::servers::start_server(softphone::server::ServerConfig::default()).await;
     let url = server.url();
     let mut alice = Driver::start("alice", signed_in_to(&url, "alice"));
     alice.until_dial().await;
@@ -36,7 +36,7 @@ async fn sigterm_hangs_up_the_call_at_once_and_records_it() {
     let mut requests = Box::pin(signals::close_requests());
     assert!(requests.next().now_or_never().is_none(), "no signal yet");
     kill_self("-TERM");
-    let request = tokio::time::timeout(STEP, requests.next()).await.expect("the signal arrives").unwrap();
+    let request = tokio::time::timeout(WAIT, requests.next()).await.expect("the signal arrives").unwrap();
     assert!(matches!(request, Message::CloseRequested));
     alice.send(request);
     alice.drain().await;
@@ -54,7 +54,7 @@ async fn sigterm_hangs_up_the_call_at_once_and_records_it() {
 
 #[tokio::test]
 async fn closing_refuses_the_ringing_call_and_records_it() {
-    let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
+    let server = crate::servers::start_server(softphone::server::ServerConfig::default()).await;
     let url = server.url();
     let mut alice = Driver::start("alice", signed_in_to(&url, "alice"));
     alice.until_dial().await;

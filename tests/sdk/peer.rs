@@ -54,7 +54,7 @@ impl Peer {
                 }
             }
         };
-        tokio::time::timeout(PATIENCE, read)
+        tokio::time::timeout(WAIT, read)
             .await
             .unwrap_or_else(|_| panic!("no line like {want} in {:#?}", self.seen))
     }
@@ -66,7 +66,7 @@ impl Peer {
         while let Ok(Some(line)) = self.stdout.next_line().await {
             self.seen.push(serde_json::from_str(&line).unwrap());
         }
-        let status = tokio::time::timeout(PATIENCE, self.child.wait()).await.unwrap().unwrap();
+        let status = tokio::time::timeout(WAIT, self.child.wait()).await.unwrap().unwrap();
         status.code().expect("exited, not killed")
     }
 }
@@ -219,7 +219,7 @@ async fn the_server_binary_hosts_the_demo_peers() {
         .spawn()
         .expect("spawn softphone server");
     let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(PATIENCE, stdout.next_line()).await.unwrap().unwrap().unwrap();
+    let first = tokio::time::timeout(WAIT, stdout.next_line()).await.unwrap().unwrap().unwrap();
     let url = first.strip_prefix("listening on ").expect("the listening line").to_owned();
 
     let mut alice = Peer::spawn(&url, "alice", &[]);
@@ -239,6 +239,6 @@ async fn the_server_binary_hosts_the_demo_peers() {
 
     let pid = server.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(PATIENCE, server.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(WAIT, server.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
 }

@@ -1,7 +1,7 @@
 //! `softphone bench storm` end to end, small: SDK clients of a killed and
 //! restarted child server all come back, and none gives up.
 
-use crate::support::PATIENCE;
+use crate::support::WAIT;
 use serde_json::Value;
 
 #[tokio::test]
@@ -11,7 +11,7 @@ async fn a_small_reconnect_storm_brings_every_client_back() {
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(PATIENCE, run).await.expect("the storm ends").expect("run the bench");
+    let output = tokio::time::timeout(WAIT, run).await.expect("the storm ends").expect("run the bench");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stats: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
     assert_eq!(stats["clients"], 40);

@@ -2,11 +2,10 @@
 //! a short backoff, and waiting for events (never for time).
 
 use softphone::sdk::{Backoff, Client, ClientConfig, ConnectionState, Event, Events};
-use softphone::server::{self, ServerHandle};
+use softphone::server;
 use std::time::Duration;
 
-/// Protection against a hang only: no test asserts on speed.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+pub use crate::servers::{WAIT, start_server};
 
 /// Server timers short enough for tests, long enough to never race them.
 pub fn server_config() -> server::ServerConfig {
@@ -16,10 +15,6 @@ pub fn server_config() -> server::ServerConfig {
         offline_grace: Duration::from_secs(30),
         ..server::ServerConfig::default()
     }
-}
-
-pub async fn start_server(config: server::ServerConfig) -> ServerHandle {
-    server::spawn(config).await.expect("bind a test server")
 }
 
 /// A client configuration with a quick backoff.
@@ -43,7 +38,7 @@ pub async fn connect(url: &str, peer: &str) -> (Client, Events) {
 
 /// The next event of any kind.
 pub async fn next_event(events: &mut Events) -> Event {
-    tokio::time::timeout(PATIENCE, events.recv())
+    tokio::time::timeout(WAIT, events.recv())
         .await
         .expect("an event within the test's patience")
         .expect("the event stream ended")
@@ -61,7 +56,7 @@ pub async fn next_call_event(events: &mut Events) -> Event {
 
 /// Skips events until one matches; returns it.
 pub async fn wait_for(events: &mut Events, what: &str, matches: impl Fn(&Event) -> bool) -> Event {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let event = tokio::time::timeout_at(deadline, events.recv())
             .await

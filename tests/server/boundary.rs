@@ -67,7 +67,7 @@ async fn expect_nothing_more(c: &mut Client) {
 #[tokio::test(start_paused = true)]
 async fn a_callee_logging_in_at_the_deadline_gets_no_invitation() {
     let _frozen = FrozenClock::hold();
-    let server = start(config()).await;
+    let server = start_server(config()).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     invite(&mut alice, "c1", "bob").await;
@@ -86,7 +86,7 @@ async fn a_callee_logging_in_at_the_deadline_gets_no_invitation() {
 #[tokio::test(start_paused = true)]
 async fn a_callee_back_at_the_deadline_gets_the_failure_not_the_invitation() {
     let _frozen = FrozenClock::hold();
-    let server = start(config()).await;
+    let server = start_server(config()).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     alice.ok(json!({"type": "subscribe_presence", "peer_ids": ["bob"]})).await;
@@ -115,7 +115,7 @@ async fn a_callee_back_at_the_deadline_gets_the_failure_not_the_invitation() {
 #[tokio::test(start_paused = true)]
 async fn an_answer_at_the_deadline_finds_the_call_expired() {
     let _frozen = FrozenClock::hold();
-    let server = start(config()).await;
+    let server = start_server(config()).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let mut bob = Client::login(&url, "bob").await;
@@ -137,7 +137,7 @@ async fn an_answer_at_the_deadline_finds_the_call_expired() {
 #[tokio::test(start_paused = true)]
 async fn a_login_a_millisecond_before_the_deadline_still_rings_with_time_left() {
     let _frozen = FrozenClock::hold();
-    let server = start(config()).await;
+    let server = start_server(config()).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     invite(&mut alice, "c1", "bob").await;

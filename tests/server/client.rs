@@ -18,20 +18,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// The WebSocket stream a client speaks over.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// How long to wait for something that must happen (generous: a loaded
-/// 2-core machine running a debug build).
-pub const WAIT: Duration = Duration::from_secs(10);
-/// How long to watch for something that must not happen.
-pub const QUIET: Duration = Duration::from_millis(300);
-
-/// Starts a server on 127.0.0.1:0 with `config`.
-pub async fn start(config: ServerConfig) -> ServerHandle {
-    softphone::server::spawn(config).await.expect("the server starts on 127.0.0.1:0")
-}
+pub use crate::servers::{QUIET, WAIT, start_server};
 
 /// Starts a server with the protocol's defaults.
 pub async fn start_default() -> ServerHandle {
-    start(ServerConfig::default()).await
+    start_server(ServerConfig::default()).await
 }
 
 /// Panics unless every field of `expected` (an object) is in `actual` with

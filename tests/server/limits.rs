@@ -28,7 +28,7 @@ fn defaults_allow_50_invites_per_second_and_100_live_calls() {
 
 #[tokio::test]
 async fn frames_beyond_the_rate_get_rate_limited_and_are_ignored() {
-    let server = start(ServerConfig { rate_per_second: 1, rate_burst: 5, ..Default::default() }).await;
+    let server = start_server(ServerConfig { rate_per_second: 1, rate_burst: 5, ..Default::default() }).await;
     let url = server.url();
     // Four callees, taken in turn: at most 3 calls of one caller ring at one callee (v1.1).
     let callee = |i: usize| format!("bob{}", i % 4);
@@ -92,7 +92,7 @@ async fn frames_beyond_the_rate_get_rate_limited_and_are_ignored() {
 
 #[tokio::test]
 async fn invites_beyond_the_live_calls_of_a_peer_get_too_many_calls() {
-    let server = start(ServerConfig { max_calls_per_peer: 2, ..Default::default() }).await;
+    let server = start_server(ServerConfig { max_calls_per_peer: 2, ..Default::default() }).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let mut bob = Client::login(&url, "bob").await;
@@ -119,7 +119,7 @@ async fn invites_beyond_the_live_calls_of_a_peer_get_too_many_calls() {
 
 #[tokio::test]
 async fn the_connection_cap_refuses_cleanly_and_frees_a_slot_on_close() {
-    let server = start(ServerConfig { max_connections: 2, ..Default::default() }).await;
+    let server = start_server(ServerConfig { max_connections: 2, ..Default::default() }).await;
     let url = server.url();
     let first = Client::login(&url, "alice").await;
     let mut second = Client::connect(&url).await;
@@ -146,7 +146,7 @@ async fn the_connection_cap_refuses_cleanly_and_frees_a_slot_on_close() {
 #[tokio::test]
 async fn the_server_pings_at_the_ping_interval() {
     let server =
-        start(ServerConfig { ping_interval: Duration::from_millis(100), ..Default::default() }).await;
+        start_server(ServerConfig { ping_interval: Duration::from_millis(100), ..Default::default() }).await;
     let mut c = Client::login(&server.url(), "alice").await;
     let deadline = Instant::now() + WAIT;
     let mut pings = 0;
@@ -168,7 +168,7 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
         idle_timeout: Duration::from_millis(400),
         ..Default::default()
     };
-    let server = start(config).await;
+    let server = start_server(config).await;
     // Never answers pings, never sends anything.
     let mut raw = RawSocket::handshake(server.addr()).await;
     raw.wait_closed(WAIT).await;
@@ -181,7 +181,7 @@ async fn a_client_answering_pings_stays_connected() {
         idle_timeout: Duration::from_millis(500),
         ..Default::default()
     };
-    let server = start(config).await;
+    let server = start_server(config).await;
     let mut c = Client::login(&server.url(), "alice").await;
     // Reading lets tungstenite answer every ping with a pong.
     c.expect_silence(Duration::from_millis(1500)).await;
@@ -229,7 +229,7 @@ async fn a_connection_that_never_completes_the_handshake_is_dropped_and_frees_it
         max_connections: 2,
         ..Default::default()
     };
-    let server = start(config).await;
+    let server = start_server(config).await;
     let mut silent = TcpStream::connect(server.addr()).await.expect("tcp connect");
     let mut partial = TcpStream::connect(server.addr()).await.expect("tcp connect");
     partial.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n").await.expect("write");
@@ -249,7 +249,7 @@ async fn a_connection_that_does_not_log_in_in_time_is_closed_with_1008() {
         ping_interval: Duration::from_millis(100),
         ..Default::default()
     };
-    let server = start(config).await;
+    let server = start_server(config).await;
     let url = server.url();
     let mut lurker = Client::connect(&url).await;
     // Answering pings (reading does), pinging and other requests do not count as a login.
@@ -271,7 +271,7 @@ async fn connections_that_answer_pings_but_never_log_in_do_not_hold_the_slots() 
         ping_interval: Duration::from_millis(100),
         ..Default::default()
     };
-    let server = start(config).await;
+    let server = start_server(config).await;
     let url = server.url();
     let mut squatters = [Client::connect(&url).await, Client::connect(&url).await];
     assert!(Client::try_connect(&url).await.is_err(), "the cap is full");
@@ -291,7 +291,7 @@ async fn a_client_that_stops_reading_is_dropped_and_its_slot_freed() {
         idle_timeout: Duration::from_secs(1),
         ..Default::default()
     };
-    let server = start(config).await;
+    let server = start_server(config).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     // Bob's receive window is tiny, and he never reads: the server's

@@ -24,7 +24,7 @@ async fn start_monitored(config: ServerConfig) -> Monitored {
     let listener = MetricsListener::bind("127.0.0.1:0").expect("bind the metrics listener");
     let metrics = listener.local_addr();
     assert_ne!(metrics.port(), 0, "the real port is known before the server starts");
-    let server = start(ServerConfig { metrics_listener: Some(listener), ..config }).await;
+    let server = start_server(ServerConfig { metrics_listener: Some(listener), ..config }).await;
     Monitored { server, metrics }
 }
 

@@ -15,7 +15,8 @@ fn unlimited_rate(config: ServerConfig) -> ServerConfig {
 #[tokio::test]
 async fn calls_ringing_at_a_peer_do_not_lock_it_out() {
     // A cap of 3, and one token ringing bob 100 times.
-    let server = start(unlimited_rate(ServerConfig { max_calls_per_peer: 3, ..Default::default() })).await;
+    let server =
+        start_server(unlimited_rate(ServerConfig { max_calls_per_peer: 3, ..Default::default() })).await;
     let url = server.url();
     let mut mallory = Client::login(&url, "mallory").await;
     let mut bob = Client::login(&url, "bob").await;
@@ -45,7 +46,7 @@ async fn calls_ringing_at_a_peer_do_not_lock_it_out() {
 
 #[tokio::test]
 async fn many_callers_ringing_a_peer_past_its_cap_do_not_lock_it_out() {
-    let server = start(ServerConfig { max_calls_per_peer: 2, ..Default::default() }).await;
+    let server = start_server(ServerConfig { max_calls_per_peer: 2, ..Default::default() }).await;
     let url = server.url();
     let mut bob = Client::login(&url, "bob").await;
     let mut callers = Vec::new();
@@ -67,7 +68,7 @@ async fn many_callers_ringing_a_peer_past_its_cap_do_not_lock_it_out() {
 
 #[tokio::test]
 async fn an_accept_past_the_cap_is_too_many_calls_and_leaves_the_call_ringing() {
-    let server = start(ServerConfig { max_calls_per_peer: 1, ..Default::default() }).await;
+    let server = start_server(ServerConfig { max_calls_per_peer: 1, ..Default::default() }).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let mut carol = Client::login(&url, "carol").await;
@@ -125,7 +126,7 @@ async fn one_caller_rings_the_same_callee_at_most_three_times_at_once() {
 
 #[tokio::test]
 async fn sessions_beyond_the_cap_get_too_many_sessions_and_stay_open() {
-    let server = start(ServerConfig { max_sessions_per_peer: 2, ..Default::default() }).await;
+    let server = start_server(ServerConfig { max_sessions_per_peer: 2, ..Default::default() }).await;
     let url = server.url();
     let (mut bob1, _) = Client::login_device(&url, "bob", "b1").await;
     let (_bob2, _) = Client::login_device(&url, "bob", "b2").await;

@@ -69,7 +69,7 @@ async fn accept_against_cancel(url: String, pair: usize) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_against_cancel_has_one_outcome_on_both_sides() {
-    let server = start(unlimited(ServerConfig::default())).await;
+    let server = start_server(unlimited(ServerConfig::default())).await;
     let tasks: Vec<_> =
         (0..PAIRS).map(|pair| tokio::spawn(accept_against_cancel(server.url(), pair))).collect();
     let (mut accepted, mut canceled) = (0, 0);
@@ -119,7 +119,7 @@ async fn refuse_against_expiry(url: String, pair: usize) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuse_against_expiry_has_one_outcome_on_both_sides() {
     let config = ServerConfig { invite_ttl: Duration::from_millis(40), ..Default::default() };
-    let server = start(unlimited(config)).await;
+    let server = start_server(unlimited(config)).await;
     let tasks: Vec<_> =
         (0..PAIRS).map(|pair| tokio::spawn(refuse_against_expiry(server.url(), pair))).collect();
     let (mut refused, mut expired) = (0, 0);

@@ -21,7 +21,7 @@ use tokio::net::UdpSocket;
 /// A server whose relay listens on a free UDP port of its own.
 async fn start_relay(limits: RelayLimits) -> ServerHandle {
     let media = RelayConfig { listen: MediaListen::At("127.0.0.1:0".parse().unwrap()), limits };
-    start(ServerConfig { media, ..Default::default() }).await
+    start_server(ServerConfig { media, ..Default::default() }).await
 }
 
 fn key(byte: u8) -> String {
@@ -135,7 +135,7 @@ async fn a_bad_media_key_is_invalid_argument_and_changes_nothing() {
 #[tokio::test]
 async fn without_a_relay_nothing_about_media_is_sent_and_media_is_not_served() {
     let media = RelayConfig { listen: MediaListen::Off, ..Default::default() };
-    let server = start(ServerConfig { media, ..Default::default() }).await;
+    let server = start_server(ServerConfig { media, ..Default::default() }).await;
     assert!(server.relay().is_none());
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
@@ -323,7 +323,7 @@ async fn oversize_packets_and_floods_are_dropped_never_forwarded() {
 async fn a_lost_peer_ends_the_relay_state_with_the_call() {
     let media = RelayConfig { listen: MediaListen::At("127.0.0.1:0".parse().unwrap()), ..Default::default() };
     let config = ServerConfig { offline_grace: Duration::from_millis(200), media, ..Default::default() };
-    let server = start(config).await;
+    let server = start_server(config).await;
     let call = accepted_call(&server.url()).await;
     let options = LinkOptions::default();
     let (mut a, mut b) = links(&server, &call, &options, &options).await;

@@ -121,7 +121,7 @@ async fn a_second_login_gets_already_logged_in() {
 
 #[tokio::test]
 async fn a_refused_login_can_be_followed_by_a_good_one() {
-    let server = start(ServerConfig { secret: Some(b"k3y".to_vec()), ..Default::default() }).await;
+    let server = start_server(ServerConfig { secret: Some(b"k3y".to_vec()), ..Default::default() }).await;
     let mut c = Client::connect(&server.url()).await;
     c.error(json!({"type": "login", "peer_id": "alice", "token": "nope"}), "invalid_token").await;
     c.error(json!({"type": "query_presence", "peer_ids": []}), "not_logged_in").await;
@@ -157,7 +157,7 @@ fn mint_follows_the_spec_format() {
 #[tokio::test]
 async fn tokens_with_a_secret() {
     let secret = b"top secret".to_vec();
-    let server = start(ServerConfig { secret: Some(secret.clone()), ..Default::default() }).await;
+    let server = start_server(ServerConfig { secret: Some(secret.clone()), ..Default::default() }).await;
     let url = server.url();
     let later = now() + 3600;
     // Good: minted by the library, or built by hand from the spec.
@@ -279,7 +279,7 @@ async fn shutdown_closes_every_connection_with_1001() {
 #[tokio::test]
 async fn a_token_expiry_spelled_otherwise_is_invalid_whatever_its_mac() {
     let secret = b"a secret of 16+ bytes".to_vec();
-    let server = start(ServerConfig { secret: Some(secret.clone()), ..Default::default() }).await;
+    let server = start_server(ServerConfig { secret: Some(secret.clone()), ..Default::default() }).await;
     let mut c = Client::connect(&server.url()).await;
     let later = now() + 3600;
     let genuine = spec_token(&secret, "alice", later);

@@ -34,7 +34,7 @@ async fn await_offline(watcher: &mut Client, peer: &str) {
 
 #[tokio::test]
 async fn invite_ttl_fails_both_sides() {
-    let server = start(config(ms(300), LONG, LONG)).await;
+    let server = start_server(config(ms(300), LONG, LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let (mut bob1, _) = Client::login_device(&url, "bob", "b1").await;
@@ -55,7 +55,7 @@ async fn invite_ttl_fails_both_sides() {
 
 #[tokio::test]
 async fn ack_timeout_fails_both_sides_and_the_call_stays_ended() {
-    let server = start(config(LONG, ms(300), LONG)).await;
+    let server = start_server(config(LONG, ms(300), LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let (mut alice2, _) = Client::login_device(&url, "alice", "a2").await;
@@ -81,7 +81,7 @@ async fn ack_timeout_fails_both_sides_and_the_call_stays_ended() {
 
 #[tokio::test]
 async fn received_stops_the_ack_timer() {
-    let server = start(config(LONG, ms(1000), LONG)).await;
+    let server = start_server(config(LONG, ms(1000), LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let mut bob = Client::login(&url, "bob").await;
@@ -97,7 +97,7 @@ async fn received_stops_the_ack_timer() {
 
 #[tokio::test]
 async fn ack_timer_does_not_run_while_the_callee_has_no_session() {
-    let server = start(config(LONG, ms(300), LONG)).await;
+    let server = start_server(config(LONG, ms(300), LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     invite(&mut alice, "c1", "bob").await;
@@ -117,7 +117,7 @@ async fn ack_timer_does_not_run_while_the_callee_has_no_session() {
 
 #[tokio::test]
 async fn callee_without_session_gets_peer_offline_and_never_the_invitation() {
-    let server = start(config(LONG, LONG, ms(300))).await;
+    let server = start_server(config(LONG, LONG, ms(300))).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     invite(&mut alice, "c1", "bob").await;
@@ -133,7 +133,7 @@ async fn callee_without_session_gets_peer_offline_and_never_the_invitation() {
 
 #[tokio::test]
 async fn callee_logging_in_within_the_grace_gets_the_invitation() {
-    let server = start(config(LONG, LONG, LONG)).await;
+    let server = start_server(config(LONG, LONG, LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     alice
@@ -178,7 +178,7 @@ async fn callee_logging_in_within_the_grace_gets_the_invitation() {
 #[tokio::test]
 async fn an_invitation_that_ends_before_any_callee_session_saw_it_is_never_delivered() {
     // Canceled while bob had no session.
-    let server = start(config(LONG, LONG, LONG)).await;
+    let server = start_server(config(LONG, LONG, LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     invite(&mut alice, "c1", "bob").await;
@@ -189,7 +189,7 @@ async fn an_invitation_that_ends_before_any_callee_session_saw_it_is_never_deliv
     alice.expect_silence(QUIET).await;
 
     // Expired while bob had no session.
-    let server = start(config(ms(300), LONG, LONG)).await;
+    let server = start_server(config(ms(300), LONG, LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     invite(&mut alice, "c1", "bob").await;
@@ -201,7 +201,7 @@ async fn an_invitation_that_ends_before_any_callee_session_saw_it_is_never_deliv
 
 #[tokio::test]
 async fn callee_losing_its_last_session_fails_the_call_after_the_grace() {
-    let server = start(config(LONG, LONG, ms(300))).await;
+    let server = start_server(config(LONG, LONG, ms(300))).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let (mut bob1, _) = Client::login_device(&url, "bob", "b1").await;
@@ -218,7 +218,7 @@ async fn callee_losing_its_last_session_fails_the_call_after_the_grace() {
 
 #[tokio::test]
 async fn caller_losing_its_last_session_fails_the_call_after_the_grace() {
-    let server = start(config(LONG, LONG, ms(300))).await;
+    let server = start_server(config(LONG, LONG, ms(300))).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let (mut bob1, _) = Client::login_device(&url, "bob", "b1").await;
@@ -236,7 +236,7 @@ async fn caller_losing_its_last_session_fails_the_call_after_the_grace() {
 
 #[tokio::test]
 async fn a_participant_back_within_the_grace_keeps_its_calls() {
-    let server = start(config(LONG, LONG, LONG)).await;
+    let server = start_server(config(LONG, LONG, LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let mut bob = Client::login(&url, "bob").await;
@@ -260,7 +260,7 @@ async fn a_participant_back_within_the_grace_keeps_its_calls() {
 
 #[tokio::test]
 async fn an_accepted_call_ends_with_hung_up_peer_offline_naming_the_lost_peer() {
-    let server = start(config(LONG, LONG, ms(300))).await;
+    let server = start_server(config(LONG, LONG, ms(300))).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let mut bob = Client::login(&url, "bob").await;
@@ -292,7 +292,7 @@ async fn an_accepted_call_ends_with_hung_up_peer_offline_naming_the_lost_peer() 
 
 #[tokio::test]
 async fn the_callers_events_wait_for_its_next_session_in_order() {
-    let server = start(config(LONG, LONG, LONG)).await;
+    let server = start_server(config(LONG, LONG, LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let mut bob = Client::login(&url, "bob").await;
@@ -330,7 +330,7 @@ async fn the_callers_events_wait_for_its_next_session_in_order() {
 
 #[tokio::test]
 async fn the_callees_events_wait_for_its_next_session_in_order() {
-    let server = start(config(LONG, LONG, LONG)).await;
+    let server = start_server(config(LONG, LONG, LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let mut bob = Client::login(&url, "bob").await;
@@ -382,7 +382,7 @@ async fn the_callees_events_wait_for_its_next_session_in_order() {
 
 #[tokio::test]
 async fn ack_timer_pauses_while_a_reached_callee_is_offline_and_resumes() {
-    let server = start(config(LONG, ms(600), LONG)).await;
+    let server = start_server(config(LONG, ms(600), LONG)).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
     let mut carol = Client::login(&url, "carol").await;

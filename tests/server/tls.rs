@@ -52,7 +52,7 @@ fn text(path: &Path) -> &str {
 /// A server in this process serving `wss://` with `pki`.
 async fn start_tls(pki: &SelfSigned) -> ServerHandle {
     let tls = server::tls::load(&pki.cert(), &pki.key()).expect("the certificate and key load");
-    start(ServerConfig { tls: Some(tls), ..Default::default() }).await
+    start_server(ServerConfig { tls: Some(tls), ..Default::default() }).await
 }
 
 /// An SDK client of `url` that trusts `ca`, logged in as `peer`.
@@ -154,7 +154,7 @@ async fn a_tls_handshake_that_never_finishes_is_dropped_at_the_handshake_deadlin
     let tls = server::tls::load(&pki.cert(), &pki.key()).expect("the certificate and key load");
     let config =
         ServerConfig { tls: Some(tls), handshake_timeout: Duration::from_millis(300), ..Default::default() };
-    let server = start(config).await;
+    let server = start_server(config).await;
     // The first bytes of a TLS ClientHello record, and then nothing.
     let mut stalled = TcpStream::connect(server.addr()).await.expect("tcp connect");
     stalled.write_all(&[0x16, 0x03, 0x01, 0x00, 0xc8, 0x01]).await.expect("write");
