@@ -10,6 +10,7 @@
 //! the pipeline, the packet format and the measured figures.
 
 pub mod audio;
+pub mod call;
 pub mod codec;
 pub mod crypto;
 pub mod jitter;
@@ -18,4 +19,5 @@ pub mod packet;
 pub mod report;
 pub mod session;
 
+pub use call::{CallLink, CallStats, Pacing, VoiceCall};
 pub use session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};

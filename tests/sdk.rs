@@ -16,3 +16,5 @@ mod peer;
 mod reconnect;
 #[path = "sdk/remote.rs"]
 mod remote;
+#[path = "sdk/voice.rs"]
+mod voice;

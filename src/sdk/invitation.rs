@@ -134,6 +134,8 @@ pub(crate) struct LocalEntry {
     pub canceling: bool,
     /// The call after accept.
     pub call: CallPhase,
+    /// Public keys and relay credential for built-in voice (`media.rs`).
+    pub media: super::media::MediaSlots,
 }
 
 /// The callee's side of one call.
@@ -152,6 +154,8 @@ pub(crate) struct RemoteEntry {
     pub refusing: bool,
     /// The call after accept.
     pub call: CallPhase,
+    /// Public keys and relay credential for built-in voice (`media.rs`).
+    pub media: super::media::MediaSlots,
 }
 
 /// An entry shared between the call table and the handles that point at it.

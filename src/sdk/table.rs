@@ -13,6 +13,7 @@ use super::invitation::{
     CallPhase, LocalEntry, LocalInvitationState as L, RemoteEntry, RemoteInvitationState as R, Shared,
     check_text, lock,
 };
+use super::media::MediaSlots;
 use super::{Error, error::local_limit};
 use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, Request, ServerMessage};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -124,6 +125,7 @@ impl Table {
             sent_in_login: 0,
             canceling: false,
             call: CallPhase::NotLive,
+            media: Default::default(),
         }));
         self.local.insert(call_id.clone(), entry.clone());
         Ok((call_id.into(), entry))
@@ -160,7 +162,7 @@ impl Table {
             callee_id: e.callee_id.clone(),
             content: e.content.clone(),
             channel_id: e.channel_id.clone(),
-            media_key: None,
+            media_key: e.media.ours.clone(),
         };
         Ok((request, Pending::Invite(call_id.to_owned())))
     }
@@ -222,7 +224,7 @@ impl Table {
         Ok(if accept {
             e.state = R::AcceptSentToLocal;
             (
-                Request::Accept { call_id: call_id.clone(), response, media_key: None },
+                Request::Accept { call_id: call_id.clone(), response, media_key: e.media.ours.clone() },
                 Pending::Accept(call_id),
             )
         } else {
@@ -453,7 +455,14 @@ impl Table {
     /// know, or that no longer fit their state, are dropped.
     pub fn on_event(&mut self, message: ServerMessage, out: &mut Vec<Event>) -> Option<Request> {
         match message {
-            ServerMessage::Invitation { call_id, caller_id, content, channel_id, expires_in_ms, .. } => {
+            ServerMessage::Invitation {
+                call_id,
+                caller_id,
+                content,
+                channel_id,
+                expires_in_ms,
+                media_key,
+            } => {
                 // Acknowledge every copy (the server re-sends on each login);
                 // announce a call only once.
                 let ack = Request::Received { call_id: call_id.clone() };
@@ -466,6 +475,7 @@ impl Table {
                         state: R::InvitationReceived,
                         refusing: false,
                         call: CallPhase::NotLive,
+                        media: MediaSlots::offered(media_key),
                     };
                     self.remote.insert(call_id.clone(), Arc::new(Mutex::new(entry)));
                     out.push(Event::RemoteInvitationReceived {
@@ -486,7 +496,7 @@ impl Table {
                     out.push(Event::LocalInvitationReceivedByPeer { call_id });
                 }
             }
-            ServerMessage::Accepted { call_id, response, device, .. } => {
+            ServerMessage::Accepted { call_id, response, device, media_key, media } => {
                 let entry = self.local.get(&call_id)?;
                 let mut e = lock(entry);
                 if matches!(e.state, L::SentToRemote | L::ReceivedByRemote) {
@@ -494,6 +504,8 @@ impl Table {
                     e.response = response.clone();
                     e.canceling = false;
                     e.call = CallPhase::Live { hanging_up: false };
+                    e.media.theirs = media_key;
+                    e.media.relay = media;
                     out.push(Event::LocalInvitationAccepted { call_id, response, device });
                 }
             }
