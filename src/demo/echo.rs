@@ -10,6 +10,7 @@ use crate::voice::audio::{AudioError, AudioSink, AudioSource};
 use crate::voice::codec::{FRAME_SAMPLES, Frame};
 use crate::voice::crypto::{LocalKey, Role};
 use crate::voice::{CallLink, Pacing, VoiceCall, VoiceConfig};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
@@ -25,12 +26,18 @@ pub struct DelaySink {
     frames: SyncSender<Frame>,
 }
 
-/// The capture end of the delay line: silence for the delay, then what
-/// was heard, frame for frame (silence if nothing came).
+/// The capture end of the delay line: silence until a delay's worth was
+/// heard, then what was heard, frame for frame (silence if it runs dry).
+/// Counting what is queued, not the frames given, keeps the delay whole
+/// when the two threads' ticks wobble against each other.
 pub struct DelaySource {
     frames: Receiver<Frame>,
-    /// Frames of silence still to give before the first heard one.
+    /// What was heard and not yet said.
+    queued: VecDeque<Frame>,
+    /// Frames to hold before saying anything.
     lead_in: usize,
+    /// Whether the lead-in is over.
+    started: bool,
 }
 
 /// A delay line of `delay` between a sink and a source paced alike.
@@ -38,7 +45,7 @@ pub fn delay_line(delay: Duration) -> (DelaySink, DelaySource) {
     let lead_in = (delay.as_millis() / 20) as usize;
     // Room for the delay twice over; beyond that frames are dropped.
     let (tx, rx) = sync_channel(2 * lead_in + 10);
-    (DelaySink { frames: tx }, DelaySource { frames: rx, lead_in })
+    (DelaySink { frames: tx }, DelaySource { frames: rx, queued: VecDeque::new(), lead_in, started: false })
 }
 
 impl AudioSink for DelaySink {
@@ -51,12 +58,10 @@ impl AudioSink for DelaySink {
 
 impl AudioSource for DelaySource {
     fn read_frame(&mut self, frame: &mut Frame) -> Result<(), AudioError> {
-        if self.lead_in > 0 {
-            self.lead_in -= 1;
-            frame.fill(0);
-            return Ok(());
-        }
-        *frame = self.frames.try_recv().unwrap_or([0; FRAME_SAMPLES]);
+        self.queued.extend(self.frames.try_iter());
+        self.started |= self.queued.len() >= self.lead_in;
+        let next = if self.started { self.queued.pop_front() } else { None };
+        *frame = next.unwrap_or([0; FRAME_SAMPLES]);
         Ok(())
     }
 }
@@ -108,12 +113,13 @@ mod tests {
         let (mut sink, mut source) = delay_line(Duration::from_millis(40));
         let mut frame = [0; FRAME_SAMPLES];
         sink.write_frame(&[7; FRAME_SAMPLES]).unwrap();
-        for _ in 0..2 {
-            source.read_frame(&mut frame).unwrap();
-            assert!(frame.iter().all(|&s| s == 0));
-        }
+        source.read_frame(&mut frame).unwrap();
+        assert!(frame.iter().all(|&s| s == 0), "one frame heard, two to hold");
+        sink.write_frame(&[8; FRAME_SAMPLES]).unwrap();
         source.read_frame(&mut frame).unwrap();
         assert!(frame.iter().all(|&s| s == 7));
+        source.read_frame(&mut frame).unwrap();
+        assert!(frame.iter().all(|&s| s == 8));
         source.read_frame(&mut frame).unwrap();
         assert!(frame.iter().all(|&s| s == 0), "nothing heard: silence");
     }

@@ -8,7 +8,10 @@
 //! The speech is `tests/data/speech-harvard-22k.wav`: three Harvard
 //! sentences made with `espeak-ng -v en-us -s 160` (docs/media.md).
 
+use crate::peer::Peer;
 use crate::support::*;
+use serde_json::json;
+use softphone::demo;
 use softphone::relay_link::{LinkOptions, Transport};
 use softphone::sdk::{Client, Event, Events};
 use softphone::voice::audio::resample::resample_i16;
@@ -245,3 +248,78 @@ const PESQ_FLOOR: f32 = 3.0;
 /// A ceiling far above the measured delay, to catch a broken pipeline
 /// (e.g. a jitter buffer that never drains), not to time anything.
 const DELAY_CEILING_MS: f64 = 400.0;
+
+/// A WAV file's samples, checking it is 48 kHz mono 16-bit.
+fn read_wav(path: &Path) -> Vec<i16> {
+    let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = reader.spec();
+    assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (48_000, 1, 16), "{spec:?}");
+    reader.samples::<i16>().map(|s| s.unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_writes_what_it_hears_and_sigterm_leaves_a_valid_wav() {
+    let server = start_server(server_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("heard.wav");
+    let out_arg = out.to_str().unwrap();
+    let mut bob = Peer::spawn(&server.url(), "bob", &["--auto", "accept", "--audio-out", out_arg]);
+    bob.expect(json!({"event": "connected"})).await;
+    let mut alice = Peer::spawn(&server.url(), "alice", &["--audio-in", SPEECH]);
+    alice.expect(json!({"event": "connected"})).await;
+    alice.send("call bob").await;
+    let said = alice.expect(json!({"voice": "started"})).await;
+    let heard = bob.expect(json!({"voice": "started"})).await;
+    assert_eq!(said["safety_code"], heard["safety_code"], "{said} {heard}");
+    assert_eq!(said["safety_code"].as_str().map(str::len), Some(6), "{said}");
+    assert_eq!(heard["transport"], json!("udp"));
+    // Real time for about three seconds of speech to arrive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pid = bob.pid().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    bob.expect(json!({"voice": "stopped"})).await;
+    assert_eq!(bob.exit_code().await, 0);
+    let heard = read_wav(&out);
+    let sent = speech();
+    assert!(heard.len() > 2 * SAMPLE_RATE as usize, "{} samples", heard.len());
+    let compared = &sent[..heard.len() - SAMPLE_RATE as usize / 2];
+    let (lag, norm) = best_lag(compared, &heard, SAMPLE_RATE as usize / 2);
+    eprintln!("peer file: lag {:.1} ms, correlation {norm:.3}", lag as f64 / 48.0);
+    assert!(norm > 0.5, "bob's file holds alice's speech (correlation {norm:.2})");
+    alice.send("quit").await;
+    alice.exit_code().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_says_back_what_it_heard_a_second_later() {
+    let server = start_server(server_config()).await;
+    let timing = demo::Timing {
+        echo_answer_after: Duration::ZERO,
+        echo_hang_up_after: Duration::from_secs(60),
+        ..demo::Timing::default()
+    };
+    let demo = demo::spawn(&server.url(), None, timing).unwrap();
+    demo.ready().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("echo.wav");
+    let mut alice =
+        Peer::spawn(&server.url(), "alice", &["--audio-in", SPEECH, "--audio-out", out.to_str().unwrap()]);
+    alice.expect(json!({"event": "connected"})).await;
+    alice.send("call echo").await;
+    alice.expect(json!({"voice": "started"})).await;
+    let sent = speech();
+    let clip = Duration::from_millis((sent.len() as u64 * 1000) / u64::from(SAMPLE_RATE));
+    tokio::time::sleep(clip + Duration::from_secs(2)).await;
+    alice.send("hangup").await;
+    alice.expect(json!({"voice": "stopped"})).await;
+    alice.send("quit").await;
+    assert_eq!(alice.exit_code().await, 0);
+    let heard = read_wav(&out);
+    let (lag, norm) = best_lag(&sent, &heard, SAMPLE_RATE as usize * 3 / 2);
+    let lag_ms = lag as f64 / 48.0;
+    eprintln!("echo: heard back after {lag_ms:.1} ms, correlation {norm:.3}");
+    assert!(norm > 0.5, "the echo is the speech (correlation {norm:.2})");
+    assert!((1000.0..1400.0).contains(&lag_ms), "echoed after {lag_ms} ms, about a second expected");
+    demo.shutdown().await;
+}
