@@ -32,6 +32,7 @@ mod error;
 mod event;
 mod invitation;
 mod media;
+mod media_slots;
 mod table;
 mod worker;
 

@@ -135,7 +135,7 @@ pub(crate) struct LocalEntry {
     /// The call after accept.
     pub call: CallPhase,
     /// Public keys and relay credential for built-in voice (`media.rs`).
-    pub media: super::media::MediaSlots,
+    pub media: super::media_slots::MediaSlots,
 }
 
 /// The callee's side of one call.
@@ -155,7 +155,7 @@ pub(crate) struct RemoteEntry {
     /// The call after accept.
     pub call: CallPhase,
     /// Public keys and relay credential for built-in voice (`media.rs`).
-    pub media: super::media::MediaSlots,
+    pub media: super::media_slots::MediaSlots,
 }
 
 /// An entry shared between the call table and the handles that point at it.

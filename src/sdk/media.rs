@@ -13,39 +13,12 @@
 //! callee's relay credential.
 
 use super::invitation::{LocalInvitationState, RemoteInvitationState, lock};
+pub use super::media_slots::MediaKey;
 use super::{Client, Error, LocalInvitation, RemoteInvitation, Reply};
-use crate::protocol::media::MEDIA_KEY_BYTES;
 use crate::protocol::{MediaInfo, OkResult};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::FutureExt;
-
-/// An X25519 public key as it travels in `media_key`.
-pub type MediaKey = [u8; MEDIA_KEY_BYTES];
-
-/// The media facts of one call, kept on its invitation entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct MediaSlots {
-    /// Our public key, base64url, sent with the invite or the accept.
-    pub ours: Option<String>,
-    /// The other side's public key, as it arrived (caller's in the
-    /// invitation, callee's in `accepted`).
-    pub theirs: Option<String>,
-    /// Our way into the relay, once the call is accepted.
-    pub relay: Option<MediaInfo>,
-}
-
-impl MediaSlots {
-    /// The slots of an invitation that arrived with `theirs`.
-    pub fn offered(theirs: Option<String>) -> MediaSlots {
-        MediaSlots { theirs, ..MediaSlots::default() }
-    }
-
-    fn their_key(&self) -> Option<MediaKey> {
-        let bytes = URL_SAFE_NO_PAD.decode(self.theirs.as_deref()?).ok()?;
-        bytes.try_into().ok()
-    }
-}
 
 fn encode(key: &MediaKey) -> String {
     URL_SAFE_NO_PAD.encode(key)

@@ -13,7 +13,7 @@ use super::invitation::{
     CallPhase, LocalEntry, LocalInvitationState as L, RemoteEntry, RemoteInvitationState as R, Shared,
     check_text, lock,
 };
-use super::media::MediaSlots;
+use super::media_slots::MediaSlots;
 use super::{Error, error::local_limit};
 use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, Request, ServerMessage};
 use std::collections::{BTreeMap, HashMap, VecDeque};

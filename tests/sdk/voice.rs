@@ -89,6 +89,35 @@ fn best_lag(sent: &[i16], heard: &[i16], max_lag: usize) -> (usize, f64) {
     (lag, norm)
 }
 
+/// How alike `heard` is to `sent` around `lag`, robust to the jitter
+/// buffer's adjustments (each shifts the rest by a frame): the median, over
+/// the one-second windows of `sent` that hold speech, of the best
+/// normalised correlation within 100 ms of `lag`, at 4 kHz.
+fn windowed_similarity(sent: &[i16], heard: &[i16], lag: usize) -> f64 {
+    let to_f64 = |s: &[i16]| s.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+    let (a, b) =
+        (to_f64(&resample_i16(sent, SAMPLE_RATE, 4000)), to_f64(&resample_i16(heard, SAMPLE_RATE, 4000)));
+    let (lag, window, reach) = (lag / 12, 4000, 400);
+    let energy = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>();
+    let mut scores: Vec<f64> = a
+        .chunks_exact(window)
+        .enumerate()
+        .filter(|(_, w)| energy(w) / window as f64 > 300.0 * 300.0)
+        .map(|(k, w)| {
+            let centre = k * window + lag;
+            (centre.saturating_sub(reach)..centre + reach)
+                .filter_map(|start| b.get(start..start + window))
+                .map(|h| {
+                    w.iter().zip(h).map(|(p, q)| p * q).sum::<f64>() / (energy(w) * energy(h)).sqrt().max(1.0)
+                })
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    assert!(!scores.is_empty(), "no window of speech to compare");
+    scores.sort_by(f64::total_cmp);
+    scores[scores.len() / 2]
+}
+
 /// Wideband PESQ (P.862.2) of `heard` against `sent` after removing `lag`.
 fn pesq_wb(sent: &[i16], heard: &[i16], lag: usize) -> f32 {
     let aligned = &heard[lag.min(heard.len())..];
@@ -210,7 +239,8 @@ async fn relayed_speech(options: LinkOptions) -> Run {
     let spoken = *spoken.get().expect("alice spoke");
     let heard = heard.samples.lock().unwrap().clone();
     let (lag, norm) = best_lag(&sent, &heard, SAMPLE_RATE as usize / 2);
-    assert!(norm > 0.5, "what bob heard is what alice said (correlation {norm:.2})");
+    let similarity = windowed_similarity(&sent, &heard, lag);
+    assert!(similarity > 0.7, "what bob heard is what alice said (similarity {similarity:.2})");
     let pesq = pesq_wb(&sent, &heard, lag);
     // Sample i was spoken at `spoken` - 20 ms + i/48k (a frame is read once
     // captured); heard sample j played at `played` + j/48k.
@@ -221,7 +251,7 @@ async fn relayed_speech(options: LinkOptions) -> Run {
     };
     let mouth_to_ear_ms = offset_ms + 20.0 + lag as f64 / 48.0;
     eprintln!(
-        "{transport:?}: PESQ-WB {pesq:.3}, mouth-to-ear {mouth_to_ear_ms:.1} ms, correlation {norm:.3}"
+        "{transport:?}: PESQ-WB {pesq:.3}, mouth-to-ear {mouth_to_ear_ms:.1} ms, correlation {norm:.3}, similarity {similarity:.3}"
     );
     Run { pesq, mouth_to_ear_ms, transport }
 }
@@ -243,8 +273,10 @@ async fn speech_through_the_websocket_fallback_keeps_its_quality() {
     assert!(run.mouth_to_ear_ms < DELAY_CEILING_MS, "{} ms", run.mouth_to_ear_ms);
 }
 
-/// Floors with margin below what docs/media.md measured ("Through the relay").
-const PESQ_FLOOR: f32 = 3.0;
+/// A floor with margin below what docs/media.md measured ("Through the
+/// relay": 3.48-3.50, once 3.12 while the machine was loaded and the jitter
+/// buffer adjusted to the threads' scheduling jitter).
+const PESQ_FLOOR: f32 = 2.8;
 /// A ceiling far above the measured delay, to catch a broken pipeline
 /// (e.g. a jitter buffer that never drains), not to time anything.
 const DELAY_CEILING_MS: f64 = 400.0;
@@ -285,8 +317,12 @@ async fn a_peer_writes_what_it_hears_and_sigterm_leaves_a_valid_wav() {
     assert!(heard.len() > 2 * SAMPLE_RATE as usize, "{} samples", heard.len());
     let compared = &sent[..heard.len() - SAMPLE_RATE as usize / 2];
     let (lag, norm) = best_lag(compared, &heard, SAMPLE_RATE as usize / 2);
-    eprintln!("peer file: lag {:.1} ms, correlation {norm:.3}", lag as f64 / 48.0);
-    assert!(norm > 0.5, "bob's file holds alice's speech (correlation {norm:.2})");
+    let similarity = windowed_similarity(compared, &heard, lag);
+    eprintln!(
+        "peer file: lag {:.1} ms, correlation {norm:.3}, similarity {similarity:.3}",
+        lag as f64 / 48.0
+    );
+    assert!(similarity > 0.7, "bob's file holds alice's speech (similarity {similarity:.2})");
     alice.send("quit").await;
     alice.exit_code().await;
 }
@@ -318,8 +354,9 @@ async fn echo_says_back_what_it_heard_a_second_later() {
     let heard = read_wav(&out);
     let (lag, norm) = best_lag(&sent, &heard, SAMPLE_RATE as usize * 3 / 2);
     let lag_ms = lag as f64 / 48.0;
-    eprintln!("echo: heard back after {lag_ms:.1} ms, correlation {norm:.3}");
-    assert!(norm > 0.5, "the echo is the speech (correlation {norm:.2})");
+    let similarity = windowed_similarity(&sent, &heard, lag);
+    eprintln!("echo: heard back after {lag_ms:.1} ms, correlation {norm:.3}, similarity {similarity:.3}");
+    assert!(similarity > 0.6, "the echo is the speech (similarity {similarity:.2})");
     assert!((1000.0..1400.0).contains(&lag_ms), "echoed after {lag_ms} ms, about a second expected");
     demo.shutdown().await;
 }
