@@ -101,6 +101,10 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
         }
         None => stdin_lines(),
     };
+    if let Some(path) = &args.audio_in {
+        // Refused before logging in, so a typo is not found only when a call is accepted.
+        crate::voice::audio::wav::WavSource::open(path).map_err(|e| format!("--audio-in: {e}"))?;
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     let failed = runtime.block_on(async move {
         let mut config = ClientConfig::new(&args.server, &args.id);

@@ -360,3 +360,24 @@ async fn echo_says_back_what_it_heard_a_second_later() {
     assert!((1000.0..1400.0).contains(&lag_ms), "echoed after {lag_ms} ms, about a second expected");
     demo.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_unreadable_audio_in_is_refused_before_logging_in() {
+    let server = start_server(server_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let not_wav = dir.path().join("not.wav");
+    std::fs::write(&not_wav, b"not a wav file").unwrap();
+    for path in [dir.path().join("missing.wav"), not_wav] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+            .args(["peer", "--server", &server.url(), "--id", "alice", "--audio-in"])
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--audio-in"), "{stderr}");
+        assert!(output.stdout.is_empty(), "nothing printed, no login: {output:?}");
+    }
+}
