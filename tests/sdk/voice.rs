@@ -381,3 +381,36 @@ async fn an_unreadable_audio_in_is_refused_before_logging_in() {
         assert!(output.stdout.is_empty(), "nothing printed, no login: {output:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_accepting_by_command_hears_the_caller_until_hang_up() {
+    let server = start_server(server_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("heard.wav");
+    let mut bob = Peer::spawn(&server.url(), "bob", &["--audio-out", out.to_str().unwrap()]);
+    bob.expect(json!({"event": "connected"})).await;
+    let mut alice = Peer::spawn(&server.url(), "alice", &["--audio-in", SPEECH]);
+    alice.expect(json!({"event": "connected"})).await;
+    alice.send("call bob").await;
+    bob.send("wait invitation_received").await;
+    bob.expect(json!({"command": "wait", "ok": true})).await;
+    bob.send("accept").await;
+    let heard = bob.expect(json!({"voice": "started"})).await;
+    bob.expect(json!({"command": "accept", "ok": true})).await;
+    let said = alice.expect(json!({"voice": "started"})).await;
+    assert_eq!(said["safety_code"], heard["safety_code"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bob.send("hangup").await;
+    let stopped = bob.expect(json!({"voice": "stopped"})).await;
+    assert!(stopped["packets_received"].as_u64().unwrap() > 100, "{stopped}");
+    alice.expect(json!({"voice": "stopped"})).await;
+    let heard = read_wav(&out);
+    let compared = &speech()[..heard.len().saturating_sub(SAMPLE_RATE as usize / 2)];
+    let (lag, _) = best_lag(compared, &heard, SAMPLE_RATE as usize / 2);
+    let similarity = windowed_similarity(compared, &heard, lag);
+    assert!(similarity > 0.7, "bob's file holds alice's speech (similarity {similarity:.2})");
+    for mut peer in [alice, bob] {
+        peer.send("quit").await;
+        peer.exit_code().await;
+    }
+}
