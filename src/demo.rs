@@ -2,14 +2,19 @@
 //! call, hosted in-process by `softphone server --demo-peers` (and later by
 //! the desktop app):
 //!
-//! - `echo` answers after about two rings and hangs up after 30 s;
+//! - `echo` answers after about two rings, says back what it hears a
+//!   second later ([`echo`], end-to-end encrypted like any participant),
+//!   and hangs up after 30 s;
 //! - `busy` refuses with the response `busy`;
 //! - `noanswer` never answers, so the server's timeouts show.
 //!
 //! The unattended answering they use, [`Answering`], is also what
 //! `softphone peer --auto` uses.
 
-use crate::sdk::{self, Client, ClientConfig, Event};
+use crate::sdk::{self, Client, ClientConfig, Event, RemoteInvitation};
+use std::sync::Arc;
+
+pub mod echo;
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -42,6 +47,21 @@ pub struct Answering {
     pub response: String,
     /// Hang up an accepted call (either side's) after this long.
     pub hang_up_after: Option<Duration>,
+    /// Accepts this way instead of a plain accept (with a media key, and
+    /// starting the call's voice); `None` for a plain accept.
+    pub accept_with: Option<AcceptWith>,
+}
+
+/// An accept that does more than accept (see [`Answering::accept_with`]).
+#[derive(Clone)]
+pub struct AcceptWith(
+    pub Arc<dyn Fn(RemoteInvitation) -> BoxFuture<'static, Result<(), sdk::Error>> + Send + Sync>,
+);
+
+impl std::fmt::Debug for AcceptWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AcceptWith(..)")
+    }
 }
 
 /// Something the policy did.
@@ -71,7 +91,10 @@ impl Answering {
                         // Answered or ended meanwhile: nothing to do.
                         invitation.set_response(policy.response.clone()).ok()?;
                         let (kind, reply) = match policy.mode {
-                            AutoMode::Accept => ("accept", invitation.accept()),
+                            AutoMode::Accept => match &policy.accept_with {
+                                Some(accept) => ("accept", (accept.0)(invitation)),
+                                None => ("accept", invitation.accept()),
+                            },
                             _ => ("refuse", invitation.refuse()),
                         };
                         Some(Action { kind, call_id, result: reply.await })
@@ -130,6 +153,7 @@ pub fn peers(timing: &Timing) -> [(&'static str, Answering); 3] {
                 after: timing.echo_answer_after,
                 response: "echo".into(),
                 hang_up_after: Some(timing.echo_hang_up_after),
+                accept_with: None,
             },
         ),
         (
@@ -139,6 +163,7 @@ pub fn peers(timing: &Timing) -> [(&'static str, Answering); 3] {
                 after: timing.busy_refuse_after,
                 response: "busy".into(),
                 hang_up_after: None,
+                accept_with: None,
             },
         ),
         (
@@ -148,6 +173,7 @@ pub fn peers(timing: &Timing) -> [(&'static str, Answering); 3] {
                 after: Duration::ZERO,
                 response: String::new(),
                 hang_up_after: None,
+                accept_with: None,
             },
         ),
     ]
@@ -166,7 +192,10 @@ pub struct DemoPeers {
 /// open mode. Returns at once; they connect (and reconnect) on their own.
 pub fn spawn(url: &str, secret: Option<Vec<u8>>, timing: Timing) -> Result<DemoPeers, sdk::Error> {
     let mut demo = DemoPeers { clients: Vec::new(), tasks: Vec::new() };
-    for (peer, policy) in peers(&timing) {
+    for (peer, mut policy) in peers(&timing) {
+        if peer == "echo" {
+            policy.accept_with = Some(echo::accept_with(url.to_owned()));
+        }
         let mut config = ClientConfig::new(url, peer);
         config.device = "demo".into();
         if let Some(secret) = &secret {

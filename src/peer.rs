@@ -22,9 +22,11 @@ use tokio::sync::mpsc;
 
 pub mod output;
 pub mod script;
+pub mod voice;
 
 use output::{Output, event_line, failure, sdk_failure, success};
 use script::Command;
+use voice::{PeerVoice, VoiceFiles};
 
 /// Events kept for `wait` at most; older ones are dropped first.
 const WAIT_BACKLOG: usize = 1_000;
@@ -73,6 +75,14 @@ pub struct PeerArgs {
     /// (a private deployment's own CA).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Built-in voice: send this WAV file (any rate, mono or stereo) as the
+    /// microphone in accepted calls; silence when it runs out.
+    #[arg(long, value_name = "FILE.wav")]
+    pub audio_in: Option<PathBuf>,
+    /// Built-in voice: write what the peer hears in accepted calls to this
+    /// WAV file (48 kHz mono 16-bit), from accept to hang-up.
+    #[arg(long, value_name = "FILE.wav")]
+    pub audio_out: Option<PathBuf>,
 }
 
 /// Runs the peer; `Err` (exit status 1) when any command or `wait` failed.
@@ -93,6 +103,10 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
         }
         None => stdin_lines(),
     };
+    if let Some(path) = &args.audio_in {
+        // Refused before logging in, so a typo is not found only when a call is accepted.
+        crate::voice::audio::wav::WavSource::open(path).map_err(|e| format!("--audio-in: {e}"))?;
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     let failed = runtime.block_on(async move {
         let mut config = ClientConfig::with_servers(&args.server, &args.id);
@@ -107,18 +121,29 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
                 return Err(AnyError::from(e.to_string()));
             }
         };
+        let voice = (args.audio_in.is_some() || args.audio_out.is_some()).then(|| {
+            let files = VoiceFiles { audio_in: args.audio_in.clone(), audio_out: args.audio_out.clone() };
+            Arc::new(PeerVoice::new(files, args.server.clone()))
+        });
         let answering = Answering {
             mode: args.auto.unwrap_or(AutoMode::Ignore),
             after: args.after,
             response: args.response.clone(),
             hang_up_after: args.hangup_after,
+            accept_with: voice.as_ref().map(|voice| voice_accept(voice.clone(), out.clone())),
         };
         let recent = Arc::new(Mutex::new(Recent::default()));
         let (waitable, backlog) = mpsc::unbounded_channel();
-        let pump =
-            tokio::spawn(pump(client.clone(), events, answering, out.clone(), recent.clone(), waitable));
-        let mut peer = Peer { client, out, recent, backlog, kept: VecDeque::new(), failures: 0 };
+        let pumped =
+            Pumped { answering, out: out.clone(), recent: recent.clone(), waitable, voice: voice.clone() };
+        let pump = tokio::spawn(pump(client.clone(), events, pumped));
+        let mut peer = Peer { client, out, recent, backlog, kept: VecDeque::new(), failures: 0, voice };
         peer.run_script(lines, args.auto.is_some()).await;
+        if let Some(voice) = &peer.voice {
+            for line in voice.stop_all().await {
+                peer.out.print(&line);
+            }
+        }
         let _ = tokio::time::timeout(LOGOUT_WAIT, peer.client.logout()).await;
         drop(peer.client);
         let _ = tokio::time::timeout(LOGOUT_WAIT, pump).await;
@@ -169,17 +194,39 @@ struct Recent {
 
 /// Reads the SDK's events: prints each, remembers recent calls, answers
 /// automatically, and hands each to `wait`.
-async fn pump(
-    client: Client,
-    mut events: sdk::Events,
+/// What the event pump works with.
+struct Pumped {
     answering: Answering,
     out: Output,
     recent: Arc<Mutex<Recent>>,
     waitable: mpsc::UnboundedSender<Event>,
-) {
+    /// Built-in voice, with `--audio-in`/`--audio-out`.
+    voice: Option<Arc<PeerVoice>>,
+}
+
+/// An automatic accept that offers a key and starts the call's voice.
+fn voice_accept(voice: Arc<PeerVoice>, out: Output) -> crate::demo::AcceptWith {
+    crate::demo::AcceptWith(Arc::new(move |invitation| {
+        let (voice, out) = (voice.clone(), out.clone());
+        Box::pin(async move {
+            if let Some(line) = voice.accept(&invitation).await? {
+                out.print(&line);
+            }
+            Ok(())
+        })
+    }))
+}
+
+async fn pump(client: Client, mut events: sdk::Events, pumped: Pumped) {
+    let Pumped { answering, out, recent, waitable, voice } = pumped;
     let mut actions = tokio::task::JoinSet::new();
     while let Some(event) = events.next().await {
         out.print(&event_line(&event));
+        if let Some(voice) = &voice
+            && let Some(line) = voice.on_event(&client, &event).await
+        {
+            out.print(&line);
+        }
         {
             let mut recent = recent.lock().unwrap_or_else(|p| p.into_inner());
             match &event {
@@ -215,6 +262,8 @@ struct Peer {
     kept: VecDeque<Event>,
     /// How many commands failed.
     failures: usize,
+    /// Built-in voice, with `--audio-in`/`--audio-out`.
+    voice: Option<Arc<PeerVoice>>,
 }
 
 impl Peer {
@@ -289,7 +338,16 @@ impl Peer {
                                 if let Some(response) = response {
                                     invitation.set_response(response)?;
                                 }
-                                if accept { invitation.accept().await } else { invitation.refuse().await }
+                                match (&self.voice, accept) {
+                                    (Some(voice), true) => {
+                                        if let Some(line) = voice.accept(&invitation).await? {
+                                            self.out.print(&line);
+                                        }
+                                        Ok(())
+                                    }
+                                    (None, true) => invitation.accept().await,
+                                    (_, false) => invitation.refuse().await,
+                                }
                             };
                             answered.await.map(|()| json!({ "call_id": id })).map_err(sdk_err)
                         }
@@ -342,6 +400,9 @@ impl Peer {
         let invitation = self.client.create_local_invitation(peer).map_err(sdk_err)?;
         invitation.set_channel_id(channel).map_err(sdk_err)?;
         invitation.set_content(content).map_err(sdk_err)?;
+        if let Some(voice) = &self.voice {
+            voice.offer(&invitation).map_err(sdk_err)?;
+        }
         // Remembered before sending, so `cancel` right after finds it.
         let id = invitation.call_id().to_owned();
         self.recent().placed = Some(id.clone());

@@ -32,6 +32,8 @@ mod config;
 mod error;
 mod event;
 mod invitation;
+mod media;
+mod media_slots;
 mod table;
 mod worker;
 
@@ -41,6 +43,7 @@ pub use event::{
     CancelReason, ConnectionReason, ConnectionState, Event, Events, FailureReason, HangupReason,
 };
 pub use invitation::{LocalInvitation, LocalInvitationState, RemoteInvitation, RemoteInvitationState};
+pub use media::MediaKey;
 
 use table::Pending;
 use worker::{Answer, ClientState, Command, Worker};
@@ -197,10 +200,15 @@ impl Client {
     /// [`RemoteInvitation::set_response`]). ALREADY_ACCEPT twice,
     /// ALREADY_END once it has ended.
     pub fn accept_remote_invitation(&self, invitation: &RemoteInvitation) -> Reply<()> {
+        empty(self.accept_remote_invitation_raw(invitation))
+    }
+
+    /// The accept, replying with the server's whole `ok` (its `media`, if any).
+    fn accept_remote_invitation_raw(&self, invitation: &RemoteInvitation) -> Reply<OkResult> {
         let begun = self
             .owns(&invitation.client)
             .and_then(|()| self.submit(|table| table.begin_accept(&invitation.call_id, &invitation.entry)));
-        empty(self.finish(begun))
+        self.finish(begun)
     }
 
     /// Agora refuseRemoteInvitation, with the invitation's response.

@@ -10,6 +10,7 @@
 //! the pipeline, the packet format and the measured figures.
 
 pub mod audio;
+pub mod call;
 pub mod codec;
 pub mod crypto;
 pub mod driver;
@@ -24,4 +25,5 @@ mod pipeline_tests;
 #[cfg(all(test, feature = "desktop"))]
 mod rig_tests;
 
+pub use call::{CallLink, CallStats, Pacing, VoiceCall};
 pub use session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};

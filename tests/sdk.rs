@@ -25,3 +25,5 @@ mod reconnect;
 mod remote;
 #[path = "sdk/storm.rs"]
 mod storm;
+#[path = "sdk/voice.rs"]
+mod voice;

@@ -81,6 +81,12 @@ pub fn auto_line(kind: &str, call_id: &str, result: &Result<(), Error>) -> Line 
     Line::new(vec![("auto", json!(kind)), ("ok", json!(result.is_ok()))], fields)
 }
 
+/// What a call's built-in voice did (`--audio-in`/`--audio-out`):
+/// `voice` (`started`, `stopped`, `failed`), `call_id`, then fields.
+pub fn voice_line(kind: &str, call_id: &str, fields: Value) -> Line {
+    Line::new(vec![("voice", json!(kind)), ("call_id", json!(call_id))], fields)
+}
+
 /// Where lines go; shared by the event pump and the script, one line at a time.
 #[derive(Clone)]
 pub struct Output {

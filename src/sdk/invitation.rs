@@ -242,6 +242,8 @@ pub(crate) struct LocalEntry {
     pub response: String,
     /// Where it stands.
     pub phase: LocalPhase,
+    /// Public keys and relay credential for built-in voice (`media.rs`).
+    pub media: super::media_slots::MediaSlots,
 }
 
 /// The callee's side of one call.
@@ -257,6 +259,8 @@ pub(crate) struct RemoteEntry {
     pub response: String,
     /// Where it stands.
     pub phase: RemotePhase,
+    /// Public keys and relay credential for built-in voice (`media.rs`).
+    pub media: super::media_slots::MediaSlots,
 }
 
 /// An entry shared between the call table and the handles that point at it.

@@ -158,6 +158,7 @@ impl Table {
             channel_id: String::new(),
             response: String::new(),
             phase: LocalPhase::Unsent,
+            media: Default::default(),
         }));
         self.local.insert(call_id.clone(), entry.clone());
         Ok((call_id.into(), entry))
@@ -182,7 +183,7 @@ impl Table {
             callee_id: e.callee_id.clone(),
             content: e.content.clone(),
             channel_id: e.channel_id.clone(),
-            media_key: None,
+            media_key: e.media.ours.clone(),
         };
         Ok((request, Pending::Invite(call_id.to_owned())))
     }
@@ -253,7 +254,7 @@ impl Table {
         Ok(if accept {
             e.phase = RemotePhase::Accepting;
             (
-                Request::Accept { call_id: call_id.clone(), response, media_key: None },
+                Request::Accept { call_id: call_id.clone(), response, media_key: e.media.ours.clone() },
                 Pending::Accept(call_id),
             )
         } else {

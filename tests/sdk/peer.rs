@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// A running `softphone peer`.
-struct Peer {
+pub(crate) struct Peer {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
@@ -17,7 +17,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn spawn(url: &str, id: &str, extra: &[&str]) -> Peer {
+    pub(crate) fn spawn(url: &str, id: &str, extra: &[&str]) -> Peer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_softphone"))
             .args(["peer", "--server", url, "--id", id])
             .args(extra)
@@ -32,14 +32,19 @@ impl Peer {
         Peer { child, stdin, stdout, seen: Vec::new() }
     }
 
-    async fn send(&mut self, line: &str) {
+    /// The process id, for sending it a signal.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("the peer runs")
+    }
+
+    pub(crate) async fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
         stdin.flush().await.unwrap();
     }
 
     /// Reads lines until one has every field of `want`; returns it.
-    async fn expect(&mut self, want: Value) -> Value {
+    pub(crate) async fn expect(&mut self, want: Value) -> Value {
         if let Some(found) = self.seen.iter().find(|line| has(line, &want)) {
             return found.clone();
         }
@@ -60,7 +65,7 @@ impl Peer {
     }
 
     /// Waits for the process to exit; returns its status code.
-    async fn exit_code(mut self) -> i32 {
+    pub(crate) async fn exit_code(mut self) -> i32 {
         drop(self.stdin.take());
         // Drain the rest of the output so the process never blocks on a full pipe.
         while let Ok(Some(line)) = self.stdout.next_line().await {

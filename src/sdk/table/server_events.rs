@@ -7,6 +7,7 @@ use super::Table;
 use crate::protocol::{Request, ServerMessage};
 use crate::sdk::event::{Event, FailureReason};
 use crate::sdk::invitation::{CallPhase, Delivery, LocalPhase, RemoteEntry, RemotePhase, lock};
+use crate::sdk::media_slots::MediaSlots;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,13 +16,21 @@ impl Table {
     /// send for an `invitation`.
     pub fn on_event(&mut self, message: ServerMessage, out: &mut Vec<Event>) -> Option<Request> {
         match message {
-            ServerMessage::Invitation { call_id, caller_id, content, channel_id, expires_in_ms, .. } => {
+            ServerMessage::Invitation {
+                call_id,
+                caller_id,
+                content,
+                channel_id,
+                expires_in_ms,
+                media_key,
+            } => {
                 let entry = RemoteEntry {
                     caller_id,
                     content,
                     channel_id,
                     response: String::new(),
                     phase: RemotePhase::Ringing,
+                    media: MediaSlots::offered(media_key),
                 };
                 return Some(self.on_invitation(call_id, entry, Duration::from_millis(expires_in_ms), out));
             }
@@ -32,11 +41,13 @@ impl Table {
                     out.push(Event::LocalInvitationReceivedByPeer { call_id });
                 }
             }
-            ServerMessage::Accepted { call_id, response, device, .. } => {
+            ServerMessage::Accepted { call_id, response, device, media_key, media } => {
                 let mut e = lock(self.local.get(&call_id)?);
                 if is_delivered(e.phase) {
                     e.phase = LocalPhase::Accepted(CallPhase::Live);
                     e.response = response.clone();
+                    e.media.theirs = media_key;
+                    e.media.relay = media;
                     out.push(Event::LocalInvitationAccepted { call_id, response, device });
                 }
             }
