@@ -31,6 +31,7 @@
 //! - [`embedded`]: the in-process server of the default setup.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
 
+pub mod audio;
 pub mod effects;
 pub mod embedded;
 pub mod layout;
@@ -44,6 +45,7 @@ pub mod session;
 pub mod signals;
 pub mod theme;
 pub mod timeline;
+pub mod voice;
 pub mod widget;
 
 pub use model::CallRequest;
@@ -64,6 +66,7 @@ use phone::Connector;
 use sign_in::SignIn;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 use timeline::Timeline;
 
@@ -114,6 +117,10 @@ pub struct Parts {
     pub connector: Connector,
     /// Shows desktop notifications.
     pub notifier: Box<dyn Notifier>,
+    /// The microphones and speakers: cpal's, or a fake list in tests.
+    pub audio: Arc<dyn audio::AudioDevices>,
+    /// The call driver that carries built-in voice.
+    pub voice: Arc<dyn voice::VoiceStarter>,
 }
 
 impl Parts {
@@ -125,6 +132,8 @@ impl Parts {
             media_hook: None,
             connector: phone::sdk_connector(),
             notifier: Box::new(notify::DesktopNotifier::default()),
+            audio: Arc::new(audio::CpalDevices),
+            voice: Arc::new(voice::NoDriver),
         }
     }
 }
@@ -231,10 +240,13 @@ impl App {
             (Some(a), Some(b)) => Some(format!("{a} {b}")),
             (a, b) => a.or(b),
         };
-        let media_hook_from_config = parts.media_hook.is_none();
-        let media_hook = parts.media_hook.unwrap_or_else(|| media::hook_for(&config.media));
-        let outputs =
-            Outputs::new(parts.ringer, Sound::from_config(&config), media_hook, media_hook_from_config);
+        let devices = outputs::Devices {
+            ringer: parts.ringer,
+            media_hook: parts.media_hook,
+            audio: parts.audio,
+            voice: parts.voice,
+        };
+        let outputs = Outputs::new(devices, &config);
         let mut app = App {
             paths: parts.paths,
             page: Page::SignIn(SignIn::from_config(&config)),
@@ -358,11 +370,23 @@ impl App {
                     .map(|outgoing::Event::Cancel { call_id }| model::Event::Cancel { call_id }),
                 _ => None,
             },
-            CallScreen::InCall(m) => match calls.active() {
-                Some(Active::InCall(call)) => in_call::update(call, m)
-                    .map(|in_call::Event::HangUp { call_id }| model::Event::HangUp { call_id }),
-                _ => None,
-            },
+            CallScreen::InCall(m) => {
+                let Some(Active::InCall(call)) = calls.active() else { return Task::none() };
+                let voice = self.outputs.voice();
+                match (in_call::update(call, voice, m), voice) {
+                    (Some(in_call::Event::HangUp { call_id }), _) => Some(model::Event::HangUp { call_id }),
+                    // Mute and volume are the voice pipeline's state, set on its control.
+                    (Some(in_call::Event::SetMuted(muted)), Some(voice)) => {
+                        voice.control.set_muted(muted);
+                        None
+                    }
+                    (Some(in_call::Event::SetVolume(volume)), Some(voice)) => {
+                        voice.control.set_volume(volume);
+                        None
+                    }
+                    _ => None,
+                }
+            }
         };
         match event {
             Some(event) => self.drive(event),
@@ -432,6 +456,16 @@ impl App {
     /// The tone the ringer is playing.
     pub fn tone(&self) -> Option<Tone> {
         self.outputs.tone()
+    }
+
+    /// The built-in voice of the call that is up, if it runs.
+    pub fn voice(&self) -> Option<&media::VoiceView> {
+        self.outputs.voice()
+    }
+
+    /// The level of the settings' microphone test, while it runs.
+    pub fn mic_test_level(&self) -> Option<crate::voice::level::Level> {
+        self.outputs.mic_test().map(audio::MicTest::level)
     }
 
     /// The call history.

@@ -3,7 +3,7 @@
 //! peers) on the other side. The test plays the iced runtime: it runs the
 //! tasks `update` returns and feeds their messages back.
 
-use super::support::{Log, MediaRecord, RecordingMedia, RecordingRinger};
+use super::support::{FakeDevices, FakeDriver, Log, MediaRecord, RecordingMedia, RecordingRinger};
 use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
@@ -14,6 +14,7 @@ use softphone::history::{Direction, Outcome};
 use softphone::paths::Paths;
 use softphone::ringtone::Tone;
 use softphone::sdk::{self, Client, Event, Events};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long any one step may take.
@@ -43,9 +44,15 @@ impl Driver {
         let parts = Parts {
             paths: Paths::under(home.path().to_owned()),
             ringer: Box::new(RecordingRinger(tones.clone())),
-            media_hook: Some(Box::new(RecordingMedia { log: media.clone(), fail: None })),
+            media_hook: Some(Box::new(RecordingMedia {
+                log: media.clone(),
+                fail: None,
+                order: Log::default(),
+            })),
             connector: phone::sdk_connector(),
             notifier: Box::new(softphone::notify::NoNotifier),
+            audio: Arc::new(FakeDevices::full()),
+            voice: Arc::new(FakeDriver { order: Log::default() }),
         };
         let (app, task) = App::new(options, parts);
         let mut driver = Driver { name, app, tones, media, tasks: SelectAll::new(), _home: home };
