@@ -53,7 +53,7 @@ pub use screen::{Page, Screen, contacts, dial, history, in_call, incoming, outgo
 
 use crate::config::{AppConfig, MediaConfig};
 use crate::history::History;
-use crate::media::{self, MediaHook};
+use crate::media::{self, MediaHook, VoiceView};
 use crate::notify::{self, Notifier};
 use crate::paths::Paths;
 use crate::ringtone::{self, Ringer, Sound, Tone};
@@ -376,12 +376,12 @@ impl App {
                 match (in_call::update(call, voice, m), voice) {
                     (Some(in_call::Event::HangUp { call_id }), _) => Some(model::Event::HangUp { call_id }),
                     // Mute and volume are the voice pipeline's state, set on its control.
-                    (Some(in_call::Event::SetMuted(muted)), Some(voice)) => {
-                        voice.control.set_muted(muted);
+                    (Some(in_call::Event::SetMuted(muted)), Some(VoiceView { control: Some(c), .. })) => {
+                        c.set_muted(muted);
                         None
                     }
-                    (Some(in_call::Event::SetVolume(volume)), Some(voice)) => {
-                        voice.control.set_volume(volume);
+                    (Some(in_call::Event::SetVolume(volume)), Some(VoiceView { control: Some(c), .. })) => {
+                        c.set_volume(volume);
                         None
                     }
                     _ => None,

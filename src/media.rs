@@ -83,7 +83,8 @@ pub trait MediaSession {
 /// widget's), and the safety code both sides compare.
 #[derive(Debug, Clone)]
 pub struct VoiceView {
-    pub control: VoiceControl,
+    /// `None` while the call driver is still reaching the relay.
+    pub control: Option<VoiceControl>,
     /// The six digits derived from both sides' keys.
     pub safety_code: String,
     /// Why there is no microphone (the other side hears silence), if so.

@@ -2,7 +2,9 @@
 //! the chosen microphone and speaker (a missing one becomes silence and a
 //! plain sentence on the call screen, never a failed call) and hands them
 //! to a [`VoiceStarter`], the call driver, which carries the audio through
-//! the relay and returns a running [`VoiceLine`].
+//! the relay and returns a running [`VoiceLine`] at once; its control
+//! (mute, volume, levels) appears once the relay answers, so the window
+//! never waits for the network.
 //!
 //! The driver is a trait so the app does not depend on how the audio
 //! travels: `voice::call::VoiceCall` implements it in production, tests
@@ -17,8 +19,9 @@ use std::sync::Arc;
 
 /// A call's running voice, as the driver gives it.
 pub trait VoiceLine {
-    /// Mute, volume, levels and the quality line.
-    fn control(&self) -> VoiceControl;
+    /// Mute, volume, levels and the quality line; `None` while the
+    /// driver is still reaching the relay (it starts in the background).
+    fn control(&self) -> Option<VoiceControl>;
     /// The six digits both call screens show.
     fn safety_code(&self) -> String;
     /// How it is doing, for the call screen's status line.
@@ -94,6 +97,9 @@ struct VoiceSession {
 
 impl MediaSession for VoiceSession {
     fn poll(&mut self) -> MediaStatus {
+        if self.view.control.is_none() {
+            self.view.control = self.line.control();
+        }
         self.line.status()
     }
 

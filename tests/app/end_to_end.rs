@@ -52,7 +52,7 @@ impl Driver {
             connector: phone::sdk_connector(),
             notifier: Box::new(softphone::notify::NoNotifier),
             audio: Arc::new(FakeDevices::full()),
-            voice: Arc::new(FakeDriver { order: Log::default() }),
+            voice: Arc::new(FakeDriver { order: Log::default(), connecting: Default::default() }),
         };
         let (app, task) = App::new(options, parts);
         let mut driver = Driver { name, app, tones, media, tasks: SelectAll::new(), _home: home };

@@ -18,6 +18,7 @@ use softphone::voice::audio::device::{DeviceChoice, DeviceList};
 use softphone::voice::audio::{AudioError, AudioSink, AudioSource};
 use softphone::voice::crypto::{LocalKey, Role};
 use softphone::voice::{VoiceConfig, VoiceControl, VoiceSession};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -216,6 +217,8 @@ pub struct Harness {
     pub notes: Log<(String, String)>,
     /// What touched the sound card, in order: tones, devices opened, voice started.
     pub order: Log<String>,
+    /// While set, the fake call driver has not reached the relay yet.
+    pub voice_connecting: Arc<AtomicBool>,
     pub home: tempfile::TempDir,
 }
 
@@ -295,6 +298,7 @@ impl Harness {
         let sounds = Log::default();
         let notes = Log::default();
         let order = Log::default();
+        let voice_connecting = Arc::new(AtomicBool::new(false));
         let phone_log = sent.clone();
         let media_hook: Option<Box<dyn MediaHook>> = match media_kind {
             Media::Recording { fail } => {
@@ -314,10 +318,10 @@ impl Harness {
             connector: Box::new(move |_config| Ok((Arc::new(RecordingPhone(phone_log.clone())) as _, None))),
             notifier: Box::new(RecordingNotifier(notes.clone())),
             audio: Arc::new(devices),
-            voice: Arc::new(FakeDriver { order: order.clone() }),
+            voice: Arc::new(FakeDriver { order: order.clone(), connecting: voice_connecting.clone() }),
         };
         let (app, _task) = App::new(options, parts);
-        Harness { app, tones, media, sent, sounds, notes, order, home }
+        Harness { app, tones, media, sent, sounds, notes, order, voice_connecting, home }
     }
 
     /// The same app's files, opened by a new app (a restart).
@@ -446,6 +450,8 @@ impl AudioDevices for FakeDevices {
 /// level reads as captured.
 pub struct FakeDriver {
     pub order: Log<String>,
+    /// While set, new calls' voice is still reaching the relay.
+    pub connecting: Arc<AtomicBool>,
 }
 
 impl VoiceStarter for FakeDriver {
@@ -469,18 +475,20 @@ impl VoiceStarter for FakeDriver {
             source.read_frame(&mut frame).map_err(|e| MediaError(e.to_string()))?;
             session.on_captured_frame(&frame, now).map_err(|e| MediaError(e.to_string()))?;
         }
-        Ok(Box::new(FakeLine { session, order: self.order.clone() }))
+        Ok(Box::new(FakeLine { session, connecting: self.connecting.clone(), order: self.order.clone() }))
     }
 }
 
 struct FakeLine {
     session: VoiceSession,
+    /// While set, the relay has not answered yet: no control.
+    connecting: Arc<AtomicBool>,
     order: Log<String>,
 }
 
 impl VoiceLine for FakeLine {
-    fn control(&self) -> VoiceControl {
-        self.session.control()
+    fn control(&self) -> Option<VoiceControl> {
+        (!self.connecting.load(Ordering::Relaxed)).then(|| self.session.control())
     }
 
     fn safety_code(&self) -> String {

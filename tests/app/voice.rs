@@ -52,7 +52,7 @@ fn a_voice_call_shows_the_safety_code_the_meter_and_the_quality_line() {
     assert!(matches!(h.app.screen(), Screen::InCall(_)));
     let code = voice_code(&h);
     assert!(code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()), "{code}");
-    let level = h.app.voice().unwrap().control.mic_level();
+    let level = h.app.voice().unwrap().control.as_ref().unwrap().mic_level();
     assert!((level.rms_dbfs + 23.0).abs() < 4.0, "the tone at -20 dBFS peak reads so: {level:?}");
     let shown = format!("{} {}", &code[..3], &code[3..]);
     interact(&mut h, |ui| {
@@ -67,7 +67,7 @@ fn a_voice_call_shows_the_safety_code_the_meter_and_the_quality_line() {
 #[test]
 fn clicking_mute_and_pressing_m_toggle_the_microphone() {
     let mut h = Harness::in_voice_call(FakeDevices::full());
-    let control = h.app.voice().unwrap().control.clone();
+    let control = h.app.voice().unwrap().control.clone().unwrap();
     interact(&mut h, |ui| {
         ui.click("Mute (M)").expect("a Mute button");
     });
@@ -91,9 +91,30 @@ fn the_volume_slider_sets_the_speaker_volume() {
         ui.find("100%").expect("the volume as sent");
     });
     h.send(Message::InCall(in_call::Message::Volume(50)));
-    assert_eq!(h.app.voice().unwrap().control.volume(), 0.5);
+    assert_eq!(h.app.voice().unwrap().control.as_ref().unwrap().volume(), 0.5);
     interact(&mut h, |ui| {
         ui.find("50%").expect("the slider reads the control");
+    });
+}
+
+#[test]
+fn voice_controls_appear_once_the_relay_answers() {
+    let mut h = Harness::with_voice(FakeDevices::full());
+    h.voice_connecting.store(true, std::sync::atomic::Ordering::Relaxed);
+    h.accept_call_from_bob();
+    assert!(h.app.voice().unwrap().control.is_none());
+    interact(&mut h, |ui| {
+        ui.find("Connecting voice...").expect("while the relay has not answered");
+        ui.find("Compare this code with the other person").expect("the code is known from the keys");
+        assert!(ui.find("Mute (M)").is_err());
+        ui.tap_key(Key::Character("m".into()));
+    });
+    h.voice_connecting.store(false, std::sync::atomic::Ordering::Relaxed);
+    h.send(Message::Tick(Instant::now()));
+    let control = h.app.voice().unwrap().control.clone().expect("picked up at the next tick");
+    assert!(!control.is_muted(), "M before the relay answered did nothing");
+    interact(&mut h, |ui| {
+        ui.find("Mute (M)").expect("now the controls show");
     });
 }
 

@@ -40,8 +40,10 @@ pub enum Event {
 pub fn update(call: &InCall, voice: Option<&VoiceView>, message: Message) -> Option<Event> {
     match message {
         Message::HangUp => Some(Event::HangUp { call_id: call.call.call_id().to_owned() }),
-        Message::ToggleMute => voice.map(|v| Event::SetMuted(!v.control.is_muted())),
-        Message::Volume(percent) => voice.map(|_| Event::SetVolume(f32::from(percent.min(200)) / 100.0)),
+        Message::ToggleMute => voice.and_then(|v| v.control.as_ref()).map(|c| Event::SetMuted(!c.is_muted())),
+        Message::Volume(percent) => voice
+            .and_then(|v| v.control.as_ref())
+            .map(|_| Event::SetVolume(f32::from(percent.min(200)) / 100.0)),
     }
 }
 
@@ -75,7 +77,9 @@ fn voice_part<'a>(mut body: Column<'a, Message>, voice: &'a VoiceView) -> Column
     for missing in [&voice.no_microphone, &voice.no_speaker].into_iter().flatten() {
         body = body.push(text(missing.as_str()).style(text::warning));
     }
-    let control = &voice.control;
+    let Some(control) = &voice.control else {
+        return body.push(text("Connecting voice...").size(theme::SMALL));
+    };
     let muted = control.is_muted();
     let (mute_label, mute_style): (_, fn(&iced::Theme, button::Status) -> button::Style) =
         if muted { ("Unmute (M)", button::primary) } else { ("Mute (M)", button::secondary) };
