@@ -18,6 +18,9 @@ pub trait AudioDevices: Send + Sync {
     fn list(&self) -> DeviceList;
     fn open_input(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSource>, AudioError>;
     fn open_output(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSink>, AudioError>;
+    /// Whether what it opens blocks until a frame is captured or played
+    /// (a sound card does; a fake returns at once).
+    fn paces(&self) -> bool;
 }
 
 /// The default host's devices through cpal.
@@ -35,6 +38,10 @@ impl AudioDevices for CpalDevices {
 
     fn open_output(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSink>, AudioError> {
         Ok(Box::new(crate::voice::audio::device::DeviceSink::open(choice)?))
+    }
+
+    fn paces(&self) -> bool {
+        true
     }
 }
 

@@ -32,11 +32,15 @@ pub trait VoiceLine {
 
 /// Starts the voice of an accepted call with this microphone and speaker.
 pub trait VoiceStarter: Send + Sync {
+    /// `paced_by_devices`: both ends are sound-card devices that block in
+    /// their reads and writes (they set the pace); otherwise at least one
+    /// is a stand-in that returns at once and the driver keeps the 20 ms clock.
     fn start(
         &self,
         call: &CallFacts,
         source: Box<dyn AudioSource>,
         sink: Box<dyn AudioSink>,
+        paced_by_devices: bool,
     ) -> Result<Box<dyn VoiceLine>, MediaError>;
 }
 
@@ -51,6 +55,7 @@ impl VoiceStarter for NoDriver {
         _call: &CallFacts,
         _source: Box<dyn AudioSource>,
         _sink: Box<dyn AudioSink>,
+        _paced_by_devices: bool,
     ) -> Result<Box<dyn VoiceLine>, MediaError> {
         Err(MediaError("Built-in voice is not available in this build".into()))
     }
@@ -82,7 +87,8 @@ impl MediaHook for VoiceMedia {
                 (Box::new(Discard), Some("No speaker found: you cannot hear the other side".to_owned()))
             }
         };
-        let line = self.starter.start(call, source, sink)?;
+        let paced = self.devices.paces() && no_microphone.is_none() && no_speaker.is_none();
+        let line = self.starter.start(call, source, sink, paced)?;
         let view =
             VoiceView { control: line.control(), safety_code: line.safety_code(), no_microphone, no_speaker };
         Ok(Box::new(VoiceSession { line, view }))

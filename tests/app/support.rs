@@ -443,6 +443,10 @@ impl AudioDevices for FakeDevices {
         }
         Ok(Box::new(softphone::voice::audio::Discard))
     }
+
+    fn paces(&self) -> bool {
+        false
+    }
 }
 
 /// A call driver without a network: a real voice session on keys agreed
@@ -460,6 +464,7 @@ impl VoiceStarter for FakeDriver {
         call: &CallFacts,
         mut source: Box<dyn AudioSource>,
         _sink: Box<dyn AudioSink>,
+        _paced_by_devices: bool,
     ) -> Result<Box<dyn VoiceLine>, MediaError> {
         self.order.push(format!("voice start {}", call.call_id));
         let other = LocalKey::from_rng(&mut rand::rngs::StdRng::seed_from_u64(7));
