@@ -25,6 +25,8 @@
 //! - [`link`]: signed out, or a session and its connection; [`session`]:
 //!   signing in and out, connection events, and quitting.
 //! - [`outputs`]: sounds and media derived from the state; [`timeline`]: the QA timeline.
+//! - [`voice`]: built-in voice as a media hook, and the call-driver seam
+//!   ([`voice::VoiceStarter`]); [`audio`]: the sound card's devices and the mic test.
 //! - [`layout`]: the window: title, tabs, banners, dialog layer, keys.
 //! - [`phone`]: the seam to the SDK and the iced adapter for its events.
 //! - [`signals`]: SIGTERM and SIGINT close the app as its window does.

@@ -25,7 +25,7 @@
 //! - [`notify`]: desktop notifications, when the desktop has them.
 //! - [`event_log`]: the QA timeline of `--log-events FILE`.
 //! - [`ringtone`]: the ringtone and ringback tone (rodio, or silence).
-//! - [`media`]: what an accepted call starts (nothing, a program, a URL).
+//! - [`media`]: what an accepted call starts (built-in voice, nothing, a program, a URL).
 //! - [`voice`]: built-in voice, UI-free and sans-IO: packets, end-to-end
 //!   encryption, Opus, the jitter buffer, audio sources and sinks.
 //! - [`app`]: the desktop softphone (iced): screens, the incoming-call
