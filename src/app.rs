@@ -25,12 +25,15 @@
 //! - [`link`]: signed out, or a session and its connection; [`session`]:
 //!   signing in and out, connection events, and quitting.
 //! - [`outputs`]: sounds and media derived from the state; [`timeline`]: the QA timeline.
+//! - [`voice`]: built-in voice as a media hook, and the call-driver seam
+//!   ([`voice::VoiceStarter`]); [`audio`]: the sound card's devices and the mic test.
 //! - [`layout`]: the window: title, tabs, banners, dialog layer, keys.
 //! - [`phone`]: the seam to the SDK and the iced adapter for its events.
 //! - [`signals`]: SIGTERM and SIGINT close the app as its window does.
 //! - [`embedded`]: the in-process server of the default setup.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
 
+pub mod audio;
 pub mod effects;
 pub mod embedded;
 pub mod layout;
@@ -39,11 +42,13 @@ pub mod model;
 pub mod outputs;
 pub mod pages;
 pub mod phone;
+pub mod relay_voice;
 pub mod screen;
 pub mod session;
 pub mod signals;
 pub mod theme;
 pub mod timeline;
+pub mod voice;
 pub mod widget;
 
 pub use model::CallRequest;
@@ -51,7 +56,7 @@ pub use screen::{Page, Screen, contacts, dial, history, in_call, incoming, outgo
 
 use crate::config::{AppConfig, MediaConfig};
 use crate::history::History;
-use crate::media::{self, MediaHook};
+use crate::media::{self, MediaHook, VoiceView};
 use crate::notify::{self, Notifier};
 use crate::paths::Paths;
 use crate::ringtone::{self, Ringer, Sound, Tone};
@@ -64,6 +69,7 @@ use phone::Connector;
 use sign_in::SignIn;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 use timeline::Timeline;
 
@@ -114,17 +120,24 @@ pub struct Parts {
     pub connector: Connector,
     /// Shows desktop notifications.
     pub notifier: Box<dyn Notifier>,
+    /// The microphones and speakers: cpal's, or a fake list in tests.
+    pub audio: Arc<dyn audio::AudioDevices>,
+    /// The call driver that carries built-in voice.
+    pub voice: Arc<dyn voice::VoiceStarter>,
 }
 
 impl Parts {
     /// The real ones: the platform's paths, the sound card, the SDK.
     pub fn real() -> Parts {
+        let voice = Arc::new(relay_voice::RelayVoice::default());
         Parts {
             paths: Paths::from_env(),
             ringer: ringtone::open_default(),
             media_hook: None,
-            connector: phone::sdk_connector(),
+            connector: phone::sdk_connector(voice.clone()),
             notifier: Box::new(notify::DesktopNotifier::default()),
+            audio: Arc::new(audio::CpalDevices),
+            voice,
         }
     }
 }
@@ -231,10 +244,13 @@ impl App {
             (Some(a), Some(b)) => Some(format!("{a} {b}")),
             (a, b) => a.or(b),
         };
-        let media_hook_from_config = parts.media_hook.is_none();
-        let media_hook = parts.media_hook.unwrap_or_else(|| media::hook_for(&config.media));
-        let outputs =
-            Outputs::new(parts.ringer, Sound::from_config(&config), media_hook, media_hook_from_config);
+        let devices = outputs::Devices {
+            ringer: parts.ringer,
+            media_hook: parts.media_hook,
+            audio: parts.audio,
+            voice: parts.voice,
+        };
+        let outputs = Outputs::new(devices, &config);
         let mut app = App {
             paths: parts.paths,
             page: Page::SignIn(SignIn::from_config(&config)),
@@ -358,11 +374,23 @@ impl App {
                     .map(|outgoing::Event::Cancel { call_id }| model::Event::Cancel { call_id }),
                 _ => None,
             },
-            CallScreen::InCall(m) => match calls.active() {
-                Some(Active::InCall(call)) => in_call::update(call, m)
-                    .map(|in_call::Event::HangUp { call_id }| model::Event::HangUp { call_id }),
-                _ => None,
-            },
+            CallScreen::InCall(m) => {
+                let Some(Active::InCall(call)) = calls.active() else { return Task::none() };
+                let voice = self.outputs.voice();
+                match (in_call::update(call, voice, m), voice) {
+                    (Some(in_call::Event::HangUp { call_id }), _) => Some(model::Event::HangUp { call_id }),
+                    // Mute and volume are the voice pipeline's state, set on its control.
+                    (Some(in_call::Event::SetMuted(muted)), Some(VoiceView { control: Some(c), .. })) => {
+                        c.set_muted(muted);
+                        None
+                    }
+                    (Some(in_call::Event::SetVolume(volume)), Some(VoiceView { control: Some(c), .. })) => {
+                        c.set_volume(volume);
+                        None
+                    }
+                    _ => None,
+                }
+            }
         };
         match event {
             Some(event) => self.drive(event),
@@ -432,6 +460,16 @@ impl App {
     /// The tone the ringer is playing.
     pub fn tone(&self) -> Option<Tone> {
         self.outputs.tone()
+    }
+
+    /// The built-in voice of the call that is up, if it runs.
+    pub fn voice(&self) -> Option<&media::VoiceView> {
+        self.outputs.voice()
+    }
+
+    /// The level of the settings' microphone test, while it runs.
+    pub fn mic_test_level(&self) -> Option<crate::voice::level::Level> {
+        self.outputs.mic_test().map(audio::MicTest::level)
     }
 
     /// The call history.

@@ -60,6 +60,11 @@ pub struct AppConfig {
     pub contacts: Vec<Contact>,
     /// What a call starts once it is accepted.
     pub media: MediaConfig,
+    /// The microphone for built-in voice: a device name as the settings
+    /// list shows it; empty is the system default.
+    pub audio_input: String,
+    /// The speaker for built-in voice; empty is the system default.
+    pub audio_output: String,
 }
 
 impl Default for AppConfig {
@@ -75,7 +80,9 @@ impl Default for AppConfig {
             do_not_disturb: false,
             call_waiting: false,
             contacts: Vec::new(),
-            media: MediaConfig::None,
+            media: MediaConfig::Voice,
+            audio_input: String::new(),
+            audio_output: String::new(),
         }
     }
 }
@@ -98,11 +105,19 @@ impl Contact {
 }
 
 /// Which media session an accepted call starts (see [`crate::media`]).
+///
+/// A fresh config gets [`MediaConfig::Voice`]; so does a config file
+/// without a `media` key (older versions wrote one only once saved, and
+/// an unset key takes the default like every other key). A file that
+/// says `{"kind": "none"}` keeps it: that may have been chosen, and the
+/// app cannot tell a choice from an old default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MediaConfig {
-    /// Nothing: the call screen shows the channel.
+    /// The built-in voice: end-to-end encrypted audio through the server's relay.
     #[default]
+    Voice,
+    /// Nothing: the call screen shows the channel.
     None,
     /// Runs `program args...` with `{channel}`, `{peer}`, `{role}` and
     /// `{call_id}` substituted in the arguments; stopped at hang-up.
@@ -128,7 +143,7 @@ impl MediaConfig {
     /// The command line or URL template, as the settings screen edits it.
     pub fn template(&self) -> String {
         match self {
-            MediaConfig::None => String::new(),
+            MediaConfig::Voice | MediaConfig::None => String::new(),
             MediaConfig::Command { program, args } => std::iter::once(program.as_str())
                 .chain(args.iter().map(String::as_str))
                 .collect::<Vec<_>>()
@@ -231,6 +246,8 @@ impl AppConfig {
                 }
             }
             "media" => self.media = field(value)?,
+            "audio_input" => self.audio_input = field(value)?,
+            "audio_output" => self.audio_output = field(value)?,
             _ => return Err(None),
         }
         Ok(())

@@ -44,7 +44,8 @@
 //!   which missed calls are still unseen.
 //! - [`notify`]: desktop notifications, when the desktop has them.
 //! - [`ringtone`]: the ringtone and ringback tone (rodio, or silence).
-//! - [`media`]: what an accepted call starts (nothing, a program, a URL).
+//! - [`media`]: what an accepted call starts (built-in voice, nothing, a
+//!   program, a URL).
 //!
 //! Outside `src/`: the tests (`tests/server.rs`, `tests/sdk.rs`,
 //! `tests/app.rs`, the last needing `desktop`), the Debian packaging

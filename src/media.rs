@@ -4,12 +4,14 @@
 //! job. The app hands the call's facts ([`CallFacts`]) to a [`MediaHook`],
 //! which starts a [`MediaSession`]; the session is polled for its status
 //! while the call is up (the call screen shows it) and stopped at hang-up.
-//! Three hooks are built in, chosen by [`crate::config::MediaConfig`]:
-//! [`NoMedia`], [`CommandMedia`] (runs a program) and [`UrlMedia`] (opens a
-//! meeting link).
+//! Four hooks are built in, chosen by [`crate::config::MediaConfig`]: the
+//! app's built-in voice (`app::voice`, the default), [`NoMedia`],
+//! [`CommandMedia`] (runs a program) and [`UrlMedia`] (opens a meeting
+//! link). A voice session also hands the call screen its [`VoiceView`].
 
 use crate::config::MediaConfig;
 use crate::protocol::Role;
+use crate::voice::VoiceControl;
 use std::process::{Child, Command, Stdio};
 
 /// What a media session needs to know about its call.
@@ -70,11 +72,33 @@ pub trait MediaSession {
     fn poll(&mut self) -> MediaStatus;
     /// Stops it at hang-up; called once.
     fn stop(&mut self);
+    /// What the call screen shows of built-in voice; `None` for the others.
+    fn voice(&self) -> Option<&VoiceView> {
+        None
+    }
+}
+
+/// A voice call's handle for the call screen: mute, volume, levels and
+/// quality live in the control (the voice pipeline's own state, never a
+/// widget's), and the safety code both sides compare.
+#[derive(Debug, Clone)]
+pub struct VoiceView {
+    /// `None` while the call driver is still reaching the relay.
+    pub control: Option<VoiceControl>,
+    /// The six digits derived from both sides' keys.
+    pub safety_code: String,
+    /// Why there is no microphone (the other side hears silence), if so.
+    pub no_microphone: Option<String>,
+    /// Why there is no speaker (we hear nothing), if so.
+    pub no_speaker: Option<String>,
 }
 
 /// The hook `config` names.
 pub fn hook_for(config: &MediaConfig) -> Box<dyn MediaHook> {
     match config {
+        // The app builds its voice hook itself (it needs the sound card and
+        // the call driver); anywhere else there is none.
+        MediaConfig::Voice => Box::new(NoMedia),
         MediaConfig::None => Box::new(NoMedia),
         MediaConfig::Command { program, args } => {
             Box::new(CommandMedia { program: program.clone(), args: args.clone() })

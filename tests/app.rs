@@ -37,3 +37,6 @@ mod shutdown;
 
 #[path = "app/process.rs"]
 mod process;
+
+#[path = "app/voice.rs"]
+mod voice;

@@ -60,7 +60,10 @@ impl App {
             || self.calls.active().is_some()
             || matches!(self.link, Link::Up { status: Status::Reconnecting { .. }, .. });
         let mut subscriptions = vec![closing, signals, focus];
-        if needs_clock {
+        // Meters move ten times a second while there is sound to show.
+        if self.outputs.voice().is_some() || self.outputs.mic_test().is_some() {
+            subscriptions.push(iced::time::every(Duration::from_millis(100)).map(Message::Tick));
+        } else if needs_clock {
             subscriptions.push(iced::time::every(Duration::from_secs(1)).map(Message::Tick));
         }
         Subscription::batch(subscriptions)
@@ -77,9 +80,9 @@ impl App {
                 screen.view(&self.config.contacts, &self.presence).map(Message::Contacts)
             }
             Screen::History(screen) => screen.view(&self.history, unix_millis()).map(Message::History),
-            Screen::Settings(form) => form.view().map(Message::Settings),
+            Screen::Settings(form) => form.view(self.mic_test_level()).map(Message::Settings),
             Screen::Outgoing(call) => outgoing::view(call, self.now).map(Message::Outgoing),
-            Screen::InCall(call) => in_call::view(call, self.now).map(Message::InCall),
+            Screen::InCall(call) => in_call::view(call, self.outputs.voice(), self.now).map(Message::InCall),
         };
         let mut page = column![].height(Fill);
         if let Some(tabs) = self.tabs() {
@@ -139,8 +142,9 @@ impl App {
             // call itself is never ended by a stray key.
             Screen::InCall(_) if self.calls.waiting().is_some() => keys
                 .on_enter(Some(Message::Waiting(incoming::Message::Accept)))
-                .on_escape(Some(Message::Waiting(incoming::Message::Refuse))),
-            Screen::InCall(_) => keys,
+                .on_escape(Some(Message::Waiting(incoming::Message::Refuse)))
+                .on_char('m', Message::InCall(in_call::Message::ToggleMute)),
+            Screen::InCall(_) => keys.on_char('m', Message::InCall(in_call::Message::ToggleMute)),
         };
         if self.is_idle() && self.link.session().is_some() {
             keys.on_ctrl('1', Message::Go(Tab::Dial))

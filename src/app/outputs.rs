@@ -7,10 +7,15 @@
 //! makes "the ringtone plays while, and only while, an invitation rings"
 //! hold whatever ended the invitation.
 
+use super::audio::{AudioDevices, MicTest};
+use super::voice::{VoiceMedia, VoiceStarter};
 use super::{App, Page};
 use crate::clock::unix_micros;
-use crate::media::{self, MediaHook, MediaSession, MediaStatus};
+use crate::config::{AppConfig, MediaConfig};
+use crate::media::{self, MediaHook, MediaSession, MediaStatus, VoiceView};
 use crate::ringtone::{Ringer, Sound, Tone};
+use crate::voice::audio::device::DeviceChoice;
+use std::sync::Arc;
 
 /// The media session of the call that is up.
 struct ActiveMedia {
@@ -32,18 +37,42 @@ pub struct Outputs {
     /// given (tests).
     media_hook_from_config: bool,
     media: Option<ActiveMedia>,
+    /// The sound card (or the tests' fake one): for voice and the mic test.
+    devices: Arc<dyn AudioDevices>,
+    /// The call driver that carries built-in voice.
+    voice: Arc<dyn VoiceStarter>,
+    /// The settings screen's microphone test, while it runs.
+    mic_test: Option<MicTest>,
+}
+
+/// Who the outputs talk to.
+pub struct Devices {
+    pub ringer: Box<dyn Ringer>,
+    /// `None`: the hook the config names.
+    pub media_hook: Option<Box<dyn MediaHook>>,
+    pub audio: Arc<dyn AudioDevices>,
+    pub voice: Arc<dyn VoiceStarter>,
 }
 
 impl Outputs {
-    /// The ringer configured with `sound`, silent; no media running.
-    pub fn new(
-        mut ringer: Box<dyn Ringer>,
-        sound: Sound,
-        media_hook: Box<dyn MediaHook>,
-        media_hook_from_config: bool,
-    ) -> Outputs {
+    /// The ringer configured with the config's sound, silent; no media running.
+    pub fn new(devices: Devices, config: &AppConfig) -> Outputs {
+        let Devices { mut ringer, media_hook, audio, voice } = devices;
+        let sound = Sound::from_config(config);
         ringer.configure(&sound);
-        Outputs { ringer, sound, tone: None, media_hook, media_hook_from_config, media: None }
+        let media_hook_from_config = media_hook.is_none();
+        let media_hook = media_hook.unwrap_or_else(|| hook_for(config, &audio, &voice));
+        Outputs {
+            ringer,
+            sound,
+            tone: None,
+            media_hook,
+            media_hook_from_config,
+            media: None,
+            devices: audio,
+            voice,
+            mic_test: None,
+        }
     }
 
     /// The tone the ringer is playing.
@@ -51,11 +80,56 @@ impl Outputs {
         self.tone
     }
 
-    /// The config's media settings changed: a hook from the config follows.
-    pub fn media_config_changed(&mut self, config: &crate::config::MediaConfig) {
+    /// The config's media or device settings changed: a hook from the config follows.
+    pub fn media_config_changed(&mut self, config: &AppConfig) {
         if self.media_hook_from_config {
-            self.media_hook = media::hook_for(config);
+            self.media_hook = hook_for(config, &self.devices, &self.voice);
         }
+    }
+
+    /// What the call screen shows of the voice of the call up, if it is voice.
+    pub fn voice(&self) -> Option<&VoiceView> {
+        self.media.as_ref()?.session.as_ref()?.voice()
+    }
+
+    /// The sound card's devices.
+    pub fn devices(&self) -> &Arc<dyn AudioDevices> {
+        &self.devices
+    }
+
+    /// The microphone test, while it runs.
+    pub fn mic_test(&self) -> Option<&MicTest> {
+        self.mic_test.as_ref()
+    }
+
+    /// Starts the microphone test on `input`, or says why it cannot.
+    pub fn start_mic_test(&mut self, input: &DeviceChoice) -> Result<(), String> {
+        self.mic_test = None;
+        let source =
+            self.devices.open_input(input).map_err(|e| format!("Cannot open the microphone: {e}"))?;
+        self.mic_test = Some(MicTest::start(source));
+        Ok(())
+    }
+
+    pub fn stop_mic_test(&mut self) {
+        self.mic_test = None;
+    }
+}
+
+/// The media hook `config` names; built-in voice with its devices.
+fn hook_for(
+    config: &AppConfig,
+    devices: &Arc<dyn AudioDevices>,
+    voice: &Arc<dyn VoiceStarter>,
+) -> Box<dyn MediaHook> {
+    match &config.media {
+        MediaConfig::Voice => Box::new(VoiceMedia {
+            devices: devices.clone(),
+            starter: voice.clone(),
+            input: DeviceChoice::from_setting(&config.audio_input),
+            output: DeviceChoice::from_setting(&config.audio_output),
+        }),
+        other => media::hook_for(other),
     }
 }
 
@@ -64,6 +138,16 @@ impl App {
     pub(super) fn drive_outputs(&mut self) {
         if let Page::Settings(form) = &mut self.page {
             form.previewing = self.preview.is_some();
+        }
+        // The microphone test runs only on the settings screen, and never
+        // beside a call (which owns the microphone).
+        let testing_allowed =
+            matches!(self.screen(), super::Screen::Settings(_)) && self.calls.ringing().is_none();
+        if !testing_allowed || self.quitting {
+            self.outputs.mic_test = None;
+        }
+        if let Page::Settings(form) = &mut self.page {
+            form.mic_testing = self.outputs.mic_test.is_some();
         }
         let sound = self.wanted_sound();
         if sound != self.outputs.sound {
@@ -84,6 +168,8 @@ impl App {
                 );
             }
         }
+        // Tone first, then media: the ringer lets go of the sound card
+        // before call audio opens it.
         self.drive_media();
         self.log_ui();
     }

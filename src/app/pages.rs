@@ -71,7 +71,9 @@ impl App {
                 }
                 Page::History(HistoryScreen { selected: None, fresh })
             }
-            Tab::Settings => Page::Settings(Settings::from_config(&self.config)),
+            Tab::Settings => Page::Settings(
+                Settings::from_config(&self.config).with_devices(self.outputs.devices().list()),
+            ),
         };
         Task::none()
     }
@@ -159,6 +161,17 @@ impl App {
                 self.preview = None;
                 Task::none()
             }
+            Some(settings::Event::MicTest(input)) => {
+                let failed = self.outputs.start_mic_test(&input).err();
+                if let Page::Settings(form) = &mut self.page {
+                    form.error = failed;
+                }
+                Task::none()
+            }
+            Some(settings::Event::StopMicTest) => {
+                self.outputs.stop_mic_test();
+                Task::none()
+            }
             None => Task::none(),
         }
     }
@@ -168,8 +181,9 @@ impl App {
         let identity =
             |c: &AppConfig| (c.server_url.clone(), c.peer_id.clone(), c.token.clone(), c.device.clone());
         let identity_changed = identity(&config) != identity(&self.config);
-        if config.media != self.config.media {
-            self.outputs.media_config_changed(&config.media);
+        let media = |c: &AppConfig| (c.media.clone(), c.audio_input.clone(), c.audio_output.clone());
+        if media(&config) != media(&self.config) {
+            self.outputs.media_config_changed(&config);
         }
         self.config = config;
         self.save_config();

@@ -6,7 +6,9 @@
 //! sign-in form; the real one starts an SDK client whose events the app
 //! turns into messages (see [`events`]).
 
+use super::relay_voice::RelayVoice;
 use crate::sdk::{self, Client, Error, Events, Reply};
+use crate::voice::crypto::LocalKey;
 use futures_util::FutureExt;
 use std::sync::Arc;
 
@@ -31,13 +33,65 @@ pub trait Phone: Send + Sync {
 /// app listens to (tests feed events by hand and return `None`).
 pub type Connector = Box<dyn Fn(sdk::ClientConfig) -> Result<(Arc<dyn Phone>, Option<Events>), Error>>;
 
-/// The real connector: an SDK client that connects in the background.
-/// Needs a tokio runtime, which iced's `tokio` executor provides.
-pub fn sdk_connector() -> Connector {
-    Box::new(|config| {
+/// The real connector: an SDK client that connects in the background,
+/// offering a voice key with every invite and accept (kept in `voice`).
+/// Needs a tokio runtime, which iced's tokio executor provides.
+pub fn sdk_connector(voice: Arc<RelayVoice>) -> Connector {
+    Box::new(move |config| {
+        let server_url = config.url.clone();
         let (client, events) = Client::start(config)?;
-        Ok((Arc::new(client) as Arc<dyn Phone>, Some(events)))
+        let phone = VoicePhone { client, voice: voice.clone(), server_url };
+        Ok((Arc::new(phone) as Arc<dyn Phone>, Some(events)))
     })
+}
+
+/// The SDK client, with a fresh X25519 key offered in each invite and accept.
+struct VoicePhone {
+    client: Client,
+    voice: Arc<RelayVoice>,
+    /// The signaling URL: the host of the relay's WebSocket fallback.
+    server_url: String,
+}
+
+impl Phone for VoicePhone {
+    fn invite(&self, peer: &str, channel: &str, content: &str) -> Result<(String, Reply<()>), Error> {
+        let invitation = self.client.create_local_invitation(peer)?;
+        invitation.set_channel_id(channel)?;
+        invitation.set_content(content)?;
+        let key = LocalKey::generate();
+        invitation.set_media_key(&key.public())?;
+        self.voice.offered(invitation.call_id(), key, &self.client, &self.server_url);
+        Ok((invitation.call_id().to_owned(), invitation.send()))
+    }
+
+    fn accept(&self, call_id: &str) -> Reply<()> {
+        let Some(invitation) = self.client.remote_invitation(call_id) else {
+            return failed(unknown_call(call_id));
+        };
+        let key = LocalKey::generate();
+        let public = key.public();
+        self.voice.offered(call_id, key, &self.client, &self.server_url);
+        invitation.accept_with_media(&public).map(|reply| reply.map(|_| ())).boxed()
+    }
+
+    fn cancel(&self, call_id: &str) -> Reply<()> {
+        Phone::cancel(&self.client, call_id)
+    }
+    fn refuse(&self, call_id: &str, response: &str) -> Reply<()> {
+        Phone::refuse(&self.client, call_id, response)
+    }
+    fn hang_up(&self, call_id: &str) -> Reply<()> {
+        Phone::hang_up(&self.client, call_id)
+    }
+    fn logout(&self) -> Reply<()> {
+        Phone::logout(&self.client)
+    }
+    fn subscribe_presence(&self, peers: &[String]) -> Reply<sdk::Presence> {
+        Phone::subscribe_presence(&self.client, peers)
+    }
+    fn unsubscribe_presence(&self, peers: &[String]) -> Reply<()> {
+        Phone::unsubscribe_presence(&self.client, peers)
+    }
 }
 
 /// A reply that is already an error.

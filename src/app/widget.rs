@@ -23,6 +23,8 @@ pub struct Shortcuts<'a, Message> {
     named: Vec<(key::Named, Message)>,
     /// Ctrl + a character (e.g. `1`) and their messages.
     control: Vec<(char, Message)>,
+    /// A character without Ctrl (e.g. `m` for mute), either case.
+    plain: Vec<(char, Message)>,
     /// When set, the bound keys are handled before `content` sees them, and
     /// `content` never sees them, and Tab moves no focus: a modal dialog owns the keyboard.
     modal: bool,
@@ -30,7 +32,13 @@ pub struct Shortcuts<'a, Message> {
 
 /// Wraps `content` in [`Shortcuts`] with no keys bound yet.
 pub fn shortcuts<'a, Message>(content: impl Into<Element<'a, Message>>) -> Shortcuts<'a, Message> {
-    Shortcuts { content: content.into(), named: Vec::new(), control: Vec::new(), modal: false }
+    Shortcuts {
+        content: content.into(),
+        named: Vec::new(),
+        control: Vec::new(),
+        plain: Vec::new(),
+        modal: false,
+    }
 }
 
 impl<'a, Message> Shortcuts<'a, Message> {
@@ -58,6 +66,13 @@ impl<'a, Message> Shortcuts<'a, Message> {
         self
     }
 
+    /// Publishes `message` on `character` without Ctrl, in either case;
+    /// only for screens without a text field.
+    pub fn on_char(mut self, character: char, message: Message) -> Self {
+        self.plain.push((character.to_ascii_lowercase(), message));
+        self
+    }
+
     /// Makes the bound keys take precedence over everything inside.
     pub fn modal(mut self, modal: bool) -> Self {
         self.modal = modal;
@@ -80,6 +95,10 @@ impl<'a, Message> Shortcuts<'a, Message> {
             }
             keyboard::Key::Character(c) if modifiers.command() => {
                 self.control.iter().find(|(ch, _)| c.as_str().starts_with(*ch)).map(|(_, m)| m)
+            }
+            keyboard::Key::Character(c) => {
+                let c = c.as_str().to_ascii_lowercase();
+                self.plain.iter().find(|(ch, _)| c.starts_with(*ch)).map(|(_, m)| m)
             }
             _ => None,
         }

@@ -3,7 +3,7 @@
 //! peers) on the other side. The test plays the iced runtime: it runs the
 //! tasks `update` returns and feeds their messages back.
 
-use super::support::{Log, MediaRecord, RecordingMedia, RecordingRinger};
+use super::support::{FakeDevices, FakeDriver, Log, MediaRecord, RecordingMedia, RecordingRinger};
 use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
@@ -14,6 +14,7 @@ use softphone::history::{Direction, Outcome};
 use softphone::paths::Paths;
 use softphone::ringtone::Tone;
 use softphone::sdk::{self, Client, Event, Events};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::servers::WAIT;
@@ -42,14 +43,60 @@ impl Driver {
         let parts = Parts {
             paths: Paths::under(home.path().to_owned()),
             ringer: Box::new(RecordingRinger(tones.clone())),
-            media_hook: Some(Box::new(RecordingMedia { log: media.clone(), fail: None })),
-            connector: phone::sdk_connector(),
+            media_hook: Some(Box::new(RecordingMedia {
+                log: media.clone(),
+                fail: None,
+                order: Log::default(),
+            })),
+            connector: phone::sdk_connector(Default::default()),
             notifier: Box::new(softphone::notify::NoNotifier),
+            audio: Arc::new(FakeDevices::full()),
+            voice: Arc::new(FakeDriver { order: Log::default(), connecting: Default::default() }),
         };
         let (app, task) = App::new(options, parts);
         let mut driver = Driver { name, app, tones, media, tasks: SelectAll::new(), _home: home };
         driver.absorb(task);
         driver
+    }
+
+    /// An app with built-in voice through the relay (the production
+    /// starter and phone), a tone for a microphone and no speaker to hear.
+    pub fn start_voice(name: &'static str, options: Options) -> Driver {
+        let home = tempfile::tempdir().unwrap();
+        let tones = Log::default();
+        let voice = Arc::new(softphone::app::relay_voice::RelayVoice::default());
+        let parts = Parts {
+            paths: Paths::under(home.path().to_owned()),
+            ringer: Box::new(RecordingRinger(tones.clone())),
+            media_hook: None,
+            connector: phone::sdk_connector(voice.clone()),
+            notifier: Box::new(softphone::notify::NoNotifier),
+            audio: Arc::new(FakeDevices::full()),
+            voice,
+        };
+        let (app, task) = App::new(options, parts);
+        let mut driver =
+            Driver { name, app, tones, media: Log::default(), tasks: SelectAll::new(), _home: home };
+        driver.absorb(task);
+        driver
+    }
+
+    /// Ticks the app (as its 100 ms subscription does) until `done` holds.
+    pub async fn tick_until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !done(&self.app) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}: timed out waiting for {what}: {:?}",
+                self.name,
+                self.app.screen()
+            );
+            while let Some(Some(message)) = self.tasks.next().now_or_never() {
+                self.send(message);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.send(Message::Tick(std::time::Instant::now()));
+        }
     }
 
     /// Runs `task` as iced would; only its messages matter here (window
@@ -340,4 +387,37 @@ async fn the_app_signs_in_over_wss_trusting_its_ca_file() {
     let mut alice =
         Driver::start("alice", Options { ca_file: Some(cert), ..signed_in_to(&server.url(), "alice") });
     alice.until_dial().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_apps_talk_through_the_relay_and_show_the_same_safety_code() {
+    let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
+    let url = server.url();
+    let mut alice = Driver::start_voice("alice", signed_in_to(&url, "alice"));
+    let mut bob = Driver::start_voice("bob", signed_in_to(&url, "bob"));
+    alice.until_dial().await;
+    bob.until_dial().await;
+    alice.call("bob");
+    bob.tick_until("the invitation", |app| app.incoming().is_some()).await;
+    bob.send(Message::Incoming(incoming::Message::Accept));
+    let talking = |app: &App| {
+        app.voice().and_then(|v| v.control.as_ref()).is_some_and(|c| c.speaker_level().rms_dbfs > -40.0)
+    };
+    for _ in 0..50 {
+        if talking(&alice.app) && talking(&bob.app) {
+            break;
+        }
+        alice.tick_until("alice's voice", |app| app.voice().is_some()).await;
+        bob.tick_until("bob's voice", |app| app.voice().is_some()).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        alice.send(Message::Tick(std::time::Instant::now()));
+        bob.send(Message::Tick(std::time::Instant::now()));
+    }
+    alice.tick_until("alice hears bob's tone", talking).await;
+    bob.tick_until("bob hears alice's tone", talking).await;
+    let code = |d: &Driver| d.app.voice().unwrap().safety_code.clone();
+    assert_eq!(code(&alice), code(&bob));
+    assert_eq!(code(&alice).len(), 6);
+    alice.send(Message::InCall(in_call::Message::HangUp));
+    bob.until_notice("alice hung up").await;
 }

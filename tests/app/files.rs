@@ -46,6 +46,8 @@ fn config_round_trips_through_json() {
         call_waiting: true,
         contacts: vec![Contact { peer_id: "bob".into(), name: "Bob B.".into() }],
         media: MediaConfig::Command { program: "echo".into(), args: vec!["{channel}".into()] },
+        audio_input: "Headset mic".into(),
+        audio_output: String::new(),
     };
     config.save(&paths).unwrap();
     assert_eq!(paths.config_file().file_name().unwrap(), "config.json");
@@ -53,6 +55,22 @@ fn config_round_trips_through_json() {
     assert!(text.contains("\"call_waiting\": true"), "people can read and edit it: {text}");
     assert_eq!(AppConfig::load(&paths), (config, None));
     assert_eq!(files_starting(&paths.config_dir, ".").len(), 0, "no temp file left behind");
+}
+
+#[test]
+fn built_in_voice_is_the_default_media_and_an_explicit_none_is_kept() {
+    let (_dir, paths) = temp_paths();
+    assert_eq!(AppConfig::default().media, MediaConfig::Voice, "a fresh config gets voice");
+    std::fs::create_dir_all(&paths.config_dir).unwrap();
+    // An old file without a media key takes the default like any unset key.
+    std::fs::write(paths.config_file(), r#"{"peer_id": "bob"}"#).unwrap();
+    assert_eq!(AppConfig::load(&paths).0.media, MediaConfig::Voice);
+    // One that says none keeps none: the app cannot tell it was not chosen.
+    std::fs::write(paths.config_file(), r#"{"peer_id": "bob", "media": {"kind": "none"}}"#).unwrap();
+    assert_eq!(AppConfig::load(&paths).0.media, MediaConfig::None);
+    std::fs::write(paths.config_file(), r#"{"media": {"kind": "voice"}, "audio_input": "USB mic"}"#).unwrap();
+    let (config, note) = AppConfig::load(&paths);
+    assert_eq!((config.media, config.audio_input.as_str(), note), (MediaConfig::Voice, "USB mic", None));
 }
 
 #[test]

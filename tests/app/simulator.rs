@@ -18,7 +18,7 @@ const WINDOW: (f32, f32) = softphone::app::layout::WINDOW;
 
 /// Renders the app, lets `interact` play with it, and delivers the
 /// messages it produced.
-fn interact(h: &mut Harness, interact: impl FnOnce(&mut Simulator<'_, Message>)) {
+pub(super) fn interact(h: &mut Harness, interact: impl FnOnce(&mut Simulator<'_, Message>)) {
     // Snapshots are taken with the CPU renderer, the one that needs no GPU.
     // SAFETY: every test sets the same value; nothing reads it concurrently
     // in a way a torn write could confuse.

@@ -3,7 +3,10 @@
 //! they were told, a phone that records requests instead of sending them.
 
 use futures_util::FutureExt;
+use rand::SeedableRng;
+use softphone::app::audio::AudioDevices;
 use softphone::app::phone::Phone;
+use softphone::app::voice::{VoiceLine, VoiceStarter};
 use softphone::app::{App, Message, Options, Parts, sign_in};
 use softphone::config::AppConfig;
 use softphone::media::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus};
@@ -11,6 +14,11 @@ use softphone::notify::Notifier;
 use softphone::paths::Paths;
 use softphone::ringtone::{Ringer, Sound, Tone};
 use softphone::sdk::{self, Event, Presence, Reply};
+use softphone::voice::audio::device::{DeviceChoice, DeviceList};
+use softphone::voice::audio::{AudioError, AudioSink, AudioSource};
+use softphone::voice::crypto::{LocalKey, Role};
+use softphone::voice::{VoiceConfig, VoiceControl, VoiceSession};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,15 +65,18 @@ impl Ringer for RecordingRinger {
     }
 }
 
-/// Records every tone, and every sound it is configured with.
+/// Records every tone, and every sound it is configured with; every
+/// tone also goes into the shared `order` of what touched the sound card.
 pub struct ConfiguredRinger {
     pub tones: Log<Option<Tone>>,
     pub sounds: Log<Sound>,
+    pub order: Log<String>,
 }
 
 impl Ringer for ConfiguredRinger {
     fn set(&mut self, tone: Option<Tone>) {
         self.tones.push(tone);
+        self.order.push(format!("tone {tone:?}"));
     }
 
     fn configure(&mut self, sound: &Sound) {
@@ -93,10 +104,13 @@ pub enum MediaRecord {
 pub struct RecordingMedia {
     pub log: Log<MediaRecord>,
     pub fail: Option<String>,
+    /// The shared order of what touched the sound card.
+    pub order: Log<String>,
 }
 
 impl MediaHook for RecordingMedia {
     fn start(&self, call: &CallFacts) -> Result<Box<dyn MediaSession>, MediaError> {
+        self.order.push(format!("media start {}", call.call_id));
         if let Some(reason) = &self.fail {
             return Err(MediaError(reason.clone()));
         }
@@ -201,6 +215,10 @@ pub struct Harness {
     pub sent: Log<Sent>,
     pub sounds: Log<Sound>,
     pub notes: Log<(String, String)>,
+    /// What touched the sound card, in order: tones, devices opened, voice started.
+    pub order: Log<String>,
+    /// While set, the fake call driver has not reached the relay yet.
+    pub voice_connecting: Arc<AtomicBool>,
     pub home: tempfile::TempDir,
 }
 
@@ -230,21 +248,80 @@ impl Harness {
 
     /// Starts an app on the files already in `home`.
     pub fn start(home: tempfile::TempDir, options: Options, fail: Option<String>) -> Harness {
+        Harness::start_with(home, options, Media::Recording { fail }, FakeDevices::full())
+    }
+
+    /// A fresh app with built-in voice (the default config) on `devices`,
+    /// its driver a fake that runs a real voice session without a network.
+    pub fn with_voice(devices: FakeDevices) -> Harness {
+        Harness::start_with(tempfile::tempdir().unwrap(), Options::default(), Media::Voice, devices)
+    }
+
+    /// The same with `config` in its config file before it starts.
+    pub fn with_voice_config(config: AppConfig, devices: FakeDevices) -> Harness {
+        let home = tempfile::tempdir().unwrap();
+        config.save(&Paths::under(home.path().to_owned())).unwrap();
+        Harness::start_with(home, Options::default(), Media::Voice, devices)
+    }
+
+    /// Signed in as alice with built-in voice, in a call with bob.
+    pub fn in_voice_call(devices: FakeDevices) -> Harness {
+        let mut h = Harness::with_voice(devices);
+        h.sign_in("alice");
+        h.accept_call_from_bob();
+        h
+    }
+
+    /// Bob calls (call `c1`) and we answer, the server confirming.
+    pub fn accept_call_from_bob(&mut self) {
+        if self.app.session_number().is_none() {
+            self.sign_in("alice");
+        }
+        self.invited("c1", "bob");
+        self.send(Message::Incoming(softphone::app::incoming::Message::Accept));
+        self.send(Message::Replied {
+            call_id: "c1".into(),
+            request: softphone::app::CallRequest::Accept,
+            result: Ok(()),
+        });
+    }
+
+    fn start_with(
+        home: tempfile::TempDir,
+        options: Options,
+        media_kind: Media,
+        devices: FakeDevices,
+    ) -> Harness {
         let tones = Log::default();
         let media = Log::default();
         let sent = Log::default();
         let sounds = Log::default();
         let notes = Log::default();
+        let order = Log::default();
+        let voice_connecting = Arc::new(AtomicBool::new(false));
         let phone_log = sent.clone();
+        let media_hook: Option<Box<dyn MediaHook>> = match media_kind {
+            Media::Recording { fail } => {
+                Some(Box::new(RecordingMedia { log: media.clone(), fail, order: order.clone() }))
+            }
+            Media::Voice => None,
+        };
+        let devices = FakeDevices { order: order.clone(), ..devices };
         let parts = Parts {
             paths: Paths::under(home.path().to_owned()),
-            ringer: Box::new(ConfiguredRinger { tones: tones.clone(), sounds: sounds.clone() }),
-            media_hook: Some(Box::new(RecordingMedia { log: media.clone(), fail })),
+            ringer: Box::new(ConfiguredRinger {
+                tones: tones.clone(),
+                sounds: sounds.clone(),
+                order: order.clone(),
+            }),
+            media_hook,
             connector: Box::new(move |_config| Ok((Arc::new(RecordingPhone(phone_log.clone())) as _, None))),
             notifier: Box::new(RecordingNotifier(notes.clone())),
+            audio: Arc::new(devices),
+            voice: Arc::new(FakeDriver { order: order.clone(), connecting: voice_connecting.clone() }),
         };
         let (app, _task) = App::new(options, parts);
-        Harness { app, tones, media, sent, sounds, notes, home }
+        Harness { app, tones, media, sent, sounds, notes, order, voice_connecting, home }
     }
 
     /// The same app's files, opened by a new app (a restart).
@@ -305,5 +382,129 @@ impl Harness {
     /// The last tone the ringer was told to play.
     pub fn tone(&self) -> Option<Tone> {
         self.tones.last().flatten()
+    }
+}
+
+/// Which media hook a harness's app gets.
+enum Media {
+    /// [`RecordingMedia`], failing with this reason if set.
+    Recording { fail: Option<String> },
+    /// The config's: built-in voice, with [`FakeDriver`].
+    Voice,
+}
+
+/// The sound card of a test: device lists, and a microphone that hears
+/// a steady tone at -20 dBFS (so meters have something to show).
+#[derive(Clone)]
+pub struct FakeDevices {
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    /// Filled in by the harness: the shared order of what touched the sound card.
+    pub order: Log<String>,
+}
+
+impl FakeDevices {
+    /// A headset and the laptop's own microphone and speaker.
+    pub fn full() -> FakeDevices {
+        FakeDevices {
+            inputs: vec!["Headset mic".into(), "Built-in mic".into()],
+            outputs: vec!["Headset".into(), "Built-in speaker".into()],
+            order: Log::default(),
+        }
+    }
+
+    /// A speaker and no microphone.
+    pub fn without_microphone() -> FakeDevices {
+        FakeDevices { inputs: Vec::new(), ..FakeDevices::full() }
+    }
+}
+
+impl AudioDevices for FakeDevices {
+    fn list(&self) -> DeviceList {
+        DeviceList { inputs: self.inputs.clone(), outputs: self.outputs.clone() }
+    }
+
+    fn open_input(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSource>, AudioError> {
+        self.order.push(format!("open input {choice:?}"));
+        let found = match choice {
+            DeviceChoice::SystemDefault => !self.inputs.is_empty(),
+            DeviceChoice::Named(name) => self.inputs.contains(name),
+        };
+        if !found {
+            return Err(AudioError::NoDevice { direction: "input", name: format!("{choice:?}") });
+        }
+        Ok(Box::new(softphone::voice::audio::Tone::new(440.0, -20.0)))
+    }
+
+    fn open_output(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSink>, AudioError> {
+        self.order.push(format!("open output {choice:?}"));
+        if self.outputs.is_empty() {
+            return Err(AudioError::NoDevice { direction: "output", name: format!("{choice:?}") });
+        }
+        Ok(Box::new(softphone::voice::audio::Discard))
+    }
+
+    fn paces(&self) -> bool {
+        false
+    }
+}
+
+/// A call driver without a network: a real voice session on keys agreed
+/// with a made-up other side, fed a few frames of the microphone so its
+/// level reads as captured.
+pub struct FakeDriver {
+    pub order: Log<String>,
+    /// While set, new calls' voice is still reaching the relay.
+    pub connecting: Arc<AtomicBool>,
+}
+
+impl VoiceStarter for FakeDriver {
+    fn start(
+        &self,
+        call: &CallFacts,
+        mut source: Box<dyn AudioSource>,
+        _sink: Box<dyn AudioSink>,
+        _paced_by_devices: bool,
+    ) -> Result<Box<dyn VoiceLine>, MediaError> {
+        self.order.push(format!("voice start {}", call.call_id));
+        let other = LocalKey::from_rng(&mut rand::rngs::StdRng::seed_from_u64(7));
+        let ours = LocalKey::from_rng(&mut rand::rngs::StdRng::seed_from_u64(8));
+        let keys = ours
+            .agree(&other.public(), Role::Caller, &call.call_id)
+            .map_err(|e| MediaError(e.to_string()))?;
+        let now = std::time::Instant::now();
+        let mut session =
+            VoiceSession::new(keys, VoiceConfig::default(), now).map_err(|e| MediaError(e.to_string()))?;
+        let mut frame = [0i16; softphone::voice::codec::FRAME_SAMPLES];
+        for _ in 0..5 {
+            source.read_frame(&mut frame).map_err(|e| MediaError(e.to_string()))?;
+            session.on_captured_frame(&frame, now).map_err(|e| MediaError(e.to_string()))?;
+        }
+        Ok(Box::new(FakeLine { session, connecting: self.connecting.clone(), order: self.order.clone() }))
+    }
+}
+
+struct FakeLine {
+    session: VoiceSession,
+    /// While set, the relay has not answered yet: no control.
+    connecting: Arc<AtomicBool>,
+    order: Log<String>,
+}
+
+impl VoiceLine for FakeLine {
+    fn control(&self) -> Option<VoiceControl> {
+        (!self.connecting.load(Ordering::Relaxed)).then(|| self.session.control())
+    }
+
+    fn safety_code(&self) -> String {
+        self.session.safety_code().to_owned()
+    }
+
+    fn status(&mut self) -> MediaStatus {
+        MediaStatus::Running("Voice through the relay (UDP)".into())
+    }
+
+    fn stop(&mut self) {
+        self.order.push("voice stop".into());
     }
 }

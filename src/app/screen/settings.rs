@@ -1,15 +1,19 @@
 //! The settings screen: server and identity, the ringtone file and volume
-//! (with a preview), ringback, do-not-disturb, call waiting, and the media
-//! session an accepted call starts. Nothing changes until Save (or Enter),
+//! (with a preview), ringback, do-not-disturb, call waiting, the media
+//! session an accepted call starts, and for built-in voice the microphone
+//! and speaker (with a microphone test and its level meter). Nothing changes until Save (or Enter),
 //! which checks every field first; Cancel (or Esc) leaves everything as it
 //! was. Saving is the parent's job, asked for with [`Event::Save`].
 
+use crate::app::audio::meter_fill;
 use crate::app::theme;
 use crate::config::{AppConfig, DEFAULT_SERVER_URL, MediaConfig};
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use crate::ringtone::{self, Sound};
+use crate::voice::audio::device::{DeviceChoice, DeviceList};
+use crate::voice::level::Level;
 use iced::widget::{
-    button, column, container, pick_list, row, scrollable, slider, text, text_input, toggler,
+    button, column, container, pick_list, progress_bar, row, scrollable, slider, text, text_input, toggler,
 };
 use iced::{Element, Fill};
 use std::path::PathBuf;
@@ -17,18 +21,36 @@ use std::path::PathBuf;
 /// Which kind of media session, as the pick list offers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaKind {
+    Voice,
     None,
     Command,
     Url,
 }
 
 impl MediaKind {
-    pub const ALL: [MediaKind; 3] = [MediaKind::None, MediaKind::Command, MediaKind::Url];
+    pub const ALL: [MediaKind; 4] = [MediaKind::Voice, MediaKind::None, MediaKind::Command, MediaKind::Url];
+}
+
+/// A microphone or speaker as the pick lists offer it: a device name, or
+/// the empty name for the system's default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceOption(pub String);
+
+impl std::fmt::Display for DeviceOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "System default" } else { &self.0 })
+    }
+}
+
+/// "System default", then `names`.
+fn device_options(names: &[String]) -> Vec<DeviceOption> {
+    std::iter::once(DeviceOption(String::new())).chain(names.iter().cloned().map(DeviceOption)).collect()
 }
 
 impl std::fmt::Display for MediaKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            MediaKind::Voice => "Built-in voice (encrypted)",
             MediaKind::None => "None: show the channel",
             MediaKind::Command => "Run a command",
             MediaKind::Url => "Open a URL",
@@ -57,6 +79,14 @@ pub struct Settings {
     pub error: Option<String>,
     /// Whether the preview plays (the app says so; the button reads Stop).
     pub previewing: bool,
+    /// The microphone: a device name, empty for the system default.
+    pub audio_input: String,
+    /// The speaker: a device name, empty for the system default.
+    pub audio_output: String,
+    /// What the sound card has, as listed when the screen opened.
+    pub devices: DeviceList,
+    /// Whether the microphone test runs (the app says so; the button reads Stop).
+    pub mic_testing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +106,10 @@ pub enum Message {
     CallWaiting(bool),
     MediaKind(MediaKind),
     MediaTemplate(String),
+    AudioInput(DeviceOption),
+    AudioOutput(DeviceOption),
+    /// Starts (or stops) the microphone test on the chosen input.
+    MicTest,
     Save,
     Cancel,
 }
@@ -89,11 +123,15 @@ pub enum Event {
     /// Plays this sound as a preview.
     Preview(Sound),
     StopPreview,
+    /// Opens this microphone and shows its level.
+    MicTest(DeviceChoice),
+    StopMicTest,
 }
 
 impl Settings {
     pub fn from_config(config: &AppConfig) -> Settings {
         let media_kind = match config.media {
+            MediaConfig::Voice => MediaKind::Voice,
             MediaConfig::None => MediaKind::None,
             MediaConfig::Command { .. } => MediaKind::Command,
             MediaConfig::Url { .. } => MediaKind::Url,
@@ -112,7 +150,17 @@ impl Settings {
             media_template: config.media.template(),
             error: None,
             previewing: false,
+            audio_input: config.audio_input.clone(),
+            audio_output: config.audio_output.clone(),
+            devices: DeviceList::default(),
+            mic_testing: false,
         }
+    }
+
+    /// The form offering `devices` as the microphones and speakers.
+    pub fn with_devices(mut self, devices: DeviceList) -> Settings {
+        self.devices = devices;
+        self
     }
 
     /// `config` is the config now in force; Save builds on it.
@@ -130,6 +178,16 @@ impl Settings {
             Message::CallWaiting(v) => self.call_waiting = v,
             Message::MediaKind(kind) => self.media_kind = kind,
             Message::MediaTemplate(v) => self.media_template = v,
+            Message::AudioInput(DeviceOption(name)) => {
+                self.audio_input = name;
+                if self.mic_testing {
+                    // The test follows the choice.
+                    return Some(Event::MicTest(DeviceChoice::from_setting(&self.audio_input)));
+                }
+            }
+            Message::AudioOutput(DeviceOption(name)) => self.audio_output = name,
+            Message::MicTest if self.mic_testing => return Some(Event::StopMicTest),
+            Message::MicTest => return Some(Event::MicTest(DeviceChoice::from_setting(&self.audio_input))),
             Message::Cancel => return Some(Event::Cancel),
             Message::Preview if self.previewing => return Some(Event::StopPreview),
             Message::Preview => {
@@ -186,6 +244,7 @@ impl Settings {
         let sound = self.sound()?;
         let template = self.media_template.trim();
         let media = match self.media_kind {
+            MediaKind::Voice => MediaConfig::Voice,
             MediaKind::None => MediaConfig::None,
             MediaKind::Command => MediaConfig::from_command_line(template)
                 .ok_or("Type the command to run for each call, e.g. ffplay rtp://{channel}.")?,
@@ -206,15 +265,19 @@ impl Settings {
             call_waiting: self.call_waiting,
             contacts: config.contacts.clone(),
             media,
+            audio_input: self.audio_input.clone(),
+            audio_output: self.audio_output.clone(),
         })
     }
 
-    pub fn view(&self) -> Element<'_, Message> {
+    /// `mic_level`: the microphone test's reading, while it runs.
+    pub fn view(&self, mic_level: Option<Level>) -> Element<'_, Message> {
         let mut body = column![
             text("Settings").size(theme::HEADLINE),
             self.identity_section(),
             self.sound_section(),
-            self.calls_section()
+            self.calls_section(),
+            self.voice_section(mic_level),
         ]
         .spacing(16);
         if let Some(error) = &self.error {
@@ -304,7 +367,7 @@ impl Settings {
             pick_list(MediaKind::ALL, Some(self.media_kind), Message::MediaKind),
         ]
         .spacing(8);
-        if self.media_kind != MediaKind::None {
+        if matches!(self.media_kind, MediaKind::Command | MediaKind::Url) {
             let hint = match self.media_kind {
                 MediaKind::Command => "ffplay rtp://{channel}",
                 _ => "https://meet.example.org/{channel}",
@@ -318,6 +381,34 @@ impl Settings {
             calls = calls.push(text("{channel}, {peer}, {role} and {call_id} are replaced.").size(12));
         }
         calls.into()
+    }
+}
+
+impl Settings {
+    /// The microphone and speaker of built-in voice, and the microphone test.
+    fn voice_section(&self, mic_level: Option<Level>) -> Element<'_, Message> {
+        let input = DeviceOption(self.audio_input.clone());
+        let output = DeviceOption(self.audio_output.clone());
+        let test = if self.mic_testing { "Stop" } else { "Test microphone" };
+        let fill = mic_level.map_or(0.0, meter_fill);
+        let mut section = column![
+            text("Voice").size(theme::HEADLINE - 8.0),
+            label("Microphone"),
+            pick_list(device_options(&self.devices.inputs), Some(input), Message::AudioInput).width(Fill),
+            label("Speaker"),
+            pick_list(device_options(&self.devices.outputs), Some(output), Message::AudioOutput).width(Fill),
+            row![
+                button(text(test).size(theme::SMALL)).style(button::secondary).on_press(Message::MicTest),
+                progress_bar(0.0..=1.0, fill).girth(10),
+            ]
+            .spacing(8)
+            .align_y(iced::Center),
+        ]
+        .spacing(8);
+        if self.devices.inputs.is_empty() {
+            section = section.push(text("No microphone found on this computer.").size(12));
+        }
+        section.into()
     }
 }
 

@@ -1,0 +1,119 @@
+//! The built-in voice as a media hook: when a call is accepted it opens
+//! the chosen microphone and speaker (a missing one becomes silence and a
+//! plain sentence on the call screen, never a failed call) and hands them
+//! to a [`VoiceStarter`], the call driver, which carries the audio through
+//! the relay and returns a running [`VoiceLine`] at once; its control
+//! (mute, volume, levels) appears once the relay answers, so the window
+//! never waits for the network.
+//!
+//! The driver is a trait so the app does not depend on how the audio
+//! travels: `voice::call::VoiceCall` implements it in production, tests
+//! put a fake one in [`super::Parts`].
+
+use super::audio::AudioDevices;
+use crate::media::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus, VoiceView};
+use crate::voice::VoiceControl;
+use crate::voice::audio::device::DeviceChoice;
+use crate::voice::audio::{AudioSink, AudioSource, Discard, Silence};
+use std::sync::Arc;
+
+/// A call's running voice, as the driver gives it.
+pub trait VoiceLine {
+    /// Mute, volume, levels and the quality line; `None` while the
+    /// driver is still reaching the relay (it starts in the background).
+    fn control(&self) -> Option<VoiceControl>;
+    /// The six digits both call screens show.
+    fn safety_code(&self) -> String;
+    /// How it is doing, for the call screen's status line.
+    fn status(&mut self) -> MediaStatus;
+    /// Stops the audio; called once, at hang-up.
+    fn stop(&mut self);
+}
+
+/// Starts the voice of an accepted call with this microphone and speaker.
+pub trait VoiceStarter: Send + Sync {
+    /// `paced_by_devices`: both ends are sound-card devices that block in
+    /// their reads and writes (they set the pace); otherwise at least one
+    /// is a stand-in that returns at once and the driver keeps the 20 ms clock.
+    fn start(
+        &self,
+        call: &CallFacts,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+        paced_by_devices: bool,
+    ) -> Result<Box<dyn VoiceLine>, MediaError>;
+}
+
+/// The starter of a build whose call driver is not joined to the app yet:
+/// every call says so on its screen and goes on without audio.
+#[derive(Debug, Default)]
+pub struct NoDriver;
+
+impl VoiceStarter for NoDriver {
+    fn start(
+        &self,
+        _call: &CallFacts,
+        _source: Box<dyn AudioSource>,
+        _sink: Box<dyn AudioSink>,
+        _paced_by_devices: bool,
+    ) -> Result<Box<dyn VoiceLine>, MediaError> {
+        Err(MediaError("Built-in voice is not available in this build".into()))
+    }
+}
+
+/// The media hook of `{"kind": "voice"}`.
+pub struct VoiceMedia {
+    pub devices: Arc<dyn AudioDevices>,
+    pub starter: Arc<dyn VoiceStarter>,
+    /// The settings' microphone.
+    pub input: DeviceChoice,
+    /// The settings' speaker.
+    pub output: DeviceChoice,
+}
+
+impl MediaHook for VoiceMedia {
+    fn start(&self, call: &CallFacts) -> Result<Box<dyn MediaSession>, MediaError> {
+        let (source, no_microphone): (Box<dyn AudioSource>, _) = match self.devices.open_input(&self.input) {
+            Ok(source) => (source, None),
+            Err(e) => {
+                tracing::warn!(call_id = %call.call_id, "no microphone: {e}");
+                (Box::new(Silence), Some("No microphone found: the other side cannot hear you".to_owned()))
+            }
+        };
+        let (sink, no_speaker): (Box<dyn AudioSink>, _) = match self.devices.open_output(&self.output) {
+            Ok(sink) => (sink, None),
+            Err(e) => {
+                tracing::warn!(call_id = %call.call_id, "no speaker: {e}");
+                (Box::new(Discard), Some("No speaker found: you cannot hear the other side".to_owned()))
+            }
+        };
+        let paced = self.devices.paces() && no_microphone.is_none() && no_speaker.is_none();
+        let line = self.starter.start(call, source, sink, paced)?;
+        let view =
+            VoiceView { control: line.control(), safety_code: line.safety_code(), no_microphone, no_speaker };
+        Ok(Box::new(VoiceSession { line, view }))
+    }
+}
+
+/// A running voice call and what its screen reads.
+struct VoiceSession {
+    line: Box<dyn VoiceLine>,
+    view: VoiceView,
+}
+
+impl MediaSession for VoiceSession {
+    fn poll(&mut self) -> MediaStatus {
+        if self.view.control.is_none() {
+            self.view.control = self.line.control();
+        }
+        self.line.status()
+    }
+
+    fn stop(&mut self) {
+        self.line.stop();
+    }
+
+    fn voice(&self) -> Option<&VoiceView> {
+        Some(&self.view)
+    }
+}
