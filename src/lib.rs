@@ -11,9 +11,10 @@
 //! - [`protocol`]: the wire messages of protocol v1, their limits and error
 //!   codes, and the decoding of a client's frame; shared by the server and
 //!   every client; no I/O.
-//! - [`server`]: the signaling server (`softphone server`): listener,
-//!   sessions, the hub where call outcomes are decided, the call table and
-//!   its timers, who is connected.
+//! - [`server`]: the signaling server (`softphone server`): listener (TLS,
+//!   the connection cap), sessions, the hub where call outcomes are decided
+//!   over a call store with one deadline index, who is connected, the media
+//!   relay, metrics.
 //! - [`relay_link`]: the client's side of the media relay: UDP, else
 //!   WebSocket `/media`; opaque payloads both ways.
 //! - [`token`]: minting and checking login tokens (`softphone token`).
@@ -22,11 +23,13 @@
 //!   built on it.
 //! - [`peer`]: the headless peer (`softphone peer`): scripts in, JSON lines out.
 //! - [`demo`]: the demo peers `echo`, `busy` and `noanswer`, on the SDK.
-//! - [`bench`](mod@bench): the load generator (`softphone bench setups|sessions`).
+//! - [`bench`](mod@bench): the load generator (`softphone bench
+//!   setups|sessions|storm|media`).
 //! - [`event_log`]: the QA timeline of `--log-events FILE` (JSON lines of
 //!   SDK events).
-//! - [`voice`]: built-in voice, UI-free and sans-IO: packets, end-to-end
-//!   encryption, Opus, the jitter buffer, audio sources and sinks.
+//! - [`voice`]: built-in voice, UI-free: packets, end-to-end encryption,
+//!   Opus, the jitter buffer, a sans-IO session, audio sources and sinks,
+//!   and the call driver over the relay.
 //! - [`clock`]: the wall clock in seconds, milliseconds, microseconds.
 //! - [`command`]: what the subcommands share: their error type, duration
 //!   flags, the stop signal.
@@ -36,8 +39,9 @@
 //! With the `desktop` feature (on by default), the desktop app and what
 //! only it uses (iced, rodio, notify-rust, open, directories, png):
 //!
-//! - [`app`]: the desktop softphone (iced): screens, the incoming-call
-//!   dialog, sounds and media sessions driven by the SDK's events.
+//! - [`app`]: the desktop softphone (iced): a UI-free call model driven by
+//!   the SDK's events (`app::model`), the effects it asks for, the screens
+//!   (`app::screen`), sounds, voice and media sessions derived from it.
 //! - [`config`], [`paths`]: the app's settings and where its files live;
 //!   tolerant loading, atomic writes.
 //! - [`history`]: the call history (JSON lines, appended atomically) and
