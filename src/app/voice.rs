@@ -44,23 +44,6 @@ pub trait VoiceStarter: Send + Sync {
     ) -> Result<Box<dyn VoiceLine>, MediaError>;
 }
 
-/// The starter of a build whose call driver is not joined to the app yet:
-/// every call says so on its screen and goes on without audio.
-#[derive(Debug, Default)]
-pub struct NoDriver;
-
-impl VoiceStarter for NoDriver {
-    fn start(
-        &self,
-        _call: &CallFacts,
-        _source: Box<dyn AudioSource>,
-        _sink: Box<dyn AudioSink>,
-        _paced_by_devices: bool,
-    ) -> Result<Box<dyn VoiceLine>, MediaError> {
-        Err(MediaError("Built-in voice is not available in this build".into()))
-    }
-}
-
 /// The media hook of `{"kind": "voice"}`.
 pub struct VoiceMedia {
     pub devices: Arc<dyn AudioDevices>,

@@ -143,29 +143,33 @@ pub(super) struct Ended {
     pub accepted: bool,
 }
 
+/// A call from alice ringing at bob (offline), for the tests of the call
+/// table and its stores.
+#[cfg(test)]
+pub(super) fn test_call(now: Instant) -> Call {
+    Call {
+        id: "c1".into(),
+        caller: "alice".into(),
+        callee: "bob".into(),
+        content: String::new(),
+        channel_id: String::new(),
+        media_key: None,
+        invited: now,
+        phase: Phase::Ringing {
+            expires: now + Duration::from_secs(60),
+            received: false,
+            ack: Ack::NotStarted,
+        },
+        callee_seen: false,
+        caller_lost: None,
+        callee_lost: Some(now),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn call(now: Instant) -> Call {
-        Call {
-            id: "c1".into(),
-            caller: "alice".into(),
-            callee: "bob".into(),
-            content: String::new(),
-            channel_id: String::new(),
-            media_key: None,
-            invited: now,
-            phase: Phase::Ringing {
-                expires: now + Duration::from_secs(60),
-                received: false,
-                ack: Ack::NotStarted,
-            },
-            callee_seen: false,
-            caller_lost: None,
-            callee_lost: Some(now),
-        }
-    }
+    use test_call as call;
 
     #[test]
     fn earliest_deadline_wins_and_ack_pauses() {

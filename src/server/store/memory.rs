@@ -120,27 +120,7 @@ impl CallStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::calls::Ack;
-
-    fn call(now: Instant) -> Call {
-        Call {
-            id: "c1".into(),
-            caller: "alice".into(),
-            callee: "bob".into(),
-            content: String::new(),
-            channel_id: String::new(),
-            media_key: None,
-            invited: now,
-            phase: Phase::Ringing {
-                expires: now + Duration::from_secs(60),
-                received: false,
-                ack: Ack::NotStarted,
-            },
-            callee_seen: false,
-            caller_lost: None,
-            callee_lost: Some(now),
-        }
-    }
+    use crate::server::calls::test_call as call;
 
     #[test]
     fn the_table_keeps_the_deadline_index_in_step() {
