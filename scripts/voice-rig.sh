@@ -79,6 +79,13 @@ stop() {
     local dir
     if dir=$(running_dir); then
         XDG_RUNTIME_DIR=$dir pulseaudio --kill || true
+        # The daemon exits asynchronously and touches its runtime dir on the
+        # way out: wait for it before removing the dir.
+        for _ in $(seq 50); do
+            XDG_RUNTIME_DIR=$dir pactl info >/dev/null 2>&1 || break
+            sleep 0.1
+        done
+        sleep 0.2
         rm -rf "$dir"
         log "stopped"
     else
@@ -90,6 +97,6 @@ stop() {
 case ${1:-start} in
 start) start ;;
 stop) stop ;;
-env) print_env "$(running_dir)" ;;
+env) dir=$(running_dir) || { log "not running"; exit 1; }; print_env "$dir" ;;
 *) echo "usage: $0 [start|stop|env]" >&2; exit 2 ;;
 esac
