@@ -106,3 +106,35 @@ impl Drop for MicTest {
 pub fn meter_fill(level: Level) -> f32 {
     ((level.rms_dbfs + 60.0) / 60.0).clamp(0.0, 1.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::voice::audio::Tone;
+
+    /// A source that fails at once, as an unplugged microphone.
+    struct Unplugged;
+    impl AudioSource for Unplugged {
+        fn read_frame(&mut self, _: &mut Frame) -> Result<(), AudioError> {
+            Err(AudioError::Device("unplugged".into()))
+        }
+    }
+
+    /// Moved from the `voice::driver` mic test when that duplicate went.
+    #[test]
+    fn the_mic_test_meters_the_source_and_reports_a_failure() {
+        let test = MicTest::start(Box::new(Tone::new(1000.0, -6.0)));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while test.level().peak_dbfs < -7.0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!((test.level().peak_dbfs + 6.0).abs() < 0.2, "{:?}", test.level());
+        assert_eq!(test.failure(), None);
+        let failed = MicTest::start(Box::new(Unplugged));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while failed.failure().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(failed.failure(), Some(AudioError::Device("unplugged".into()).to_string()));
+    }
+}

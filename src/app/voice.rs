@@ -72,6 +72,9 @@ impl MediaHook for VoiceMedia {
         };
         let paced = self.devices.paces() && no_microphone.is_none() && no_speaker.is_none();
         let line = self.starter.start(call, source, sink, paced)?;
+        // Logged so a script (scripts/two-app-voice-check.sh) can check both
+        // ends show the same code without reading the screen.
+        tracing::info!(call_id = %call.call_id, safety_code = %line.safety_code(), "voice call started");
         let view =
             VoiceView { control: line.control(), safety_code: line.safety_code(), no_microphone, no_speaker };
         Ok(Box::new(VoiceSession { line, view }))

@@ -12,14 +12,13 @@
 //! stalled one (a second without a frame) is retried.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::audio::{AudioError, AudioSink, AudioSource};
 use super::codec::FRAME_SAMPLES;
-use super::level::{Level, LevelMeter};
 use super::session::{VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};
 
 /// One frame's duration.
@@ -195,74 +194,6 @@ impl Drop for VoiceCall {
     }
 }
 
-/// The settings screen's microphone test: reads a source on a thread and
-/// keeps its level for the meter. Dropping it stops the thread.
-pub struct MicTest {
-    /// RMS and peak dBFS as `f32` bits.
-    rms: Arc<AtomicU32>,
-    peak: Arc<AtomicU32>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Option<AudioError>>>,
-}
-
-impl MicTest {
-    /// Starts metering `source` (a `DeviceSource`, opened by the caller so
-    /// a missing device is its typed error).
-    pub fn start(mut source: Box<dyn AudioSource>, pacing: Pacing) -> MicTest {
-        let silent = Level::SILENT;
-        let rms = Arc::new(AtomicU32::new(silent.rms_dbfs.to_bits()));
-        let peak = Arc::new(AtomicU32::new(silent.peak_dbfs.to_bits()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (rms_w, peak_w, stop_r) = (Arc::clone(&rms), Arc::clone(&peak), Arc::clone(&stop));
-        let thread = std::thread::Builder::new()
-            .name("voice-mic-test".into())
-            .spawn(move || {
-                let (mut meter, mut frame, mut next) =
-                    (LevelMeter::default(), [0i16; FRAME_SAMPLES], Instant::now());
-                // Read before looking at `stop`: a source that cannot be
-                // read at all always reports why.
-                loop {
-                    if let Err(error) = source.read_frame(&mut frame) {
-                        return Some(error);
-                    }
-                    let level = meter.measure(&frame);
-                    rms_w.store(level.rms_dbfs.to_bits(), Ordering::Relaxed);
-                    peak_w.store(level.peak_dbfs.to_bits(), Ordering::Relaxed);
-                    if stop_r.load(Ordering::Relaxed) {
-                        return None;
-                    }
-                    if pacing == Pacing::Clock {
-                        wait_tick(&mut next);
-                    }
-                }
-            })
-            .expect("spawning a thread");
-        MicTest { rms, peak, stop, thread: Some(thread) }
-    }
-
-    /// The latest reading.
-    pub fn level(&self) -> Level {
-        let get = |a: &AtomicU32| f32::from_bits(a.load(Ordering::Relaxed));
-        Level { rms_dbfs: get(&self.rms), peak_dbfs: get(&self.peak) }
-    }
-
-    /// Stops the test; the error that ended it early, if any.
-    pub fn stop(mut self) -> Option<AudioError> {
-        self.stop_thread()
-    }
-
-    fn stop_thread(&mut self) -> Option<AudioError> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().and_then(|thread| thread.join().ok().flatten())
-    }
-}
-
-impl Drop for MicTest {
-    fn drop(&mut self) {
-        self.stop_thread();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,19 +208,6 @@ mod tests {
         fn read_frame(&mut self, _: &mut crate::voice::codec::Frame) -> Result<(), AudioError> {
             Err(AudioError::Device("unplugged".into()))
         }
-    }
-
-    #[test]
-    fn the_mic_test_meters_the_source_and_reports_a_failure() {
-        let test = MicTest::start(Box::new(Tone::new(1000.0, -6.0)), Pacing::Clock);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while test.level().peak_dbfs < -7.0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!((test.level().peak_dbfs + 6.0).abs() < 0.2, "{:?}", test.level());
-        assert_eq!(test.stop(), None);
-        let failed = MicTest::start(Box::new(Unplugged), Pacing::Device);
-        assert_eq!(failed.stop(), Some(AudioError::Device("unplugged".into())));
     }
 
     #[test]
@@ -329,6 +247,9 @@ mod tests {
             hound::WavReader::open(&heard_path).unwrap().into_samples().map(Result::unwrap).collect();
         assert!(samples.len() >= 10 * FRAME_SAMPLES, "{} samples", samples.len());
         let last: &[i16; FRAME_SAMPLES] = samples[samples.len() - FRAME_SAMPLES..].try_into().unwrap();
-        assert!(LevelMeter::default().measure(last).rms_dbfs > -25.0, "the tone came through");
+        assert!(
+            crate::voice::level::LevelMeter::default().measure(last).rms_dbfs > -25.0,
+            "the tone came through"
+        );
     }
 }
