@@ -42,14 +42,7 @@ pub(crate) struct Heard {
 }
 
 pub(crate) fn load(path: &str) -> Vec<i16> {
-    let mut source = WavSource::open(Path::new(path)).unwrap();
-    let mut samples = Vec::new();
-    let mut frame = [0; FRAME_SAMPLES];
-    while !source.is_finished() {
-        source.read_frame(&mut frame).unwrap();
-        samples.extend_from_slice(&frame);
-    }
-    samples
+    WavSource::read_all(Path::new(path)).unwrap()
 }
 
 fn sessions(config: VoiceConfig, epoch: Instant) -> (VoiceSession, VoiceSession) {

@@ -17,7 +17,7 @@ use softphone::sdk::{Client, Event, Events};
 use softphone::voice::audio::resample::resample_i16;
 use softphone::voice::audio::wav::WavSource;
 use softphone::voice::audio::{AudioError, AudioSink, AudioSource, Playback};
-use softphone::voice::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
+use softphone::voice::codec::{Frame, SAMPLE_RATE};
 use softphone::voice::crypto::{LocalKey, Role};
 use softphone::voice::{CallLink, Pacing, VoiceCall, VoiceConfig};
 use std::path::Path;
@@ -28,14 +28,7 @@ const SPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/speech-har
 
 /// The speech file as 48 kHz mono, the way a call sends it.
 fn speech() -> Vec<i16> {
-    let mut source = WavSource::open(Path::new(SPEECH)).unwrap();
-    let mut samples = Vec::new();
-    let mut frame = [0; FRAME_SAMPLES];
-    while !source.is_finished() {
-        source.read_frame(&mut frame).unwrap();
-        samples.extend_from_slice(&frame);
-    }
-    samples
+    WavSource::read_all(Path::new(SPEECH)).unwrap()
 }
 
 /// A source that notes when it gave its first frame.

@@ -9,7 +9,7 @@
 
 use super::client::*;
 use serde_json::{Value, json};
-use softphone::server::ServerConfig;
+use softphone::server::{ServerConfig, ServerHandle};
 use std::time::Duration;
 
 /// The invite ttl of these tests; every other timer is far beyond it.
@@ -64,9 +64,11 @@ async fn expect_nothing_more(c: &mut Client) {
     assert!(c.pending().is_empty(), "{}: nothing else should have come: {:?}", c.name, c.pending());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_callee_logging_in_at_the_deadline_gets_no_invitation() {
-    let _frozen = FrozenClock::hold();
+/// Alice calls bob, who is offline; bob logs in while the clock moves `by`
+/// past the invite. Returns the held clock, the server, both clients and
+/// bob's login reply.
+async fn bob_logs_in_after(by: Duration) -> (FrozenClock, ServerHandle, Client, Client, Value) {
+    let frozen = FrozenClock::hold();
     let server = start_server(config()).await;
     let url = server.url();
     let mut alice = Client::login(&url, "alice").await;
@@ -74,7 +76,13 @@ async fn a_callee_logging_in_at_the_deadline_gets_no_invitation() {
     let mut bob = Client::connect(&url).await;
     bob.name = "bob".into();
     let login = json!({"type": "login", "peer_id": "bob"});
-    let reply = request_as_time_moves(&mut bob, login, TTL).await;
+    let reply = request_as_time_moves(&mut bob, login, by).await;
+    (frozen, server, alice, bob, reply)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_callee_logging_in_at_the_deadline_gets_no_invitation() {
+    let (_frozen, _server, mut alice, mut bob, reply) = bob_logs_in_after(TTL).await;
     check(&reply, json!({"type": "ok", "calls": []}));
     check_event(&alice.recv().await, failure("c1", "expired"));
     // Bob never saw the call, so nothing about it reaches him.
@@ -136,15 +144,8 @@ async fn an_answer_at_the_deadline_finds_the_call_expired() {
 
 #[tokio::test(start_paused = true)]
 async fn a_login_a_millisecond_before_the_deadline_still_rings_with_time_left() {
-    let _frozen = FrozenClock::hold();
-    let server = start_server(config()).await;
-    let url = server.url();
-    let mut alice = Client::login(&url, "alice").await;
-    invite(&mut alice, "c1", "bob").await;
-    let mut bob = Client::connect(&url).await;
-    bob.name = "bob".into();
-    let login = json!({"type": "login", "peer_id": "bob"});
-    let reply = request_as_time_moves(&mut bob, login, TTL - Duration::from_millis(1)).await;
+    let (_frozen, _server, mut alice, mut bob, reply) =
+        bob_logs_in_after(TTL - Duration::from_millis(1)).await;
     check(
         &reply,
         json!({"type": "ok", "calls": [{"call_id": "c1", "role": "callee", "state": "ringing", "peer_id": "alice"}]}),

@@ -68,6 +68,19 @@ impl WavSource {
         self.finished && self.ready.is_empty()
     }
 
+    /// The whole file as 48 kHz mono, in whole frames (the last one padded
+    /// with silence): what a call reading it would send.
+    pub fn read_all(path: &Path) -> Result<Vec<i16>, AudioError> {
+        let mut source = WavSource::open(path)?;
+        let mut samples = Vec::new();
+        let mut frame = [0; FRAME_SAMPLES];
+        while !source.is_finished() {
+            source.read_frame(&mut frame)?;
+            samples.extend_from_slice(&frame);
+        }
+        Ok(samples)
+    }
+
     /// Reads and converts the next chunk of the file.
     fn refill(&mut self) -> Result<(), AudioError> {
         let wanted = READ_CHUNK * self.channels;
