@@ -144,6 +144,27 @@ pub struct ServerArgs {
     /// Runs without the media relay: accepts carry no `media`, `/media` is not served.
     #[arg(long)]
     pub no_media: bool,
+    /// Joins a cluster of nodes sharing this Redis (docs/scale-out.md);
+    /// without it the server is a single node keeping everything in memory.
+    #[arg(long, value_name = "redis://HOST:PORT/[DB]")]
+    pub redis: Option<String>,
+    /// This node's name in the cluster (letters, digits, `-`, `_`); a random
+    /// one by default. Two running nodes must not share one.
+    #[arg(long, requires = "redis", value_parser = parse_node_id)]
+    pub node_id: Option<String>,
+    /// How long this node's heartbeat lives unrenewed before the other
+    /// nodes treat its sessions as disconnected.
+    #[arg(long, default_value = "5s", requires = "redis", value_parser = parse_positive_duration)]
+    pub heartbeat_ttl: Duration,
+}
+
+/// A node id goes into Redis key and channel names: a short plain word.
+fn parse_node_id(text: &str) -> Result<String, String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if text.is_empty() || text.len() > 64 || !text.chars().all(plain) {
+        return Err("1 to 64 letters, digits, `-` or `_`".into());
+    }
+    Ok(text.to_owned())
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +270,14 @@ fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
         rate_burst: args.rate_burst,
         media: server::RelayConfig { listen: media_listen(args), ..Default::default() },
         metrics_listener: args.metrics_listen.as_deref().map(bind_metrics).transpose()?,
+        cluster: args.redis.as_ref().map(|url| {
+            let mut cluster = server::ClusterConfig::new(url.clone());
+            if let Some(id) = &args.node_id {
+                cluster.node_id = id.clone();
+            }
+            cluster.heartbeat_ttl = args.heartbeat_ttl;
+            cluster
+        }),
         ..ServerConfig::default()
     };
     config.validate().map_err(|e| StartError(e.to_string()))?;

@@ -385,6 +385,8 @@ error_codes! {
     Internal => "internal",
     // v1.1: a login beyond the sessions one peer may have at once.
     TooManySessions => "too_many_sessions",
+    // v1.1: a clustered node that cannot reach its shared store for the moment: try again.
+    Unavailable => "unavailable",
 }
 
 impl fmt::Display for ErrorCode {

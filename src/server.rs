@@ -79,6 +79,33 @@ pub struct ServerConfig {
     pub media: RelayConfig,
     /// Where `/metrics` and `/healthz` are served (`--metrics-listen`); `None` serves none.
     pub metrics_listener: Option<MetricsListener>,
+    /// The cluster this node joins (`--redis`, docs/scale-out.md); `None`
+    /// runs a single node that keeps everything in memory.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// How a node joins a cluster: the Redis every node shares, and its name there.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT/[DB]`: where calls, sessions and deadlines are kept.
+    pub redis_url: String,
+    /// This node's name in Redis: the channel its events come on and the
+    /// owner of its sessions. Unique per running node.
+    pub node_id: String,
+    /// How long this node's heartbeat key lives unrenewed: after it lapses
+    /// the other nodes treat this node's sessions as disconnected.
+    pub heartbeat_ttl: Duration,
+}
+
+impl ClusterConfig {
+    /// Joins the Redis at `redis_url` as a node with a new random id.
+    pub fn new(redis_url: impl Into<String>) -> Self {
+        ClusterConfig {
+            redis_url: redis_url.into(),
+            node_id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            heartbeat_ttl: Duration::from_secs(5),
+        }
+    }
 }
 
 /// A setting the server cannot run with.
@@ -129,6 +156,7 @@ impl Default for ServerConfig {
             tls: None,
             media: RelayConfig::default(),
             metrics_listener: None,
+            cluster: None,
         }
     }
 }
