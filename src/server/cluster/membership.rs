@@ -60,6 +60,9 @@ impl ClusterHub {
         outbox: mpsc::Sender<Outbound>,
         kick: Kick,
     ) -> Result<SessionId, ProtocolError> {
+        if !*self.subscribed.borrow() {
+            return Err(super::Unavailable.into());
+        }
         let (id, peer) = {
             let mut local = self.local();
             let (id, _) = local.peers.add_session(peer, device, outbox, kick).expect("no local cap");

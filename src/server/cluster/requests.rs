@@ -215,7 +215,12 @@ impl ClusterHub {
             let read = match self.read(call_id).await? {
                 Some(read) if *read.record.call.caller == *peer => read,
                 _ => {
-                    return Err(ended_error(self.ended(call_id).await?.as_ref(), call_id, peer, Role::Caller));
+                    return Err(ended_error(
+                        self.ended(call_id).await?.as_ref(),
+                        call_id,
+                        peer,
+                        Role::Caller,
+                    ));
                 }
             };
             let call = &read.record.call;
