@@ -230,7 +230,7 @@ impl ClusterHub {
     /// Marks `peer` as without a session since `at` in call `call_id`
     /// (the caller always, the callee once it has seen the invitation),
     /// unless it is back online by then.
-    async fn lost(&self, peer: &Arc<str>, call_id: &str, at: UnixMs) -> Result<(), Unavailable> {
+    pub(super) async fn lost(&self, peer: &Arc<str>, call_id: &str, at: UnixMs) -> Result<(), Unavailable> {
         for _ in 0..RETRIES {
             let Some(read) = self.read(call_id).await? else { return Ok(()) };
             let mut record = read.record.clone();

@@ -40,6 +40,19 @@ impl Read {
     }
 }
 
+/// How often a live call with no deadline of its own (accepted, both
+/// parties online) is looked at: whether each party still has a session
+/// somewhere. It repairs an offline mark that was never set (a node that
+/// died between a session leaving and the marks of its calls), so no call
+/// stays live forever.
+pub(super) const AUDIT: Duration = Duration::from_secs(60);
+
+/// When the sweeper must look at `call` next: its next deadline, or the
+/// next audit.
+pub(super) fn next_look(call: &Call<UnixMs>, grace: Duration, now: UnixMs) -> UnixMs {
+    call.next_deadline(grace).map_or(now + AUDIT, |(at, _)| at)
+}
+
 /// What a transition does to the call's key.
 pub(super) enum Change {
     /// The call stays live with these contents.
@@ -100,7 +113,7 @@ impl Transition {
             }
             _ => serde_json::to_string(record).expect("plain data encodes"),
         };
-        let deadline = call.next_deadline(grace).map(|(at, _)| at.0.to_string()).unwrap_or_default();
+        let deadline = next_look(call, grace, super::now_ms()).0.to_string();
         let (guard_peer, guard_online) = match &self.guard {
             Some(g) => (g.peer.to_string(), if g.online { "1" } else { "0" }),
             None => (String::new(), "0"),

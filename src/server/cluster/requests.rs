@@ -179,9 +179,9 @@ impl ClusterHub {
             match &transition.change {
                 Change::End(record) => self.relay_ended(record),
                 Change::Update(r) | Change::Accept(r) => {
-                    if let Some((at, _)) = r.call.next_deadline(self.config.offline_grace) {
-                        self.deadline_set(at.0);
-                    }
+                    self.deadline_set(
+                        super::record::next_look(&r.call, self.config.offline_grace, now_ms()).0,
+                    );
                 }
             }
         }
