@@ -138,12 +138,10 @@ impl ClusterHub {
                     online.callee
                 ),
             )),
-            reached => {
+            _reached => {
                 self.send_local(id, &encode(&ok(req.clone())));
+                // The invitation's delivery is not timed here: another node queues it.
                 self.metrics.call_placed_in_cluster();
-                if reached == "online" {
-                    self.metrics.invitation_delivered(std::time::Duration::ZERO);
-                }
                 self.deadline_set(deadline(&offline).min(deadline(&online)));
                 Ok(())
             }
