@@ -71,6 +71,12 @@ pub(crate) struct ClusterHub {
     departures: Mutex<Vec<membership::Departure>>,
     /// The node's background tasks, stopped at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The calls of this node's sessions as last seen (id to record JSON):
+    /// from its own commits and from the records carried with the events it
+    /// receives. A transition is tried with the one remembered, saving a
+    /// read; the compare-and-set refuses a stale one, which is then read
+    /// afresh. Only an optimisation: forgetting is always safe.
+    known: Mutex<HashMap<Arc<str>, String>>,
     /// How far this node is from taking logins (see [`Startup`]).
     startup: watch::Sender<Startup>,
 }
@@ -102,6 +108,10 @@ struct Local {
     /// so the login reply is the first thing each one is sent.
     held: HashMap<SessionId, Vec<Outbound>>,
 }
+
+/// Calls remembered at most ([`ClusterHub::known`]); past it the memory is
+/// dropped whole (calls of peers that went offline are never told to end here).
+const KNOWN_CALLS: usize = 65_536;
 
 /// Redis could not be reached (or answered with an error) for a request.
 #[derive(Debug)]
@@ -148,6 +158,7 @@ impl ClusterHub {
             deadline_moved: Notify::new(),
             departures: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
+            known: Mutex::new(HashMap::new()),
             startup: watch::Sender::new(Startup::default()),
             config,
         });
@@ -235,6 +246,28 @@ impl ClusterHub {
                 "Redis is unreachable ({why}): requests get `unavailable` until it is back"
             );
         }
+    }
+
+    /// Remembers call `id` as `record` (JSON), or forgets it if `record` is
+    /// empty (it ended).
+    fn known_now(&self, id: &str, record: &str) {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if record.is_empty() {
+            known.remove(id);
+            return;
+        }
+        if known.len() >= KNOWN_CALLS && !known.contains_key(id) {
+            known.clear();
+        }
+        known.insert(id.into(), record.to_owned());
+    }
+
+    /// The call `id` as this node last saw it, if it remembers it.
+    fn remembered(&self, id: &str) -> Option<record::Read> {
+        let raw = self.known.lock().unwrap_or_else(|p| p.into_inner()).get(id)?.clone();
+        let mut read = record::Read::parse(raw)?;
+        read.remembered = true;
+        Some(read)
     }
 
     /// Queues `text` for local session `id`, or holds it while its login is decided.

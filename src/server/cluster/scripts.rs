@@ -16,7 +16,9 @@ use redis::Script;
 /// sessions on whichever nodes hold them, telling the nodes that watch a
 /// peer about its presence, and a session leaving.
 const PRELUDE: &str = r#"
-local function deliver(peer, except, seen, text)
+-- `call` is the call's id and new record (empty once it ended), carried
+-- with the event so the receiving node knows the call as it is now.
+local function deliver(peer, except, seen, text, call)
   local fields = redis.call('HKEYS', 'sp:s:' .. peer)
   if #fields == 0 then
     if seen == '1' then
@@ -38,12 +40,12 @@ local function deliver(peer, except, seen, text)
     end
   end
   for node, sids in pairs(by_node) do
-    redis.call('PUBLISH', 'sp:n:' .. node, 'd' .. sids .. '\n' .. text)
+    redis.call('PUBLISH', 'sp:n:' .. node, 'c' .. sids .. '\n' .. call .. '\n' .. text)
   end
 end
 
-local function deliver_from(args, first)
-  for i = first, #args, 4 do deliver(args[i], args[i + 1], args[i + 2], args[i + 3]) end
+local function deliver_from(args, first, call)
+  for i = first, #args, 4 do deliver(args[i], args[i + 1], args[i + 2], args[i + 3], call) end
 end
 
 local function presence(peer, online)
@@ -97,7 +99,7 @@ redis.call('ZADD', 'sp:dl', deadline, id)
 redis.call('SADD', 'sp:ch:' .. caller, id)
 redis.call('SADD', 'sp:rg:' .. callee, id)
 if online then
-  deliver(callee, '', '1', ARGV[8])
+  deliver(callee, '', '1', ARGV[8], id .. '\n' .. json)
   return 'online'
 end
 return 'offline'
@@ -137,7 +139,9 @@ else
   redis.call('SET', key, ARGV[4])
   if ARGV[5] == '' then redis.call('ZREM', 'sp:dl', id) else redis.call('ZADD', 'sp:dl', ARGV[5], id) end
 end
-deliver_from(ARGV, 13)
+local now = ARGV[4]
+if mode == 'end' then now = '' end
+deliver_from(ARGV, 13, id .. '\n' .. now)
 return 1
 "#;
 
