@@ -139,6 +139,7 @@ impl Transition {
             guard_peer,
             guard_online.to_owned(),
             relay,
+            if call.is_ringing() { "1" } else { "0" }.to_owned(),
         ];
         for (notice, except) in &self.notices {
             args.push(notice.to.to_string());
@@ -224,8 +225,8 @@ mod tests {
         assert!(!ended.accepted && &*ended.caller == "alice");
         // The callee's grace (from the invite) comes before the ring timeout.
         assert_eq!(args[4], (now.0 + 30_000).to_string());
-        assert_eq!(args[5..12], ["60000", "100", "alice", "bob", "bob", "0", "n2"]);
-        assert_eq!(args[12..], ["alice", "n1/7", "1", "{\"type\":\"refused\"}"]);
+        assert_eq!(args[5..13], ["60000", "100", "alice", "bob", "bob", "0", "n2", "1"]);
+        assert_eq!(args[13..], ["alice", "n1/7", "1", "{\"type\":\"refused\"}"]);
         // An accepted call with nobody offline is due for its audit.
         let mut accepted = record;
         accepted.call.phase = Phase::Accepted { at: now };
