@@ -297,6 +297,10 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr()?;
+        // Before the ready line: a relay asked for (or defaulted) that cannot
+        // bind stops the start rather than leaving a server without media.
+        let relay =
+            server::bind_media(&config, &listener).map_err(|e| StartError(format!("{e}; {}", e.remedy())))?;
         let mut out = std::io::stdout();
         let scheme = if config.tls.is_some() { "wss" } else { "ws" };
         writeln!(out, "listening on {scheme}://{addr}")?;
@@ -309,7 +313,7 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
             .demo_peers
             .then(|| crate::demo::spawn(&url, config.secret.clone(), Default::default()))
             .transpose()?;
-        server::run(listener, config, shutdown_signal()).await;
+        server::run_with_media(listener, config, relay, shutdown_signal()).await;
         tracing::info!("server stopped");
         Ok::<(), AnyError>(())
     })?;
