@@ -140,7 +140,7 @@ impl ClusterHub {
             )),
             reached => {
                 self.send_local(id, &encode(&ok(req.clone())));
-                self.metrics.call_placed();
+                self.metrics.call_placed_in_cluster();
                 if reached == "online" {
                     self.metrics.invitation_delivered(std::time::Duration::ZERO);
                 }
@@ -200,7 +200,7 @@ impl ClusterHub {
 
     /// Counts and logs a call this node ended.
     pub(super) fn ended_call(&self, call: &Call<UnixMs>, outcome: Outcome) {
-        self.metrics.call_ended(outcome.name(&call.phase));
+        self.metrics.call_ended_in_cluster(outcome.name(&call.phase));
         LogEntry::ended(call, outcome, now_ms()).write();
     }
 
