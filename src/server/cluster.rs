@@ -71,10 +71,27 @@ pub(crate) struct ClusterHub {
     departures: Mutex<Vec<membership::Departure>>,
     /// The node's background tasks, stopped at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    /// Whether this node is subscribed to its channel. Logins are refused
-    /// (`unavailable`) while it is not: a session registered in Redis must
-    /// be able to hear the events published for it.
-    subscribed: watch::Sender<bool>,
+    /// How far this node is from taking logins (see [`Startup`]).
+    startup: watch::Sender<Startup>,
+}
+
+/// What must hold for a node to take logins; until it does they get
+/// `unavailable`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Startup {
+    /// Its sessions from a former run under the same name are gone from
+    /// Redis: that clean-up would remove a new login's session too.
+    cleared: bool,
+    /// It is subscribed to its channel: a session registered in Redis must
+    /// hear the events published for it. False again while the
+    /// subscription is down.
+    listening: bool,
+}
+
+impl Startup {
+    fn takes_logins(&self) -> bool {
+        self.cleared && self.listening
+    }
 }
 
 /// This node's own connections.
@@ -131,7 +148,7 @@ impl ClusterHub {
             deadline_moved: Notify::new(),
             departures: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
-            subscribed: watch::channel(false).0,
+            startup: watch::Sender::new(Startup::default()),
             config,
         });
         let tasks = vec![
@@ -144,14 +161,19 @@ impl ClusterHub {
         Ok(hub)
     }
 
-    /// Waits (at most `patience`) until the node hears its channel, so the
-    /// first logins are not refused; a Redis that is down at start only
+    /// Waits (at most `patience`) until the node takes logins, so the
+    /// first ones are not refused; a Redis that is down at start only
     /// delays them.
     pub async fn ready(&self, patience: Duration) {
-        let mut subscribed = self.subscribed.subscribe();
-        if tokio::time::timeout(patience, subscribed.wait_for(|s| *s)).await.is_err() {
-            tracing::warn!(node = %self.node, "not subscribed to the cluster yet: logins get `unavailable`");
+        let mut startup = self.startup.subscribe();
+        if tokio::time::timeout(patience, startup.wait_for(Startup::takes_logins)).await.is_err() {
+            tracing::warn!(node = %self.node, "not joined to the cluster yet: logins get `unavailable`");
         }
+    }
+
+    /// Whether a login may be decided now.
+    fn takes_logins(&self) -> bool {
+        self.startup.borrow().takes_logins()
     }
 
     pub fn config(&self) -> &ServerConfig {

@@ -63,7 +63,7 @@ impl ClusterHub {
         outbox: mpsc::Sender<Outbound>,
         kick: Kick,
     ) -> Result<SessionId, ProtocolError> {
-        if !*self.subscribed.borrow() {
+        if !self.takes_logins() {
             return Err(super::Unavailable.into());
         }
         let (id, peer) = {
@@ -230,7 +230,7 @@ impl ClusterHub {
     /// Marks `peer` as without a session since `at` in call `call_id`
     /// (the caller always, the callee once it has seen the invitation),
     /// unless it is back online by then.
-    async fn lost(&self, peer: &Arc<str>, call_id: &str, at: UnixMs) -> Result<(), Unavailable> {
+    pub(super) async fn lost(&self, peer: &Arc<str>, call_id: &str, at: UnixMs) -> Result<(), Unavailable> {
         for _ in 0..RETRIES {
             let Some(read) = self.read(call_id).await? else { return Ok(()) };
             let mut record = read.record.clone();
@@ -266,8 +266,12 @@ impl ClusterHub {
 pub(super) async fn heartbeat_forever(hub: Arc<ClusterHub>) {
     let ttl = hub.config.cluster.as_ref().map_or(Duration::from_secs(5), |c| c.heartbeat_ttl);
     let period = (ttl / 5).max(Duration::from_millis(50));
-    // This node's sessions from before a restart under the same name are gone.
-    let _ = hub.claim(&hub.node.clone(), true).await;
+    // This node's sessions from before a restart under the same name are
+    // gone; logins wait for this, or it would remove theirs too.
+    while hub.claim(&hub.node.clone(), true).await.is_err() {
+        tokio::time::sleep(period).await;
+    }
+    hub.startup.send_modify(|s| s.cleared = true);
     let mut first = true;
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -138,12 +138,10 @@ impl ClusterHub {
                     online.callee
                 ),
             )),
-            reached => {
+            _reached => {
                 self.send_local(id, &encode(&ok(req.clone())));
+                // The invitation's delivery is not timed here: another node queues it.
                 self.metrics.call_placed_in_cluster();
-                if reached == "online" {
-                    self.metrics.invitation_delivered(std::time::Duration::ZERO);
-                }
                 self.deadline_set(deadline(&offline).min(deadline(&online)));
                 Ok(())
             }
@@ -179,9 +177,9 @@ impl ClusterHub {
             match &transition.change {
                 Change::End(record) => self.relay_ended(record),
                 Change::Update(r) | Change::Accept(r) => {
-                    if let Some((at, _)) = r.call.next_deadline(self.config.offline_grace) {
-                        self.deadline_set(at.0);
-                    }
+                    self.deadline_set(
+                        super::record::next_look(&r.call, self.config.offline_grace, now_ms()).0,
+                    );
                 }
             }
         }
