@@ -14,15 +14,17 @@
 # For each it reads the CPU time (utime + stime, fields 14 and 15 of
 # /proc/PID/stat) of every server process (nodes and redis-server) before
 # and after the bench, and prints the CPU per completed call, the bench's
-# p99 invite -> invitation delivered and invite -> accepted, and the load
-# average when the run started. Every process it starts is stopped at exit.
+# p99 invite -> invitation delivered and invite -> accepted, the load
+# average when the run started, and which Redis commands a call cost
+# (INFO commandstats, reset before the cluster run). Every process it
+# starts is stopped at exit.
 set -euo pipefail
 BIN=$1; RATE=${2:-1000}; DUR=${3:-20s}
 TICK=$(getconf CLK_TCK)
 WORK=$(mktemp -d)
 STARTED=()
 cleanup() {
-    for pid in "${STARTED[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for pid in "${STARTED[@]}"; do kill -9 "$pid" 2>/dev/null || true; { wait "$pid"; } 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -49,7 +51,10 @@ measure() {
     local pids=("$@") before=() after=()
     local load; load=$(cut -d' ' -f1-3 /proc/loadavg)
     for pid in "${pids[@]}"; do before+=("$(cpu "$pid")"); done
-    "$BIN" bench setups --rate "$RATE" --duration "$DUR" --server "$servers" --json > "$WORK/$label.json"
+    if ! "$BIN" bench setups --rate "$RATE" --duration "$DUR" --server "$servers" --json \
+        > "$WORK/$label.json" 2> "$WORK/$label.err"; then
+        echo "the $label bench failed:" >&2; tail -5 "$WORK/$label.err" >&2; exit 1
+    fi
     for pid in "${pids[@]}"; do after+=("$(cpu "$pid")"); done
     python3 - "$label" "$TICK" "$load" "$WORK/$label.json" "${before[*]}" "${after[*]}" <<'PY'
 import json, sys
@@ -87,11 +92,22 @@ start_node n1 --redis "$REDIS" --node-id n1
 N1_PID=$NODE_PID N1_URL=$NODE_URL
 start_node n2 --redis "$REDIS" --node-id n2
 N2_PID=$NODE_PID N2_URL=$NODE_URL
+redis-cli -p "$PORT" config resetstat > /dev/null
 measure cluster "$N1_URL,$N2_URL" "$N1_PID" "$N2_PID" "$REDIS_PID" > "$WORK/cluster.line"
+redis-cli -p "$PORT" info commandstats > "$WORK/commandstats"
 
-python3 - "$WORK/single.line" "$WORK/cluster.line" <<'PY'
+python3 - "$WORK/single.line" "$WORK/cluster.line" "$WORK/commandstats" <<'PY'
 import json, sys
 single, cluster = (json.loads(open(p).read()) for p in sys.argv[1:3])
+# What Redis did per completed call: cmdstat_NAME:calls=N,usec=U,...
+done = max(cluster["completed"], 1)
+stats = []
+for line in open(sys.argv[3]):
+    if line.startswith("cmdstat_"):
+        name, fields = line.strip()[len("cmdstat_"):].split(":", 1)
+        f = dict(kv.split("=") for kv in fields.split(","))
+        stats.append((int(f["usec"]), name, int(f["calls"])))
+stats.sort(reverse=True)
 for r, names in ((single, ["node"]), (cluster, ["node 1", "node 2", "redis-server"])):
     parts = ", ".join(f"{n} {us} µs" for n, us in zip(names, r["cpu_us_per_call"]))
     print(f'{r["label"]:>8}: {r["completed"]} completed, {r["failed"]} failed {r["failures"] or ""}; '
@@ -100,4 +116,6 @@ for r, names in ((single, ["node"]), (cluster, ["node 1", "node 2", "redis-serve
           f'lag p99 {r["p99_lag_us"]} µs; load average at start {r["load_average"]}')
 ratio = cluster["cpu_us_per_call_total"] / max(single["cpu_us_per_call_total"], 1e-9)
 print(f"CPU per call, cluster / single: {ratio:.2f}")
+print("Redis commands per completed call (count, time inside Redis): " + ", ".join(
+    f"{name} {calls / done:.2f} x {usec / done:.1f} µs" for usec, name, calls in stats[:8]))
 PY
