@@ -30,8 +30,10 @@ pub struct Cli {
 #[cfg(feature = "desktop")]
 #[derive(Debug, Args)]
 pub struct AppArgs {
-    /// Signaling server (ws:// or wss://); remembered. Without one, the app
-    /// uses ws://127.0.0.1:7878/ and hosts a server there if none answers.
+    /// Signaling server (ws:// or wss://), or the nodes of a cluster as a
+    /// comma list (`ws://a:7878/,ws://b:7878/`, tried in turn); remembered.
+    /// Without one, the app uses ws://127.0.0.1:7878/ and hosts a server
+    /// there if none answers.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// Signs in at start as this peer.

@@ -12,6 +12,7 @@ mod fuzz_strategies;
 mod servers;
 
 mod server {
+    mod bench;
     mod boundary;
     mod cli;
     mod client;

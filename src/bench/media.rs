@@ -118,8 +118,8 @@ pub async fn run(args: MediaArgs) -> Result<(), AnyError> {
         .into());
     }
     let child;
-    let (url, pid) = match &args.target.server {
-        Some(url) => (url.clone(), args.pid),
+    let (url, pid) = match args.target.one_server()? {
+        Some(url) => (url, args.pid),
         None => {
             let cap = (2 * args.calls + 1000).to_string();
             child = ChildServer::start(&["--max-connections", &cap]).await?;
