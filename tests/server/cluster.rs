@@ -14,6 +14,7 @@ use super::client::*;
 use crate::redis_server::{RedisServer, start_nodes};
 use serde_json::Value;
 use softphone::server::{ServerConfig, ServerHandle};
+use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -25,6 +26,7 @@ mod outage;
 mod presence;
 mod race;
 mod sessions;
+mod timers;
 
 /// A Redis and nodes in this process sharing it.
 pub(super) struct Cluster {
@@ -73,6 +75,21 @@ impl NodeProcess {
     /// The URL from its ready line.
     pub(super) fn url(&self) -> String {
         self.process.url.clone()
+    }
+
+    /// Sends SIGTERM now; the future waits for the exit, which the protocol
+    /// wants within 5 s of the signal.
+    pub(super) fn terminate(&mut self) -> impl Future<Output = ExitStatus> + '_ {
+        let pid = self.process.child.id().expect("the node is running");
+        let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        assert!(status.expect("run kill").success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        async move {
+            tokio::time::timeout_at(deadline, self.process.child.wait())
+                .await
+                .unwrap_or_else(|_| panic!("node {pid} still running 5 s after SIGTERM"))
+                .expect("wait for the node")
+        }
     }
 
     /// `kill -9`: the node gets no chance to tell anyone, as when its

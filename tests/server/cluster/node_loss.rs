@@ -167,3 +167,88 @@ async fn a_peer_reconnecting_to_another_node_within_the_grace_keeps_its_calls() 
     );
     bob.expect_silence(QUIET).await;
 }
+
+#[tokio::test]
+#[ignore = "needs the cluster core (issue 12), not on main yet"]
+async fn a_peer_with_a_session_on_a_surviving_node_loses_nothing() {
+    let redis = RedisServer::start().await;
+    let mut lost = NodeProcess::start(&redis, "lost", FLAGS).await;
+    let survivor = NodeProcess::start(&redis, "survivor", FLAGS).await;
+    let (mut bob1, _) = Client::login_device(&lost.url(), "bob", "b1").await;
+    let (mut bob2, _) = Client::login_device(&survivor.url(), "bob", "b2").await;
+    let mut alice = Client::login(&survivor.url(), "alice").await;
+    alice.ok(json!({"type": "subscribe_presence", "peer_ids": ["bob"]})).await;
+    invite(&mut alice, "c1", "bob").await;
+    expect_invitation(&mut bob1, "c1", "alice").await;
+    expect_invitation(&mut bob2, "c1", "alice").await;
+    bob1.send(json!({"type": "received", "call_id": "c1"})).await;
+    check_event(&alice.recv().await, json!({"type": "received_by_peer", "call_id": "c1"}));
+    lost.kill9().await;
+    // Bob still has a session: he stays online and the call keeps ringing,
+    // past the heartbeat ttl and the grace (and a second more).
+    alice.expect_silence(Duration::from_secs(1 + 2 + 1)).await;
+    bob2.expect_silence(QUIET).await;
+    let reply = alice.ok(json!({"type": "query_presence", "peer_ids": ["bob"]})).await;
+    assert_eq!(reply["online"], json!({"bob": true}), "{reply}");
+    bob2.ok(json!({"type": "accept", "call_id": "c1"})).await;
+    check_event(&alice.recv().await, json!({"type": "accepted", "call_id": "c1", "device": "b2"}));
+    alice.ok(json!({"type": "hangup", "call_id": "c1"})).await;
+    check_event(
+        &bob2.recv().await,
+        json!({"type": "hung_up", "call_id": "c1", "reason": "hangup", "by": "alice"}),
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the cluster core (issue 12), not on main yet"]
+async fn the_deadlines_of_a_call_placed_on_a_lost_node_still_fire() {
+    let redis = RedisServer::start().await;
+    let flags = [FLAGS, &["--invite-ttl", "4s"]].concat();
+    let mut lost = NodeProcess::start(&redis, "lost", &flags).await;
+    let survivor = NodeProcess::start(&redis, "survivor", &flags).await;
+    let (mut alice1, _) = Client::login_device(&lost.url(), "alice", "a1").await;
+    let (mut alice2, _) = Client::login_device(&survivor.url(), "alice", "a2").await;
+    let mut bob = Client::login(&survivor.url(), "bob").await;
+    invite(&mut alice1, "c1", "bob").await;
+    expect_invitation(&mut bob, "c1", "alice").await;
+    bob.send(json!({"type": "received", "call_id": "c1"})).await;
+    check_event(&alice2.recv().await, json!({"type": "received_by_peer", "call_id": "c1"}));
+    lost.kill9().await;
+    // Alice is still online (a2): the call rings on until its ttl, swept
+    // by the survivor, and ends the same on both sides.
+    check_event(&alice2.recv().await, failure("c1", "expired"));
+    check_event(&bob.recv().await, failure("c1", "expired"));
+    alice2.expect_silence(QUIET).await;
+    bob.expect_silence(QUIET).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the cluster core (issue 12), not on main yet"]
+async fn a_node_stopped_with_sigterm_closes_with_1001_and_its_peers_move_on() {
+    let redis = RedisServer::start().await;
+    let flags = ["--heartbeat-ttl", "1s", "--offline-grace", "4s"];
+    let mut stopping = NodeProcess::start(&redis, "stopping", &flags).await;
+    let other = NodeProcess::start(&redis, "other", &flags).await;
+    let mut alice = Client::login(&stopping.url(), "alice").await;
+    let mut bob = Client::login(&other.url(), "bob").await;
+    bob.ok(json!({"type": "subscribe_presence", "peer_ids": ["alice"]})).await;
+    accepted(&mut alice, &mut bob, "c1", "alice", "bob").await;
+    let exit = stopping.terminate();
+    assert_eq!(alice.expect_close().await, Some(1001), "close code after SIGTERM");
+    let status = exit.await;
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    check_event(&bob.recv().await, presence("alice", false));
+    // Back on the other node within the grace: the call goes on.
+    let (mut alice2, login) = Client::login_device(&other.url(), "alice", "a2").await;
+    check_event(&bob.recv().await, presence("alice", true));
+    check(
+        &login["calls"][0],
+        json!({"call_id": "c1", "role": "caller", "state": "accepted", "peer_id": "bob"}),
+    );
+    bob.expect_silence(Duration::from_secs(1 + 4 + 1)).await;
+    bob.ok(json!({"type": "hangup", "call_id": "c1"})).await;
+    check_event(
+        &alice2.recv().await,
+        json!({"type": "hung_up", "call_id": "c1", "reason": "hangup", "by": "bob"}),
+    );
+}
