@@ -19,7 +19,9 @@ use tokio::task::JoinHandle;
 
 pub use metrics::MetricsListener;
 
+mod backend;
 mod calls;
+mod cluster;
 mod deadlines;
 mod expiry;
 mod hub;

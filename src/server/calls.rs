@@ -4,38 +4,74 @@
 //! business, and the hub applies the outcomes.
 
 use crate::protocol::{LiveCall, LiveState, Role};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::time::{Duration, Instant};
 
+/// A point in time a call's deadlines are counted in: the monotonic
+/// [`Instant`] of a single node, or the wall-clock milliseconds that the
+/// nodes of a cluster share ([`UnixMs`]).
+pub(super) trait Moment: Copy + Ord + std::ops::Add<Duration, Output = Self> {
+    /// How long after `earlier` this is; zero if it is not after it.
+    fn since(self, earlier: Self) -> Duration;
+}
+
+impl Moment for Instant {
+    fn since(self, earlier: Self) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+/// Milliseconds since the Unix epoch: the time the nodes of a cluster
+/// agree on (their clocks are synchronised, as NTP keeps them).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct UnixMs(pub u64);
+
+impl std::ops::Add<Duration> for UnixMs {
+    type Output = UnixMs;
+    fn add(self, d: Duration) -> UnixMs {
+        UnixMs(self.0.saturating_add(d.as_millis() as u64))
+    }
+}
+
+impl Moment for UnixMs {
+    fn since(self, earlier: Self) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
 /// Where a live call stands.
-pub(super) enum Phase {
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) enum Phase<T = Instant> {
     /// Ringing, until `expires`.
     Ringing {
-        expires: Instant,
+        expires: T,
         /// Whether a callee session has sent `received`.
         received: bool,
         /// The ack timeout, which runs only while the callee has a session.
-        ack: Ack,
+        ack: Ack<T>,
     },
     /// Accepted at the instant given; live until hung up.
-    Accepted { at: Instant },
+    Accepted { at: T },
 }
 
 /// The state of the ack timeout.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Ack {
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub(super) enum Ack<T = Instant> {
     /// No callee session has seen the invitation yet.
     NotStarted,
     /// Running; fires at the instant given.
-    Running(Instant),
+    Running(T),
     /// The callee lost its last session with this much time left.
     Paused(Duration),
     /// `received` came; the timer is over.
     Done,
 }
 
-/// One live call.
-pub(super) struct Call {
+/// One live call; `T` is the time its deadlines are counted in.
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct Call<T = Instant> {
     pub id: Arc<str>,
     pub caller: Arc<str>,
     pub callee: Arc<str>,
@@ -44,14 +80,14 @@ pub(super) struct Call {
     /// The caller's `media_key`, handed to the callee with the invitation.
     pub media_key: Option<String>,
     /// When the invite came.
-    pub invited: Instant,
-    pub phase: Phase,
+    pub invited: T,
+    pub phase: Phase<T>,
     /// Whether any callee session has been handed the invitation.
     pub callee_seen: bool,
     /// Since when the caller has had no session.
-    pub caller_lost: Option<Instant>,
+    pub caller_lost: Option<T>,
     /// Since when the callee has had no session (since the invite, if it had none then).
-    pub callee_lost: Option<Instant>,
+    pub callee_lost: Option<T>,
 }
 
 /// A deadline of a live call that has passed.
@@ -67,7 +103,7 @@ pub(super) enum Lapse {
     Expired,
 }
 
-impl Call {
+impl<T: Moment> Call<T> {
     pub fn is_ringing(&self) -> bool {
         matches!(self.phase, Phase::Ringing { .. })
     }
@@ -84,7 +120,7 @@ impl Call {
 
     /// The earliest pending deadline and what happens then; `grace` is the
     /// offline grace.
-    pub fn next_deadline(&self, grace: Duration) -> Option<(Instant, Lapse)> {
+    pub fn next_deadline(&self, grace: Duration) -> Option<(T, Lapse)> {
         let mut due = [
             self.callee_lost.map(|t| (t + grace, Lapse::CalleeLost)),
             self.caller_lost.map(|t| (t + grace, Lapse::CallerLost)),
@@ -101,16 +137,16 @@ impl Call {
     }
 
     /// Stops the ack timeout while the callee has no session.
-    pub fn pause_ack(&mut self, now: Instant) {
+    pub fn pause_ack(&mut self, now: T) {
         if let Phase::Ringing { ack, .. } = &mut self.phase
             && let Ack::Running(at) = *ack
         {
-            *ack = Ack::Paused(at.saturating_duration_since(now));
+            *ack = Ack::Paused(at.since(now));
         }
     }
 
     /// Starts or resumes the ack timeout: a callee session now has the invitation.
-    pub fn run_ack(&mut self, now: Instant, timeout: Duration) {
+    pub fn run_ack(&mut self, now: T, timeout: Duration) {
         if let Phase::Ringing { ack, .. } = &mut self.phase {
             match *ack {
                 Ack::NotStarted => *ack = Ack::Running(now + timeout),
@@ -136,6 +172,7 @@ impl Call {
 }
 
 /// What is remembered of an ended call.
+#[derive(Serialize, Deserialize)]
 pub(super) struct Ended {
     pub caller: Arc<str>,
     pub callee: Arc<str>,

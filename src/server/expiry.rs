@@ -6,11 +6,12 @@
 //! when nobody else comes. Each lapse is judged on the call itself, so a
 //! deadline looked at twice, or late, ends a call once and only if due.
 
-use super::calls::Lapse;
-use super::outbound::encode;
+use super::calls::{Call, Lapse, Moment};
+use super::outbound::{Outbound, encode};
 use super::state::{Outcome, State};
 use super::store::CallStore;
 use crate::protocol::{FailureReason, HangupReason, ServerMessage};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -66,45 +67,65 @@ impl<C: CallStore> State<C> {
     fn settle(&mut self, call_id: &str, now: Instant) {
         let Some(lapse) = self.calls.lapse(call_id, now) else { return };
         let call = self.calls.remove(call_id).expect("has a lapsed deadline");
-        let ringing = call.is_ringing();
-        let failure = |reason| encode(&ServerMessage::Failure { call_id: call_id.to_owned(), reason });
-        let hung_up = |by: &str| {
-            encode(&ServerMessage::HungUp {
-                call_id: call_id.to_owned(),
-                reason: HangupReason::PeerOffline,
-                by: by.to_owned(),
-            })
-        };
-        let (caller, callee, seen) = (&call.caller, &call.callee, call.callee_seen);
-        let outcome = match (lapse, ringing) {
-            (Lapse::CalleeLost, true) => {
-                self.peers.send_to_peer(caller, &failure(FailureReason::PeerOffline), None, true);
-                Outcome::Failed(FailureReason::PeerOffline)
-            }
-            (Lapse::CallerLost, true) => {
-                self.peers.send_to_peer(callee, &failure(FailureReason::CallerOffline), None, seen);
-                Outcome::Failed(FailureReason::CallerOffline)
-            }
-            (Lapse::CalleeLost, false) => {
-                self.peers.send_to_peer(caller, &hung_up(callee), None, true);
-                Outcome::HungUp(HangupReason::PeerOffline)
-            }
-            (Lapse::CallerLost, false) => {
-                self.peers.send_to_peer(callee, &hung_up(caller), None, true);
-                Outcome::HungUp(HangupReason::PeerOffline)
-            }
-            (Lapse::AckTimeout, _) => {
-                self.peers.send_to_peer(caller, &failure(FailureReason::PeerNoResponse), None, true);
-                self.peers.send_to_peer(callee, &failure(FailureReason::Expired), None, seen);
-                Outcome::Failed(FailureReason::PeerNoResponse)
-            }
-            (Lapse::Expired, _) => {
-                let text = failure(FailureReason::Expired);
-                self.peers.send_to_peer(caller, &text, None, true);
-                self.peers.send_to_peer(callee, &text, None, seen);
-                Outcome::Failed(FailureReason::Expired)
-            }
-        };
+        let (outcome, notices) = lapse_notices(&call, lapse);
+        for Notice { to, text, seen } in notices {
+            self.peers.send_to_peer(&to, &text, None, seen);
+        }
         self.end(call, outcome, now);
+    }
+}
+
+/// An event for every session of a peer, decided with a call's outcome.
+pub(super) struct Notice {
+    /// The peer whose sessions get it.
+    pub to: Arc<str>,
+    pub text: Outbound,
+    /// Whether the peer has seen the call: only then is the event kept for
+    /// it while it has no session.
+    pub seen: bool,
+}
+
+/// What the protocol says to each side when `lapse` ends `call`, and how
+/// the call ended: the one mapping both the single node and the cluster use.
+pub(super) fn lapse_notices<T: Moment>(call: &Call<T>, lapse: Lapse) -> (Outcome, Vec<Notice>) {
+    let failure = |reason| encode(&ServerMessage::Failure { call_id: call.id.to_string(), reason });
+    let hung_up = |by: &str| {
+        encode(&ServerMessage::HungUp {
+            call_id: call.id.to_string(),
+            reason: HangupReason::PeerOffline,
+            by: by.to_owned(),
+        })
+    };
+    let (caller, callee, seen) = (&call.caller, &call.callee, call.callee_seen);
+    let to = |who: &Arc<str>, text: Outbound, seen: bool| Notice { to: who.clone(), text, seen };
+    match (lapse, call.is_ringing()) {
+        (Lapse::CalleeLost, true) => (
+            Outcome::Failed(FailureReason::PeerOffline),
+            vec![to(caller, failure(FailureReason::PeerOffline), true)],
+        ),
+        (Lapse::CallerLost, true) => (
+            Outcome::Failed(FailureReason::CallerOffline),
+            vec![to(callee, failure(FailureReason::CallerOffline), seen)],
+        ),
+        (Lapse::CalleeLost, false) => {
+            (Outcome::HungUp(HangupReason::PeerOffline), vec![to(caller, hung_up(callee), true)])
+        }
+        (Lapse::CallerLost, false) => {
+            (Outcome::HungUp(HangupReason::PeerOffline), vec![to(callee, hung_up(caller), true)])
+        }
+        (Lapse::AckTimeout, _) => (
+            Outcome::Failed(FailureReason::PeerNoResponse),
+            vec![
+                to(caller, failure(FailureReason::PeerNoResponse), true),
+                to(callee, failure(FailureReason::Expired), seen),
+            ],
+        ),
+        (Lapse::Expired, _) => {
+            let text = failure(FailureReason::Expired);
+            (
+                Outcome::Failed(FailureReason::Expired),
+                vec![to(caller, text.clone(), true), to(callee, text, seen)],
+            )
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! per connection; on shutdown stops accepting and waits for the sessions.
 
 use super::ServerConfig;
+use super::backend::Backend;
+use super::cluster::ClusterHub;
 use super::hub::Hub;
 use super::relay::{self, Relay};
 use super::session;
@@ -31,7 +33,7 @@ const RESERVED_DESCRIPTORS: u64 = 64;
 /// What a connection needs besides its socket.
 #[derive(Clone)]
 struct Context {
-    hub: Arc<Hub>,
+    hub: Backend,
     /// Told when the server begins shutting down.
     stopping: watch::Receiver<bool>,
     /// Held by every connection task; shutdown waits until all are gone.
@@ -51,14 +53,17 @@ pub(super) async fn serve(
 ) {
     let limit = Arc::new(Semaphore::new(connection_cap(config.max_connections)));
     let tls = config.tls.clone().map(TlsAcceptor::from);
-    let hub = Hub::new(config, relay.clone());
+    let Some(hub) = decider(config, relay.clone()) else { return };
     let _metrics =
-        super::metrics::serve_endpoint(hub.config().metrics_listener.as_ref(), hub.metrics.clone());
-    let sweeper = tokio::spawn(Hub::sweep_forever(hub.clone()));
+        super::metrics::serve_endpoint(hub.config().metrics_listener.as_ref(), hub.metrics().clone());
+    let sweeper = match &hub {
+        Backend::Single(single) => Some(tokio::spawn(Hub::sweep_forever(single.clone()))),
+        Backend::Cluster(_) => None,
+    };
     // Every session holds a clone of `done`; when all are dropped, `drained` ends.
     let (done, mut drained) = mpsc::channel::<()>(1);
     let (stop, stopping) = watch::channel(false);
-    let context = Context { hub, stopping, _done: done, tls, relay: relay.clone() };
+    let context = Context { hub: hub.clone(), stopping, _done: done, tls, relay: relay.clone() };
 
     tokio::pin!(shutdown);
     loop {
@@ -82,9 +87,30 @@ pub(super) async fn serve(
     let _ = stop.send(true);
     drop(context);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, drained.recv()).await;
-    sweeper.abort();
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
+    }
+    if let Backend::Cluster(cluster) = &hub {
+        cluster.shutdown().await;
+    }
     if let Some(relay) = relay {
         relay.shutdown().await;
+    }
+}
+
+/// The hub `config` asks for: a cluster node's when it names a cluster,
+/// else the single node's. `None` (logged) if the cluster's URL is unusable.
+fn decider(config: ServerConfig, relay: Option<Arc<Relay>>) -> Option<Backend> {
+    if config.cluster.is_none() {
+        return Some(Backend::Single(Hub::new(config, relay)));
+    }
+    let metrics = Arc::new(super::metrics::Metrics::new());
+    match ClusterHub::start(config, relay, metrics) {
+        Ok(hub) => Some(Backend::Cluster(hub)),
+        Err(e) => {
+            tracing::error!("cannot join the cluster: {e}");
+            None
+        }
     }
 }
 
@@ -122,7 +148,7 @@ async fn connection(stream: TcpStream, addr: SocketAddr, permit: Option<OwnedSem
     let deadline = Instant::now() + cx.hub.config().handshake_timeout;
     let admitted = permit.is_some();
     if !admitted {
-        cx.hub.metrics.handshake_refused();
+        cx.hub.metrics().handshake_refused();
     }
     match &cx.tls {
         None => {
@@ -153,7 +179,7 @@ where
 {
     match (path, &cx.relay) {
         (Path::Signaling, _) => {
-            let _open = cx.hub.metrics.connection_opened();
+            let _open = cx.hub.metrics().connection_opened();
             session::run(ws, cx.hub.clone(), cx.stopping.clone()).await
         }
         (Path::Media, Some(relay)) => relay::serve_ws(ws, relay.clone(), cx.stopping.clone()).await,

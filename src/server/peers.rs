@@ -288,6 +288,16 @@ impl Peers {
         }
     }
 
+    /// Every session's id.
+    pub fn session_ids(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.sessions.keys().copied()
+    }
+
+    /// The peers session `id` watches.
+    pub fn subscriptions(&self, id: SessionId) -> Vec<Arc<str>> {
+        self.sessions.get(&id).map(|s| s.subscriptions.iter().cloned().collect()).unwrap_or_default()
+    }
+
     /// Whether anyone watches `peer`, to skip encoding events nobody reads.
     pub fn is_watched(&self, peer: &str) -> bool {
         self.watchers.contains_key(peer)

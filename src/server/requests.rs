@@ -235,22 +235,14 @@ impl<C: CallStore> State<C> {
         call_id: &str,
         now: Instant,
     ) -> Result<(), ProtocolError> {
-        let not_found = || err(ErrorCode::NotFound, format!("no accepted call {call_id} of yours"));
         match self.calls.get(call_id) {
             Some(call) if call.role_of(peer).is_some() => {
                 if call.is_ringing() {
-                    return Err(not_found());
+                    return Err(not_found_to_hang_up(call_id));
                 }
             }
-            Some(_) => return Err(not_found()),
-            None => {
-                return Err(match self.calls.ended(call_id) {
-                    Some(e) if e.accepted && (*e.caller == *peer || *e.callee == *peer) => {
-                        err(ErrorCode::AlreadyEnded, format!("call {call_id} was already hung up"))
-                    }
-                    _ => not_found(),
-                });
-            }
+            Some(_) => return Err(not_found_to_hang_up(call_id)),
+            None => return Err(hangup_error(self.calls.ended(call_id), call_id, peer)),
         }
         let call = self.calls.remove(call_id).expect("checked above");
         self.peers.send(id, &encode(&ok(req.clone())));
@@ -267,21 +259,43 @@ impl<C: CallStore> State<C> {
 
     /// The error for an action on a call that is not live for `peer` in `role`.
     fn ended_error(&self, call_id: &str, peer: &str, role: Role) -> ProtocolError {
-        let mine = |e: &Ended| match role {
-            Role::Caller => *e.caller == *peer,
-            Role::Callee => *e.callee == *peer,
-        };
-        match self.calls.ended(call_id) {
-            Some(e) if mine(e) && role == Role::Caller && e.accepted => {
-                err(ErrorCode::AlreadyAccepted, format!("call {call_id} was accepted"))
-            }
-            Some(e) if mine(e) => err(ErrorCode::AlreadyEnded, format!("call {call_id} has ended")),
-            _ => {
-                let role = if role == Role::Caller { "caller" } else { "callee" };
-                err(ErrorCode::NotFound, format!("no call {call_id} in which you are the {role}"))
-            }
+        ended_error(self.calls.ended(call_id), call_id, peer, role)
+    }
+}
+
+/// The error for an action on a call that is not live for `peer` in
+/// `role`, from what is remembered of it (`ended`).
+pub(super) fn ended_error(ended: Option<&Ended>, call_id: &str, peer: &str, role: Role) -> ProtocolError {
+    let mine = |e: &Ended| match role {
+        Role::Caller => *e.caller == *peer,
+        Role::Callee => *e.callee == *peer,
+    };
+    match ended {
+        Some(e) if mine(e) && role == Role::Caller && e.accepted => {
+            err(ErrorCode::AlreadyAccepted, format!("call {call_id} was accepted"))
+        }
+        Some(e) if mine(e) => err(ErrorCode::AlreadyEnded, format!("call {call_id} has ended")),
+        _ => {
+            let role = if role == Role::Caller { "caller" } else { "callee" };
+            err(ErrorCode::NotFound, format!("no call {call_id} in which you are the {role}"))
         }
     }
+}
+
+/// The error for a hang-up of a call that is not live: `already_ended` if
+/// `peer` took part in it once it was accepted, else `not_found`.
+pub(super) fn hangup_error(ended: Option<&Ended>, call_id: &str, peer: &str) -> ProtocolError {
+    match ended {
+        Some(e) if e.accepted && (*e.caller == *peer || *e.callee == *peer) => {
+            err(ErrorCode::AlreadyEnded, format!("call {call_id} was already hung up"))
+        }
+        _ => not_found_to_hang_up(call_id),
+    }
+}
+
+/// The error for a hang-up of a call that is not an accepted call of yours.
+pub(super) fn not_found_to_hang_up(call_id: &str) -> ProtocolError {
+    err(ErrorCode::NotFound, format!("no accepted call {call_id} of yours"))
 }
 
 /// The fields of an `invite` the hub keeps.

@@ -1,11 +1,11 @@
 //! One connection: reads frames, decodes and checks them, hands requests to
-//! the [`Hub`], writes what the hub queues in this connection's outbox, and
+//! the hub ([`Backend`]), writes what the hub queues in this connection's outbox, and
 //! keeps the connection alive (pings) or closes it (silence, shutdown, a
 //! frame over 64 KiB or not UTF-8, logout, no login in time). Every write
 //! has a deadline: a client that stops reading cannot hold its session.
 
 use super::ServerConfig;
-use super::hub::Hub;
+use super::backend::Backend;
 use super::outbound::{Kick, Outbound, SessionId};
 use crate::protocol::{ErrorCode, OkResult, ProtocolError, Req, Request, ServerMessage, decode_request};
 use crate::token::{self, TokenError};
@@ -83,7 +83,7 @@ enum Written {
 
 /// The per-connection state the request handler needs.
 struct Connection {
-    hub: Arc<Hub>,
+    hub: Backend,
     /// This connection's own outbox, for replies the session writes itself.
     outbox: mpsc::Sender<Outbound>,
     /// Told by the hub when the outbox overflows.
@@ -113,7 +113,7 @@ fn close(code: CloseCode, reason: &'static str) -> CloseFrame {
 
 /// Serves one connection until it closes, the client goes silent or stops
 /// reading, the server stops, or it does not log in in time.
-pub(super) async fn run<S>(ws: WebSocketStream<S>, hub: Arc<Hub>, stopping: watch::Receiver<bool>)
+pub(super) async fn run<S>(ws: WebSocketStream<S>, hub: Backend, stopping: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -132,7 +132,7 @@ where
     let closing = wire.serve(&mut conn, &config).await;
     // Leave the hub first, so no more events are queued for a closing socket.
     if let Some(id) = conn.session.take() {
-        conn.hub.disconnect(id);
+        conn.hub.disconnect(id).await;
     }
     if let Some(frame) = closing {
         wire.goodbye(frame).await;
@@ -154,7 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         loop {
             // An overflowing outbox means queued events: the inbox branch wakes us to see this.
             if conn.kick.load(Ordering::Relaxed) {
-                conn.hub.metrics.slow_reader_kicked();
+                conn.hub.metrics().slow_reader_kicked();
                 return Some(close(CloseCode::Policy, "too slow to read its events"));
             }
             let written = tokio::select! {
@@ -167,7 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
                 msg = self.stream.next() => match msg {
                     Some(Ok(msg)) => {
                         last_heard = Instant::now();
-                        if let Next::Close(frame) = conn.on_message(msg, last_heard) {
+                        if let Next::Close(frame) = conn.on_message(msg, last_heard).await {
                             return Some(frame);
                         }
                         continue;
@@ -192,7 +192,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
                 Written::Done => {}
                 Written::Failed => return None,
                 Written::Stalled => {
-                    conn.hub.metrics.slow_reader_kicked();
+                    conn.hub.metrics().slow_reader_kicked();
                     tracing::debug!("closing a connection that left a write unread for the idle timeout");
                     return Some(close(CloseCode::Policy, "too slow to read"));
                 }
@@ -296,7 +296,7 @@ impl Connection {
         self.reply(error.into_message(req));
     }
 
-    fn on_message(&mut self, msg: Message, now: Instant) -> Next {
+    async fn on_message(&mut self, msg: Message, now: Instant) -> Next {
         let text = match msg {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -317,7 +317,7 @@ impl Connection {
         };
         let decoded = decode_request(&text);
         if !self.limiter.allow(now) {
-            self.hub.metrics.frame_rate_limited();
+            self.hub.metrics().frame_rate_limited();
             let req = decoded.map(|(req, _)| req).unwrap_or_else(|e| e.req);
             self.reply_error(req, ProtocolError::new(ErrorCode::RateLimited, "too many frames; slow down"));
             return Next::Continue;
@@ -327,17 +327,21 @@ impl Connection {
                 self.reply_error(e.req, e.error);
                 Next::Continue
             }
-            Ok((req, request)) => self.on_request(req, request),
+            Ok((req, request)) => self.on_request(req, request).await,
         }
     }
 
-    fn on_request(&mut self, req: Option<Req>, request: Request) -> Next {
+    async fn on_request(&mut self, req: Option<Req>, request: Request) -> Next {
         let Some(id) = self.session else {
             if !matches!(request, Request::Login { .. }) {
                 self.reply_error(req, ProtocolError::new(ErrorCode::NotLoggedIn, "log in first"));
                 return Next::Continue;
             }
-            if let Err(e) = request.validate().and_then(|()| self.login(req.clone(), request)) {
+            let logged_in = match request.validate() {
+                Ok(()) => self.login(req.clone(), request).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = logged_in {
                 self.reply_error(req, e);
             }
             return Next::Continue;
@@ -352,17 +356,17 @@ impl Connection {
                 ProtocolError::new(ErrorCode::AlreadyLoggedIn, "this connection is already logged in"),
             ),
             Request::Logout => {
-                self.hub.disconnect(id);
+                self.hub.disconnect(id).await;
                 self.session = None;
                 self.reply(ServerMessage::Ok { req, result: OkResult::Empty {} });
                 return Next::Close(close(CloseCode::Normal, "logged out"));
             }
-            request => self.hub.handle(id, req, request),
+            request => self.hub.handle(id, req, request).await,
         }
         Next::Continue
     }
 
-    fn login(&mut self, req: Option<Req>, request: Request) -> Result<(), ProtocolError> {
+    async fn login(&mut self, req: Option<Req>, request: Request) -> Result<(), ProtocolError> {
         let Request::Login { peer_id, token, device } = request else {
             unreachable!("login() is only called with a login request");
         };
@@ -372,7 +376,7 @@ impl Connection {
                 TokenError::Expired => ProtocolError::new(ErrorCode::TokenExpired, e.to_string()),
             })?;
         }
-        let id = self.hub.login(&peer_id, &device, req, self.outbox.clone(), self.kick.clone())?;
+        let id = self.hub.login(&peer_id, &device, req, self.outbox.clone(), self.kick.clone()).await?;
         self.session = Some(id);
         Ok(())
     }

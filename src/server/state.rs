@@ -5,7 +5,7 @@
 //! (`expiry.rs`) add their decisions as further methods of [`State`].
 
 use super::ServerConfig;
-use super::calls::{Call, Phase};
+use super::calls::{Call, Moment, Phase};
 use super::metrics::Metrics;
 use super::outbound::{Kick, Outbound, SessionId, encode};
 use super::peers::{Peer, Peers, TooManySessions};
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 /// Ended calls are remembered for the invite ttl, but never less than this,
 /// so late answers get `already_ended` even with a ttl of milliseconds.
-const MIN_REMEMBERED: Duration = Duration::from_secs(10);
+pub(super) const MIN_REMEMBERED: Duration = Duration::from_secs(10);
 
 /// The hub's state: one value behind one lock. `C` is where calls are kept.
 pub(super) struct State<C = MemoryStore> {
@@ -54,6 +54,22 @@ pub(super) enum LogEntry {
 }
 
 impl LogEntry {
+    /// The line for `call` ending with `outcome` at `now`: how long it rang
+    /// or, once accepted, lasted.
+    pub fn ended<T: Moment>(call: &Call<T>, outcome: Outcome, now: T) -> LogEntry {
+        let since = match call.phase {
+            Phase::Accepted { at } => at,
+            Phase::Ringing { .. } => call.invited,
+        };
+        LogEntry::Ended {
+            call_id: call.id.clone(),
+            caller: call.caller.clone(),
+            callee: call.callee.clone(),
+            outcome: outcome.name(&call.phase),
+            duration_ms: now.since(since).as_millis() as u64,
+        }
+    }
+
     /// Writes the line; called with the hub's lock released.
     pub fn write(self) {
         match self {
@@ -80,6 +96,24 @@ pub(super) enum Outcome {
     HungUp(HangupReason),
 }
 
+impl Outcome {
+    /// The outcome as the log and the metrics name it, for a call in `phase`
+    /// (a ringing call hung up, which never happens, is named hung up).
+    pub fn name<T>(self, phase: &Phase<T>) -> &'static str {
+        match self {
+            Outcome::HungUp(_) if matches!(phase, Phase::Ringing { .. }) => "hung_up",
+            Outcome::Canceled => "canceled",
+            Outcome::Refused => "refused",
+            Outcome::Failed(FailureReason::PeerOffline) => "peer_offline",
+            Outcome::Failed(FailureReason::CallerOffline) => "caller_offline",
+            Outcome::Failed(FailureReason::PeerNoResponse) => "peer_no_response",
+            Outcome::Failed(_) => "expired",
+            Outcome::HungUp(HangupReason::Hangup) => "hung_up",
+            Outcome::HungUp(_) => "lost",
+        }
+    }
+}
+
 /// The `ok` reply with no result fields.
 pub(super) fn ok(req: Option<Req>) -> ServerMessage {
     ServerMessage::Ok { req, result: OkResult::Empty {} }
@@ -97,9 +131,9 @@ fn millis_up(d: Duration) -> u64 {
 /// The `invitation` event for a ringing call, with the time it has left.
 /// Every decision first ends the calls whose deadline has passed, so a call
 /// still ringing has time left, and the invitation says at least 1 ms.
-pub(super) fn invitation(call: &Call, now: Instant) -> Outbound {
+pub(super) fn invitation<T: Moment>(call: &Call<T>, now: T) -> Outbound {
     let left = match call.phase {
-        Phase::Ringing { expires, .. } => expires.saturating_duration_since(now),
+        Phase::Ringing { expires, .. } => expires.since(now),
         Phase::Accepted { .. } => Duration::ZERO,
     };
     encode(&ServerMessage::Invitation {
@@ -248,25 +282,8 @@ impl<C: CallStore> State<C> {
     /// Records an ended call (already taken out of the live calls), and
     /// queues its outcome for the log.
     pub fn end(&mut self, call: Call, outcome: Outcome, now: Instant) {
-        let (name, since) = match (outcome, &call.phase) {
-            (Outcome::Canceled, _) => ("canceled", call.invited),
-            (Outcome::Refused, _) => ("refused", call.invited),
-            (Outcome::Failed(FailureReason::PeerOffline), _) => ("peer_offline", call.invited),
-            (Outcome::Failed(FailureReason::CallerOffline), _) => ("caller_offline", call.invited),
-            (Outcome::Failed(FailureReason::PeerNoResponse), _) => ("peer_no_response", call.invited),
-            (Outcome::Failed(_), _) => ("expired", call.invited),
-            (Outcome::HungUp(HangupReason::Hangup), Phase::Accepted { at }) => ("hung_up", *at),
-            (Outcome::HungUp(_), Phase::Accepted { at }) => ("lost", *at),
-            (Outcome::HungUp(_), Phase::Ringing { .. }) => ("hung_up", call.invited),
-        };
-        self.metrics.call_ended(name);
-        self.log.push(LogEntry::Ended {
-            call_id: call.id.clone(),
-            caller: call.caller.clone(),
-            callee: call.callee.clone(),
-            outcome: name,
-            duration_ms: now.saturating_duration_since(since).as_millis() as u64,
-        });
+        self.metrics.call_ended(outcome.name(&call.phase));
+        self.log.push(LogEntry::ended(&call, outcome, now));
         for who in [&call.caller, &call.callee] {
             if let Some(p) = self.peers.get_mut(who) {
                 p.charged.remove(&call.id);

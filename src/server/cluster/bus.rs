@@ -1,0 +1,93 @@
+//! Events from the other nodes: each node subscribes to its own channel
+//! (`sp:n:NODE`), where the scripts publish what is for its sessions.
+//! Messages are short text with a one-letter kind:
+//! `d` + `SESSION,SESSION,...` + `\n` + the encoded event, for those sessions;
+//! `p` + `1`/`0` + peer, a peer came online or went offline, for its watchers here;
+//! `r` + call id, a call this node's relay carries has ended.
+//! Pub/sub is at most once: what a lost message costs, and how it is
+//! repaired, is in `docs/scale-out.md`.
+
+use super::ClusterHub;
+use crate::protocol::ServerMessage;
+use crate::server::outbound::{Outbound, encode};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{PushInfo, PushKind, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How long to wait between tries to reach Redis again.
+const RECONNECT: Duration = Duration::from_millis(250);
+
+/// The subscriber task: listens on this node's channel for as long as the
+/// node runs, subscribing again whenever the connection comes back.
+pub(super) async fn listen(hub: Arc<ClusterHub>, url: String) {
+    let (pushes, mut received) = mpsc::unbounded_channel();
+    let manager = match subscriber(&url, pushes) {
+        Ok(manager) => manager,
+        Err(e) => {
+            tracing::error!("cannot listen for the cluster's events: {e}");
+            return;
+        }
+    };
+    let channel = format!("sp:n:{}", hub.node);
+    loop {
+        // Subscribe (again); until Redis answers, try every RECONNECT.
+        while manager.clone().subscribe(&channel).await.is_err() {
+            tokio::time::sleep(RECONNECT).await;
+        }
+        loop {
+            let Some(push) = received.recv().await else { return };
+            match push.kind {
+                PushKind::Message => hub.dispatch(push),
+                PushKind::Disconnection => break,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A connection for pushes only (RESP3), reconnecting when asked to.
+fn subscriber(url: &str, pushes: mpsc::UnboundedSender<PushInfo>) -> redis::RedisResult<ConnectionManager> {
+    use redis::IntoConnectionInfo;
+    let info = url.into_connection_info()?;
+    let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+    let client = redis::Client::open(info.set_redis_settings(settings))?;
+    let config = ConnectionManagerConfig::new()
+        .set_push_sender(pushes)
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(1)))
+        .set_max_delay(Duration::from_secs(1));
+    ConnectionManager::new_lazy_with_config(client, config)
+}
+
+impl ClusterHub {
+    /// Hands one message on this node's channel to the sessions it is for.
+    fn dispatch(&self, push: PushInfo) {
+        let Some(Value::BulkString(payload)) = push.data.get(1) else { return };
+        let Ok(text) = std::str::from_utf8(payload) else { return };
+        match text.split_at_checked(1) {
+            Some(("d", rest)) => {
+                let Some((sessions, event)) = rest.split_once('\n') else { return };
+                let event = Outbound::from(event.to_owned());
+                for id in sessions.split(',').filter_map(|s| s.parse().ok()) {
+                    self.send_local(id, &event);
+                }
+            }
+            Some(("p", rest)) => {
+                let Some((online, peer)) = rest.split_at_checked(1) else { return };
+                let local = self.local();
+                if local.peers.is_watched(peer) {
+                    let event = ServerMessage::Presence { peer_id: peer.to_owned(), online: online == "1" };
+                    local.peers.send_to_watchers(peer, &encode(&event));
+                }
+            }
+            Some(("r", call_id)) => {
+                if let Some(relay) = &self.relay {
+                    relay.close(call_id);
+                }
+            }
+            _ => tracing::debug!("unknown message on this node's channel"),
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Sessions coming and going across the cluster, and nodes that die.
+//!
+//! A login registers the session in Redis (`sp:s:PEER`, field
+//! `NODE/SESSION`) and under its node (`sp:ns:NODE`); a peer's first
+//! session ends the offline grace of its calls and takes the events kept
+//! for it, its last starts the grace. Each node renews a heartbeat
+//! (`sp:hb:NODE`, ttl `--heartbeat-ttl`); every node looks for lapsed ones
+//! and takes over such a node's sessions as if each had disconnected at
+//! that moment ([`scripts`](super::scripts)'s `claim`). A node that finds
+//! its own heartbeat gone (it stalled, or Redis lost its data) registers
+//! its sessions again, as if each had logged in anew.
+
+use super::record::{Change, Committed, Guard, Transition};
+use super::{ClusterHub, RETRIES, Unavailable, now_ms};
+use crate::protocol::{ErrorCode, LiveCall, OkResult, ProtocolError, Req, ServerMessage};
+use crate::server::calls::{Call, UnixMs};
+use crate::server::outbound::{Kick, Outbound, SessionId, encode};
+use crate::server::state::{err, invitation};
+use redis::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A session that left while Redis could not be told.
+pub(super) struct Departure {
+    peer: Arc<str>,
+    id: SessionId,
+    at: UnixMs,
+}
+
+/// What the `login` script answered.
+struct Arrival {
+    came_online: bool,
+    /// Events kept for the peer while it had no session.
+    kept: Vec<String>,
+    /// The ids of the peer's live calls.
+    calls: Vec<String>,
+}
+
+/// How one of a peer's calls looks to the session that just logged in.
+struct Found {
+    live: Option<LiveCall>,
+    /// The invitation to hand it, for a call ringing at it.
+    invitation: Option<Outbound>,
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::Array(items) => items.iter().filter_map(|v| redis::from_redis_value_ref(v).ok()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl ClusterHub {
+    pub(super) async fn log_in(
+        &self,
+        peer: &str,
+        device: &str,
+        req: Option<Req>,
+        outbox: mpsc::Sender<Outbound>,
+        kick: Kick,
+    ) -> Result<SessionId, ProtocolError> {
+        let (id, peer) = {
+            let mut local = self.local();
+            let (id, _) = local.peers.add_session(peer, device, outbox, kick).expect("no local cap");
+            local.held.insert(id, Vec::new());
+            let peer = local.peers.session(id).expect("just added").peer.clone();
+            (id, peer)
+        };
+        match self.arrive(&peer, id, device).await {
+            Ok(Some((arrival, found))) => {
+                let calls = found.iter().filter_map(|f| f.live.clone()).collect();
+                let session = uuid::Uuid::new_v4().simple().to_string();
+                let reply = encode(&ServerMessage::Ok { req, result: OkResult::Login { session, calls } });
+                let mut local = self.local();
+                let held = local.held.remove(&id).unwrap_or_default();
+                local.peers.send(id, &reply);
+                for text in arrival.kept.iter().map(|t| Outbound::from(t.clone())) {
+                    local.peers.send(id, &text);
+                }
+                for text in found.iter().filter_map(|f| f.invitation.as_ref()).chain(&held) {
+                    local.peers.send(id, text);
+                }
+                drop(local);
+                self.metrics.session_opened(arrival.came_online);
+                tracing::debug!(peer = %peer, device, session = id, "logged in");
+                Ok(id)
+            }
+            refused => {
+                let mut local = self.local();
+                local.held.remove(&id);
+                local.peers.remove_session(id, tokio::time::Instant::now());
+                match refused {
+                    Ok(_) => {
+                        let max = self.config.max_sessions_per_peer;
+                        Err(err(ErrorCode::TooManySessions, format!("{peer} already has {max} sessions")))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Registers session `id` of `peer` in Redis and brings its calls up to
+    /// date; `None` if the peer already has all the sessions it may.
+    async fn arrive(
+        &self,
+        peer: &Arc<str>,
+        id: SessionId,
+        device: &str,
+    ) -> Result<Option<(Arrival, Vec<Found>)>, ProtocolError> {
+        let mut invocation = self.scripts.login.prepare_invoke();
+        invocation.arg(&**peer).arg(&*self.node).arg(id).arg(device).arg(self.config.max_sessions_per_peer);
+        let mut redis = self.redis.clone();
+        let answer: Vec<Value> = self.redis(invocation.invoke_async(&mut redis)).await?;
+        let came_online = match answer.first() {
+            Some(Value::Int(2)) => true,
+            Some(Value::Int(1)) => false,
+            _ => return Ok(None),
+        };
+        let arrival = Arrival {
+            came_online,
+            kept: answer.get(1).map(strings).unwrap_or_default(),
+            calls: answer.get(2).map(strings).unwrap_or_default(),
+        };
+        let mut found = Vec::new();
+        for call_id in &arrival.calls {
+            found.push(self.found(peer, call_id, came_online).await?);
+        }
+        Ok(Some((arrival, found)))
+    }
+
+    /// Brings call `call_id` up to date with `peer` having a session again:
+    /// its offline grace ends (if it `came_online`), and a call ringing at
+    /// it starts (or resumes) its ack timeout and is handed over.
+    async fn found(&self, peer: &Arc<str>, call_id: &str, came_online: bool) -> Result<Found, Unavailable> {
+        for _ in 0..RETRIES {
+            let Some(read) = self.read(call_id).await? else {
+                return Ok(Found { live: None, invitation: None });
+            };
+            let now = now_ms();
+            let mut record = read.record.clone();
+            let call = &mut record.call;
+            if came_online {
+                if *call.caller == **peer {
+                    call.caller_lost = None;
+                } else {
+                    call.callee_lost = None;
+                }
+            }
+            let ringing_here = call.is_ringing() && *call.callee == **peer;
+            if ringing_here {
+                if !call.callee_seen {
+                    self.metrics
+                        .invitation_delivered(Duration::from_millis(now.0.saturating_sub(call.invited.0)));
+                }
+                call.callee_seen = true;
+                call.run_ack(now, self.config.ack_timeout);
+            }
+            let found =
+                Found { live: call.as_live(peer), invitation: ringing_here.then(|| invitation(call, now)) };
+            let unchanged = serde_json::to_string(&record).is_ok_and(|json| json == read.raw);
+            if unchanged {
+                return Ok(found);
+            }
+            let guard = Some(Guard { peer: peer.clone(), online: true });
+            let transition = Transition {
+                id: call_id.into(),
+                expected: read.raw,
+                change: Change::Update(record),
+                guard,
+                notices: Vec::new(),
+            };
+            match self.commit(&transition).await? {
+                Committed::Stale => continue,
+                _ => return Ok(found),
+            }
+        }
+        Ok(Found { live: None, invitation: None })
+    }
+
+    /// Forgets session `id` here and in Redis.
+    pub(super) async fn leave(&self, id: SessionId) {
+        let (peer, unwatched) = {
+            let mut local = self.local();
+            let watched = local.peers.subscriptions(id);
+            let Some((peer, _)) = local.peers.remove_session(id, tokio::time::Instant::now()) else { return };
+            let unwatched: Vec<Arc<str>> =
+                watched.into_iter().filter(|p| !local.peers.is_watched(p)).collect();
+            (peer, unwatched)
+        };
+        self.unwatch(&unwatched).await;
+        let at = now_ms();
+        if self.depart(&peer, &self.node, id, at).await.is_err() {
+            self.departures.lock().unwrap_or_else(|p| p.into_inner()).push(Departure { peer, id, at });
+        }
+    }
+
+    /// Removes session `id` of `node` from Redis as of `at`; when it was its
+    /// peer's last, starts the offline grace of the peer's calls.
+    async fn depart(
+        &self,
+        peer: &Arc<str>,
+        node: &str,
+        id: SessionId,
+        at: UnixMs,
+    ) -> Result<(), Unavailable> {
+        let grace = self.config.offline_grace.as_millis() as u64;
+        let mut invocation = self.scripts.leave.prepare_invoke();
+        invocation.arg(&**peer).arg(node).arg(id).arg(at.0).arg(grace.max(1));
+        let mut redis = self.redis.clone();
+        let answer: Value = self.redis(invocation.invoke_async(&mut redis)).await?;
+        let went_offline = matches!(answer, Value::Array(_));
+        self.metrics.session_closed(went_offline);
+        for call_id in strings(&answer) {
+            self.lost(peer, &call_id, at).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks `peer` as without a session since `at` in call `call_id`
+    /// (the caller always, the callee once it has seen the invitation),
+    /// unless it is back online by then.
+    async fn lost(&self, peer: &Arc<str>, call_id: &str, at: UnixMs) -> Result<(), Unavailable> {
+        for _ in 0..RETRIES {
+            let Some(read) = self.read(call_id).await? else { return Ok(()) };
+            let mut record = read.record.clone();
+            let call: &mut Call<UnixMs> = &mut record.call;
+            if *call.caller == **peer {
+                call.caller_lost = Some(at);
+            } else if call.callee_seen {
+                call.callee_lost = Some(at);
+                call.pause_ack(at);
+            } else {
+                return Ok(());
+            }
+            let guard = Some(Guard { peer: peer.clone(), online: false });
+            let transition = Transition {
+                id: call_id.into(),
+                expected: read.raw,
+                change: Change::Update(record),
+                guard,
+                notices: Vec::new(),
+            };
+            if self.commit(&transition).await? != Committed::Stale {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The heartbeat task: renews this node's heartbeat, registers its
+/// sessions again if the heartbeat had lapsed, retries departures Redis
+/// missed, and takes over the sessions of nodes whose heartbeat lapsed.
+pub(super) async fn heartbeat_forever(hub: Arc<ClusterHub>) {
+    let ttl = hub.config.cluster.as_ref().map_or(Duration::from_secs(5), |c| c.heartbeat_ttl);
+    let period = (ttl / 5).max(Duration::from_millis(50));
+    // This node's sessions from before a restart under the same name are gone.
+    let _ = hub.claim(&hub.node.clone(), true).await;
+    let mut first = true;
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        hub.metrics.hub_answered();
+        hub.local().peers.forget_lapsed(tokio::time::Instant::now());
+        let mut invocation = hub.scripts.beat.prepare_invoke();
+        invocation.arg(&*hub.node).arg(ttl.as_millis() as u64);
+        let mut redis = hub.redis.clone();
+        let Ok(had) = hub.redis::<i64>(invocation.invoke_async(&mut redis)).await else { continue };
+        if had == 0 && !first {
+            tracing::warn!(node = %hub.node, "this node's heartbeat had lapsed; registering its sessions again");
+            hub.reattach().await;
+        }
+        first = false;
+        hub.retry_departures().await;
+        hub.reap_lapsed_nodes().await;
+    }
+}
+
+impl ClusterHub {
+    /// Registers every local session in Redis again, as a login would.
+    async fn reattach(&self) {
+        let sessions: Vec<(SessionId, Arc<str>, Arc<str>)> = {
+            let local = self.local();
+            local
+                .peers
+                .session_ids()
+                .filter_map(|id| {
+                    let s = local.peers.session(id)?;
+                    Some((id, s.peer.clone(), s.device.clone()))
+                })
+                .collect()
+        };
+        for (id, peer, device) in sessions {
+            if let Ok(Some((arrival, found))) = self.arrive(&peer, id, &device).await {
+                for text in arrival.kept.into_iter().map(Outbound::from) {
+                    self.send_local(id, &text);
+                }
+                for text in found.into_iter().filter_map(|f| f.invitation) {
+                    self.send_local(id, &text);
+                }
+            }
+        }
+    }
+
+    async fn retry_departures(&self) {
+        let waiting = std::mem::take(&mut *self.departures.lock().unwrap_or_else(|p| p.into_inner()));
+        for Departure { peer, id, at } in waiting {
+            if self.depart(&peer, &self.node, id, at).await.is_err() {
+                self.departures.lock().unwrap_or_else(|p| p.into_inner()).push(Departure { peer, id, at });
+            }
+        }
+    }
+
+    async fn reap_lapsed_nodes(&self) {
+        let mut redis = self.redis.clone();
+        let Ok(nodes) =
+            self.redis::<Vec<String>>(redis::cmd("SMEMBERS").arg("sp:nodes").query_async(&mut redis)).await
+        else {
+            return;
+        };
+        for node in nodes.iter().filter(|n| **n != *self.node) {
+            let _ = self.claim(node, false).await;
+        }
+    }
+
+    /// Takes over the sessions of `node` if its heartbeat has lapsed (or,
+    /// `forced`, whatever it left): each as disconnected now.
+    async fn claim(&self, node: &str, forced: bool) -> Result<(), Unavailable> {
+        let now = now_ms();
+        let grace = self.config.offline_grace.as_millis() as u64;
+        let mut invocation = self.scripts.claim.prepare_invoke();
+        invocation.arg(node).arg(if forced { "1" } else { "0" }).arg(now.0).arg(grace.max(1));
+        let mut redis = self.redis.clone();
+        let offline: Vec<(String, Vec<String>)> = self.redis(invocation.invoke_async(&mut redis)).await?;
+        if !offline.is_empty() && !forced {
+            tracing::warn!(
+                node,
+                peers = offline.len(),
+                "a node's heartbeat lapsed: its sessions are disconnected"
+            );
+        }
+        for (peer, calls) in offline {
+            let peer: Arc<str> = peer.into();
+            for call_id in calls {
+                self.lost(&peer, &call_id, now).await?;
+            }
+        }
+        Ok(())
+    }
+}

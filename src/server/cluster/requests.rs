@@ -1,0 +1,519 @@
+//! The requests of a logged-in session, decided over the shared state:
+//! each reads the call, decides as a single node would, and commits the
+//! transition as one compare-and-set with its events (read again and
+//! decided again when another node changed the call in between).
+
+use super::record::{Change, Committed, Read, Record, Transition};
+use super::{ClusterHub, RETRIES, Unavailable, now_ms};
+use crate::protocol::{
+    CancelReason, ErrorCode, HangupReason, MAX_RINGING_PER_CALLEE, MAX_SUBSCRIPTIONS, OkResult,
+    ProtocolError, Req, Request, Role, ServerMessage,
+};
+use crate::server::calls::{Ack, Call, Ended, Phase, UnixMs};
+use crate::server::expiry::Notice;
+use crate::server::outbound::{SessionId, encode};
+use crate::server::requests::{ended_error, hangup_error, not_found_to_hang_up};
+use crate::server::state::{LogEntry, Outcome, err, invitation, ok};
+use redis::AsyncCommands;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A race lost [`RETRIES`] times in a row.
+fn contended(call_id: &str) -> ProtocolError {
+    err(ErrorCode::Internal, format!("call {call_id} changed too often to decide; try again"))
+}
+
+fn notice(to: &Arc<str>, message: &ServerMessage, seen: bool) -> Notice {
+    Notice { to: to.clone(), text: encode(message), seen }
+}
+
+impl ClusterHub {
+    pub(super) async fn apply(
+        &self,
+        id: SessionId,
+        peer: &Arc<str>,
+        req: &Option<Req>,
+        request: Request,
+    ) -> Result<(), ProtocolError> {
+        match request {
+            Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
+                let call = self.new_call(peer, call_id, callee_id, content, channel_id, media_key)?;
+                self.invite(id, req, call).await
+            }
+            Request::Cancel { call_id } => self.cancel(id, peer, req, &call_id).await,
+            Request::Received { call_id } => self.received(peer, &call_id).await,
+            Request::Accept { call_id, response, media_key } => {
+                self.accept(id, peer, req, &call_id, response, media_key).await
+            }
+            Request::Refuse { call_id, response } => self.refuse(id, peer, req, &call_id, response).await,
+            Request::Hangup { call_id } => self.hangup(id, peer, req, &call_id).await,
+            Request::QueryPresence { peer_ids } => {
+                let online = self.online_map(&peer_ids).await?;
+                let reply = ServerMessage::Ok { req: req.clone(), result: OkResult::Presence { online } };
+                self.send_local(id, &encode(&reply));
+                Ok(())
+            }
+            Request::SubscribePresence { peer_ids } => self.subscribe(id, req, &peer_ids).await,
+            Request::UnsubscribePresence { peer_ids } => self.unsubscribe(id, req, &peer_ids).await,
+            Request::Login { .. } | Request::Logout => unreachable!("handled by the session"),
+        }
+    }
+
+    /// The call an invite asks for, ringing from now.
+    fn new_call(
+        &self,
+        caller: &Arc<str>,
+        call_id: String,
+        callee: String,
+        content: String,
+        channel_id: String,
+        media_key: Option<String>,
+    ) -> Result<Call<UnixMs>, ProtocolError> {
+        if *callee == **caller {
+            return Err(ProtocolError::invalid_argument("callee_id must not be your own peer_id"));
+        }
+        let now = now_ms();
+        Ok(Call {
+            id: call_id.into(),
+            caller: caller.clone(),
+            callee: callee.into(),
+            content,
+            channel_id,
+            media_key,
+            invited: now,
+            phase: Phase::Ringing {
+                expires: now + self.config.invite_ttl,
+                received: false,
+                ack: Ack::NotStarted,
+            },
+            callee_seen: false,
+            caller_lost: None,
+            callee_lost: Some(now),
+        })
+    }
+
+    async fn invite(
+        &self,
+        id: SessionId,
+        req: &Option<Req>,
+        offline: Call<UnixMs>,
+    ) -> Result<(), ProtocolError> {
+        let now = offline.invited;
+        let mut online = offline.clone();
+        online.callee_seen = true;
+        online.callee_lost = None;
+        online.run_ack(now, self.config.ack_timeout);
+        let grace = self.config.offline_grace;
+        let deadline = |c: &Call<UnixMs>| c.next_deadline(grace).map_or(0, |(at, _)| at.0);
+        let json = |c: &Call<UnixMs>| {
+            serde_json::to_string(&Record { call: c.clone(), relay: None }).expect("plain data encodes")
+        };
+        let max = self.config.max_calls_per_peer;
+        let mut invocation = self.scripts.invite.prepare_invoke();
+        invocation
+            .arg(&*online.id)
+            .arg(&*online.caller)
+            .arg(&*online.callee)
+            .arg(json(&online))
+            .arg(deadline(&online))
+            .arg(json(&offline))
+            .arg(deadline(&offline))
+            .arg(invitation(&online, now).as_str())
+            .arg(max)
+            .arg(MAX_RINGING_PER_CALLEE);
+        let mut redis = self.redis.clone();
+        let answer: String = self.redis(invocation.invoke_async(&mut redis)).await?;
+        let call_id = &online.id;
+        match answer.as_str() {
+            "duplicate" => {
+                Err(err(ErrorCode::DuplicateCallId, format!("call id {call_id} is already in use")))
+            }
+            "calls" => {
+                Err(err(ErrorCode::TooManyCalls, format!("you already take part in {max} live calls")))
+            }
+            "ringing" => Err(err(
+                ErrorCode::TooManyCalls,
+                format!(
+                    "at most {MAX_RINGING_PER_CALLEE} of your calls may ring at {} at once",
+                    online.callee
+                ),
+            )),
+            reached => {
+                self.send_local(id, &encode(&ok(req.clone())));
+                self.metrics.call_placed();
+                if reached == "online" {
+                    self.metrics.invitation_delivered(std::time::Duration::ZERO);
+                }
+                self.deadline_set(deadline(&offline).min(deadline(&online)));
+                Ok(())
+            }
+        }
+    }
+
+    /// The live call `call_id`, if there is one.
+    pub(super) async fn read(&self, call_id: &str) -> Result<Option<Read>, Unavailable> {
+        let mut redis = self.redis.clone();
+        let raw: Option<String> = self.redis(redis.get(format!("sp:c:{call_id}"))).await?;
+        Ok(raw.and_then(Read::parse))
+    }
+
+    /// What is remembered of the ended call `call_id`.
+    async fn ended(&self, call_id: &str) -> Result<Option<Ended>, Unavailable> {
+        let mut redis = self.redis.clone();
+        let raw: Option<String> = self.redis(redis.get(format!("sp:e:{call_id}"))).await?;
+        Ok(raw.and_then(|raw| serde_json::from_str(&raw).ok()))
+    }
+
+    /// Applies `transition` if the call is still as read.
+    pub(super) async fn commit(&self, transition: &Transition) -> Result<Committed, Unavailable> {
+        let remember = self.config.invite_ttl.max(crate::server::state::MIN_REMEMBERED);
+        let args = transition.args(self.config.offline_grace, remember, self.config.max_calls_per_peer);
+        let mut invocation = self.scripts.commit.prepare_invoke();
+        for arg in &args {
+            invocation.arg(arg);
+        }
+        let mut redis = self.redis.clone();
+        let code: i64 = self.redis(invocation.invoke_async(&mut redis)).await?;
+        let committed = super::record::committed(code);
+        if committed == Committed::Done {
+            match &transition.change {
+                Change::End(record) => self.relay_ended(record),
+                Change::Update(r) | Change::Accept(r) => {
+                    if let Some((at, _)) = r.call.next_deadline(self.config.offline_grace) {
+                        self.deadline_set(at.0);
+                    }
+                }
+            }
+        }
+        Ok(committed)
+    }
+
+    /// Closes the relay state of an ended call this node carried (another
+    /// node's is closed by the message the commit published to it).
+    fn relay_ended(&self, record: &Record) {
+        if record.relay.as_deref() == Some(&*self.node)
+            && let Some(relay) = &self.relay
+        {
+            relay.close(&record.call.id);
+        }
+    }
+
+    /// Counts and logs a call this node ended.
+    pub(super) fn ended_call(&self, call: &Call<UnixMs>, outcome: Outcome) {
+        self.metrics.call_ended(outcome.name(&call.phase));
+        LogEntry::ended(call, outcome, now_ms()).write();
+    }
+
+    async fn cancel(
+        &self,
+        id: SessionId,
+        peer: &str,
+        req: &Option<Req>,
+        call_id: &str,
+    ) -> Result<(), ProtocolError> {
+        for _ in 0..RETRIES {
+            let read = match self.read(call_id).await? {
+                Some(read) if *read.record.call.caller == *peer => read,
+                _ => {
+                    return Err(ended_error(self.ended(call_id).await?.as_ref(), call_id, peer, Role::Caller));
+                }
+            };
+            let call = &read.record.call;
+            if !call.is_ringing() {
+                return Err(err(ErrorCode::AlreadyAccepted, format!("call {call_id} was accepted")));
+            }
+            let canceled =
+                ServerMessage::Canceled { call_id: call_id.to_owned(), reason: CancelReason::CallerCanceled };
+            let notices = vec![(notice(&call.callee, &canceled, call.callee_seen), None)];
+            let transition = Transition {
+                id: call.id.clone(),
+                expected: read.raw.clone(),
+                change: Change::End(read.record.clone()),
+                guard: None,
+                notices,
+            };
+            if self.commit(&transition).await? == Committed::Done {
+                self.send_local(id, &encode(&ok(req.clone())));
+                self.ended_call(call, Outcome::Canceled);
+                return Ok(());
+            }
+        }
+        Err(contended(call_id))
+    }
+
+    async fn received(&self, peer: &str, call_id: &str) -> Result<(), ProtocolError> {
+        for _ in 0..RETRIES {
+            let Some(read) = self.read(call_id).await? else { return Ok(()) };
+            let mut record = read.record.clone();
+            let call = &mut record.call;
+            match &mut call.phase {
+                Phase::Ringing { received, ack, .. } if *call.callee == *peer && !*received => {
+                    *received = true;
+                    *ack = Ack::Done;
+                }
+                _ => return Ok(()),
+            }
+            let told = ServerMessage::ReceivedByPeer { call_id: call_id.to_owned() };
+            let notices = vec![(notice(&call.caller, &told, true), None)];
+            let transition = Transition {
+                id: call.id.clone(),
+                expected: read.raw,
+                change: Change::Update(record),
+                guard: None,
+                notices,
+            };
+            if self.commit(&transition).await? == Committed::Done {
+                return Ok(());
+            }
+        }
+        Err(contended(call_id))
+    }
+
+    /// The call `call_id` as its callee `peer` may answer it, or the error.
+    async fn answerable(&self, peer: &str, call_id: &str) -> Result<Read, ProtocolError> {
+        match self.read(call_id).await? {
+            Some(read) if *read.record.call.callee == *peer => {
+                if read.record.call.is_ringing() {
+                    Ok(read)
+                } else {
+                    Err(err(ErrorCode::AlreadyEnded, format!("call {call_id} was already answered")))
+                }
+            }
+            _ => Err(ended_error(self.ended(call_id).await?.as_ref(), call_id, peer, Role::Callee)),
+        }
+    }
+
+    async fn accept(
+        &self,
+        id: SessionId,
+        peer: &str,
+        req: &Option<Req>,
+        call_id: &str,
+        response: String,
+        media_key: Option<String>,
+    ) -> Result<(), ProtocolError> {
+        let device = self.local().peers.session(id).map(|s| s.device.to_string()).unwrap_or_default();
+        for _ in 0..RETRIES {
+            let read = self.answerable(peer, call_id).await?;
+            let mut record = read.record.clone();
+            let now = now_ms();
+            record.call.phase = Phase::Accepted { at: now };
+            // Only the answering session learns the callee's credential: another device cannot send.
+            let media = self.relay.as_ref().map(|relay| relay.open(&record.call.id));
+            record.relay = media.as_ref().map(|_| self.node.clone());
+            let (caller_media, callee_media) = media.unzip();
+            let call = &record.call;
+            let accepted = ServerMessage::Accepted {
+                call_id: call_id.to_owned(),
+                response: response.clone(),
+                device: device.clone(),
+                media_key: media_key.clone(),
+                media: caller_media,
+            };
+            let elsewhere = ServerMessage::Canceled {
+                call_id: call_id.to_owned(),
+                reason: CancelReason::AnsweredElsewhere,
+            };
+            let notices = vec![
+                (notice(&call.caller, &accepted, true), None),
+                (notice(&call.callee, &elsewhere, true), Some(self.field(id))),
+            ];
+            let transition = Transition {
+                id: call.id.clone(),
+                expected: read.raw.clone(),
+                change: Change::Accept(record.clone()),
+                guard: None,
+                notices,
+            };
+            let committed = self.commit(&transition).await;
+            if !matches!(committed, Ok(Committed::Done))
+                && let Some(relay) = &self.relay
+            {
+                relay.close(call_id);
+            }
+            match committed? {
+                Committed::Done => {}
+                Committed::CalleeAtCap => {
+                    let max = self.config.max_calls_per_peer;
+                    return Err(err(
+                        ErrorCode::TooManyCalls,
+                        format!("you already take part in {max} live calls"),
+                    ));
+                }
+                Committed::Stale | Committed::Guarded => continue,
+            }
+            let result = match callee_media {
+                Some(media) => OkResult::Media { media },
+                None => OkResult::Empty {},
+            };
+            self.send_local(id, &encode(&ServerMessage::Ok { req: req.clone(), result }));
+            self.metrics.call_accepted();
+            let call = &read.record.call;
+            LogEntry::Answered {
+                call_id: call.id.clone(),
+                caller: call.caller.clone(),
+                callee: call.callee.clone(),
+                ringing_ms: now_ms().0.saturating_sub(call.invited.0),
+            }
+            .write();
+            return Ok(());
+        }
+        Err(contended(call_id))
+    }
+
+    async fn refuse(
+        &self,
+        id: SessionId,
+        peer: &str,
+        req: &Option<Req>,
+        call_id: &str,
+        response: String,
+    ) -> Result<(), ProtocolError> {
+        for _ in 0..RETRIES {
+            let read = self.answerable(peer, call_id).await?;
+            let call = &read.record.call;
+            let refused = ServerMessage::Refused { call_id: call_id.to_owned(), response: response.clone() };
+            let elsewhere = ServerMessage::Canceled {
+                call_id: call_id.to_owned(),
+                reason: CancelReason::RefusedElsewhere,
+            };
+            let notices = vec![
+                (notice(&call.caller, &refused, true), None),
+                (notice(&call.callee, &elsewhere, true), Some(self.field(id))),
+            ];
+            let transition = Transition {
+                id: call.id.clone(),
+                expected: read.raw.clone(),
+                change: Change::End(read.record.clone()),
+                guard: None,
+                notices,
+            };
+            if self.commit(&transition).await? == Committed::Done {
+                self.send_local(id, &encode(&ok(req.clone())));
+                self.ended_call(call, Outcome::Refused);
+                return Ok(());
+            }
+        }
+        Err(contended(call_id))
+    }
+
+    async fn hangup(
+        &self,
+        id: SessionId,
+        peer: &str,
+        req: &Option<Req>,
+        call_id: &str,
+    ) -> Result<(), ProtocolError> {
+        for _ in 0..RETRIES {
+            let read = match self.read(call_id).await? {
+                Some(read) if read.record.call.role_of(peer).is_some() && !read.record.call.is_ringing() => {
+                    read
+                }
+                Some(_) => return Err(not_found_to_hang_up(call_id)),
+                None => return Err(hangup_error(self.ended(call_id).await?.as_ref(), call_id, peer)),
+            };
+            let call = &read.record.call;
+            let hung_up = ServerMessage::HungUp {
+                call_id: call_id.to_owned(),
+                reason: HangupReason::Hangup,
+                by: peer.to_owned(),
+            };
+            let me = Some(self.field(id));
+            let notices = vec![
+                (notice(&call.caller, &hung_up, true), me.clone()),
+                (notice(&call.callee, &hung_up, true), me),
+            ];
+            let transition = Transition {
+                id: call.id.clone(),
+                expected: read.raw.clone(),
+                change: Change::End(read.record.clone()),
+                guard: None,
+                notices,
+            };
+            if self.commit(&transition).await? == Committed::Done {
+                self.send_local(id, &encode(&ok(req.clone())));
+                self.ended_call(call, Outcome::HungUp(HangupReason::Hangup));
+                return Ok(());
+            }
+        }
+        Err(contended(call_id))
+    }
+
+    /// Whether each of `peers` has a session on any node.
+    pub(super) async fn online_map(&self, peers: &[String]) -> Result<BTreeMap<String, bool>, Unavailable> {
+        let mut pipe = redis::pipe();
+        for peer in peers {
+            pipe.exists(format!("sp:s:{peer}"));
+        }
+        let mut redis = self.redis.clone();
+        let online: Vec<bool> = self.redis(pipe.query_async(&mut redis)).await?;
+        Ok(peers.iter().cloned().zip(online).collect())
+    }
+
+    async fn subscribe(
+        &self,
+        id: SessionId,
+        req: &Option<Req>,
+        peer_ids: &[String],
+    ) -> Result<(), ProtocolError> {
+        let newly_watched: Vec<String> = {
+            let mut local = self.local();
+            let unwatched: Vec<String> =
+                peer_ids.iter().filter(|p| !local.peers.is_watched(p)).cloned().collect();
+            if !local.peers.subscribe(id, peer_ids, MAX_SUBSCRIPTIONS) {
+                return Err(err(
+                    ErrorCode::TooManySubscriptions,
+                    format!("a session may watch at most {MAX_SUBSCRIPTIONS} peers"),
+                ));
+            }
+            unwatched
+        };
+        if !newly_watched.is_empty() {
+            let mut pipe = redis::pipe();
+            for peer in &newly_watched {
+                pipe.sadd(format!("sp:w:{peer}"), &*self.node).ignore();
+            }
+            let mut redis = self.redis.clone();
+            let added: Result<(), _> = self.redis(pipe.query_async(&mut redis)).await;
+            if let Err(e) = added {
+                self.local().peers.unsubscribe(id, peer_ids);
+                return Err(e.into());
+            }
+        }
+        let online = self.online_map(peer_ids).await?;
+        let reply = ServerMessage::Ok { req: req.clone(), result: OkResult::Presence { online } };
+        self.send_local(id, &encode(&reply));
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        id: SessionId,
+        req: &Option<Req>,
+        peer_ids: &[String],
+    ) -> Result<(), ProtocolError> {
+        let unwatched: Vec<Arc<str>> = {
+            let mut local = self.local();
+            local.peers.unsubscribe(id, peer_ids);
+            peer_ids.iter().filter(|p| !local.peers.is_watched(p)).map(|p| p.as_str().into()).collect()
+        };
+        self.unwatch(&unwatched).await;
+        // The protocol answers it with `ok` like every other request.
+        self.send_local(id, &encode(&ok(req.clone())));
+        Ok(())
+    }
+
+    /// Tells Redis this node no longer watches `peers` (best effort: a
+    /// stale entry only sends this node presence events nobody reads).
+    pub(super) async fn unwatch(&self, peers: &[Arc<str>]) {
+        if peers.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for peer in peers {
+            pipe.srem(format!("sp:w:{peer}"), &*self.node).ignore();
+        }
+        let mut redis = self.redis.clone();
+        let _ = self.redis::<()>(pipe.query_async(&mut redis)).await;
+    }
+}

@@ -1,0 +1,139 @@
+//! The deadlines of every call in the cluster: a sorted set (`sp:dl`, call
+//! id by deadline in ms) that every node sweeps. The node that set a
+//! deadline wakes for it on time; the others look a little later
+//! ([`POLL`]), so a deadline outlives the node that set it. Two nodes
+//! settling one deadline are harmless: the end of a call is a
+//! compare-and-set, and the second finds the call gone.
+
+use super::record::{Change, Committed, Guard, Transition};
+use super::{ClusterHub, RETRIES, Unavailable, now_ms};
+use crate::server::calls::{Lapse, UnixMs};
+use crate::server::expiry::lapse_notices;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How often a node looks for deadlines other nodes set.
+const POLL: Duration = Duration::from_millis(200);
+/// Deadlines settled per look; more are settled at once in the next.
+const BATCH: isize = 256;
+
+/// The sweeper task.
+pub(super) async fn sweep_forever(hub: Arc<ClusterHub>) {
+    loop {
+        let now = now_ms();
+        let wake = match hub.sweep(now).await {
+            Ok(Some(next)) => next.min(now.0 + POLL.as_millis() as u64),
+            Ok(None) => now.0,
+            Err(Unavailable) => now.0 + POLL.as_millis() as u64,
+        };
+        hub.sweeper_wakes_at.store(wake, Ordering::Relaxed);
+        let sleep = Duration::from_millis(wake.saturating_sub(now_ms().0));
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = hub.deadline_moved.notified() => {}
+        }
+    }
+}
+
+impl ClusterHub {
+    /// A decision set a deadline at `at_ms`: wakes the sweeper if it sleeps past it.
+    pub(super) fn deadline_set(&self, at_ms: u64) {
+        if at_ms < self.sweeper_wakes_at.load(Ordering::Relaxed) {
+            self.sweeper_wakes_at.store(at_ms, Ordering::Relaxed);
+            self.deadline_moved.notify_one();
+        }
+    }
+
+    /// Settles every deadline due by `now`; the next deadline after them,
+    /// or `None` if there may be more due at once.
+    async fn sweep(&self, now: UnixMs) -> Result<Option<u64>, Unavailable> {
+        let mut redis = self.redis.clone();
+        let due: Vec<String> = self
+            .redis(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg("sp:dl")
+                    .arg("-inf")
+                    .arg(now.0)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(BATCH)
+                    .query_async(&mut redis),
+            )
+            .await?;
+        for call_id in &due {
+            self.settle(call_id, now).await?;
+        }
+        if due.len() as isize == BATCH {
+            return Ok(None);
+        }
+        let next: Vec<(String, f64)> = self
+            .redis(redis::cmd("ZRANGE").arg("sp:dl").arg(0).arg(0).arg("WITHSCORES").query_async(&mut redis))
+            .await?;
+        Ok(Some(next.first().map_or(u64::MAX, |(_, at)| *at as u64)))
+    }
+
+    /// Ends `call_id` if one of its deadlines has passed by `now`.
+    async fn settle(&self, call_id: &str, now: UnixMs) -> Result<(), Unavailable> {
+        let grace = self.config.offline_grace;
+        for _ in 0..RETRIES {
+            let Some(read) = self.read(call_id).await? else {
+                let mut redis = self.redis.clone();
+                return self
+                    .redis(redis::cmd("ZREM").arg("sp:dl").arg(call_id).query_async(&mut redis))
+                    .await;
+            };
+            let call = &read.record.call;
+            let Some((at, lapse)) = call.next_deadline(grace) else { return Ok(()) };
+            if at > now {
+                return Ok(());
+            }
+            // An offline grace ends a call only if its peer is still offline.
+            let guard = match lapse {
+                Lapse::CalleeLost => Some(Guard { peer: call.callee.clone(), online: false }),
+                Lapse::CallerLost => Some(Guard { peer: call.caller.clone(), online: false }),
+                Lapse::AckTimeout | Lapse::Expired => None,
+            };
+            let (outcome, notices) = lapse_notices(call, lapse);
+            let transition = Transition {
+                id: call.id.clone(),
+                expected: read.raw.clone(),
+                change: Change::End(read.record.clone()),
+                guard: guard.clone(),
+                notices: notices.into_iter().map(|n| (n, None)).collect(),
+            };
+            match self.commit(&transition).await? {
+                Committed::Done => {
+                    self.ended_call(call, outcome);
+                    return Ok(());
+                }
+                Committed::Stale => continue,
+                Committed::Guarded => return self.found_online(read, guard.expect("guarded")).await,
+                Committed::CalleeAtCap => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Repairs a call that marks a peer offline while it is online (its
+    /// node died between the login and the call's update): the mark goes.
+    async fn found_online(&self, read: super::record::Read, guard: Guard) -> Result<(), Unavailable> {
+        let mut record = read.record.clone();
+        let call = &mut record.call;
+        if *call.caller == *guard.peer {
+            call.caller_lost = None;
+        } else {
+            call.callee_lost = None;
+            call.run_ack(now_ms(), self.config.ack_timeout);
+        }
+        let guard = Some(Guard { online: true, ..guard });
+        let transition = Transition {
+            id: call.id.clone(),
+            expected: read.raw,
+            change: Change::Update(record),
+            guard,
+            notices: Vec::new(),
+        };
+        self.commit(&transition).await.map(|_| ())
+    }
+}
