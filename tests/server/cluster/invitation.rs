@@ -8,7 +8,6 @@ use crate::server::client::*;
 use serde_json::json;
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn invite_received_accept_hangup_across_nodes() {
     let cluster = Cluster::with_defaults(2).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -51,7 +50,6 @@ async fn invite_received_accept_hangup_across_nodes() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn refuse_and_cancel_across_nodes() {
     let cluster = Cluster::with_defaults(3).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -98,7 +96,6 @@ async fn refuse_and_cancel_across_nodes() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn first_answer_wins_among_devices_on_different_nodes() {
     let cluster = Cluster::with_defaults(3).await;
     let (mut alice1, _) = Client::login_device(&cluster.url(0), "alice", "a1").await;
@@ -147,7 +144,6 @@ async fn first_answer_wins_among_devices_on_different_nodes() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn cancel_from_another_caller_session_reaches_every_callee_session() {
     let cluster = Cluster::with_defaults(3).await;
     let (mut alice1, _) = Client::login_device(&cluster.url(0), "alice", "a1").await;
@@ -171,7 +167,6 @@ async fn cancel_from_another_caller_session_reaches_every_callee_session() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn received_by_peer_once_per_call_on_each_caller_session_across_nodes() {
     let cluster = Cluster::with_defaults(3).await;
     let (mut alice1, _) = Client::login_device(&cluster.url(0), "alice", "a1").await;

@@ -9,7 +9,6 @@ use serde_json::json;
 use softphone::server::ServerConfig;
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn duplicate_call_id_is_cluster_wide_live_and_remembered() {
     let cluster = Cluster::with_defaults(3).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -54,7 +53,6 @@ async fn duplicate_call_id_is_cluster_wide_live_and_remembered() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn the_same_call_id_invited_on_two_nodes_at_once_is_created_once() {
     let cluster = Cluster::start(2, unlimited_rate(ServerConfig::default())).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -80,7 +78,6 @@ async fn the_same_call_id_invited_on_two_nodes_at_once_is_created_once() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn too_many_calls_counts_the_calls_of_every_session_on_every_node() {
     let config = unlimited_rate(ServerConfig { max_calls_per_peer: 2, ..Default::default() });
     let cluster = Cluster::start(3, config).await;
@@ -106,7 +103,6 @@ async fn too_many_calls_counts_the_calls_of_every_session_on_every_node() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn an_accept_past_the_cap_counts_calls_accepted_on_other_nodes() {
     let cluster = Cluster::start(3, ServerConfig { max_calls_per_peer: 1, ..Default::default() }).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -135,7 +131,6 @@ async fn an_accept_past_the_cap_counts_calls_accepted_on_other_nodes() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn one_caller_rings_one_callee_at_most_three_times_from_any_node() {
     let cluster = Cluster::with_defaults(3).await;
     let (mut alice1, _) = Client::login_device(&cluster.url(0), "alice", "a1").await;
@@ -158,7 +153,6 @@ async fn one_caller_rings_one_callee_at_most_three_times_from_any_node() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn too_many_sessions_counts_the_sessions_on_every_node() {
     let cluster = Cluster::start(3, ServerConfig { max_sessions_per_peer: 2, ..Default::default() }).await;
     let (mut bob1, _) = Client::login_device(&cluster.url(0), "bob", "b1").await;

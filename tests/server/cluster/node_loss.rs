@@ -54,7 +54,6 @@ async fn accepted(caller: &mut Client, callee: &mut Client, id: &str, caller_id:
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn a_node_killed_mid_ring_fails_its_calls_on_the_other_nodes() {
     let redis = RedisServer::start().await;
     let mut lost = NodeProcess::start(&redis, "lost", FLAGS).await;
@@ -86,7 +85,6 @@ async fn a_node_killed_mid_ring_fails_its_calls_on_the_other_nodes() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn a_node_killed_mid_call_hangs_up_its_calls_with_peer_offline() {
     let redis = RedisServer::start().await;
     let mut lost = NodeProcess::start(&redis, "lost", FLAGS).await;
@@ -118,7 +116,6 @@ async fn a_node_killed_mid_call_hangs_up_its_calls_with_peer_offline() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn a_peer_reconnecting_to_another_node_within_the_grace_keeps_its_calls() {
     let redis = RedisServer::start().await;
     // A longer grace: the reconnect must land within it on a loaded machine.
@@ -169,7 +166,6 @@ async fn a_peer_reconnecting_to_another_node_within_the_grace_keeps_its_calls() 
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn a_peer_with_a_session_on_a_surviving_node_loses_nothing() {
     let redis = RedisServer::start().await;
     let mut lost = NodeProcess::start(&redis, "lost", FLAGS).await;
@@ -200,7 +196,6 @@ async fn a_peer_with_a_session_on_a_surviving_node_loses_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn the_deadlines_of_a_call_placed_on_a_lost_node_still_fire() {
     let redis = RedisServer::start().await;
     let flags = [FLAGS, &["--invite-ttl", "4s"]].concat();
@@ -223,7 +218,6 @@ async fn the_deadlines_of_a_call_placed_on_a_lost_node_still_fire() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn a_node_stopped_with_sigterm_closes_with_1001_and_its_peers_move_on() {
     let redis = RedisServer::start().await;
     let flags = ["--heartbeat-ttl", "1s", "--offline-grace", "4s"];

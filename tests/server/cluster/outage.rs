@@ -52,7 +52,6 @@ async fn until_served(c: &mut Client, request: serde_json::Value, deadline: Inst
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn redis_down_gives_unavailable_drops_nobody_and_service_returns() {
     let mut cluster = cluster().await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;

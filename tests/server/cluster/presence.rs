@@ -12,7 +12,6 @@ fn presence(peer: &str, online: bool) -> Value {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn query_presence_sees_sessions_on_every_node() {
     let cluster = Cluster::with_defaults(3).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -34,7 +33,6 @@ async fn query_presence_sees_sessions_on_every_node() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn subscriptions_hear_every_change_on_other_nodes_at_once() {
     // The default offline grace (30 s) is longer than the wait: offline
     // must come at once.
@@ -68,7 +66,6 @@ async fn subscriptions_hear_every_change_on_other_nodes_at_once() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn subscribers_on_several_nodes_each_hear_the_change_once() {
     let cluster = Cluster::with_defaults(3).await;
     let mut watchers = Vec::new();
@@ -93,7 +90,6 @@ async fn subscribers_on_several_nodes_each_hear_the_change_once() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn unsubscribe_stops_the_events_from_other_nodes() {
     let cluster = Cluster::with_defaults(2).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;

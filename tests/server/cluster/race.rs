@@ -76,7 +76,6 @@ async fn accept_against_cancel(urls: Vec<String>, pair: usize) -> (usize, usize)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn accept_on_one_node_against_cancel_on_another_has_one_outcome() {
     let cluster = Cluster::start(NODES, unlimited_rate(ServerConfig::default())).await;
     let urls: Vec<String> = (0..NODES).map(|i| cluster.url(i)).collect();
@@ -147,7 +146,6 @@ async fn accept_against_refuse(urls: Vec<String>, pair: usize, rounds: usize) ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn accept_and_refuse_from_devices_on_two_nodes_have_one_outcome() {
     const ROUNDS: usize = 125; // 1000 races in all
     let cluster = Cluster::start(NODES, unlimited_rate(ServerConfig::default())).await;

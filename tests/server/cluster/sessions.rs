@@ -35,7 +35,6 @@ async fn await_offline(watcher: &mut Client, peer: &str) {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn login_lists_the_live_calls_made_on_other_nodes() {
     let cluster = Cluster::with_defaults(3).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -84,7 +83,6 @@ async fn login_lists_the_live_calls_made_on_other_nodes() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn the_invitation_is_re_sent_to_each_new_session_on_any_node() {
     let cluster = Cluster::with_defaults(3).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -128,7 +126,6 @@ async fn the_invitation_is_re_sent_to_each_new_session_on_any_node() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn the_callers_kept_events_reach_its_session_on_another_node_in_order() {
     let cluster = Cluster::start(3, grace(LONG)).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -173,7 +170,6 @@ async fn the_callers_kept_events_reach_its_session_on_another_node_in_order() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn the_callees_kept_events_and_invitations_reach_its_session_on_another_node() {
     let cluster = Cluster::start(3, grace(LONG)).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -220,7 +216,6 @@ async fn the_callees_kept_events_and_invitations_reach_its_session_on_another_no
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn the_grace_ends_calls_whose_participant_left_a_node_for_good() {
     let cluster = Cluster::start(3, grace(ms(300))).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -263,7 +258,6 @@ async fn the_grace_ends_calls_whose_participant_left_a_node_for_good() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn a_callee_with_no_session_anywhere_fails_with_peer_offline() {
     let cluster = Cluster::start(2, grace(ms(300))).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;

@@ -22,7 +22,6 @@ fn failure(call_id: &str, reason: &str) -> Value {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn the_invite_ttl_fails_every_session_on_every_node_once() {
     let cluster = Cluster::start(3, config(ms(500), LONG, LONG)).await;
     let (mut alice1, _) = Client::login_device(&cluster.url(0), "alice", "a1").await;
@@ -50,7 +49,6 @@ async fn the_invite_ttl_fails_every_session_on_every_node_once() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn the_ack_timeout_fails_both_sides_across_nodes() {
     let cluster = Cluster::start(2, config(LONG, ms(400), LONG)).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -72,7 +70,6 @@ async fn the_ack_timeout_fails_both_sides_across_nodes() {
 }
 
 #[tokio::test]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn the_ack_timer_pauses_while_the_callee_is_away_and_resumes_on_its_new_node() {
     let cluster = Cluster::start(3, config(LONG, ms(600), LONG)).await;
     let mut alice = Client::login(&cluster.url(0), "alice").await;
@@ -126,7 +123,6 @@ async fn refuse_against_expiry(urls: Vec<String>, pair: usize, rounds: usize) ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the cluster core (issue 12), not on main yet"]
 async fn a_refuse_on_one_node_racing_the_expiry_has_one_outcome() {
     const PAIRS: usize = 8;
     const ROUNDS: usize = 125; // 1000 races in all
