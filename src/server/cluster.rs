@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 mod bus;
@@ -71,6 +71,10 @@ pub(crate) struct ClusterHub {
     departures: Mutex<Vec<membership::Departure>>,
     /// The node's background tasks, stopped at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Whether this node is subscribed to its channel. Logins are refused
+    /// (`unavailable`) while it is not: a session registered in Redis must
+    /// be able to hear the events published for it.
+    subscribed: watch::Sender<bool>,
 }
 
 /// This node's own connections.
@@ -127,6 +131,7 @@ impl ClusterHub {
             deadline_moved: Notify::new(),
             departures: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
+            subscribed: watch::channel(false).0,
             config,
         });
         let tasks = vec![
@@ -137,6 +142,16 @@ impl ClusterHub {
         *hub.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         tracing::info!(node = %hub.node, "joined the cluster at {}", redacted(&cluster.redis_url));
         Ok(hub)
+    }
+
+    /// Waits (at most `patience`) until the node hears its channel, so the
+    /// first logins are not refused; a Redis that is down at start only
+    /// delays them.
+    pub async fn ready(&self, patience: Duration) {
+        let mut subscribed = self.subscribed.subscribe();
+        if tokio::time::timeout(patience, subscribed.wait_for(|s| *s)).await.is_err() {
+            tracing::warn!(node = %self.node, "not subscribed to the cluster yet: logins get `unavailable`");
+        }
     }
 
     pub fn config(&self) -> &ServerConfig {

@@ -30,6 +30,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(4);
 /// of connections past the cap, which are accepted only to be told 503.
 const RESERVED_DESCRIPTORS: u64 = 64;
 
+/// How long a cluster node waits at start to hear its channel before it
+/// serves anyway (refusing logins until it does).
+const CLUSTER_PATIENCE: Duration = Duration::from_secs(3);
+
 /// What a connection needs besides its socket.
 #[derive(Clone)]
 struct Context {
@@ -53,7 +57,7 @@ pub(super) async fn serve(
 ) {
     let limit = Arc::new(Semaphore::new(connection_cap(config.max_connections)));
     let tls = config.tls.clone().map(TlsAcceptor::from);
-    let Some(hub) = decider(config, relay.clone()) else { return };
+    let Some(hub) = decider(config, relay.clone()).await else { return };
     let _metrics =
         super::metrics::serve_endpoint(hub.config().metrics_listener.as_ref(), hub.metrics().clone());
     let sweeper = match &hub {
@@ -100,13 +104,16 @@ pub(super) async fn serve(
 
 /// The hub `config` asks for: a cluster node's when it names a cluster,
 /// else the single node's. `None` (logged) if the cluster's URL is unusable.
-fn decider(config: ServerConfig, relay: Option<Arc<Relay>>) -> Option<Backend> {
+async fn decider(config: ServerConfig, relay: Option<Arc<Relay>>) -> Option<Backend> {
     if config.cluster.is_none() {
         return Some(Backend::Single(Hub::new(config, relay)));
     }
     let metrics = Arc::new(super::metrics::Metrics::new());
     match ClusterHub::start(config, relay, metrics) {
-        Ok(hub) => Some(Backend::Cluster(hub)),
+        Ok(hub) => {
+            hub.ready(CLUSTER_PATIENCE).await;
+            Some(Backend::Cluster(hub))
+        }
         Err(e) => {
             tracing::error!("cannot join the cluster: {e}");
             None

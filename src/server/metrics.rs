@@ -189,6 +189,18 @@ impl Metrics {
         self.live_calls.inc();
     }
 
+    /// An invite a cluster node took. `live_calls` (and `peers_online`) are
+    /// cluster-wide there and not kept per node: a call placed on one node
+    /// may end on another.
+    pub(crate) fn call_placed_in_cluster(&self) {
+        self.calls_placed.inc();
+    }
+
+    /// A call a cluster node ended (see [`Metrics::call_placed_in_cluster`]).
+    pub(crate) fn call_ended_in_cluster(&self, outcome: &'static str) {
+        self.outcome(outcome);
+    }
+
     /// The invitation of a call reached a callee session for the first
     /// time, `since_invite` after the invite reached the hub.
     pub(crate) fn invitation_delivered(&self, since_invite: Duration) {

@@ -36,6 +36,7 @@ pub(super) async fn listen(hub: Arc<ClusterHub>, url: String) {
         while manager.clone().subscribe(&channel).await.is_err() {
             tokio::time::sleep(RECONNECT).await;
         }
+        hub.subscribed.send_replace(true);
         loop {
             let Some(push) = received.recv().await else { return };
             match push.kind {
@@ -44,6 +45,7 @@ pub(super) async fn listen(hub: Arc<ClusterHub>, url: String) {
                 _ => {}
             }
         }
+        hub.subscribed.send_replace(false);
     }
 }
 

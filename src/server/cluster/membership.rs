@@ -21,16 +21,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// A session that left while Redis could not be told.
+/// A session that left, or a peer that went offline, while Redis could not
+/// be told (or not fully): retried until it is.
 pub(super) struct Departure {
     peer: Arc<str>,
-    id: SessionId,
+    /// This node's session that left; `None`: only the peer's calls are
+    /// still to be marked (it went offline with a lapsed node).
+    session: Option<SessionId>,
+    /// When it left: the offline grace counts from then.
     at: UnixMs,
 }
 
 /// What the `login` script answered.
 struct Arrival {
-    came_online: bool,
     /// Events kept for the peer while it had no session.
     kept: Vec<String>,
     /// The ids of the peer's live calls.
@@ -60,6 +63,9 @@ impl ClusterHub {
         outbox: mpsc::Sender<Outbound>,
         kick: Kick,
     ) -> Result<SessionId, ProtocolError> {
+        if !*self.subscribed.borrow() {
+            return Err(super::Unavailable.into());
+        }
         let (id, peer) = {
             let mut local = self.local();
             let (id, _) = local.peers.add_session(peer, device, outbox, kick).expect("no local cap");
@@ -82,7 +88,8 @@ impl ClusterHub {
                     local.peers.send(id, text);
                 }
                 drop(local);
-                self.metrics.session_opened(arrival.came_online);
+                // Whether the peer came online is cluster-wide: `peers_online` is not kept per node.
+                self.metrics.session_opened(false);
                 tracing::debug!(peer = %peer, device, session = id, "logged in");
                 Ok(id)
             }
@@ -119,7 +126,6 @@ impl ClusterHub {
             _ => return Ok(None),
         };
         let arrival = Arrival {
-            came_online,
             kept: answer.get(1).map(strings).unwrap_or_default(),
             calls: answer.get(2).map(strings).unwrap_or_default(),
         };
@@ -189,11 +195,16 @@ impl ClusterHub {
                 watched.into_iter().filter(|p| !local.peers.is_watched(p)).collect();
             (peer, unwatched)
         };
+        self.metrics.session_closed(false);
         self.unwatch(&unwatched).await;
         let at = now_ms();
         if self.depart(&peer, &self.node, id, at).await.is_err() {
-            self.departures.lock().unwrap_or_else(|p| p.into_inner()).push(Departure { peer, id, at });
+            self.retry_later(Departure { peer, session: Some(id), at });
         }
+    }
+
+    fn retry_later(&self, departure: Departure) {
+        self.departures.lock().unwrap_or_else(|p| p.into_inner()).push(departure);
     }
 
     /// Removes session `id` of `node` from Redis as of `at`; when it was its
@@ -210,8 +221,6 @@ impl ClusterHub {
         invocation.arg(&**peer).arg(node).arg(id).arg(at.0).arg(grace.max(1));
         let mut redis = self.redis.clone();
         let answer: Value = self.redis(invocation.invoke_async(&mut redis)).await?;
-        let went_offline = matches!(answer, Value::Array(_));
-        self.metrics.session_closed(went_offline);
         for call_id in strings(&answer) {
             self.lost(peer, &call_id, at).await?;
         }
@@ -221,14 +230,15 @@ impl ClusterHub {
     /// Marks `peer` as without a session since `at` in call `call_id`
     /// (the caller always, the callee once it has seen the invitation),
     /// unless it is back online by then.
-    async fn lost(&self, peer: &Arc<str>, call_id: &str, at: UnixMs) -> Result<(), Unavailable> {
+    pub(super) async fn lost(&self, peer: &Arc<str>, call_id: &str, at: UnixMs) -> Result<(), Unavailable> {
         for _ in 0..RETRIES {
             let Some(read) = self.read(call_id).await? else { return Ok(()) };
             let mut record = read.record.clone();
             let call: &mut Call<UnixMs> = &mut record.call;
-            if *call.caller == **peer {
+            // Marked once: a retried or repeated mark keeps the first time.
+            if *call.caller == **peer && call.caller_lost.is_none() {
                 call.caller_lost = Some(at);
-            } else if call.callee_seen {
+            } else if *call.callee == **peer && call.callee_seen && call.callee_lost.is_none() {
                 call.callee_lost = Some(at);
                 call.pause_ack(at);
             } else {
@@ -307,11 +317,33 @@ impl ClusterHub {
 
     async fn retry_departures(&self) {
         let waiting = std::mem::take(&mut *self.departures.lock().unwrap_or_else(|p| p.into_inner()));
-        for Departure { peer, id, at } in waiting {
-            if self.depart(&peer, &self.node, id, at).await.is_err() {
-                self.departures.lock().unwrap_or_else(|p| p.into_inner()).push(Departure { peer, id, at });
+        for departure in waiting {
+            let Departure { peer, session, at } = &departure;
+            let done = match session {
+                Some(id) => self.depart(peer, &self.node, *id, *at).await,
+                None => self.mark_offline(peer, *at).await,
+            };
+            if done.is_err() {
+                self.retry_later(departure);
             }
         }
+    }
+
+    /// Marks `peer` as without a session since `at` in each of its calls.
+    async fn mark_offline(&self, peer: &Arc<str>, at: UnixMs) -> Result<(), Unavailable> {
+        let mut redis = self.redis.clone();
+        let calls: Vec<String> = self
+            .redis(
+                redis::cmd("SUNION")
+                    .arg(format!("sp:ch:{peer}"))
+                    .arg(format!("sp:rg:{peer}"))
+                    .query_async(&mut redis),
+            )
+            .await?;
+        for call_id in calls {
+            self.lost(peer, &call_id, at).await?;
+        }
+        Ok(())
     }
 
     async fn reap_lapsed_nodes(&self) {
@@ -345,7 +377,10 @@ impl ClusterHub {
         for (peer, calls) in offline {
             let peer: Arc<str> = peer.into();
             for call_id in calls {
-                self.lost(&peer, &call_id, now).await?;
+                if self.lost(&peer, &call_id, now).await.is_err() {
+                    self.retry_later(Departure { peer: peer.clone(), session: None, at: now });
+                    break;
+                }
             }
         }
         Ok(())

@@ -40,6 +40,19 @@ impl Read {
     }
 }
 
+/// How often a live call with no deadline of its own (accepted, both
+/// parties online) is looked at: whether each party still has a session
+/// somewhere. It repairs an offline mark that was never set (a node that
+/// died between a session leaving and the marks of its calls), so no call
+/// stays live forever.
+pub(super) const AUDIT: Duration = Duration::from_secs(60);
+
+/// When the sweeper must look at `call` next: its next deadline, or the
+/// next audit.
+pub(super) fn next_look(call: &Call<UnixMs>, grace: Duration, now: UnixMs) -> UnixMs {
+    call.next_deadline(grace).map_or(now + AUDIT, |(at, _)| at)
+}
+
 /// What a transition does to the call's key.
 pub(super) enum Change {
     /// The call stays live with these contents.
@@ -100,7 +113,7 @@ impl Transition {
             }
             _ => serde_json::to_string(record).expect("plain data encodes"),
         };
-        let deadline = call.next_deadline(grace).map(|(at, _)| at.0.to_string()).unwrap_or_default();
+        let deadline = next_look(call, grace, super::now_ms()).0.to_string();
         let (guard_peer, guard_online) = match &self.guard {
             Some(g) => (g.peer.to_string(), if g.online { "1" } else { "0" }),
             None => (String::new(), "0"),
@@ -140,5 +153,86 @@ pub(super) fn committed(code: i64) -> Committed {
         2 => Committed::Guarded,
         3 => Committed::CalleeAtCap,
         _ => Committed::Stale,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::calls::{Ack, Phase};
+    use crate::server::outbound::Outbound;
+
+    fn ringing(now: UnixMs) -> Record {
+        let call = Call {
+            id: "c1".into(),
+            caller: "alice".into(),
+            callee: "bob".into(),
+            content: String::new(),
+            channel_id: String::new(),
+            media_key: None,
+            invited: now,
+            phase: Phase::Ringing {
+                expires: now + Duration::from_secs(60),
+                received: false,
+                ack: Ack::NotStarted,
+            },
+            callee_seen: false,
+            caller_lost: None,
+            callee_lost: Some(now),
+        };
+        Record { call, relay: Some("n2".into()) }
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let record = ringing(UnixMs(1_764_000_000_000));
+        let raw = serde_json::to_string(&record).unwrap();
+        let read = Read::parse(raw.clone()).expect("parses");
+        assert_eq!(
+            serde_json::to_string(&read.record).unwrap(),
+            raw,
+            "the compare-and-set compares this text"
+        );
+        assert!(Read::parse("{\"call\":1}".into()).is_none(), "a record that is not one is no call");
+    }
+
+    #[test]
+    fn the_commit_arguments_carry_the_deadline_the_guard_and_each_event() {
+        let now = UnixMs(1_764_000_000_000);
+        let record = ringing(now);
+        let grace = Duration::from_secs(30);
+        let notice = Notice {
+            to: "alice".into(),
+            text: Outbound::from("{\"type\":\"refused\"}".to_owned()),
+            seen: true,
+        };
+        let transition = Transition {
+            id: "c1".into(),
+            expected: "old".into(),
+            change: Change::End(record.clone()),
+            guard: Some(Guard { peer: "bob".into(), online: false }),
+            notices: vec![(notice, Some("n1/7".into()))],
+        };
+        let args = transition.args(grace, Duration::from_secs(60), 100);
+        assert_eq!(args[..3], ["c1", "old", "end"]);
+        let ended: Ended = serde_json::from_str(&args[3]).unwrap();
+        assert!(!ended.accepted && &*ended.caller == "alice");
+        // The callee's grace (from the invite) comes before the ring timeout.
+        assert_eq!(args[4], (now.0 + 30_000).to_string());
+        assert_eq!(args[5..12], ["60000", "100", "alice", "bob", "bob", "0", "n2"]);
+        assert_eq!(args[12..], ["alice", "n1/7", "1", "{\"type\":\"refused\"}"]);
+        // An accepted call with nobody offline is due for its audit.
+        let mut accepted = record;
+        accepted.call.phase = Phase::Accepted { at: now };
+        accepted.call.callee_lost = None;
+        assert_eq!(next_look(&accepted.call, grace, now), now + AUDIT);
+    }
+
+    #[test]
+    fn the_script_codes_read_as_outcomes() {
+        assert_eq!(committed(1), Committed::Done);
+        assert_eq!(committed(0), Committed::Stale);
+        assert_eq!(committed(2), Committed::Guarded);
+        assert_eq!(committed(3), Committed::CalleeAtCap);
     }
 }

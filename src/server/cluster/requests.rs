@@ -138,12 +138,10 @@ impl ClusterHub {
                     online.callee
                 ),
             )),
-            reached => {
+            _reached => {
                 self.send_local(id, &encode(&ok(req.clone())));
-                self.metrics.call_placed();
-                if reached == "online" {
-                    self.metrics.invitation_delivered(std::time::Duration::ZERO);
-                }
+                // The invitation's delivery is not timed here: another node queues it.
+                self.metrics.call_placed_in_cluster();
                 self.deadline_set(deadline(&offline).min(deadline(&online)));
                 Ok(())
             }
@@ -179,9 +177,9 @@ impl ClusterHub {
             match &transition.change {
                 Change::End(record) => self.relay_ended(record),
                 Change::Update(r) | Change::Accept(r) => {
-                    if let Some((at, _)) = r.call.next_deadline(self.config.offline_grace) {
-                        self.deadline_set(at.0);
-                    }
+                    self.deadline_set(
+                        super::record::next_look(&r.call, self.config.offline_grace, now_ms()).0,
+                    );
                 }
             }
         }
@@ -200,7 +198,7 @@ impl ClusterHub {
 
     /// Counts and logs a call this node ended.
     pub(super) fn ended_call(&self, call: &Call<UnixMs>, outcome: Outcome) {
-        self.metrics.call_ended(outcome.name(&call.phase));
+        self.metrics.call_ended_in_cluster(outcome.name(&call.phase));
         LogEntry::ended(call, outcome, now_ms()).write();
     }
 
@@ -215,7 +213,12 @@ impl ClusterHub {
             let read = match self.read(call_id).await? {
                 Some(read) if *read.record.call.caller == *peer => read,
                 _ => {
-                    return Err(ended_error(self.ended(call_id).await?.as_ref(), call_id, peer, Role::Caller));
+                    return Err(ended_error(
+                        self.ended(call_id).await?.as_ref(),
+                        call_id,
+                        peer,
+                        Role::Caller,
+                    ));
                 }
             };
             let call = &read.record.call;

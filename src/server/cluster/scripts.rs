@@ -56,12 +56,14 @@ local function calls_of(peer)
   return redis.call('SUNION', 'sp:ch:' .. peer, 'sp:rg:' .. peer)
 end
 
--- Removes one session; returns 0 if it was not there, 1 if its peer has
--- others, or the peer's live calls (a table) if that was its last.
+-- Removes one session; returns 1 if its peer has others, else the peer's
+-- live calls (a table): also when the session was already gone, so that a
+-- departure retried after a failure still marks its calls.
 local function depart(peer, node, sid, now, grace)
-  if redis.call('HDEL', 'sp:s:' .. peer, node .. '/' .. sid) == 0 then return 0 end
+  local removed = redis.call('HDEL', 'sp:s:' .. peer, node .. '/' .. sid)
   redis.call('HDEL', 'sp:ns:' .. node, sid)
   if redis.call('EXISTS', 'sp:s:' .. peer) == 1 then return 1 end
+  if removed == 0 then return calls_of(peer) end
   redis.call('SET', 'sp:off:' .. peer, now, 'PX', grace)
   redis.call('DEL', 'sp:q:' .. peer)
   presence(peer, '0')

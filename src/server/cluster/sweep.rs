@@ -84,7 +84,7 @@ impl ClusterHub {
                     .await;
             };
             let call = &read.record.call;
-            let Some((at, lapse)) = call.next_deadline(grace) else { return Ok(()) };
+            let Some((at, lapse)) = call.next_deadline(grace) else { return self.audit(read, now).await };
             if at > now {
                 return Ok(());
             }
@@ -111,6 +111,39 @@ impl ClusterHub {
                 Committed::Guarded => return self.found_online(read, guard.expect("guarded")).await,
                 Committed::CalleeAtCap => return Ok(()),
             }
+        }
+        Ok(())
+    }
+
+    /// Looks at a live call with no deadline of its own: a party with no
+    /// session anywhere that the call does not mark offline gets the mark
+    /// now (its grace starts); else the next audit is set.
+    async fn audit(&self, read: super::record::Read, now: UnixMs) -> Result<(), Unavailable> {
+        let call = &read.record.call;
+        let parties = [call.caller.to_string(), call.callee.to_string()];
+        let online = self.online_map(&parties).await?;
+        let mut marked = false;
+        for peer in [&call.caller, &call.callee] {
+            if !online.get(&**peer).copied().unwrap_or(false) {
+                self.lost(peer, &call.id, now).await?;
+                marked = true;
+            }
+        }
+        if !marked {
+            let next = super::record::next_look(call, self.config.offline_grace, now);
+            let mut redis = self.redis.clone();
+            // Only if the call is still there: a plain ZADD could revive a
+            // deadline entry for a call that ended meanwhile (XX: update only).
+            let _: i64 = self
+                .redis(
+                    redis::cmd("ZADD")
+                        .arg("sp:dl")
+                        .arg("XX")
+                        .arg(next.0)
+                        .arg(&*call.id)
+                        .query_async(&mut redis),
+                )
+                .await?;
         }
         Ok(())
     }
