@@ -75,6 +75,10 @@ pub(crate) struct ClusterHub {
     /// (`unavailable`) while it is not: a session registered in Redis must
     /// be able to hear the events published for it.
     subscribed: watch::Sender<bool>,
+    /// Whether this node's sessions from a former run under its name are
+    /// gone from Redis. Logins are refused until they are: that clearing
+    /// would remove a session registered before it, leaving it deaf.
+    cleared: watch::Sender<bool>,
 }
 
 /// This node's own connections.
@@ -132,6 +136,7 @@ impl ClusterHub {
             departures: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
             subscribed: watch::channel(false).0,
+            cleared: watch::channel(false).0,
             config,
         });
         let tasks = vec![
@@ -148,10 +153,19 @@ impl ClusterHub {
     /// first logins are not refused; a Redis that is down at start only
     /// delays them.
     pub async fn ready(&self, patience: Duration) {
-        let mut subscribed = self.subscribed.subscribe();
-        if tokio::time::timeout(patience, subscribed.wait_for(|s| *s)).await.is_err() {
+        let (mut subscribed, mut cleared) = (self.subscribed.subscribe(), self.cleared.subscribe());
+        let both = async move {
+            let _ = subscribed.wait_for(|s| *s).await;
+            let _ = cleared.wait_for(|c| *c).await;
+        };
+        if tokio::time::timeout(patience, both).await.is_err() {
             tracing::warn!(node = %self.node, "not subscribed to the cluster yet: logins get `unavailable`");
         }
+    }
+
+    /// Whether this node takes logins (see `subscribed` and `cleared`).
+    fn takes_logins(&self) -> bool {
+        *self.subscribed.borrow() && *self.cleared.borrow()
     }
 
     pub fn config(&self) -> &ServerConfig {

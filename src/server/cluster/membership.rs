@@ -63,7 +63,7 @@ impl ClusterHub {
         outbox: mpsc::Sender<Outbound>,
         kick: Kick,
     ) -> Result<SessionId, ProtocolError> {
-        if !*self.subscribed.borrow() {
+        if !self.takes_logins() {
             return Err(super::Unavailable.into());
         }
         let (id, peer) = {
@@ -266,8 +266,12 @@ impl ClusterHub {
 pub(super) async fn heartbeat_forever(hub: Arc<ClusterHub>) {
     let ttl = hub.config.cluster.as_ref().map_or(Duration::from_secs(5), |c| c.heartbeat_ttl);
     let period = (ttl / 5).max(Duration::from_millis(50));
-    // This node's sessions from before a restart under the same name are gone.
-    let _ = hub.claim(&hub.node.clone(), true).await;
+    // This node's sessions from before a restart under the same name are
+    // gone; logins wait for this, or it would remove theirs too.
+    while hub.claim(&hub.node.clone(), true).await.is_err() {
+        tokio::time::sleep(period).await;
+    }
+    hub.cleared.send_replace(true);
     let mut first = true;
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
