@@ -501,7 +501,7 @@ enum CallScreen {
 fn load_config(paths: &Paths, options: &Options) -> (AppConfig, Option<String>) {
     let (mut config, note) = AppConfig::load(paths);
     if let Some(url) = &options.server_url {
-        config.server_url = url.clone();
+        config.servers = crate::config::ServerList::from_text(url);
     }
     if let Some(peer) = &options.peer_id {
         config.peer_id = peer.clone();

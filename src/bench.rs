@@ -4,11 +4,14 @@
 //! invitation, received, accept, accepted, hang-up, hung up) at a fixed
 //! offered rate, or searches for the highest rate with under 1 % failed
 //! calls; `sessions` logs in many idle sessions and reads the server's
-//! resident memory from `/proc`; `media` carries relayed calls' packets
+//! resident memory from `/proc` (spread over the nodes of a cluster and
+//! over worker processes of its own, past one process's open-file limit); `media` carries relayed calls' packets
 //! through the media relay and reports loss, delay and the server's CPU.
 //! All speak the protocol directly through
 //! [`crate::protocol`], so the figures measure the server, not a client
-//! library. With no `--server`, a server is started as a child process.
+//! library. With no `--server`, a server is started as a child process;
+//! `setups` and `sessions` take the nodes of a cluster as a comma list
+//! (`--server ws://a:7878/,ws://b:7878/`).
 //! `storm` is the exception: it restarts a child server under many SDK
 //! clients and times how long they take to come back.
 
@@ -46,12 +49,17 @@ pub enum BenchCommand {
     Media(media::MediaArgs),
     /// SDK clients coming back after a server restart.
     Storm(storm::StormArgs),
+    /// One worker process of `sessions` (started by it, not by hand).
+    #[command(hide = true)]
+    SessionsWorker(sessions::WorkerArgs),
 }
 
 /// Options every benchmark shares.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
-    /// The server to load (`ws://HOST:PORT/`); without it one is started as a child process.
+    /// The server to load (`ws://HOST:PORT/`), or the nodes of a cluster as
+    /// a comma list (`setups`, `sessions`); without it one is started as a
+    /// child process.
     #[arg(long)]
     pub server: Option<String>,
     /// The server's secret, to mint tokens for the bench's peers.
@@ -60,6 +68,39 @@ pub struct Target {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+impl Target {
+    /// The `--server` list: empty without `--server`.
+    pub fn servers(&self) -> Result<Vec<String>, AnyError> {
+        match &self.server {
+            None => Ok(Vec::new()),
+            Some(list) => split_servers(list),
+        }
+    }
+
+    /// The one server of a benchmark that loads a single one.
+    pub fn one_server(&self) -> Result<Option<String>, AnyError> {
+        match &self.servers()?[..] {
+            [] => Ok(None),
+            [url] => Ok(Some(url.clone())),
+            _ => Err("this benchmark loads one server: give --server a single URL".into()),
+        }
+    }
+}
+
+/// `ws://a:7878/,ws://b:7878/` as its URLs, in order; an empty list or an
+/// entry that is not `ws://` or `wss://` is an error.
+pub fn split_servers(list: &str) -> Result<Vec<String>, AnyError> {
+    let urls: Vec<String> =
+        list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
+    if urls.is_empty() {
+        return Err("--server names no URL".into());
+    }
+    match urls.iter().find(|u| !(u.starts_with("ws://") || u.starts_with("wss://"))) {
+        Some(bad) => Err(format!("--server: {bad:?} is not a ws:// or wss:// URL").into()),
+        None => Ok(urls),
+    }
 }
 
 /// Runs a benchmark to completion on a runtime of its own.
@@ -80,6 +121,7 @@ pub fn run(args: BenchArgs) -> Result<(), AnyError> {
             BenchCommand::Sessions(a) => sessions::run(a).await,
             BenchCommand::Media(a) => media::run(a).await,
             BenchCommand::Storm(a) => storm::run(a).await,
+            BenchCommand::SessionsWorker(a) => sessions::run_worker(a).await,
         }
     })
 }
@@ -139,4 +181,20 @@ pub fn resident_bytes(pid: u32) -> std::io::Result<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .ok_or_else(|| std::io::Error::other("no VmRSS in /proc status"))?;
     Ok(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_list_splits_on_commas_and_refuses_what_is_not_a_websocket_url() {
+        assert_eq!(split_servers("ws://a:1/").unwrap(), ["ws://a:1/"]);
+        assert_eq!(split_servers(" ws://a:1/ ,wss://b/,").unwrap(), ["ws://a:1/", "wss://b/"]);
+        assert!(split_servers(" , ").is_err());
+        assert!(split_servers("ws://a:1/,127.0.0.1:2").unwrap_err().to_string().contains("127.0.0.1:2"));
+        let target = |s: &str| Target { server: Some(s.into()), secret_file: None, json: false };
+        assert_eq!(target("ws://a:1/").one_server().unwrap().as_deref(), Some("ws://a:1/"));
+        assert!(target("ws://a:1/,ws://b:2/").one_server().is_err());
+    }
 }

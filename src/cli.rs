@@ -30,8 +30,10 @@ pub struct Cli {
 #[cfg(feature = "desktop")]
 #[derive(Debug, Args)]
 pub struct AppArgs {
-    /// Signaling server (ws:// or wss://); remembered. Without one, the app
-    /// uses ws://127.0.0.1:7878/ and hosts a server there if none answers.
+    /// Signaling server (ws:// or wss://), or the nodes of a cluster as a
+    /// comma list (`ws://a:7878/,ws://b:7878/`, tried in turn); remembered.
+    /// Without one, the app uses ws://127.0.0.1:7878/ and hosts a server
+    /// there if none answers.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// Signs in at start as this peer.
@@ -297,6 +299,10 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr()?;
+        // Before the ready line: a relay asked for (or defaulted) that cannot
+        // bind stops the start rather than leaving a server without media.
+        let relay =
+            server::bind_media(&config, &listener).map_err(|e| StartError(format!("{e}; {}", e.remedy())))?;
         let mut out = std::io::stdout();
         let scheme = if config.tls.is_some() { "wss" } else { "ws" };
         writeln!(out, "listening on {scheme}://{addr}")?;
@@ -309,7 +315,7 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
             .demo_peers
             .then(|| crate::demo::spawn(&url, config.secret.clone(), Default::default()))
             .transpose()?;
-        server::run(listener, config, shutdown_signal()).await;
+        server::run_with_media(listener, config, relay, shutdown_signal()).await;
         tracing::info!("server stopped");
         Ok::<(), AnyError>(())
     })?;

@@ -1,5 +1,5 @@
 //! The desktop app's settings, in `config.json` (see [`crate::paths`]):
-//! the server and identity the sign-in screen remembers, the sounds, do
+//! the servers and identity the sign-in screen remembers, the sounds, do
 //! not disturb, call waiting, the contacts, and which media session an
 //! accepted call starts.
 //!
@@ -13,6 +13,12 @@
 //! - a file that is not a JSON object at all is kept aside as
 //!   `config.json.corrupt-<unix time>` and the app starts with the defaults,
 //!   saying so.
+//!
+//! The servers are a list, `"servers": ["ws://a:7878/", "ws://b:7878/"]`
+//! (nodes of one cluster, tried in turn: see [`ServerList`]). Files of
+//! older versions name one server as `"server_url"`; it is still read
+//! (a comma list in it too) when there is no `servers` key, and the file
+//! is written back with `servers`.
 //!
 //! Saving is atomic (temp file + rename).
 
@@ -34,9 +40,9 @@ pub const DEFAULT_VOLUME: u8 = 80;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AppConfig {
-    /// The signaling server; empty means [`DEFAULT_SERVER_URL`], hosted
-    /// in-process when nothing answers there.
-    pub server_url: String,
+    /// The signaling servers, tried in turn; empty means
+    /// [`DEFAULT_SERVER_URL`], hosted in-process when nothing answers there.
+    pub servers: ServerList,
     /// Who we sign in as, remembered from the last sign-in.
     pub peer_id: String,
     /// The login token; empty for a server in open mode.
@@ -70,7 +76,7 @@ pub struct AppConfig {
 impl Default for AppConfig {
     fn default() -> Self {
         AppConfig {
-            server_url: String::new(),
+            servers: ServerList::default(),
             peer_id: String::new(),
             token: String::new(),
             device: default_device_label(),
@@ -83,6 +89,56 @@ impl Default for AppConfig {
             media: MediaConfig::Voice,
             audio_input: String::new(),
             audio_output: String::new(),
+        }
+    }
+}
+
+/// The signaling servers of one deployment: a single server, or the nodes
+/// of a cluster (docs/scale-out.md). The SDK connects to the first and,
+/// when its connection goes away, to the next in turn. Empty is the
+/// default server. Entries are trimmed and empty ones dropped, so a list
+/// read back from the file is the list that was saved.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServerList(Vec<String>);
+
+impl ServerList {
+    /// The servers of `entries`, trimmed, empty ones dropped.
+    pub fn new<S: AsRef<str>>(entries: impl IntoIterator<Item = S>) -> ServerList {
+        let urls = entries.into_iter().map(|e| e.as_ref().trim().to_owned()).filter(|e| !e.is_empty());
+        ServerList(urls.collect())
+    }
+
+    /// A comma list as `--server` and the forms write it: `ws://a:7878/, ws://b:7878/`.
+    pub fn from_text(text: &str) -> ServerList {
+        ServerList::new(text.split(','))
+    }
+
+    /// The comma list the forms show.
+    pub fn to_text(&self) -> String {
+        self.0.join(", ")
+    }
+
+    /// The configured servers, in the order they are tried.
+    pub fn urls(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Whether none is configured, so the embedded default applies.
+    pub fn is_default(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A sentence for the user when an entry is not a WebSocket URL.
+    pub fn check(&self) -> Result<(), String> {
+        match self.0.iter().find(|u| !(u.starts_with("ws://") || u.starts_with("wss://"))) {
+            None => Ok(()),
+            Some(bad) if self.0.len() == 1 => {
+                Err(format!("The server address starts with ws:// or wss:// (not {bad:?})."))
+            }
+            Some(bad) => Err(format!(
+                "Each server address starts with ws:// or wss:// (not {bad:?}); separate them with commas."
+            )),
         }
     }
 }
@@ -174,16 +230,6 @@ pub enum FieldProblem {
 }
 
 impl AppConfig {
-    /// The server URL to use: the configured one, or the default.
-    pub fn effective_server_url(&self) -> &str {
-        if self.server_url.trim().is_empty() { DEFAULT_SERVER_URL } else { self.server_url.trim() }
-    }
-
-    /// Whether no server is configured, so the embedded default applies.
-    pub fn uses_default_server(&self) -> bool {
-        self.server_url.trim().is_empty()
-    }
-
     /// The volume as a rodio factor, 0.0 to 1.0.
     pub fn volume_factor(&self) -> f32 {
         f32::from(self.volume.min(100)) / 100.0
@@ -203,12 +249,26 @@ impl AppConfig {
         let Value::Object(map) = value else { return Err(ConfigError::NotAnObject(json_kind(&value))) };
         let mut config = AppConfig::default();
         let mut problems = Vec::new();
+        // The older single-server key counts only in a file without the list.
+        let legacy = if map.contains_key("servers") { None } else { map.get("server_url").cloned() };
         for (key, value) in map {
+            if key == "server_url" {
+                continue;
+            }
             if let Err(reason) = config.set(&key, value) {
                 problems.push(match reason {
                     None => FieldProblem::Unknown(key),
                     Some(reason) => FieldProblem::Invalid { key, reason },
                 });
+            }
+        }
+        if let Some(value) = legacy {
+            match field::<String>(value) {
+                Ok(text) => config.servers = ServerList::from_text(&text),
+                Err(reason) => problems.push(FieldProblem::Invalid {
+                    key: "server_url".into(),
+                    reason: reason.unwrap_or_default(),
+                }),
             }
         }
         Ok((config, problems))
@@ -218,7 +278,7 @@ impl AppConfig {
     /// `Err(Some(why))` for a bad value (the field keeps its default).
     fn set(&mut self, key: &str, value: Value) -> Result<(), Option<String>> {
         match key {
-            "server_url" => self.server_url = field(value)?,
+            "servers" => self.servers = ServerList::new(field::<Vec<String>>(value)?),
             "peer_id" => self.peer_id = field(value)?,
             "token" => self.token = field(value)?,
             "device" => self.device = field(value)?,
@@ -367,6 +427,50 @@ mod tests {
         assert_eq!((config.volume, config.ringback), (DEFAULT_VOLUME, true));
         assert_eq!(problems.len(), 3);
         assert!(problems.contains(&FieldProblem::Unknown("x".into())));
+    }
+
+    #[test]
+    fn servers_are_a_list_and_the_old_server_url_is_still_read() {
+        let (config, problems) =
+            AppConfig::parse(br#"{"servers": [" ws://a:1/", "", "ws://b:2/"]}"#).unwrap();
+        assert_eq!(
+            (config.servers.urls(), problems),
+            (&["ws://a:1/".into(), "ws://b:2/".into()][..], vec![])
+        );
+        let (old, problems) = AppConfig::parse(br#"{"server_url": "ws://a:1/"}"#).unwrap();
+        assert_eq!((old.servers, problems), (ServerList::new(["ws://a:1/"]), vec![]));
+        let (commas, _) = AppConfig::parse(br#"{"server_url": "ws://a:1/, ws://b:2/"}"#).unwrap();
+        assert_eq!(commas.servers, config.servers);
+        // A file with both keys was written by this version: the list is the truth.
+        let (both, _) =
+            AppConfig::parse(br#"{"server_url": "ws://old/", "servers": ["ws://a:1/"]}"#).unwrap();
+        assert_eq!(both.servers, ServerList::new(["ws://a:1/"]));
+        let saved = String::from_utf8(serde_json::to_vec(&config).unwrap()).unwrap();
+        assert!(saved.contains(r#""servers":["ws://a:1/","ws://b:2/"]"#), "{saved}");
+        assert!(!saved.contains("server_url"), "{saved}");
+    }
+
+    #[test]
+    fn a_bad_server_list_keeps_the_default_and_says_which_key() {
+        let (config, problems) = AppConfig::parse(br#"{"servers": "ws://a:1/", "peer_id": "bob"}"#).unwrap();
+        assert!(config.servers.is_default());
+        assert_eq!(config.peer_id, "bob");
+        assert!(matches!(&problems[..], [FieldProblem::Invalid { key, .. }] if key == "servers"));
+        let (config, problems) = AppConfig::parse(br#"{"server_url": 7}"#).unwrap();
+        assert!(config.servers.is_default());
+        assert!(matches!(&problems[..], [FieldProblem::Invalid { key, .. }] if key == "server_url"));
+    }
+
+    #[test]
+    fn a_server_list_reads_and_shows_as_a_comma_list_and_checks_each_entry() {
+        let list = ServerList::from_text("ws://a:1/ ,, wss://b/");
+        assert_eq!(list.urls(), ["ws://a:1/", "wss://b/"]);
+        assert_eq!(list.to_text(), "ws://a:1/, wss://b/");
+        assert_eq!(ServerList::from_text(&list.to_text()), list);
+        assert!(list.check().is_ok());
+        assert!(ServerList::from_text(" , ").is_default());
+        assert!(ServerList::from_text("ws://a:1/, http://b").check().unwrap_err().contains("http://b"));
+        assert!(ServerList::from_text("a:1").check().is_err());
     }
 
     #[test]

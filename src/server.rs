@@ -36,7 +36,7 @@ mod state;
 mod store;
 pub mod tls;
 
-pub use relay::{MediaListen, Relay, RelayConfig, RelayLimits, RelayStats};
+pub use relay::{MediaListen, Relay, RelayBindError, RelayConfig, RelayLimits, RelayStats};
 
 /// Everything the server can be told at start; `Default` gives the
 /// protocol's defaults and the limits documented in `docs/protocol.md`.
@@ -166,9 +166,21 @@ impl Default for ServerConfig {
 /// Serves connections from `listener` until `shutdown` completes, then
 /// closes every session with 1001 and returns once they are gone (or after
 /// a few seconds, whichever is first). `config` must pass
-/// [`ServerConfig::validate`].
+/// [`ServerConfig::validate`]. A media relay that cannot bind is logged and
+/// the server signals without media; to make that a start error, bind it
+/// first with [`bind_media`] and serve with [`run_with_media`].
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future<Output = ()>) {
-    let relay = bind_relay(&config, &listener);
+    let relay = bind_relay_or_degrade(&config, &listener);
+    serve(listener, config, relay, shutdown).await;
+}
+
+/// [`run`] with a relay already bound by [`bind_media`] for this listener and config.
+pub async fn run_with_media(
+    listener: TcpListener,
+    config: ServerConfig,
+    relay: Option<Arc<Relay>>,
+    shutdown: impl Future<Output = ()>,
+) {
     serve(listener, config, relay, shutdown).await;
 }
 
@@ -184,16 +196,27 @@ async fn serve(
     listener::serve(listener, config, relay, shutdown).await;
 }
 
-/// Binds the media relay next to `listener` as `config` says. A relay that
-/// cannot bind is logged as an error and the server signals without media
-/// (accepts then carry no `media`), rather than not at all.
-fn bind_relay(config: &ServerConfig, listener: &TcpListener) -> Option<Arc<Relay>> {
-    let addr = listener.local_addr().ok()?;
-    relay::Relay::bind(&config.media, addr).unwrap_or_else(|e| {
-        tracing::error!(
-            "cannot bind the media relay ({:?}): {e}; serving without media",
-            config.media.listen
-        );
+/// Binds the media relay next to `listener` as `config.media` says: `None`
+/// with `MediaListen::Off`, an error naming the address when its socket
+/// cannot be bound (a port in use, an address not of this host).
+pub fn bind_media(
+    config: &ServerConfig,
+    listener: &TcpListener,
+) -> Result<Option<Arc<Relay>>, RelayBindError> {
+    let ws_addr = listener.local_addr().map_err(|source| RelayBindError {
+        listen: config.media.listen,
+        addr: None,
+        source,
+    })?;
+    relay::Relay::bind(&config.media, ws_addr)
+}
+
+/// [`bind_media`] for the embedded server ([`spawn`], [`spawn_on`], [`run`]):
+/// a relay that cannot bind is logged as an error and the server signals
+/// without media (accepts then carry no `media`), rather than not at all.
+fn bind_relay_or_degrade(config: &ServerConfig, listener: &TcpListener) -> Option<Arc<Relay>> {
+    bind_media(config, listener).unwrap_or_else(|e| {
+        tracing::error!("{e}; serving without media");
         None
     })
 }
@@ -251,7 +274,7 @@ pub fn spawn_on(listener: TcpListener, config: ServerConfig) -> ServerHandle {
     let addr = listener.local_addr().expect("a bound listener has an address");
     let tls = config.tls.is_some();
     let (stop, mut stopped) = watch::channel(false);
-    let relay = bind_relay(&config, &listener);
+    let relay = bind_relay_or_degrade(&config, &listener);
     let serving = relay.clone();
     let task = tokio::spawn(async move {
         let stop = async move {

@@ -17,6 +17,8 @@ mod demo;
 mod fuzz;
 #[path = "sdk/local.rs"]
 mod local;
+#[path = "sdk/media_bench.rs"]
+mod media_bench;
 #[path = "sdk/peer.rs"]
 mod peer;
 #[path = "sdk/reconnect.rs"]

@@ -14,6 +14,7 @@ mod redis_server;
 mod servers;
 
 mod server {
+    mod bench;
     mod boundary;
     mod cli;
     mod client;

@@ -244,7 +244,7 @@ impl App {
         static DEMO: std::sync::LazyLock<Vec<String>> =
             std::sync::LazyLock::new(|| ["echo", "busy", "noanswer"].map(String::from).to_vec());
         match self.link.session() {
-            Some(session) if session.credentials.server_url.is_empty() => &DEMO,
+            Some(session) if session.credentials.servers.is_default() => &DEMO,
             _ => &[],
         }
     }

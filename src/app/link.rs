@@ -37,7 +37,9 @@ pub struct Session {
     pub number: u64,
     pub phone: Arc<dyn Phone>,
     pub credentials: Credentials,
-    /// The URL actually used (the default one filled in).
+    /// The URL actually used (the default one filled in); for several
+    /// nodes, their comma list, since the SDK does not say which one of
+    /// them it is connected to.
     pub url: String,
     /// Whether it has been connected once: before that, a failed attempt
     /// means "cannot sign in" rather than "reconnecting".

@@ -179,7 +179,7 @@ impl App {
     /// Puts saved settings in force and writes them.
     fn apply_settings(&mut self, config: AppConfig) {
         let identity =
-            |c: &AppConfig| (c.server_url.clone(), c.peer_id.clone(), c.token.clone(), c.device.clone());
+            |c: &AppConfig| (c.servers.clone(), c.peer_id.clone(), c.token.clone(), c.device.clone());
         let identity_changed = identity(&config) != identity(&self.config);
         let media = |c: &AppConfig| (c.media.clone(), c.audio_input.clone(), c.audio_output.clone());
         if media(&config) != media(&self.config) {

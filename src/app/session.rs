@@ -20,13 +20,17 @@ impl App {
         if matches!(self.link, Link::Up { .. }) {
             self.link = Link::SignedOut { reason: None };
         }
-        let url = if credentials.server_url.is_empty() {
-            self.host_default_server_if_free();
-            self.default_url()
-        } else {
-            credentials.server_url.clone()
+        let (url, other_urls) = match credentials.servers.urls() {
+            [] => {
+                self.host_default_server_if_free();
+                (self.default_url(), Vec::new())
+            }
+            [first, others @ ..] => (first.clone(), others.to_vec()),
         };
-        let mut config = sdk::ClientConfig::new(url.clone(), credentials.peer_id.clone());
+        let shown = if other_urls.is_empty() { url.clone() } else { credentials.servers.to_text() };
+        let mut config = sdk::ClientConfig::new(url, credentials.peer_id.clone());
+        // The SDK moves on to the next of these when its server goes away.
+        config.other_urls = other_urls;
         config.token = credentials.token.clone();
         config.device = credentials.device.clone();
         config.ca_file = self.ca_file.clone();
@@ -48,7 +52,8 @@ impl App {
             }
             None => (Task::none(), None),
         };
-        let session = Session { number, phone, credentials, url, ever_connected: false, _events: events };
+        let session =
+            Session { number, phone, credentials, url: shown, ever_connected: false, _events: events };
         self.link = Link::Up { session, status: Status::Connecting };
         if let Page::SignIn(form) = &mut self.page {
             form.busy = true;
@@ -88,11 +93,16 @@ impl App {
                 return task;
             }
             ConnectionState::Reconnecting { attempt, next_try_in } => {
-                if !session.ever_connected {
-                    // The first attempt failed: say so instead of retrying forever.
+                // Each server tried once and none let us in: say so instead
+                // of retrying forever (one server: its first attempt failed).
+                let servers = session.credentials.servers.urls().len().max(1);
+                if !session.ever_connected && attempt as usize >= servers {
                     return self.end_session(Some(describe_reason(&reason)));
                 }
-                let uses_default = session.credentials.server_url.is_empty();
+                if !session.ever_connected {
+                    return Task::none();
+                }
+                let uses_default = session.credentials.servers.is_default();
                 *status = Status::Reconnecting {
                     attempt,
                     next_try_at: self.now + next_try_in,
@@ -117,7 +127,7 @@ impl App {
 
     /// Saves the credentials that worked, for the next start.
     fn remember(&mut self, credentials: Credentials) {
-        self.config.server_url = credentials.server_url;
+        self.config.servers = credentials.servers;
         self.config.peer_id = credentials.peer_id;
         self.config.token = credentials.token;
         self.config.device = credentials.device;

@@ -5,10 +5,13 @@
 //! (one UDP socket per participant, as phones have). Reports packets
 //! relayed per second, loss, the relay delay (send to receive, both in this
 //! process, so one clock) at p50/p99/max, and the CPU of the server and of
-//! the generator from `/proc/PID/stat`.
+//! the generator from `/proc/PID/stat`. With `--legs-per-socket K` (Linux)
+//! K legs share a socket of the generator ([`shared`]), which then costs
+//! the machine less.
 
 use super::conn::Tokens;
 use super::{AnyError, ChildServer, Target};
+use crate::protocol::MediaInfo;
 use crate::relay_link::{RelayLink, RelayReceiver, RelaySender, Transport};
 use clap::Args;
 use hdrhistogram::Histogram;
@@ -19,6 +22,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 mod setup;
+#[cfg(target_os = "linux")]
+mod shared;
 
 /// Calls set up (and links made) at once.
 const BATCH: usize = 100;
@@ -50,6 +55,40 @@ pub struct MediaArgs {
     /// Process id of the server given with `--server` (its CPU is read from /proc).
     #[arg(long)]
     pub pid: Option<u32>,
+    /// Legs that share one UDP socket of the generator. 1 (the default) gives
+    /// each leg a real `RelayLink` of its own, as phones have; more (Linux
+    /// only) reads a batch of datagrams per system call and runs one receiver
+    /// per socket, so the generator leaves more of the machine to the relay.
+    /// The relay's work per packet is the same either way.
+    #[arg(long, default_value_t = 1)]
+    pub legs_per_socket: usize,
+}
+
+/// How the generator's legs reach the relay.
+enum Legs {
+    /// A `RelayLink` per leg, each with a UDP socket of its own.
+    Links(Vec<RelayLink>),
+    /// Legs sharing sockets (`--legs-per-socket`).
+    #[cfg(target_os = "linux")]
+    Shared(shared::SharedLegs),
+}
+
+/// One leg's way out, whichever kind of legs.
+enum LegSender {
+    Link(RelaySender),
+    #[cfg(target_os = "linux")]
+    Shared(shared::SharedSender),
+}
+
+impl LegSender {
+    /// Sends one payload; whether it went.
+    async fn send(&mut self, payload: &[u8]) -> bool {
+        match self {
+            LegSender::Link(link) => link.send(payload).await.is_ok(),
+            #[cfg(target_os = "linux")]
+            LegSender::Shared(shared) => shared.send(payload).await.is_ok(),
+        }
+    }
 }
 
 /// The bench's result, as printed (`--json` prints these names); delays in
@@ -72,12 +111,15 @@ struct MediaStats {
 }
 
 pub async fn run(args: MediaArgs) -> Result<(), AnyError> {
-    if args.rate == 0 || args.rate > 1000 || args.payload < STAMP_BYTES {
-        return Err(format!("--rate must be 1 to 1000 and --payload at least {STAMP_BYTES}").into());
+    if args.rate == 0 || args.rate > 1000 || args.payload < STAMP_BYTES || args.legs_per_socket == 0 {
+        return Err(format!(
+            "--rate must be 1 to 1000, --payload at least {STAMP_BYTES}, --legs-per-socket at least 1"
+        )
+        .into());
     }
     let child;
-    let (url, pid) = match &args.target.server {
-        Some(url) => (url.clone(), args.pid),
+    let (url, pid) = match args.target.one_server()? {
+        Some(url) => (url, args.pid),
         None => {
             let cap = (2 * args.calls + 1000).to_string();
             child = ChildServer::start(&["--max-connections", &cap]).await?;
@@ -85,12 +127,12 @@ pub async fn run(args: MediaArgs) -> Result<(), AnyError> {
         }
     };
     let tokens = Tokens::from_file(args.target.secret_file.as_deref())?;
-    let (held, legs) = set_up(&url, &tokens, args.calls).await?;
-    let udp_legs = legs.iter().filter(|l| l.transport() == Transport::Udp).count();
+    let (held, infos) = set_up(&url, &tokens, args.calls).await?;
+    let (legs, udp_legs) = connect(infos, &url, args.legs_per_socket).await?;
     eprintln!(
         "{} calls set up, {udp_legs} of {} legs on UDP; sending for {:?}",
         args.calls,
-        legs.len(),
+        2 * args.calls,
         args.duration
     );
     let cpu_before = (pid.map(cpu_ticks), cpu_ticks(std::process::id()));
@@ -145,37 +187,58 @@ fn print(stats: &MediaStats, json: bool) -> Result<(), AnyError> {
     Ok(())
 }
 
-/// Sets up `calls` calls and a relay link for each of their legs
-/// (caller of call i at 2i, its callee at 2i + 1).
+/// Sets up `calls` calls; returns them (held open) and the `media` of
+/// each leg (caller of call i at 2i, its callee at 2i + 1).
 async fn set_up(
     url: &str,
     tokens: &Tokens,
     calls: usize,
-) -> Result<(Vec<setup::SetUp>, Vec<RelayLink>), AnyError> {
+) -> Result<(Vec<setup::SetUp>, Vec<MediaInfo>), AnyError> {
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let mut held = Vec::with_capacity(calls);
-    let mut legs = Vec::with_capacity(2 * calls);
+    let mut infos = Vec::with_capacity(2 * calls);
     for start in (0..calls).step_by(BATCH) {
         let batch: Vec<_> = (start..(start + BATCH).min(calls))
             .map(|i| {
                 let (url, tokens, tag) = (url.to_owned(), tokens.clone(), tag.to_owned());
-                tokio::spawn(async move {
-                    let call = setup::call(&url, &tokens, &tag, i).await?;
-                    let caller = RelayLink::connect(&call.caller, &url).await?;
-                    let callee = RelayLink::connect(&call.callee, &url).await?;
-                    Ok::<_, AnyError>((call, caller, callee))
-                })
+                tokio::spawn(async move { setup::call(&url, &tokens, &tag, i).await })
             })
             .collect();
         for task in batch {
-            let (call, caller, callee) = task.await??;
+            let call = task.await??;
+            infos.extend([call.caller.clone(), call.callee.clone()]);
             held.push(call);
-            legs.extend([caller, callee]);
         }
         eprint!("\r{} of {calls} calls set up", held.len());
     }
     eprintln!();
-    Ok((held, legs))
+    Ok((held, infos))
+}
+
+/// Makes each leg's way to the relay: a `RelayLink` each (connected
+/// `BATCH` at a time), or shared sockets; and counts the legs on UDP.
+async fn connect(infos: Vec<MediaInfo>, url: &str, per_socket: usize) -> Result<(Legs, usize), AnyError> {
+    if per_socket > 1 {
+        #[cfg(target_os = "linux")]
+        return Ok((Legs::Shared(shared::bind(&infos, per_socket).await?), infos.len()));
+        #[cfg(not(target_os = "linux"))]
+        return Err("--legs-per-socket above 1 needs Linux (recvmmsg)".into());
+    }
+    let mut links = Vec::with_capacity(infos.len());
+    for chunk in infos.chunks(2 * BATCH) {
+        let tasks: Vec<_> = chunk
+            .iter()
+            .map(|info| {
+                let (info, url) = (info.clone(), url.to_owned());
+                tokio::spawn(async move { RelayLink::connect(&info, &url).await })
+            })
+            .collect();
+        for task in tasks {
+            links.push(task.await??);
+        }
+    }
+    let udp = links.iter().filter(|l| l.transport() == Transport::Udp).count();
+    Ok((Legs::Links(links), udp))
 }
 
 /// What the receivers got, and what the senders sent.
@@ -187,16 +250,29 @@ struct Received {
 }
 
 /// Runs the traffic: senders for `args.duration`, receivers until the drain ends.
-async fn traffic(legs: Vec<RelayLink>, args: &MediaArgs) -> (Received, Histogram<u64>) {
+async fn traffic(legs: Legs, args: &MediaArgs) -> (Received, Histogram<u64>) {
     let epoch = Instant::now();
     let sent = Arc::new(AtomicU64::new(0));
     let (stop, stopped) = watch::channel(false);
-    let mut groups: Vec<Vec<(usize, RelaySender)>> = (0..SENDER_TASKS).map(|_| Vec::new()).collect();
-    let mut receivers = Vec::with_capacity(legs.len());
-    for (leg, link) in legs.into_iter().enumerate() {
-        let (sender, receiver) = link.split();
-        groups[leg % SENDER_TASKS].push((leg, sender));
-        receivers.push(tokio::spawn(receive(receiver, epoch, stopped.clone())));
+    let mut groups: Vec<Vec<(usize, LegSender)>> = (0..SENDER_TASKS).map(|_| Vec::new()).collect();
+    let mut receivers = Vec::new();
+    match legs {
+        Legs::Links(links) => {
+            for (leg, link) in links.into_iter().enumerate() {
+                let (sender, receiver) = link.split();
+                groups[leg % SENDER_TASKS].push((leg, LegSender::Link(sender)));
+                receivers.push(tokio::spawn(receive(receiver, epoch, stopped.clone())));
+            }
+        }
+        #[cfg(target_os = "linux")]
+        Legs::Shared(shared) => {
+            for (leg, sender) in shared.senders.into_iter().enumerate() {
+                groups[leg % SENDER_TASKS].push((leg, LegSender::Shared(sender)));
+            }
+            for socket in shared.sockets {
+                receivers.push(tokio::spawn(shared::receive(socket, epoch, stopped.clone())));
+            }
+        }
     }
     let until = epoch + args.duration;
     let senders: Vec<_> = groups
@@ -226,7 +302,7 @@ fn new_histogram() -> Histogram<u64> {
 
 /// Sends for each leg of `group` every `1/rate` s, the legs spread over the period.
 async fn send(
-    group: Vec<(usize, RelaySender)>,
+    group: Vec<(usize, LegSender)>,
     rate: u32,
     payload_bytes: usize,
     epoch: Instant,
@@ -235,7 +311,7 @@ async fn send(
 ) {
     let slots = (1000 / rate).max(1) as usize;
     // One list per millisecond of the period, so each tick touches only its own legs.
-    let mut by_slot: Vec<Vec<(usize, RelaySender)>> = (0..slots).map(|_| Vec::new()).collect();
+    let mut by_slot: Vec<Vec<(usize, LegSender)>> = (0..slots).map(|_| Vec::new()).collect();
     for (i, leg) in group.into_iter().enumerate() {
         by_slot[i % slots].push(leg);
     }
@@ -256,7 +332,7 @@ async fn send(
             payload[4..8].copy_from_slice(&seq.to_be_bytes());
             let now = epoch.elapsed().as_nanos() as u64;
             payload[8..STAMP_BYTES].copy_from_slice(&now.to_be_bytes());
-            if sender.send(&payload).await.is_ok() {
+            if sender.send(&payload).await {
                 n += 1;
             }
         }

@@ -9,6 +9,10 @@
 //! instant travels in the invitation's `content`, so the callee can time
 //! delivery without sharing state with the caller. Each run gets fresh
 //! connections, so one overloaded probe cannot spoil the next.
+//!
+//! Against the nodes of a cluster (`--server URL1,URL2`), each pair's
+//! caller and callee log in on different nodes (see [`pair_urls`]), so
+//! every call crosses between nodes.
 
 use super::conn::{self, Sink, Stream, Tokens, frame};
 use super::{AnyError, ChildServer, Target};
@@ -84,6 +88,8 @@ struct Pool {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// See `SetupsArgs::call_timeout`.
     timeout: Duration,
+    /// How many nodes the pairs are spread over (see [`callee_of`]).
+    nodes: usize,
 }
 
 impl Drop for Pool {
@@ -94,7 +100,8 @@ impl Drop for Pool {
 
 /// Where and how to connect, for each run's fresh pool.
 struct Setup {
-    url: String,
+    /// The nodes; one for a single server.
+    urls: Vec<String>,
     tokens: Tokens,
     pairs: usize,
     call_timeout: Duration,
@@ -104,7 +111,7 @@ impl Setup {
     /// One run at `rate` for `duration` on fresh connections; a pool that
     /// cannot connect counts every call as failed.
     async fn run_at(&self, rate: f64, duration: Duration) -> RunStats {
-        match Pool::connect(&self.url, self.pairs, &self.tokens, self.call_timeout).await {
+        match Pool::connect(&self.urls, self.pairs, &self.tokens, self.call_timeout).await {
             Ok(mut pool) => pool.run_at(rate, duration).await,
             Err(e) => {
                 eprintln!("cannot connect the pairs: {e}");
@@ -175,18 +182,15 @@ impl RunStats {
 
 pub async fn run(args: SetupsArgs) -> Result<(), AnyError> {
     let child;
-    let url = match &args.target.server {
-        Some(url) => url.clone(),
-        None => {
-            // Limits opened wide: the bench measures speed, not the protection limits.
-            let big =
-                ["--rate-limit", "1000000", "--rate-burst", "1000000", "--max-calls-per-peer", "1000000"];
-            child = ChildServer::start(&big).await?;
-            child.url.clone()
-        }
-    };
+    let mut urls = args.target.servers()?;
+    if urls.is_empty() {
+        // Limits opened wide: the bench measures speed, not the protection limits.
+        let big = ["--rate-limit", "1000000", "--rate-burst", "1000000", "--max-calls-per-peer", "1000000"];
+        child = ChildServer::start(&big).await?;
+        urls.push(child.url.clone());
+    }
     let tokens = Tokens::from_file(args.target.secret_file.as_deref())?;
-    let setup = Setup { url, tokens, pairs: args.pairs, call_timeout: args.call_timeout };
+    let setup = Setup { urls, tokens, pairs: args.pairs, call_timeout: args.call_timeout };
     let runs = match args.rate {
         Some(rate) => vec![setup.run_at(rate, args.duration).await],
         None => search(&setup, &args).await,
@@ -245,8 +249,33 @@ async fn search(pool: &Setup, args: &SetupsArgs) -> Vec<RunStats> {
     runs
 }
 
+/// The nodes pair `pair` logs in on: its caller on `urls[pair % n]`, its
+/// callee on the next node, `urls[(pair + 1) % n]` (the same one when
+/// there is one).
+fn pair_urls(urls: &[String], pair: usize) -> (&str, &str) {
+    let n = urls.len();
+    (&urls[pair % n], &urls[(pair + 1) % n])
+}
+
+/// The callee of call `call` (0, 1, ...): its caller is pair `call % pairs`,
+/// which calls in turn the callees of the pairs in its own class modulo
+/// `nodes`. Those callees all sit on the node after the caller's (see
+/// [`pair_urls`]), so with several nodes every call crosses between two;
+/// with one node this is each caller calling every callee in turn.
+fn callee_of(call: usize, pairs: usize, nodes: usize) -> usize {
+    let caller = call % pairs;
+    let class = caller % nodes;
+    let in_class = (pairs - class).div_ceil(nodes);
+    class + nodes * ((caller / nodes + call / pairs) % in_class)
+}
+
 impl Pool {
-    async fn connect(url: &str, pairs: usize, tokens: &Tokens, timeout: Duration) -> Result<Pool, AnyError> {
+    async fn connect(
+        urls: &[String],
+        pairs: usize,
+        tokens: &Tokens,
+        timeout: Duration,
+    ) -> Result<Pool, AnyError> {
         let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         let epoch = Instant::now();
         let (report, reports) = mpsc::unbounded_channel();
@@ -254,15 +283,16 @@ impl Pool {
         let mut tasks = Vec::with_capacity(2 * pairs);
         for i in 0..pairs {
             let (caller, callee) = (format!("bench-{tag}-a{i}"), format!("bench-{tag}-b{i}"));
-            let (csink, cstream) = conn::connect_login(url, &caller, tokens, None).await?;
-            let (bsink, bstream) = conn::connect_login(url, &callee, tokens, None).await?;
+            let (caller_url, callee_url) = pair_urls(urls, i);
+            let (csink, cstream) = conn::connect_login(caller_url, &caller, tokens, None).await?;
+            let (bsink, bstream) = conn::connect_login(callee_url, &callee, tokens, None).await?;
             let (start, starts) = mpsc::unbounded_channel();
             let caller = Caller { epoch, timeout, report: report.clone() };
             tasks.push(tokio::spawn(caller.run(csink, cstream, starts)));
             tasks.push(tokio::spawn(run_callee(bsink, bstream, epoch, report.clone())));
             callers.push(start);
         }
-        Ok(Pool { callers, reports, report, tag, tasks, timeout })
+        Ok(Pool { callers, reports, report, tag, tasks, timeout, nodes: urls.len() })
     }
 
     /// Offers `rate` calls a second for `duration` and waits for all of them.
@@ -270,6 +300,7 @@ impl Pool {
         let total = (rate * duration.as_secs_f64()).round() as u64;
         let t0 = Instant::now() + Duration::from_millis(20);
         let callers = self.callers.clone();
+        let nodes = self.nodes;
         let prefix = self.tag.clone();
         let report = self.report.clone();
         tokio::spawn(async move {
@@ -278,7 +309,7 @@ impl Pool {
                 tokio::time::sleep_until(scheduled).await;
                 let call_id = format!("{prefix}-{k}");
                 let (pairs, k) = (callers.len(), k as usize);
-                let callee = format!("bench-{prefix}-b{}", (k % pairs + k / pairs) % pairs);
+                let callee = format!("bench-{prefix}-b{}", callee_of(k, pairs, nodes));
                 if callers[k % pairs].send(Start { call_id, callee, scheduled }).is_err() {
                     let _ = report.send(Report::Done(Err("connection lost".into())));
                 }
@@ -473,5 +504,49 @@ fn print_table(runs: &[RunStats]) {
             r.schedule_lag_us.p99,
             r.failures
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_pair_has_its_caller_on_one_node_and_its_callee_on_the_next() {
+        let urls: Vec<String> = ["ws://a/", "ws://b/", "ws://c/"].map(String::from).to_vec();
+        let pairs: Vec<_> = (0..4).map(|i| pair_urls(&urls, i)).collect();
+        assert_eq!(
+            pairs,
+            [("ws://a/", "ws://b/"), ("ws://b/", "ws://c/"), ("ws://c/", "ws://a/"), ("ws://a/", "ws://b/")]
+        );
+        let one = vec!["ws://a/".to_owned()];
+        assert_eq!(pair_urls(&one, 7), ("ws://a/", "ws://a/"), "one server: as before");
+    }
+
+    #[test]
+    fn with_several_nodes_every_call_crosses_and_with_one_each_caller_calls_every_callee() {
+        let urls: Vec<String> = ["ws://a/", "ws://b/", "ws://c/"].map(String::from).to_vec();
+        for (nodes, pairs) in [(2, 50), (2, 7), (3, 50), (3, 4), (2, 1), (3, 2)] {
+            let urls = &urls[..nodes];
+            for call in 0..10 * pairs {
+                let callee = callee_of(call, pairs, nodes);
+                assert!(callee < pairs);
+                let (caller_node, _) = pair_urls(urls, call % pairs);
+                assert_ne!(
+                    caller_node,
+                    pair_urls(urls, callee).1,
+                    "{nodes} nodes, {pairs} pairs, call {call}"
+                );
+            }
+        }
+        // One node: the formula of a single server, every callee in turn.
+        for pairs in [1, 7, 50] {
+            for call in 0..3 * pairs {
+                assert_eq!(callee_of(call, pairs, 1), (call % pairs + call / pairs) % pairs);
+            }
+        }
+        // Each caller of a class spreads its calls over the whole class.
+        let seen: std::collections::BTreeSet<_> = (0..200).map(|k| callee_of(k * 50, 50, 2)).collect();
+        assert_eq!(seen.len(), 25, "pair 0 calls the 25 even callees");
     }
 }

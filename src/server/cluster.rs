@@ -71,14 +71,33 @@ pub(crate) struct ClusterHub {
     departures: Mutex<Vec<membership::Departure>>,
     /// The node's background tasks, stopped at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    /// Whether this node is subscribed to its channel. Logins are refused
-    /// (`unavailable`) while it is not: a session registered in Redis must
-    /// be able to hear the events published for it.
-    subscribed: watch::Sender<bool>,
-    /// Whether this node's sessions from a former run under its name are
-    /// gone from Redis. Logins are refused until they are: that clearing
-    /// would remove a session registered before it, leaving it deaf.
-    cleared: watch::Sender<bool>,
+    /// The calls of this node's sessions as last seen (id to record JSON):
+    /// from its own commits and from the records carried with the events it
+    /// receives. A transition is tried with the one remembered, saving a
+    /// read; the compare-and-set refuses a stale one, which is then read
+    /// afresh. Only an optimisation: forgetting is always safe.
+    known: Mutex<HashMap<Arc<str>, String>>,
+    /// How far this node is from taking logins (see [`Startup`]).
+    startup: watch::Sender<Startup>,
+}
+
+/// What must hold for a node to take logins; until it does they get
+/// `unavailable`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Startup {
+    /// Its sessions from a former run under the same name are gone from
+    /// Redis: that clean-up would remove a new login's session too.
+    cleared: bool,
+    /// It is subscribed to its channel: a session registered in Redis must
+    /// hear the events published for it. False again while the
+    /// subscription is down.
+    listening: bool,
+}
+
+impl Startup {
+    fn takes_logins(&self) -> bool {
+        self.cleared && self.listening
+    }
 }
 
 /// This node's own connections.
@@ -89,6 +108,10 @@ struct Local {
     /// so the login reply is the first thing each one is sent.
     held: HashMap<SessionId, Vec<Outbound>>,
 }
+
+/// Calls remembered at most ([`ClusterHub::known`]); past it the memory is
+/// dropped whole (calls of peers that went offline are never told to end here).
+const KNOWN_CALLS: usize = 65_536;
 
 /// Redis could not be reached (or answered with an error) for a request.
 #[derive(Debug)]
@@ -135,8 +158,8 @@ impl ClusterHub {
             deadline_moved: Notify::new(),
             departures: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
-            subscribed: watch::channel(false).0,
-            cleared: watch::channel(false).0,
+            known: Mutex::new(HashMap::new()),
+            startup: watch::Sender::new(Startup::default()),
             config,
         });
         let tasks = vec![
@@ -149,23 +172,19 @@ impl ClusterHub {
         Ok(hub)
     }
 
-    /// Waits (at most `patience`) until the node hears its channel, so the
-    /// first logins are not refused; a Redis that is down at start only
+    /// Waits (at most `patience`) until the node takes logins, so the
+    /// first ones are not refused; a Redis that is down at start only
     /// delays them.
     pub async fn ready(&self, patience: Duration) {
-        let (mut subscribed, mut cleared) = (self.subscribed.subscribe(), self.cleared.subscribe());
-        let both = async move {
-            let _ = subscribed.wait_for(|s| *s).await;
-            let _ = cleared.wait_for(|c| *c).await;
-        };
-        if tokio::time::timeout(patience, both).await.is_err() {
-            tracing::warn!(node = %self.node, "not subscribed to the cluster yet: logins get `unavailable`");
+        let mut startup = self.startup.subscribe();
+        if tokio::time::timeout(patience, startup.wait_for(Startup::takes_logins)).await.is_err() {
+            tracing::warn!(node = %self.node, "not joined to the cluster yet: logins get `unavailable`");
         }
     }
 
-    /// Whether this node takes logins (see `subscribed` and `cleared`).
+    /// Whether a login may be decided now.
     fn takes_logins(&self) -> bool {
-        *self.subscribed.borrow() && *self.cleared.borrow()
+        self.startup.borrow().takes_logins()
     }
 
     pub fn config(&self) -> &ServerConfig {
@@ -227,6 +246,28 @@ impl ClusterHub {
                 "Redis is unreachable ({why}): requests get `unavailable` until it is back"
             );
         }
+    }
+
+    /// Remembers call `id` as `record` (JSON), or forgets it if `record` is
+    /// empty (it ended).
+    fn known_now(&self, id: &str, record: &str) {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if record.is_empty() {
+            known.remove(id);
+            return;
+        }
+        if known.len() >= KNOWN_CALLS && !known.contains_key(id) {
+            known.clear();
+        }
+        known.insert(id.into(), record.to_owned());
+    }
+
+    /// The call `id` as this node last saw it, if it remembers it.
+    fn remembered(&self, id: &str) -> Option<record::Read> {
+        let raw = self.known.lock().unwrap_or_else(|p| p.into_inner()).get(id)?.clone();
+        let mut read = record::Read::parse(raw)?;
+        read.remembered = true;
+        Some(read)
     }
 
     /// Queues `text` for local session `id`, or holds it while its login is decided.

@@ -34,6 +34,45 @@ pub enum MediaListen {
     At(SocketAddr),
 }
 
+/// The relay's UDP socket could not be bound: the port is taken, the
+/// address is not this host's, or the signaling listener has no address.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot bind the media relay on {} ({}): {source}", self.addr_text(), self.origin())]
+pub struct RelayBindError {
+    /// Where the relay was told to listen, so the message can name the flag behind it.
+    pub listen: MediaListen,
+    /// The address tried; `None` when the signaling listener's own was unknown.
+    pub addr: Option<SocketAddr>,
+    /// What the operating system said.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl RelayBindError {
+    fn addr_text(&self) -> String {
+        self.addr.map_or_else(|| "the signaling port".to_owned(), |a| format!("udp://{a}"))
+    }
+
+    fn origin(&self) -> &'static str {
+        match self.listen {
+            MediaListen::At(_) => "--media-listen",
+            MediaListen::SamePort | MediaListen::Off => "the signaling port number, the default",
+        }
+    }
+
+    /// What an operator can do about it, naming the flags.
+    pub fn remedy(&self) -> &'static str {
+        match self.listen {
+            MediaListen::At(_) => {
+                "choose another --media-listen ADDR, or --no-media to run without the relay"
+            }
+            MediaListen::SamePort | MediaListen::Off => {
+                "give the relay an address of its own with --media-listen ADDR, or --no-media to run without it"
+            }
+        }
+    }
+}
+
 /// Limits on what one participant may send into the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RelayLimits {
@@ -137,14 +176,18 @@ pub struct Relay {
 impl Relay {
     /// Binds the relay's UDP socket as `config` says (next to `ws_addr` for
     /// `SamePort`) and starts its receive loop; `None` for `Off`.
-    pub(crate) fn bind(config: &RelayConfig, ws_addr: SocketAddr) -> std::io::Result<Option<Arc<Relay>>> {
+    pub(crate) fn bind(
+        config: &RelayConfig,
+        ws_addr: SocketAddr,
+    ) -> Result<Option<Arc<Relay>>, RelayBindError> {
         let addr = match config.listen {
             MediaListen::Off => return Ok(None),
             MediaListen::SamePort => ws_addr,
             MediaListen::At(addr) => addr,
         };
-        let socket = Arc::new(udp::bind(addr)?);
-        let local = socket.local_addr()?;
+        let failed = |source| RelayBindError { listen: config.listen, addr: Some(addr), source };
+        let socket = Arc::new(udp::bind(addr).map_err(failed)?);
+        let local = socket.local_addr().map_err(failed)?;
         let relay = Arc::new(Relay {
             table: Mutex::new(Table::new(socket.clone(), config.limits)),
             counters: Counters::default(),

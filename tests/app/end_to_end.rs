@@ -7,6 +7,7 @@ use super::support::{FakeDevices, FakeDriver, Log, MediaRecord, RecordingMedia, 
 use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
+use softphone::app::link::{Link, Status};
 use softphone::app::model::{OutgoingStage, RingStage};
 use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, phone};
 use softphone::config::AppConfig;
@@ -289,6 +290,41 @@ async fn the_app_answers_and_places_calls_through_a_real_server() {
 /// A port on loopback that was free a moment ago.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn with_several_servers_the_app_skips_a_dead_one_and_moves_on_when_its_server_goes() {
+    let (first, second) = (
+        crate::servers::start_server(softphone::server::ServerConfig::default()).await,
+        crate::servers::start_server(softphone::server::ServerConfig::default()).await,
+    );
+    // Nothing listens on the first: the sign-in goes on to the next
+    // instead of giving up after one failed attempt.
+    let dead = format!("ws://127.0.0.1:{}/", free_port());
+    let list = format!("{dead},{},{}", first.url(), second.url());
+    let mut alice = Driver::start("alice", signed_in_to(&list, "alice"));
+    alice.until_dial().await;
+    let (watcher, mut watcher_events) = sdk_peer(&second.url(), "watcher").await;
+    assert!(!watcher.query_presence(&["alice"]).await.unwrap()["alice"], "alice is on the first");
+    let (config, _) = softphone::config::AppConfig::load(&Paths::under(alice._home.path().to_owned()));
+    assert_eq!(config.servers.urls(), [dead.as_str(), &first.url(), &second.url()], "the list is remembered");
+
+    first.shutdown().await;
+    let reconnecting = |app: &App| matches!(app.link(), Link::Up { status: Status::Reconnecting { .. }, .. });
+    alice.until("reconnecting", reconnecting).await;
+    alice
+        .until("connected again", |app| matches!(app.link(), Link::Up { status: Status::Connected, .. }))
+        .await;
+    assert!(watcher.query_presence(&["alice"]).await.unwrap()["alice"], "now on the second");
+    // And calls reach her there.
+    let invitation = watcher.create_local_invitation("alice").unwrap();
+    invitation.send().await.unwrap();
+    alice.until_ringing().await;
+    invitation.cancel().await.unwrap();
+    alice.until_notice("Missed call from watcher").await;
+    next_event(&mut watcher_events, |e| matches!(e, Event::LocalInvitationCanceled { .. }).then_some(()))
+        .await;
+    second.shutdown().await;
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! read back, and loaded tolerantly when damaged or partial. Real files in
 //! temp folders.
 
-use softphone::config::{AppConfig, Contact, MediaConfig};
+use softphone::config::{AppConfig, Contact, MediaConfig, ServerList};
 use softphone::history::{Direction, History, Outcome, Record};
 use softphone::paths::Paths;
 use std::path::Path;
@@ -35,7 +35,7 @@ fn config_missing_gives_defaults_silently() {
 fn config_round_trips_through_json() {
     let (_dir, paths) = temp_paths();
     let config = AppConfig {
-        server_url: "ws://example.org:7878/".into(),
+        servers: ServerList::new(["ws://example.org:7878/", "ws://example.org:7879/"]),
         peer_id: "alice".into(),
         token: "t".into(),
         device: "laptop".into(),
@@ -236,6 +236,21 @@ fn the_example_config_loads_without_a_problem() {
     let (config, problems) = AppConfig::parse(&bytes).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(config.contacts.len(), 2);
+    assert_eq!(config.servers.urls(), ["ws://127.0.0.1:7878/"], "the list form");
+}
+
+#[test]
+fn a_config_of_an_earlier_version_keeps_its_server_and_is_written_back_as_a_list() {
+    let (_dir, paths) = temp_paths();
+    std::fs::create_dir_all(&paths.config_dir).unwrap();
+    std::fs::write(paths.config_file(), r#"{"server_url": "ws://example.org:7878/", "peer_id": "bob"}"#)
+        .unwrap();
+    let (config, note) = AppConfig::load(&paths);
+    assert_eq!((config.servers.urls(), note), (&["ws://example.org:7878/".to_owned()][..], None));
+    config.save(&paths).unwrap();
+    let text = std::fs::read_to_string(paths.config_file()).unwrap();
+    assert!(text.contains("\"servers\": [") && !text.contains("server_url"), "{text}");
+    assert_eq!(AppConfig::load(&paths).0, config);
 }
 
 /// A call up when the app is killed (nothing of the app runs: it is just

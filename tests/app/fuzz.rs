@@ -14,6 +14,7 @@ use softphone::history::{Direction, History, Outcome, Record};
 /// The keys of `config.json`, and some it does not have.
 const CONFIG_KEYS: &[&str] = &[
     "server_url",
+    "servers",
     "peer_id",
     "token",
     "device",

@@ -43,7 +43,7 @@ fn sign_in_connects_shows_dial_and_remembers_the_form() {
     assert_eq!(h.app.title(), "alice \u{2014} softphone");
     let paths = softphone::paths::Paths::under(h.home.path().to_owned());
     let (config, _) = AppConfig::load(&paths);
-    assert_eq!((config.peer_id.as_str(), config.server_url.as_str()), ("alice", TEST_URL));
+    assert_eq!((config.peer_id.as_str(), config.servers.urls()), ("alice", &[TEST_URL.to_owned()][..]));
 }
 
 #[test]

@@ -399,3 +399,70 @@ async fn the_media_flags_move_the_relay_or_turn_it_off() {
         .expect("run softphone");
     assert_eq!(status.code(), Some(2), "the two flags conflict");
 }
+
+/// Runs `softphone server ARGS` (no `--listen` added), which must refuse to
+/// start: exit status 2, no ready line. Returns its standard error.
+async fn refused(args: &[&str]) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+            .arg("server")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("softphone server {args:?} still running after 30 s"))
+    .expect("run softphone server");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: exit status; stderr: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "{args:?}: nothing listens, so no ready line");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    stderr
+}
+
+/// The one line of `stderr` that says why the start failed.
+fn start_error(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("softphone: ")).collect();
+    assert_eq!(lines.len(), 1, "one line saying what failed: {stderr}");
+    lines[0]
+}
+
+#[tokio::test]
+async fn an_asked_for_media_address_that_cannot_bind_is_a_start_error() {
+    let held = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let taken = held.local_addr().unwrap().to_string();
+    let stderr = refused(&["--listen", "127.0.0.1:0", "--media-listen", &taken]).await;
+    let line = start_error(&stderr);
+    assert!(line.contains(&format!("cannot bind the media relay on udp://{taken}")), "{line}");
+    assert!(line.contains("--media-listen") && line.contains("--no-media"), "{line}");
+}
+
+#[tokio::test]
+async fn a_default_relay_port_that_cannot_bind_is_a_start_error_and_nothing_listens() {
+    // A port number free for TCP whose UDP side the test holds.
+    let (held, port) = loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if let Ok(udp) = UdpSocket::bind(("127.0.0.1", port)).await {
+            break (udp, port);
+        }
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let stderr = refused(&["--listen", &listen]).await;
+    let line = start_error(&stderr);
+    assert!(line.contains(&format!("cannot bind the media relay on udp://{listen}")), "{line}");
+    assert!(line.contains("--media-listen") && line.contains("--no-media"), "{line}");
+    std::net::TcpListener::bind(&listen).expect("the signaling port was let go: nothing listens");
+    drop(held);
+}
+
+#[tokio::test]
+async fn the_embedded_server_runs_without_media_when_its_relay_cannot_bind() {
+    let held = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let media = RelayConfig { listen: MediaListen::At(held.local_addr().unwrap()), ..Default::default() };
+    let server = start_server(ServerConfig { media, ..Default::default() }).await;
+    assert!(server.relay().is_none(), "no relay");
+    assert_eq!(accept_media(&server.url()).await, Value::Null, "accepts carry no media; signaling works");
+}

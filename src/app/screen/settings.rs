@@ -7,7 +7,7 @@
 
 use crate::app::audio::meter_fill;
 use crate::app::theme;
-use crate::config::{AppConfig, DEFAULT_SERVER_URL, MediaConfig};
+use crate::config::{AppConfig, DEFAULT_SERVER_URL, MediaConfig, ServerList};
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use crate::ringtone::{self, Sound};
 use crate::voice::audio::device::{DeviceChoice, DeviceList};
@@ -137,7 +137,7 @@ impl Settings {
             MediaConfig::Url { .. } => MediaKind::Url,
         };
         Settings {
-            server_url: config.server_url.clone(),
+            server_url: config.servers.to_text(),
             peer_id: config.peer_id.clone(),
             token: config.token.clone(),
             device: config.device.clone(),
@@ -233,11 +233,8 @@ impl Settings {
         if !peer_id.is_empty() && !is_valid_id(peer_id) {
             return Err("Your peer id must be 1 to 64 letters, digits or symbols, without spaces.".into());
         }
-        let server_url = self.server_url.trim();
-        let is_websocket = server_url.starts_with("ws://") || server_url.starts_with("wss://");
-        if !server_url.is_empty() && !is_websocket {
-            return Err("The server address starts with ws:// or wss://.".into());
-        }
+        let servers = ServerList::from_text(&self.server_url);
+        servers.check()?;
         if self.device.trim().len() > MAX_ID_BYTES {
             return Err(format!("The device label is at most {MAX_ID_BYTES} bytes."));
         }
@@ -254,7 +251,7 @@ impl Settings {
             }
         };
         Ok(AppConfig {
-            server_url: server_url.to_owned(),
+            servers,
             peer_id: peer_id.to_owned(),
             token: self.token.trim().to_owned(),
             device: self.device.trim().to_owned(),
@@ -446,7 +443,7 @@ mod tests {
             panic!("{:?}", form.error)
         };
         assert!(saved.do_not_disturb);
-        assert_eq!(saved.server_url, "ws://x:1/");
+        assert_eq!(saved.servers.urls(), ["ws://x:1/"]);
         assert_eq!(saved.contacts, config.contacts);
         assert_eq!(saved.media, MediaConfig::Url { template: "https://m/{channel}".into() });
     }

@@ -4,7 +4,7 @@
 //! asked for with [`Event::SignIn`].
 
 use crate::app::theme;
-use crate::config::{AppConfig, DEFAULT_SERVER_URL};
+use crate::config::{AppConfig, DEFAULT_SERVER_URL, ServerList};
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use iced::widget::{button, column, container, row, space, text, text_input};
 use iced::{Element, Fill};
@@ -12,7 +12,8 @@ use iced::{Element, Fill};
 /// What the user typed.
 #[derive(Debug, Clone, Default)]
 pub struct SignIn {
-    /// Empty means the default server (hosted in-process when needed).
+    /// The servers as a comma list (the nodes of a cluster); empty means
+    /// the default server (hosted in-process when needed).
     pub server_url: String,
     pub peer_id: String,
     pub token: String,
@@ -27,7 +28,7 @@ pub struct SignIn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// Empty means [`DEFAULT_SERVER_URL`].
-    pub server_url: String,
+    pub servers: ServerList,
     pub peer_id: String,
     pub token: String,
     pub device: String,
@@ -55,7 +56,7 @@ impl SignIn {
     /// The form filled from the remembered config.
     pub fn from_config(config: &AppConfig) -> SignIn {
         SignIn {
-            server_url: config.server_url.clone(),
+            server_url: config.servers.to_text(),
             peer_id: config.peer_id.clone(),
             token: config.token.clone(),
             device: config.device.clone(),
@@ -93,17 +94,14 @@ impl SignIn {
         if !is_valid_id(peer_id) {
             return Err("Your peer id must be 1 to 64 letters, digits or symbols, without spaces.".into());
         }
-        let server_url = self.server_url.trim();
-        let is_websocket = server_url.starts_with("ws://") || server_url.starts_with("wss://");
-        if !server_url.is_empty() && !is_websocket {
-            return Err("The server address starts with ws:// or wss://.".into());
-        }
+        let servers = ServerList::from_text(&self.server_url);
+        servers.check()?;
         let device = self.device.trim();
         if device.len() > MAX_ID_BYTES {
             return Err(format!("The device label is at most {MAX_ID_BYTES} bytes."));
         }
         Ok(Credentials {
-            server_url: server_url.to_owned(),
+            servers,
             peer_id: peer_id.to_owned(),
             token: self.token.trim().to_owned(),
             device: device.to_owned(),
@@ -123,7 +121,11 @@ impl SignIn {
             text("Sign in").size(theme::HEADLINE),
             field("Peer id", text_input("alice", &self.peer_id).on_input(Message::PeerId)),
             field("Server", text_input(&server_hint, &self.server_url).on_input(Message::ServerUrl)),
-            text("Empty: the default server, hosted by this app when none runs there.").size(12),
+            text(
+                "Empty: the default server, hosted by this app when none runs there. \
+                 Several nodes of one cluster: separate them with commas."
+            )
+            .size(12),
             field(
                 "Token (optional)",
                 text_input("none needed on an open server", &self.token)
@@ -156,7 +158,7 @@ mod tests {
         form.update(Message::PeerId(" alice ".into()));
         let Some(Event::SignIn(c)) = form.update(Message::Submit) else { panic!() };
         assert_eq!(c.peer_id, "alice");
-        assert_eq!(c.server_url, "");
+        assert!(c.servers.is_default());
         assert!(form.error.is_none());
     }
 
@@ -164,5 +166,12 @@ mod tests {
     fn server_must_be_a_websocket_url() {
         let mut form = SignIn { peer_id: "a".into(), server_url: "http://x".into(), ..SignIn::default() };
         assert_eq!(form.update(Message::Submit), None);
+        // Several nodes: each is checked, and they go on as a list.
+        form.update(Message::ServerUrl("ws://a:1/, http://b".into()));
+        assert_eq!(form.update(Message::Submit), None);
+        assert!(form.error.as_deref().is_some_and(|e| e.contains("http://b")), "{:?}", form.error);
+        form.update(Message::ServerUrl("ws://a:1/, ws://b:2/".into()));
+        let Some(Event::SignIn(c)) = form.update(Message::Submit) else { panic!("{:?}", form.error) };
+        assert_eq!(c.servers.urls(), ["ws://a:1/", "ws://b:2/"]);
     }
 }

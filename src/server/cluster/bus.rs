@@ -1,7 +1,10 @@
 //! Events from the other nodes: each node subscribes to its own channel
 //! (`sp:n:NODE`), where the scripts publish what is for its sessions.
 //! Messages are short text with a one-letter kind:
-//! `d` + `SESSION,SESSION,...` + `\n` + the encoded event, for those sessions;
+//! `c` + `SESSION,SESSION,...` + `\n` + call id + `\n` + the call's record
+//! (empty once it ended) + `\n` + the encoded event, for those sessions (the
+//! record lets this node decide the next step of the call without reading
+//! it first, see `requests.rs`);
 //! `p` + `1`/`0` + peer, a peer came online or went offline, for its watchers here;
 //! `r` + call id, a call this node's relay carries has ended.
 //! Pub/sub is at most once: what a lost message costs, and how it is
@@ -36,7 +39,7 @@ pub(super) async fn listen(hub: Arc<ClusterHub>, url: String) {
         while manager.clone().subscribe(&channel).await.is_err() {
             tokio::time::sleep(RECONNECT).await;
         }
-        hub.subscribed.send_replace(true);
+        hub.startup.send_modify(|s| s.listening = true);
         loop {
             let Some(push) = received.recv().await else { return };
             match push.kind {
@@ -45,7 +48,7 @@ pub(super) async fn listen(hub: Arc<ClusterHub>, url: String) {
                 _ => {}
             }
         }
-        hub.subscribed.send_replace(false);
+        hub.startup.send_modify(|s| s.listening = false);
     }
 }
 
@@ -69,8 +72,14 @@ impl ClusterHub {
         let Some(Value::BulkString(payload)) = push.data.get(1) else { return };
         let Ok(text) = std::str::from_utf8(payload) else { return };
         match text.split_at_checked(1) {
-            Some(("d", rest)) => {
-                let Some((sessions, event)) = rest.split_once('\n') else { return };
+            Some(("c", rest)) => {
+                let mut parts = rest.splitn(4, '\n');
+                let (Some(sessions), Some(call_id), Some(record), Some(event)) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return;
+                };
+                self.known_now(call_id, record);
                 let event = Outbound::from(event.to_owned());
                 for id in sessions.split(',').filter_map(|s| s.parse().ok()) {
                     self.send_local(id, &event);

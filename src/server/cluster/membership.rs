@@ -275,7 +275,7 @@ pub(super) async fn heartbeat_forever(hub: Arc<ClusterHub>) {
     while hub.claim(&hub.node.clone(), true).await.is_err() {
         tokio::time::sleep(period).await;
     }
-    hub.cleared.send_replace(true);
+    hub.startup.send_modify(|s| s.cleared = true);
     let mut first = true;
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

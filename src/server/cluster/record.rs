@@ -24,12 +24,16 @@ pub(super) struct Record {
 pub(super) struct Read {
     pub record: Record,
     pub raw: String,
+    /// Whether it came from this node's memory of the call rather than
+    /// from Redis: good enough to try a transition with (the compare-and-set
+    /// refuses it if it is stale), not to refuse a request on.
+    pub remembered: bool,
 }
 
 impl Read {
     pub fn parse(raw: String) -> Option<Read> {
         match serde_json::from_str(&raw) {
-            Ok(record) => Some(Read { record, raw }),
+            Ok(record) => Some(Read { record, raw, remembered: false }),
             Err(e) => {
                 // Written only by nodes of this version: a bad one is a bug
                 // or a foreign writer; the call is treated as gone.
@@ -135,6 +139,7 @@ impl Transition {
             guard_peer,
             guard_online.to_owned(),
             relay,
+            if call.is_ringing() { "1" } else { "0" }.to_owned(),
         ];
         for (notice, except) in &self.notices {
             args.push(notice.to.to_string());
@@ -194,6 +199,7 @@ mod tests {
             "the compare-and-set compares this text"
         );
         assert!(Read::parse("{\"call\":1}".into()).is_none(), "a record that is not one is no call");
+        assert!(!read.remembered);
     }
 
     #[test]
@@ -219,8 +225,8 @@ mod tests {
         assert!(!ended.accepted && &*ended.caller == "alice");
         // The callee's grace (from the invite) comes before the ring timeout.
         assert_eq!(args[4], (now.0 + 30_000).to_string());
-        assert_eq!(args[5..12], ["60000", "100", "alice", "bob", "bob", "0", "n2"]);
-        assert_eq!(args[12..], ["alice", "n1/7", "1", "{\"type\":\"refused\"}"]);
+        assert_eq!(args[5..13], ["60000", "100", "alice", "bob", "bob", "0", "n2", "1"]);
+        assert_eq!(args[13..], ["alice", "n1/7", "1", "{\"type\":\"refused\"}"]);
         // An accepted call with nobody offline is due for its audit.
         let mut accepted = record;
         accepted.call.phase = Phase::Accepted { at: now };

@@ -138,7 +138,9 @@ impl ClusterHub {
                     online.callee
                 ),
             )),
-            _reached => {
+            reached => {
+                let stored = if reached == "online" { &online } else { &offline };
+                self.known_now(call_id, &json(stored));
                 self.send_local(id, &encode(&ok(req.clone())));
                 // The invitation's delivery is not timed here: another node queues it.
                 self.metrics.call_placed_in_cluster();
@@ -153,6 +155,15 @@ impl ClusterHub {
         let mut redis = self.redis.clone();
         let raw: Option<String> = self.redis(redis.get(format!("sp:c:{call_id}"))).await?;
         Ok(raw.and_then(Read::parse))
+    }
+
+    /// The live call `call_id` as this node remembers it, else as Redis has
+    /// it; `fresh` reads Redis regardless.
+    async fn read_known(&self, call_id: &str, fresh: bool) -> Result<Option<Read>, Unavailable> {
+        match self.remembered(call_id) {
+            Some(read) if !fresh => Ok(Some(read)),
+            _ => self.read(call_id).await,
+        }
     }
 
     /// What is remembered of the ended call `call_id`.
@@ -173,10 +184,17 @@ impl ClusterHub {
         let mut redis = self.redis.clone();
         let code: i64 = self.redis(invocation.invoke_async(&mut redis)).await?;
         let committed = super::record::committed(code);
+        if committed == Committed::Stale {
+            self.known_now(&transition.id, "");
+        }
         if committed == Committed::Done {
             match &transition.change {
-                Change::End(record) => self.relay_ended(record),
+                Change::End(record) => {
+                    self.known_now(&transition.id, "");
+                    self.relay_ended(record);
+                }
                 Change::Update(r) | Change::Accept(r) => {
+                    self.known_now(&transition.id, &args[3]);
                     self.deadline_set(
                         super::record::next_look(&r.call, self.config.offline_grace, now_ms()).0,
                     );
@@ -245,14 +263,19 @@ impl ClusterHub {
     }
 
     async fn received(&self, peer: &str, call_id: &str) -> Result<(), ProtocolError> {
+        let mut fresh = false;
         for _ in 0..RETRIES {
-            let Some(read) = self.read(call_id).await? else { return Ok(()) };
+            let Some(read) = self.read_known(call_id, fresh).await? else { return Ok(()) };
             let mut record = read.record.clone();
             let call = &mut record.call;
             match &mut call.phase {
                 Phase::Ringing { received, ack, .. } if *call.callee == *peer && !*received => {
                     *received = true;
                     *ack = Ack::Done;
+                }
+                _ if read.remembered => {
+                    fresh = true;
+                    continue;
                 }
                 _ => return Ok(()),
             }
@@ -272,8 +295,15 @@ impl ClusterHub {
         Err(contended(call_id))
     }
 
-    /// The call `call_id` as its callee `peer` may answer it, or the error.
+    /// The call `call_id` as its callee `peer` may answer it, or the error
+    /// (decided on what Redis has, never on what this node remembers).
     async fn answerable(&self, peer: &str, call_id: &str) -> Result<Read, ProtocolError> {
+        if let Some(read) = self.remembered(call_id)
+            && *read.record.call.callee == *peer
+            && read.record.call.is_ringing()
+        {
+            return Ok(read);
+        }
         match self.read(call_id).await? {
             Some(read) if *read.record.call.callee == *peer => {
                 if read.record.call.is_ringing() {

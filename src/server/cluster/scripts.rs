@@ -16,7 +16,9 @@ use redis::Script;
 /// sessions on whichever nodes hold them, telling the nodes that watch a
 /// peer about its presence, and a session leaving.
 const PRELUDE: &str = r#"
-local function deliver(peer, except, seen, text)
+-- `call` is the call's id and new record (empty once it ended), carried
+-- with the event so the receiving node knows the call as it is now.
+local function deliver(peer, except, seen, text, call)
   local fields = redis.call('HKEYS', 'sp:s:' .. peer)
   if #fields == 0 then
     if seen == '1' then
@@ -38,17 +40,25 @@ local function deliver(peer, except, seen, text)
     end
   end
   for node, sids in pairs(by_node) do
-    redis.call('PUBLISH', 'sp:n:' .. node, 'd' .. sids .. '\n' .. text)
+    redis.call('PUBLISH', 'sp:n:' .. node, 'c' .. sids .. '\n' .. call .. '\n' .. text)
   end
 end
 
-local function deliver_from(args, first)
-  for i = first, #args, 4 do deliver(args[i], args[i + 1], args[i + 2], args[i + 3]) end
+local function deliver_from(args, first, call)
+  for i = first, #args, 4 do deliver(args[i], args[i + 1], args[i + 2], args[i + 3], call) end
 end
 
 local function presence(peer, online)
   for _, node in ipairs(redis.call('SMEMBERS', 'sp:w:' .. peer)) do
     redis.call('PUBLISH', 'sp:n:' .. node, 'p' .. online .. peer)
+  end
+end
+
+-- One fewer of the caller's calls rings at the callee (`sp:rf:CALLER`,
+-- callee to count: the cap on calls ringing at one callee, kept in step).
+local function unring(caller, callee)
+  if redis.call('HINCRBY', 'sp:rf:' .. caller, callee, -1) <= 0 then
+    redis.call('HDEL', 'sp:rf:' .. caller, callee)
   end
 end
 
@@ -74,20 +84,12 @@ end
 /// A new call. ARGV: id, caller, callee, the call's JSON if the callee is
 /// online, its deadline, its JSON if not, its deadline, the invitation,
 /// the caller's cap on live calls, the cap on its calls ringing at one
-/// callee. Returns `duplicate`, `calls`, `ringing`, `online` or `offline`.
+/// callee (counted in `sp:rf:CALLER`, callee to calls ringing there). Returns `duplicate`, `calls`, `ringing`, `online` or `offline`.
 const INVITE: &str = r#"
 local id, caller, callee = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('EXISTS', 'sp:c:' .. id, 'sp:e:' .. id) > 0 then return 'duplicate' end
-local charged = redis.call('SMEMBERS', 'sp:ch:' .. caller)
-if #charged >= tonumber(ARGV[9]) then return 'calls' end
-local ringing = 0
-for _, other in ipairs(charged) do
-  local raw = redis.call('GET', 'sp:c:' .. other)
-  if raw then
-    local record = cjson.decode(raw)
-    if record.call.callee == callee and record.call.phase.Ringing then ringing = ringing + 1 end
-  end
-end
+if redis.call('SCARD', 'sp:ch:' .. caller) >= tonumber(ARGV[9]) then return 'calls' end
+local ringing = tonumber(redis.call('HGET', 'sp:rf:' .. caller, callee) or '0')
 if ringing >= tonumber(ARGV[10]) then return 'ringing' end
 local online = redis.call('EXISTS', 'sp:s:' .. callee) == 1
 local json, deadline = ARGV[6], ARGV[7]
@@ -96,8 +98,9 @@ redis.call('SET', 'sp:c:' .. id, json)
 redis.call('ZADD', 'sp:dl', deadline, id)
 redis.call('SADD', 'sp:ch:' .. caller, id)
 redis.call('SADD', 'sp:rg:' .. callee, id)
+redis.call('HINCRBY', 'sp:rf:' .. caller, callee, 1)
 if online then
-  deliver(callee, '', '1', ARGV[8])
+  deliver(callee, '', '1', ARGV[8], id .. '\n' .. json)
   return 'online'
 end
 return 'offline'
@@ -109,7 +112,8 @@ return 'offline'
 /// remembered (ms), the callee's cap on live calls, caller, callee, a peer
 /// whose presence the change depends on ('' for none) and whether it must
 /// be online ('1') or offline ('0'), the node whose relay carries the call
-/// (''), then the events: (peer, session to skip, seen, text) each.
+/// (''), whether the call was ringing as read ('1'/'0'), then the events:
+/// (peer, session to skip, seen, text) each.
 /// Returns 1 done, 0 the call changed since it was read, 2 the presence
 /// guard failed, 3 the callee is at its cap.
 const COMMIT: &str = r#"
@@ -124,6 +128,7 @@ if mode == 'accept' then
   if redis.call('SCARD', 'sp:ch:' .. callee) >= tonumber(ARGV[7]) then return 3 end
   redis.call('SREM', 'sp:rg:' .. callee, id)
   redis.call('SADD', 'sp:ch:' .. callee, id)
+  unring(caller, callee)
 end
 if mode == 'end' then
   redis.call('DEL', key)
@@ -132,12 +137,15 @@ if mode == 'end' then
   redis.call('SREM', 'sp:ch:' .. callee, id)
   redis.call('SREM', 'sp:rg:' .. callee, id)
   redis.call('SET', 'sp:e:' .. id, ARGV[4], 'PX', ARGV[6])
+  if ARGV[13] == '1' then unring(caller, callee) end
   if ARGV[12] ~= '' then redis.call('PUBLISH', 'sp:n:' .. ARGV[12], 'r' .. id) end
 else
   redis.call('SET', key, ARGV[4])
   if ARGV[5] == '' then redis.call('ZREM', 'sp:dl', id) else redis.call('ZADD', 'sp:dl', ARGV[5], id) end
 end
-deliver_from(ARGV, 13)
+local now = ARGV[4]
+if mode == 'end' then now = '' end
+deliver_from(ARGV, 14, id .. '\n' .. now)
 return 1
 "#;
 

@@ -6,18 +6,22 @@
 //! socket per loop, but would also let any process of the same user join
 //! the port.) A data packet
 //! is forwarded in place (the credential is cut off by moving the start of
-//! the datagram, no copy); a probe is answered to its sender.
+//! the datagram, no copy); a probe is answered to its sender. On Linux a
+//! loop takes a batch of datagrams per system call and sends the batch's
+//! forwards in one ([`batch`]); elsewhere one datagram at a time.
 
-use super::{Relay, Source, Verdict};
-use crate::protocol::media::{CREDENTIAL_BYTES, FromRelay, KIND_DATA};
+use super::Relay;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
 
+#[cfg(target_os = "linux")]
+pub(super) mod batch;
+#[cfg(not(target_os = "linux"))]
+mod single;
+
 /// Socket buffer asked for each way; Linux caps it at `net.core.rmem_max` / `wmem_max`.
 const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
-/// Receive buffer: larger than any allowed packet, so an oversize one is seen as such.
-const RECEIVE_BYTES: usize = 64 * 1024;
 
 /// Most receive loops, however many CPUs there are.
 const MAX_LOOPS: usize = 4;
@@ -41,35 +45,30 @@ pub(super) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 
 /// Receives and forwards until aborted at shutdown.
 pub(super) async fn receive_forever(relay: Arc<Relay>, socket: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; RECEIVE_BYTES];
-    let mut answer = Vec::with_capacity(16);
+    #[cfg(target_os = "linux")]
+    receive_batches(relay, socket).await;
+    #[cfg(not(target_os = "linux"))]
+    single::receive_forever(relay, socket).await;
+}
+
+/// Carries batches until aborted: waits until the socket is readable, then
+/// takes one batch; going back through `readable` between batches keeps
+/// tokio's budget (a loop that never waits would starve the signaling
+/// tasks on its thread), and `try_io` clears the readiness once the
+/// socket is empty.
+#[cfg(target_os = "linux")]
+async fn receive_batches(relay: Arc<Relay>, socket: Arc<UdpSocket>) {
+    let mut batch = batch::Batch::new(relay.limits.max_packet_bytes);
     loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
-            Ok(got) => got,
+        if let Err(e) = socket.readable().await {
+            tracing::debug!("relay socket not readable: {e}");
+            continue;
+        }
+        match socket.try_io(tokio::io::Interest::READABLE, || batch.carry(&relay, &*socket)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             // E.g. an ICMP error reported for an earlier send: nothing to do about it.
-            Err(e) => {
-                tracing::debug!("relay receive failed: {e}");
-                continue;
-            }
-        };
-        match relay.judge(&buf[..n], Source::Udp(from)) {
-            Verdict::ForwardUdp(to) => {
-                // The forwarded packet is the received one minus the credential:
-                // its last header byte becomes the data kind.
-                let packet = &mut buf[CREDENTIAL_BYTES..n];
-                packet[0] = KIND_DATA;
-                // Never wait: a full send buffer is loss, like on any UDP path.
-                let sent = socket.try_send_to(packet, to);
-                if sent.is_ok() {
-                    relay.forwarded();
-                }
-                relay.sent(sent);
-            }
-            Verdict::Answer(token) => {
-                FromRelay::ProbeAnswer(token).encode_into(&mut answer);
-                relay.sent(socket.try_send_to(&answer, from));
-            }
-            _ => {}
+            Err(e) => tracing::debug!("relay receive failed: {e}"),
         }
     }
 }

@@ -1,0 +1,170 @@
+//! The media bench's lighter generator (`--legs-per-socket K`, K above 1):
+//! K legs share one UDP socket of the generator, each still with its own
+//! credential, so the relay does for each packet exactly what it does for
+//! phones (credential, rate, route, one datagram in and one out), while the
+//! generator reads a batch of datagrams per system call (`recvmmsg`) and
+//! runs one receiving task per socket instead of one per leg. The
+//! generator shares the machine with the relay it measures: what it does
+//! not spend, the relay gets.
+
+use super::{STAMP_BYTES, new_histogram};
+use crate::bench::AnyError;
+use crate::protocol::MediaInfo;
+use crate::protocol::media::{Credential, DATA_HEADER_BYTES, FromRelay, ToRelay, data_header};
+use hdrhistogram::Histogram;
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
+use std::io::IoSliceMut;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Datagrams read per `recvmmsg`.
+const BATCH: usize = 32;
+/// Receive buffer per datagram: more than a bench packet.
+const DATAGRAM_BYTES: usize = 2048;
+/// Socket buffer asked for each way: K legs' worth of packets queue on one socket.
+const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// How long every leg's probe has to be answered.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Probes not yet answered are sent again this often.
+const PROBE_AGAIN: Duration = Duration::from_millis(200);
+
+/// One leg's way out: its socket (shared) and its data header.
+pub(super) struct SharedSender {
+    socket: Arc<UdpSocket>,
+    /// The data header (kind and credential), then the payload: reused per packet.
+    packet: Vec<u8>,
+}
+
+impl SharedSender {
+    pub async fn send(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        self.packet.truncate(DATA_HEADER_BYTES);
+        self.packet.extend_from_slice(payload);
+        self.socket.send(&self.packet).await.map(|_| ())
+    }
+}
+
+/// The generator's sockets, each connected to the relay, and each leg's sender.
+pub(super) struct SharedLegs {
+    pub sockets: Vec<Arc<UdpSocket>>,
+    /// In leg order (caller of call i at 2i, its callee at 2i + 1).
+    pub senders: Vec<SharedSender>,
+}
+
+/// Spreads the legs of `infos` over sockets of `per_socket` legs and binds
+/// each leg's route at the relay with a probe, answered before it returns.
+pub(super) async fn bind(infos: &[MediaInfo], per_socket: usize) -> Result<SharedLegs, AnyError> {
+    let relay = relay_addr(infos.first().ok_or("no legs")?)?;
+    let mut sockets = Vec::new();
+    for _ in 0..infos.len().div_ceil(per_socket) {
+        sockets.push(Arc::new(socket(relay).await?));
+    }
+    let credentials: Vec<Credential> = infos
+        .iter()
+        .map(|i| i.credential_bytes().ok_or("a media credential that is not 16 bytes of base64url"))
+        .collect::<Result<_, _>>()?;
+    probe_all(&sockets, &credentials, per_socket).await?;
+    let senders = credentials
+        .iter()
+        .enumerate()
+        .map(|(leg, c)| SharedSender {
+            socket: sockets[leg / per_socket].clone(),
+            packet: data_header(c).to_vec(),
+        })
+        .collect();
+    Ok(SharedLegs { sockets, senders })
+}
+
+fn relay_addr(info: &MediaInfo) -> Result<SocketAddr, AnyError> {
+    let relay = info.relay.as_deref().ok_or("the relay announces no UDP address")?;
+    let addr = relay.strip_prefix("udp://").and_then(|a| a.parse().ok());
+    Ok(addr.ok_or_else(|| format!("--legs-per-socket needs a relay at udp://IP:PORT, not {relay:?}"))?)
+}
+
+async fn socket(relay: SocketAddr) -> Result<UdpSocket, AnyError> {
+    let local: SocketAddr = if relay.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" }.parse()?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(local), socket2::Type::DGRAM, None)?;
+    // Best effort: a smaller buffer only means earlier loss under load.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    socket.set_nonblocking(true)?;
+    socket.bind(&local.into())?;
+    let socket = UdpSocket::from_std(socket.into())?;
+    socket.connect(relay).await?;
+    Ok(socket)
+}
+
+/// Probes every leg (token: its leg number) until each is answered.
+async fn probe_all(
+    sockets: &[Arc<UdpSocket>],
+    credentials: &[Credential],
+    per_socket: usize,
+) -> Result<(), AnyError> {
+    let mut unanswered: std::collections::BTreeSet<usize> = (0..credentials.len()).collect();
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    let mut buf = [0u8; DATAGRAM_BYTES];
+    while !unanswered.is_empty() {
+        if Instant::now() > deadline {
+            return Err(format!("the relay answered no probe for {} legs", unanswered.len()).into());
+        }
+        for &leg in &unanswered {
+            let token = (leg as u64).to_be_bytes();
+            let probe = ToRelay::Probe { credential: credentials[leg], token }.encode();
+            sockets[leg / per_socket].send(&probe).await?;
+        }
+        let again = Instant::now() + PROBE_AGAIN;
+        for socket in sockets {
+            while let Ok(Ok(n)) = tokio::time::timeout_at(again, socket.recv(&mut buf)).await {
+                if let Some(FromRelay::ProbeAnswer(token)) = FromRelay::parse(&buf[..n]) {
+                    unanswered.remove(&(u64::from_be_bytes(token) as usize));
+                }
+                if unanswered.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Receives one socket's packets until stopped, a batch per system call;
+/// returns how many and their delays.
+pub(super) async fn receive(
+    socket: Arc<UdpSocket>,
+    epoch: Instant,
+    mut stopped: watch::Receiver<bool>,
+) -> (u64, Histogram<u64>) {
+    let mut delays = new_histogram();
+    let mut count = 0;
+    let mut buffers = vec![[0u8; DATAGRAM_BYTES]; BATCH];
+    loop {
+        tokio::select! {
+            ready = socket.readable() => if ready.is_err() { break },
+            _ = stopped.changed() => break,
+        }
+        let read = socket.try_io(tokio::io::Interest::READABLE, || {
+            let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+            let mut slices: Vec<[IoSliceMut<'_>; 1]> =
+                buffers.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+            let results =
+                recvmmsg(socket.as_raw_fd(), &mut headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)?;
+            Ok(results.map(|m| m.bytes).collect::<Vec<_>>())
+        });
+        let Ok(lengths) = read else { continue };
+        let now = epoch.elapsed().as_nanos() as u64;
+        for (buffer, n) in buffers.iter().zip(lengths) {
+            if let Some(FromRelay::Data(payload)) = FromRelay::parse(&buffer[..n])
+                && payload.len() >= STAMP_BYTES
+            {
+                let stamp = u64::from_be_bytes(payload[8..STAMP_BYTES].try_into().expect("8 bytes"));
+                let _ = delays.record((now.saturating_sub(stamp) / 1000).max(1));
+                count += 1;
+            }
+        }
+    }
+    (count, delays)
+}

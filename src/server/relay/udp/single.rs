@@ -1,0 +1,45 @@
+//! The relay's UDP loop where `recvmmsg` / `sendmmsg` are not available:
+//! one datagram per system call, judged and forwarded as in [`super::batch`].
+
+use super::super::{Relay, Source, Verdict};
+use crate::protocol::media::{CREDENTIAL_BYTES, FromRelay, KIND_DATA};
+use std::sync::Arc;
+use tokio::net::UdpSocket;
+
+/// Receive buffer: larger than any allowed packet, so an oversize one is seen as such.
+const RECEIVE_BYTES: usize = 64 * 1024;
+
+/// Receives and forwards one datagram at a time until aborted at shutdown.
+pub(super) async fn receive_forever(relay: Arc<Relay>, socket: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; RECEIVE_BYTES];
+    let mut answer = Vec::with_capacity(16);
+    loop {
+        let (n, from) = match socket.recv_from(&mut buf).await {
+            Ok(got) => got,
+            // E.g. an ICMP error reported for an earlier send: nothing to do about it.
+            Err(e) => {
+                tracing::debug!("relay receive failed: {e}");
+                continue;
+            }
+        };
+        match relay.judge(&buf[..n], Source::Udp(from)) {
+            Verdict::ForwardUdp(to) => {
+                // The forwarded packet is the received one minus the credential:
+                // its last header byte becomes the data kind.
+                let packet = &mut buf[CREDENTIAL_BYTES..n];
+                packet[0] = KIND_DATA;
+                // Never wait: a full send buffer is loss, like on any UDP path.
+                let sent = socket.try_send_to(packet, to);
+                if sent.is_ok() {
+                    relay.forwarded();
+                }
+                relay.sent(sent);
+            }
+            Verdict::Answer(token) => {
+                FromRelay::ProbeAnswer(token).encode_into(&mut answer);
+                relay.sent(socket.try_send_to(&answer, from));
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `softphone bench` against several nodes, small: `setups` puts each
+//! call's caller and callee on different nodes, `sessions` spreads its
+//! sessions over the nodes, worker processes and source addresses. The
+//! nodes are real servers in this process, each a stand-alone server (no
+//! cluster), so a session's node shows in which server knows it.
+
+use super::client::*;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::process::Output;
+
+const BIN: &str = env!("CARGO_BIN_EXE_softphone");
+
+async fn bench(args: &[&str]) -> Output {
+    let run = tokio::process::Command::new(BIN)
+        .arg("bench")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(WAIT, run).await.expect("the bench ends").expect("run the bench")
+}
+
+fn figures(output: &Output) -> Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+/// The one run of a fixed-rate `setups`: (completed, failed).
+fn completed_and_failed(output: &Output) -> (u64, u64) {
+    let runs = figures(output);
+    let run = &runs.as_array().expect("a list of runs")[0];
+    (run["completed"].as_u64().unwrap(), run["failed"].as_u64().unwrap())
+}
+
+#[tokio::test]
+async fn setups_over_two_nodes_puts_every_callee_on_the_other_node() {
+    let (a, b) = (start_default().await, start_default().await);
+    let fixed = ["--pairs", "4", "--rate", "40", "--duration", "1s", "--call-timeout", "1s", "--json"];
+    let one = bench(&[&["setups", "--server", &a.url()][..], &fixed].concat()).await;
+    assert_eq!(completed_and_failed(&one), (40, 0), "one server: every call completes");
+    // The same node twice is a list too: every call completes there.
+    let twice = format!("{},{}", a.url(), a.url());
+    let same = bench(&[&["setups", "--server", &twice][..], &fixed].concat()).await;
+    assert_eq!(completed_and_failed(&same), (40, 0));
+    // Two stand-alone servers: a caller's server never knows the callee,
+    // so no call can complete unless caller and callee share a node.
+    let both = format!("{},{}", a.url(), b.url());
+    let crossed = bench(&[&["setups", "--server", &both][..], &fixed].concat()).await;
+    assert_eq!(completed_and_failed(&crossed), (0, 40), "every call crossed between the nodes");
+}
+
+/// Watches `peers` on the server at `url` until `expected` of them came
+/// online; returns those that did.
+async fn watch_online(url: String, peers: Vec<String>, expected: usize) -> BTreeSet<String> {
+    let mut watcher = Client::login(&url, "watcher").await;
+    let reply = watcher.ok(json!({"type": "subscribe_presence", "peer_ids": peers})).await;
+    assert!(reply["online"].as_object().unwrap().values().all(|v| v == false), "{reply}");
+    let mut online = BTreeSet::new();
+    while online.len() < expected {
+        let event = watcher.recv_until("presence").await;
+        if event["online"] == true {
+            online.insert(event["peer_id"].as_str().unwrap().to_owned());
+        }
+    }
+    online
+}
+
+#[tokio::test]
+async fn sessions_spread_over_the_nodes_from_several_workers_and_source_addresses() {
+    let (a, b) = (start_default().await, start_default().await);
+    let peers: Vec<String> = (0..30).map(|i| format!("idle-spread-{i}")).collect();
+    let on = |parity: usize| -> BTreeSet<String> {
+        peers.iter().enumerate().filter(|(i, _)| i % 2 == parity).map(|(_, p)| p.clone()).collect()
+    };
+    let watch_a = tokio::spawn(watch_online(a.url(), peers.clone(), 15));
+    let watch_b = tokio::spawn(watch_online(b.url(), peers.clone(), 15));
+    // Let both subscriptions be in place before the first login.
+    tokio::time::sleep(QUIET).await;
+    let (servers, me) = (format!("{},{}", a.url(), b.url()), std::process::id().to_string());
+    let pids = format!("{me},{me}");
+    // 10 sessions a worker: 3 workers; 8 a source address: 127.0.0.1 to .4.
+    let args = ["sessions", "--server", &servers, "--pid", &pids, "--count", "30", "--tag", "spread"];
+    let output = bench(&[&args[..], &["--per-worker", "10", "--per-source", "8", "--json"]].concat()).await;
+    let stats = figures(&output);
+    assert_eq!((stats["sessions"].as_u64(), stats["workers"].as_u64()), (Some(30), Some(3)), "{stats}");
+    let nodes = stats["nodes"].as_array().unwrap();
+    assert_eq!(nodes.iter().map(|n| n["sessions"].as_u64().unwrap()).collect::<Vec<_>>(), [15, 15]);
+    assert_eq!(nodes[1]["url"], b.url());
+    assert!(stats["redis"].is_null(), "no --redis, no Redis figures");
+    // Every session was held, each on its node: the even ones on the first.
+    assert_eq!(watch_a.await.unwrap(), on(0));
+    assert_eq!(watch_b.await.unwrap(), on(1));
+}
+
+#[tokio::test]
+async fn sessions_refuses_a_pid_list_that_does_not_match_the_servers() {
+    let a = start_default().await;
+    let servers = format!("{},{}", a.url(), a.url());
+    let output = bench(&["sessions", "--server", &servers, "--pid", "1", "--count", "2"]).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("one process id per --server URL"), "{stderr}");
+    let bad = bench(&["setups", "--server", "ws://127.0.0.1:1/,127.0.0.1:2", "--rate", "1"]).await;
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("127.0.0.1:2"), "a bad entry is named");
+}
