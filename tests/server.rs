@@ -8,6 +8,8 @@
 
 #[path = "shared/fuzz_strategies.rs"]
 mod fuzz_strategies;
+#[path = "shared/redis.rs"]
+mod redis_server;
 #[path = "shared/servers.rs"]
 mod servers;
 
@@ -16,6 +18,7 @@ mod server {
     mod boundary;
     mod cli;
     mod client;
+    mod cluster;
     mod envelope;
     mod exhaustion;
     mod fuzz;

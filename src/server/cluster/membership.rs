@@ -38,6 +38,9 @@ struct Arrival {
     kept: Vec<String>,
     /// The ids of the peer's live calls.
     calls: Vec<String>,
+    /// Whether the session was still registered in Redis (registered again
+    /// after this node's heartbeat lapsed): then it missed no event.
+    was_registered: bool,
 }
 
 /// How one of a peer's calls looks to the session that just logged in.
@@ -128,6 +131,7 @@ impl ClusterHub {
         let arrival = Arrival {
             kept: answer.get(1).map(strings).unwrap_or_default(),
             calls: answer.get(2).map(strings).unwrap_or_default(),
+            was_registered: matches!(answer.get(3), Some(Value::Int(0))),
         };
         let mut found = Vec::new();
         for call_id in &arrival.calls {
@@ -309,6 +313,11 @@ impl ClusterHub {
         };
         for (id, peer, device) in sessions {
             if let Ok(Some((arrival, found))) = self.arrive(&peer, id, &device).await {
+                if arrival.was_registered {
+                    // Nobody took it over (Redis was away, with its data
+                    // kept): it has had every invitation already.
+                    continue;
+                }
                 for text in arrival.kept.into_iter().map(Outbound::from) {
                     self.send_local(id, &text);
                 }

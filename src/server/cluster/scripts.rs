@@ -151,21 +151,22 @@ return 1
 
 /// A session logging in. ARGV: peer, node, session, device, the cap on a
 /// peer's sessions. Returns {0} at the cap, else {1 or 2 (came online),
-/// the events kept for the peer, its live calls}.
+/// the events kept for the peer, its live calls, 0 if this very session
+/// was registered already (a node registering its sessions again) else 1}.
 const LOGIN: &str = r#"
 local peer, node, sid = ARGV[1], ARGV[2], ARGV[3]
 local sessions = redis.call('HLEN', 'sp:s:' .. peer)
 if sessions >= tonumber(ARGV[5]) then return {0} end
-redis.call('HSET', 'sp:s:' .. peer, node .. '/' .. sid, ARGV[4])
+local fresh = redis.call('HSET', 'sp:s:' .. peer, node .. '/' .. sid, ARGV[4])
 redis.call('HSET', 'sp:ns:' .. node, sid, peer)
 local kept = {}
 if sessions == 0 then
   if redis.call('EXISTS', 'sp:off:' .. peer) == 1 then kept = redis.call('LRANGE', 'sp:q:' .. peer, 0, -1) end
   redis.call('DEL', 'sp:q:' .. peer, 'sp:off:' .. peer)
   presence(peer, '1')
-  return {2, kept, calls_of(peer)}
+  return {2, kept, calls_of(peer), fresh}
 end
-return {1, kept, calls_of(peer)}
+return {1, kept, calls_of(peer), fresh}
 "#;
 
 /// A session leaving. ARGV: peer, node, session, now (ms), the offline

@@ -1,0 +1,163 @@
+//! One outcome per call under races between nodes: an accept on one node
+//! against a cancel on another, and an accept against a refuse from two
+//! devices on two nodes, thousands of times over several pairs at once.
+//! Every round must have exactly one winner, and both sides must agree.
+
+use super::{Cluster, unlimited_rate};
+use crate::server::client::*;
+use serde_json::json;
+use softphone::server::ServerConfig;
+
+const NODES: usize = 3;
+const PAIRS: usize = 8;
+const ROUNDS_PER_PAIR: usize = 250; // 2000 races in all
+
+/// Who won one race.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Winner {
+    Accept,
+    Cancel,
+}
+
+/// One accept-vs-cancel race on call `id`, already ringing at `callee`;
+/// checks both replies and the event each side then gets.
+async fn race_once(caller: &mut Client, callee: &mut Client, id: &str, caller_id: &str, i: usize) -> Winner {
+    let creq = caller.fresh_req();
+    let areq = callee.fresh_req();
+    let cancel = json!({"type": "cancel", "req": creq, "call_id": id});
+    let accept = json!({"type": "accept", "req": areq, "call_id": id, "response": "r"});
+    if i.is_multiple_of(2) {
+        tokio::join!(caller.send(cancel), callee.send(accept));
+    } else {
+        tokio::join!(callee.send(accept), caller.send(cancel));
+    }
+    let c = caller.reply(creq).await;
+    let a = callee.reply(areq).await;
+    match (ty(&c), ty(&a)) {
+        ("ok", "error") => {
+            check_error(&a, "already_ended");
+            let ev = callee.recv().await;
+            check_event(&ev, json!({"type": "canceled", "call_id": id, "reason": "caller_canceled"}));
+            Winner::Cancel
+        }
+        ("error", "ok") => {
+            check_error(&c, "already_accepted");
+            let ev = caller.recv().await;
+            check_event(&ev, json!({"type": "accepted", "call_id": id, "response": "r"}));
+            caller.ok(json!({"type": "hangup", "call_id": id})).await;
+            let ev = callee.recv().await;
+            check_event(&ev, json!({"type": "hung_up", "call_id": id, "reason": "hangup", "by": caller_id}));
+            Winner::Accept
+        }
+        _ => panic!("call {id}: cancel got {c}, accept got {a}: not one outcome"),
+    }
+}
+
+/// `ROUNDS_PER_PAIR` races between caller{pair} on one node and
+/// callee{pair} on the next; returns (accept won, cancel won).
+async fn accept_against_cancel(urls: Vec<String>, pair: usize) -> (usize, usize) {
+    let caller_id = format!("caller{pair}");
+    let callee_id = format!("callee{pair}");
+    let mut caller = Client::login(&urls[pair % NODES], &caller_id).await;
+    let mut callee = Client::login(&urls[(pair + 1) % NODES], &callee_id).await;
+    let (mut accept_won, mut cancel_won) = (0, 0);
+    for i in 0..ROUNDS_PER_PAIR {
+        let id = format!("ac-{pair}-{i}");
+        invite(&mut caller, &id, &callee_id).await;
+        expect_invitation(&mut callee, &id, &caller_id).await;
+        match race_once(&mut caller, &mut callee, &id, &caller_id, i).await {
+            Winner::Accept => accept_won += 1,
+            Winner::Cancel => cancel_won += 1,
+        }
+    }
+    caller.expect_silence(QUIET).await;
+    callee.expect_silence(QUIET).await;
+    (accept_won, cancel_won)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_on_one_node_against_cancel_on_another_has_one_outcome() {
+    let cluster = Cluster::start(NODES, unlimited_rate(ServerConfig::default())).await;
+    let urls: Vec<String> = (0..NODES).map(|i| cluster.url(i)).collect();
+    let tasks: Vec<_> =
+        (0..PAIRS).map(|pair| tokio::spawn(accept_against_cancel(urls.clone(), pair))).collect();
+    let (mut accepted, mut canceled) = (0, 0);
+    for t in tasks {
+        let (a, c) = t.await.expect("race task");
+        accepted += a;
+        canceled += c;
+    }
+    assert_eq!(accepted + canceled, PAIRS * ROUNDS_PER_PAIR);
+    eprintln!("across nodes, accept against cancel: accept won {accepted}, cancel won {canceled}");
+}
+
+/// `rounds` races between two devices of callee{pair}, on two nodes, one
+/// accepting and one refusing; the caller on a third. Returns (accept won,
+/// refuse won).
+async fn accept_against_refuse(urls: Vec<String>, pair: usize, rounds: usize) -> (usize, usize) {
+    let caller_id = format!("caller{pair}");
+    let callee_id = format!("callee{pair}");
+    let mut caller = Client::login(&urls[pair % NODES], &caller_id).await;
+    let (mut d1, _) = Client::login_device(&urls[(pair + 1) % NODES], &callee_id, "d1").await;
+    let (mut d2, _) = Client::login_device(&urls[(pair + 2) % NODES], &callee_id, "d2").await;
+    let (mut accept_won, mut refuse_won) = (0, 0);
+    for i in 0..rounds {
+        let id = format!("ar-{pair}-{i}");
+        invite(&mut caller, &id, &callee_id).await;
+        expect_invitation(&mut d1, &id, &caller_id).await;
+        expect_invitation(&mut d2, &id, &caller_id).await;
+        let (r1, r2) = (d1.fresh_req(), d2.fresh_req());
+        tokio::join!(
+            d1.send(json!({"type": "accept", "req": r1, "call_id": id, "response": "yes"})),
+            d2.send(json!({"type": "refuse", "req": r2, "call_id": id, "response": "no"})),
+        );
+        let (a, r) = (d1.reply(r1).await, d2.reply(r2).await);
+        match (ty(&a), ty(&r)) {
+            ("ok", "error") => {
+                check_error(&r, "already_ended");
+                let ev = caller.recv().await;
+                check_event(
+                    &ev,
+                    json!({"type": "accepted", "call_id": id, "response": "yes", "device": "d1"}),
+                );
+                let ev = d2.recv().await;
+                check_event(&ev, json!({"type": "canceled", "call_id": id, "reason": "answered_elsewhere"}));
+                d1.ok(json!({"type": "hangup", "call_id": id})).await;
+                let hung_up = json!({"type": "hung_up", "call_id": id, "reason": "hangup", "by": callee_id});
+                check_event(&caller.recv().await, hung_up.clone());
+                check_event(&d2.recv().await, hung_up);
+                accept_won += 1;
+            }
+            ("error", "ok") => {
+                check_error(&a, "already_ended");
+                let ev = caller.recv().await;
+                check_event(&ev, json!({"type": "refused", "call_id": id, "response": "no"}));
+                let ev = d1.recv().await;
+                check_event(&ev, json!({"type": "canceled", "call_id": id, "reason": "refused_elsewhere"}));
+                refuse_won += 1;
+            }
+            _ => panic!("call {id}: accept got {a}, refuse got {r}: not one outcome"),
+        }
+    }
+    for c in [&mut caller, &mut d1, &mut d2] {
+        c.expect_silence(QUIET).await;
+    }
+    (accept_won, refuse_won)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_and_refuse_from_devices_on_two_nodes_have_one_outcome() {
+    const ROUNDS: usize = 125; // 1000 races in all
+    let cluster = Cluster::start(NODES, unlimited_rate(ServerConfig::default())).await;
+    let urls: Vec<String> = (0..NODES).map(|i| cluster.url(i)).collect();
+    let tasks: Vec<_> =
+        (0..PAIRS).map(|pair| tokio::spawn(accept_against_refuse(urls.clone(), pair, ROUNDS))).collect();
+    let (mut accepted, mut refused) = (0, 0);
+    for t in tasks {
+        let (a, r) = t.await.expect("race task");
+        accepted += a;
+        refused += r;
+    }
+    assert_eq!(accepted + refused, PAIRS * ROUNDS);
+    eprintln!("across nodes, accept against refuse: accept won {accepted}, refuse won {refused}");
+}
