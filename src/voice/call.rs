@@ -9,7 +9,11 @@
 //! The audio sides are threads because a real device blocks in
 //! `read_frame`/`write_frame` and paces them ([`Pacing::Device`]); files,
 //! tones and silence return at once and are paced by a 20 ms clock
-//! ([`Pacing::Clock`]). The queues are bounded and never waited on from
+//! ([`Pacing::Clock`]), each direction by its own ([`AudioEnds`]: a device
+//! microphone with no speaker, say). A device that stalls (a second
+//! without a frame, as when a sound server starts slowly) is retried; one
+//! that fails is replaced by silence or a discard, and the call goes on;
+//! [`VoiceCall::stop`] returns what they met. The queues are bounded and never waited on from
 //! the audio side (a full queue drops the packet, as the network would),
 //! and nothing on the audio path takes a lock. The app, the headless peer
 //! and the demo `echo` all start calls here.
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::audio::{AudioSink, AudioSource, Discard, Silence};
+use super::audio::{AudioError, AudioSink, AudioSource, Discard, Silence};
 use super::codec::{FRAME_SAMPLES, Frame};
 use super::crypto::CallKeys;
 use super::session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};
@@ -43,6 +47,25 @@ pub enum Pacing {
     Clock,
     /// The devices themselves: `read_frame` and `write_frame` block.
     Device,
+}
+
+/// A call's microphone and speaker, each with what paces its thread.
+pub struct AudioEnds {
+    /// What the other side hears.
+    pub source: Box<dyn AudioSource>,
+    /// Who keeps time for the capture thread.
+    pub capture: Pacing,
+    /// Where the other side's voice is played.
+    pub sink: Box<dyn AudioSink>,
+    /// Who keeps time for the playback thread.
+    pub playback: Pacing,
+}
+
+impl AudioEnds {
+    /// Both ends paced by the 20 ms clock: files, tones, silence.
+    pub fn clocked(source: Box<dyn AudioSource>, sink: Box<dyn AudioSink>) -> AudioEnds {
+        AudioEnds { source, capture: Pacing::Clock, sink, playback: Pacing::Clock }
+    }
 }
 
 /// Everything a call needs besides its audio.
@@ -78,6 +101,9 @@ pub struct CallStats {
     pub packets_dropped: u64,
     /// The quality line at the end (loss, jitter, rejected packets).
     pub quality: Quality,
+    /// What the microphone and the speaker met (a stall, a failure), once
+    /// per kind in a row; the call went on regardless.
+    pub audio_errors: Vec<AudioError>,
 }
 
 /// Counters the workers share (atomics only).
@@ -100,7 +126,8 @@ pub struct VoiceCall {
     /// Tells the audio threads to finish.
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-    threads: Vec<JoinHandle<()>>,
+    /// The capture and playback threads; each returns its audio errors.
+    threads: Vec<JoinHandle<Vec<AudioError>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -111,9 +138,7 @@ impl VoiceCall {
         keys: CallKeys,
         link: &CallLink,
         config: VoiceConfig,
-        source: Box<dyn AudioSource>,
-        sink: Box<dyn AudioSink>,
-        pacing: Pacing,
+        ends: AudioEnds,
     ) -> Result<VoiceCall, CallError> {
         let relay = RelayLink::connect_with(&link.media, &link.server_url, &link.options).await?;
         let transport = relay.transport();
@@ -130,9 +155,16 @@ impl VoiceCall {
             tokio::spawn(send_task(link_tx, outbox_rx, counters.clone())),
             tokio::spawn(receive_task(link_rx, inbox_tx, counters.clone())),
         ];
-        let capture =
-            Capture { source, sender, outbox, pacing, stop: stop.clone(), counters: counters.clone() };
-        let playback = Playback { sink, receiver, inbox, pacing, stop: stop.clone() };
+        let AudioEnds { source, capture, sink, playback } = ends;
+        let capture = Capture {
+            source,
+            sender,
+            outbox,
+            pacing: capture,
+            stop: stop.clone(),
+            counters: counters.clone(),
+        };
+        let playback = Playback { sink, receiver, inbox, pacing: playback, stop: stop.clone() };
         let threads = vec![
             std::thread::Builder::new()
                 .name("voice-capture".into())
@@ -159,7 +191,11 @@ impl VoiceCall {
             task.abort();
         }
         let threads = std::mem::take(&mut self.threads);
-        let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await;
+        let audio_errors = tokio::task::spawn_blocking(move || {
+            threads.into_iter().flat_map(|t| t.join().unwrap_or_default()).collect()
+        })
+        .await
+        .unwrap_or_default();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CallStats {
             transport: self.transport,
@@ -167,6 +203,7 @@ impl VoiceCall {
             packets_received: load(&self.counters.received),
             packets_dropped: load(&self.counters.dropped),
             quality: self.control.quality(),
+            audio_errors,
         }
     }
 }
@@ -202,6 +239,13 @@ impl Ticker {
     }
 }
 
+/// Keeps an error for [`CallStats::audio_errors`], once per kind in a row.
+fn note(errors: &mut Vec<AudioError>, error: AudioError) {
+    if errors.last() != Some(&error) {
+        errors.push(error);
+    }
+}
+
 /// The capture thread's state.
 struct Capture {
     source: Box<dyn AudioSource>,
@@ -213,18 +257,30 @@ struct Capture {
 }
 
 impl Capture {
-    fn run(mut self) {
+    fn run(mut self) -> Vec<AudioError> {
+        let mut errors = Vec::new();
         let mut frame: Frame = [0; FRAME_SAMPLES];
         let mut ticker = Ticker::new();
         while !self.stop.load(Ordering::Relaxed) {
             if self.pacing == Pacing::Clock {
                 ticker.wait();
             }
-            if let Err(e) = self.source.read_frame(&mut frame) {
-                // The call goes on without a microphone.
-                tracing::warn!("voice: audio input failed ({e}); sending silence");
-                (self.source, self.pacing) = (Box::new(Silence), Pacing::Clock);
-                frame.fill(0);
+            match self.source.read_frame(&mut frame) {
+                Ok(()) => {}
+                // A second without a frame (a sound server starting
+                // slowly): a frame of silence, then the device again.
+                Err(AudioError::Stalled) => {
+                    tracing::warn!("voice: audio input stalled; retrying");
+                    frame.fill(0);
+                    note(&mut errors, AudioError::Stalled);
+                }
+                Err(e) => {
+                    // The call goes on without a microphone.
+                    tracing::warn!("voice: audio input failed ({e}); sending silence");
+                    (self.source, self.pacing) = (Box::new(Silence), Pacing::Clock);
+                    frame.fill(0);
+                    note(&mut errors, e);
+                }
             }
             if let Err(e) = self.sender.on_captured_frame(&frame, Instant::now()) {
                 tracing::warn!("voice: encoding failed: {e}");
@@ -235,6 +291,7 @@ impl Capture {
                 }
             }
         }
+        errors
     }
 }
 
@@ -249,7 +306,8 @@ struct Playback {
 }
 
 impl Playback {
-    fn run(mut self) {
+    fn run(mut self) -> Vec<AudioError> {
+        let mut errors = Vec::new();
         let mut ticker = Ticker::new();
         while !self.stop.load(Ordering::Relaxed) {
             if self.pacing == Pacing::Clock {
@@ -260,11 +318,23 @@ impl Playback {
                 let _ = self.receiver.on_packet(&packet, arrived);
             }
             let frame = self.receiver.next_playback_frame(Instant::now());
-            if let Err(e) = self.sink.write_frame(&frame) {
-                tracing::warn!("voice: audio output failed ({e}); discarding");
-                (self.sink, self.pacing) = (Box::new(Discard), Pacing::Clock);
+            match self.sink.write_frame(&frame) {
+                Ok(()) => {}
+                // Its queue stayed full for a second: the frame is lost,
+                // the device is tried again with the next.
+                Err(AudioError::Stalled) => {
+                    tracing::warn!("voice: audio output stalled; retrying");
+                    note(&mut errors, AudioError::Stalled);
+                }
+                Err(e) => {
+                    tracing::warn!("voice: audio output failed ({e}); discarding");
+                    (self.sink, self.pacing) = (Box::new(Discard), Pacing::Clock);
+                    note(&mut errors, e);
+                }
             }
+            self.receiver.note_speaker_underruns(self.sink.underruns());
         }
+        errors
     }
 }
 

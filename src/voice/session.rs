@@ -59,6 +59,10 @@ pub struct Quality {
     pub buffer_ms: f32,
     /// Packets dropped: malformed, forged, replayed or stale.
     pub rejected: RejectCounts,
+    /// Times the speaker found nothing to play (the playback ran dry: a
+    /// late thread, a loaded machine), as its sink counts them; 0 for sinks
+    /// that cannot run dry (files).
+    pub speaker_underruns: u64,
 }
 
 /// Why received packets were dropped, by kind.
@@ -113,6 +117,8 @@ struct Shared {
     forged: AtomicU64,
     replayed: AtomicU64,
     stale: AtomicU64,
+    /// The speaker's underruns, as the playback thread last read them from its sink.
+    speaker_underruns: AtomicU64,
 }
 
 /// `last_report` before any report arrived.
@@ -138,6 +144,7 @@ impl Shared {
             forged: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             stale: AtomicU64::new(0),
+            speaker_underruns: AtomicU64::new(0),
         }
     }
 
@@ -205,6 +212,7 @@ impl VoiceControl {
                 replayed: count(&s.replayed),
                 stale: count(&s.stale),
             },
+            speaker_underruns: count(&s.speaker_underruns),
         }
     }
 }
@@ -255,6 +263,11 @@ impl VoiceSession {
     /// See [`VoiceReceiver::on_packet`].
     pub fn on_packet(&mut self, packet: &[u8], now: Instant) -> Result<(), OpenError> {
         self.receiver.on_packet(packet, now)
+    }
+
+    /// See [`VoiceReceiver::note_speaker_underruns`].
+    pub fn note_speaker_underruns(&self, total: u64) {
+        self.receiver.note_speaker_underruns(total)
     }
 
     /// See [`VoiceReceiver::next_playback_frame`].
