@@ -31,15 +31,18 @@ pub struct VoiceConfig {
     /// Opus bit rate in bit/s, clamped to 24–32 kbit/s; the encoder goes
     /// to the top of the range while the path loses packets.
     pub bitrate: i32,
-    /// The loss (percent) assumed until a first second has been measured:
-    /// a call starts protected (FEC, top bit rate) and relaxes once the
-    /// path proves clean. 0 starts unprotected.
+    /// The loss (percent) assumed until a first second has been measured.
+    /// 0 (the default): a call starts at the configured bit rate without
+    /// FEC and protects itself once loss is measured (within about a
+    /// second); on a clean path, the usual one, FEC would only take bits
+    /// from the voice. Above 0 a call starts protected (FEC, and from 2 %
+    /// the top bit rate) and relaxes once the path proves clean.
     pub startup_loss_pct: f32,
 }
 
 impl Default for VoiceConfig {
     fn default() -> Self {
-        VoiceConfig { bitrate: DEFAULT_BITRATE, startup_loss_pct: 10.0 }
+        VoiceConfig { bitrate: DEFAULT_BITRATE, startup_loss_pct: 0.0 }
     }
 }
 
