@@ -239,10 +239,36 @@ impl Ticker {
     }
 }
 
-/// Keeps an error for [`CallStats::audio_errors`], once per kind in a row.
-fn note(errors: &mut Vec<AudioError>, error: AudioError) {
-    if errors.last() != Some(&error) {
-        errors.push(error);
+/// Stalls in a row after which a device is given up: a sound server
+/// starting slowly stalls once; a device that stalls for seconds on end is
+/// gone, and retrying it would send one frame a second.
+const STALLS_BEFORE_GIVING_UP: u32 = 3;
+
+/// What the audio threads met, and whether to go on with the device.
+#[derive(Debug, Default)]
+struct AudioTrouble {
+    /// For [`CallStats::audio_errors`], once per kind in a row.
+    errors: Vec<AudioError>,
+    /// Stalls since the device last worked.
+    stalls_in_a_row: u32,
+}
+
+impl AudioTrouble {
+    /// The device worked.
+    fn ok(&mut self) {
+        self.stalls_in_a_row = 0;
+    }
+
+    /// Notes `error`; true if the device should be given up (it failed,
+    /// or stalled [`STALLS_BEFORE_GIVING_UP`] times in a row), false to
+    /// retry it (a stall).
+    fn give_up(&mut self, error: AudioError) -> bool {
+        let stalled = error == AudioError::Stalled;
+        if self.errors.last() != Some(&error) {
+            self.errors.push(error);
+        }
+        self.stalls_in_a_row = if stalled { self.stalls_in_a_row + 1 } else { 0 };
+        !stalled || self.stalls_in_a_row >= STALLS_BEFORE_GIVING_UP
     }
 }
 
@@ -258,7 +284,7 @@ struct Capture {
 
 impl Capture {
     fn run(mut self) -> Vec<AudioError> {
-        let mut errors = Vec::new();
+        let mut trouble = AudioTrouble::default();
         let mut frame: Frame = [0; FRAME_SAMPLES];
         let mut ticker = Ticker::new();
         while !self.stop.load(Ordering::Relaxed) {
@@ -266,20 +292,19 @@ impl Capture {
                 ticker.wait();
             }
             match self.source.read_frame(&mut frame) {
-                Ok(()) => {}
-                // A second without a frame (a sound server starting
-                // slowly): a frame of silence, then the device again.
-                Err(AudioError::Stalled) => {
-                    tracing::warn!("voice: audio input stalled; retrying");
-                    frame.fill(0);
-                    note(&mut errors, AudioError::Stalled);
-                }
+                Ok(()) => trouble.ok(),
                 Err(e) => {
-                    // The call goes on without a microphone.
-                    tracing::warn!("voice: audio input failed ({e}); sending silence");
-                    (self.source, self.pacing) = (Box::new(Silence), Pacing::Clock);
                     frame.fill(0);
-                    note(&mut errors, e);
+                    // A stall (a sound server starting slowly) gets a
+                    // frame of silence and the device again; a failure or
+                    // a device that keeps stalling, silence from now on:
+                    // the call goes on without a microphone.
+                    if trouble.give_up(e.clone()) {
+                        tracing::warn!("voice: audio input failed ({e}); sending silence");
+                        (self.source, self.pacing) = (Box::new(Silence), Pacing::Clock);
+                    } else {
+                        tracing::warn!("voice: audio input stalled; retrying");
+                    }
                 }
             }
             if let Err(e) = self.sender.on_captured_frame(&frame, Instant::now()) {
@@ -291,7 +316,7 @@ impl Capture {
                 }
             }
         }
-        errors
+        trouble.errors
     }
 }
 
@@ -307,7 +332,7 @@ struct Playback {
 
 impl Playback {
     fn run(mut self) -> Vec<AudioError> {
-        let mut errors = Vec::new();
+        let mut trouble = AudioTrouble::default();
         let mut ticker = Ticker::new();
         while !self.stop.load(Ordering::Relaxed) {
             if self.pacing == Pacing::Clock {
@@ -319,22 +344,22 @@ impl Playback {
             }
             let frame = self.receiver.next_playback_frame(Instant::now());
             match self.sink.write_frame(&frame) {
-                Ok(()) => {}
-                // Its queue stayed full for a second: the frame is lost,
-                // the device is tried again with the next.
-                Err(AudioError::Stalled) => {
-                    tracing::warn!("voice: audio output stalled; retrying");
-                    note(&mut errors, AudioError::Stalled);
-                }
+                Ok(()) => trouble.ok(),
+                // A stall (its queue full for a second) loses the frame and
+                // tries the device with the next; a failure, or a device
+                // that keeps stalling, is replaced by a discard.
                 Err(e) => {
-                    tracing::warn!("voice: audio output failed ({e}); discarding");
-                    (self.sink, self.pacing) = (Box::new(Discard), Pacing::Clock);
-                    note(&mut errors, e);
+                    if trouble.give_up(e.clone()) {
+                        tracing::warn!("voice: audio output failed ({e}); discarding");
+                        (self.sink, self.pacing) = (Box::new(Discard), Pacing::Clock);
+                    } else {
+                        tracing::warn!("voice: audio output stalled; retrying");
+                    }
                 }
             }
             self.receiver.note_speaker_underruns(self.sink.underruns());
         }
-        errors
+        trouble.errors
     }
 }
 

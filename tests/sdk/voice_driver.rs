@@ -1,7 +1,8 @@
 //! The call driver's own rules, through a real server's relay with files
 //! and generators for audio: a microphone that fails goes on as silence
 //! and its error comes back from `stop`, one that stalls is retried (not
-//! given up), and the speaker's underruns reach the quality line. Then the
+//! given up) while one that keeps stalling is given up, and the speaker's
+//! underruns reach the quality line. Then the
 //! driver with real cpal devices on the PulseAudio rig (ignored: it needs
 //! the rig of ../shared/voice-rig.md):
 //!
@@ -123,6 +124,32 @@ async fn a_stalled_microphone_is_retried_not_replaced_by_silence() {
     assert_eq!(alice.audio_errors, vec![AudioError::Stalled], "noted once, not given up");
     let (level, _) = last_frame_level(&heard);
     assert!(level > -25.0, "the microphone's tone came through after its stalls: {level} dBFS");
+}
+
+/// A microphone that is gone without saying so: it only ever stalls.
+struct AlwaysStalls {
+    /// Reads so far (shared: the test reads it after the call).
+    reads: Arc<AtomicU64>,
+}
+
+impl AudioSource for AlwaysStalls {
+    fn read_frame(&mut self, _: &mut Frame) -> Result<(), AudioError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        Err(AudioError::Stalled)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_microphone_that_keeps_stalling_is_given_up_after_three_stalls() {
+    let reads = Arc::new(AtomicU64::new(0));
+    let (alice, bob) = call_for_a_second(
+        (Box::new(AlwaysStalls { reads: reads.clone() }), Box::new(Discard)),
+        (Box::new(Silence), Box::new(Discard)),
+    )
+    .await;
+    assert_eq!(reads.load(Ordering::Relaxed), 3, "retried twice, then replaced by silence");
+    assert_eq!(alice.audio_errors, vec![AudioError::Stalled]);
+    assert!(bob.packets_received > 20, "alice went on sending (silence) at 50 a second: {bob:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
