@@ -103,7 +103,44 @@ pub(super) enum Lapse {
     Expired,
 }
 
+/// The fields of an `invite` a call keeps.
+pub(super) struct Invite {
+    pub call_id: String,
+    pub callee: String,
+    pub content: String,
+    pub channel_id: String,
+    /// The caller's public key for the media session, passed on opaquely.
+    pub media_key: Option<String>,
+}
+
 impl<T: Moment> Call<T> {
+    /// The call `invite` asks for, from `caller` to `callee` (the invite's
+    /// callee, as the hub keeps the name), ringing from `now` for `ttl`; its
+    /// callee has no session yet (see [`Call::reach`]).
+    pub fn ringing(invite: Invite, caller: Arc<str>, callee: Arc<str>, now: T, ttl: Duration) -> Call<T> {
+        Call {
+            id: invite.call_id.into(),
+            caller,
+            callee,
+            content: invite.content,
+            channel_id: invite.channel_id,
+            media_key: invite.media_key,
+            invited: now,
+            phase: Phase::Ringing { expires: now + ttl, received: false, ack: Ack::NotStarted },
+            callee_seen: false,
+            caller_lost: None,
+            callee_lost: Some(now),
+        }
+    }
+
+    /// A callee session is handed the invitation at `now`: the callee has
+    /// seen the call, and its ack timeout runs.
+    pub fn reach(&mut self, now: T, ack_timeout: Duration) {
+        self.callee_seen = true;
+        self.callee_lost = None;
+        self.run_ack(now, ack_timeout);
+    }
+
     pub fn is_ringing(&self) -> bool {
         matches!(self.phase, Phase::Ringing { .. })
     }
@@ -183,24 +220,15 @@ pub(super) struct Ended {
 /// A call from alice ringing at bob (offline), for the tests of the call
 /// table and its stores.
 #[cfg(test)]
-pub(super) fn test_call(now: Instant) -> Call {
-    Call {
-        id: "c1".into(),
-        caller: "alice".into(),
+pub(super) fn test_call<T: Moment>(now: T) -> Call<T> {
+    let invite = Invite {
+        call_id: "c1".into(),
         callee: "bob".into(),
         content: String::new(),
         channel_id: String::new(),
         media_key: None,
-        invited: now,
-        phase: Phase::Ringing {
-            expires: now + Duration::from_secs(60),
-            received: false,
-            ack: Ack::NotStarted,
-        },
-        callee_seen: false,
-        caller_lost: None,
-        callee_lost: Some(now),
-    }
+    };
+    Call::ringing(invite, "alice".into(), "bob".into(), now, Duration::from_secs(60))
 }
 
 #[cfg(test)]

@@ -9,10 +9,11 @@
 //! written after the lock is released.
 
 use super::ServerConfig;
+use super::calls::Invite;
 use super::metrics::Metrics;
 use super::outbound::{Kick, Outbound, SessionId, encode};
 use super::relay::Relay;
-use super::requests::{Answer, Invite};
+use super::requests::Answer;
 use super::state::{State, err, ok};
 use super::store::MemoryStore;
 use crate::protocol::{ErrorCode, MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req, Request, ServerMessage};

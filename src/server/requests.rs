@@ -3,7 +3,7 @@
 //! with its reply and the events it causes queued in the order decided.
 //! Every one finds no call past its deadline: the hub catches up first.
 
-use super::calls::{Ack, Call, Ended, Phase};
+use super::calls::{Ack, Call, Ended, Invite, Phase};
 use super::outbound::{SessionId, encode};
 use super::state::{LogEntry, Outcome, State, err, invitation, ok};
 use super::store::CallStore;
@@ -49,38 +49,22 @@ impl<C: CallStore> State<C> {
         invite: Invite,
         now: Instant,
     ) -> Result<(), ProtocolError> {
-        let Invite { call_id, callee, content, channel_id, media_key } = invite;
-        if *callee == **caller {
+        if *invite.callee == **caller {
             return Err(ProtocolError::invalid_argument("callee_id must not be your own peer_id"));
         }
-        if self.calls.exists(&call_id) {
+        if self.calls.exists(&invite.call_id) {
+            let call_id = &invite.call_id;
             return Err(err(ErrorCode::DuplicateCallId, format!("call id {call_id} is already in use")));
         }
-        self.check_invite_limits(caller, &callee)?;
-        let callee = self.peers.intern(&callee);
+        self.check_invite_limits(caller, &invite.callee)?;
+        let callee = self.peers.intern(&invite.callee);
         let online = self.peers.is_online(&callee);
-        let mut call = Call {
-            id: call_id.into(),
-            caller: caller.clone(),
-            callee: callee.clone(),
-            content,
-            channel_id,
-            media_key,
-            invited: now,
-            phase: Phase::Ringing {
-                expires: now + self.config.invite_ttl,
-                received: false,
-                ack: Ack::NotStarted,
-            },
-            callee_seen: online,
-            caller_lost: None,
-            callee_lost: if online { None } else { Some(now) },
-        };
+        let mut call = Call::ringing(invite, caller.clone(), callee.clone(), now, self.config.invite_ttl);
         self.peers.send(id, &encode(&ok(req.clone())));
         self.metrics.call_placed();
         if online {
             self.metrics.invitation_delivered(now.saturating_duration_since(call.invited));
-            call.run_ack(now, self.config.ack_timeout);
+            call.reach(now, self.config.ack_timeout);
             self.peers.send_to_peer(&callee, &invitation(&call, now), None, true);
         }
         self.add_call(call);
@@ -296,16 +280,6 @@ pub(super) fn hangup_error(ended: Option<&Ended>, call_id: &str, peer: &str) -> 
 /// The error for a hang-up of a call that is not an accepted call of yours.
 pub(super) fn not_found_to_hang_up(call_id: &str) -> ProtocolError {
     err(ErrorCode::NotFound, format!("no accepted call {call_id} of yours"))
-}
-
-/// The fields of an `invite` the hub keeps.
-pub(super) struct Invite {
-    pub call_id: String,
-    pub callee: String,
-    pub content: String,
-    pub channel_id: String,
-    /// The caller's public key for the media session, passed on opaquely.
-    pub media_key: Option<String>,
 }
 
 /// The fields of an `accept` passed on to the caller.

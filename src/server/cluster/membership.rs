@@ -10,7 +10,7 @@
 //! its own heartbeat gone (it stalled, or Redis lost its data) registers
 //! its sessions again, as if each had logged in anew.
 
-use super::record::{Change, Committed, Guard, Transition};
+use super::record::{Committed, Guard, Transition};
 use super::{ClusterHub, RETRIES, Unavailable, now_ms};
 use crate::protocol::{ErrorCode, LiveCall, OkResult, ProtocolError, Req, ServerMessage};
 use crate::server::calls::{Call, UnixMs};
@@ -173,14 +173,8 @@ impl ClusterHub {
             if unchanged {
                 return Ok(found);
             }
-            let guard = Some(Guard { peer: peer.clone(), online: true });
-            let transition = Transition {
-                id: call_id.into(),
-                expected: read.raw,
-                change: Change::Update(record),
-                guard,
-                notices: Vec::new(),
-            };
+            let transition =
+                Transition::guarded_update(&read, record, Guard { peer: peer.clone(), online: true });
             match self.commit(&transition).await? {
                 Committed::Stale => continue,
                 _ => return Ok(found),
@@ -248,14 +242,8 @@ impl ClusterHub {
             } else {
                 return Ok(());
             }
-            let guard = Some(Guard { peer: peer.clone(), online: false });
-            let transition = Transition {
-                id: call_id.into(),
-                expected: read.raw,
-                change: Change::Update(record),
-                guard,
-                notices: Vec::new(),
-            };
+            let transition =
+                Transition::guarded_update(&read, record, Guard { peer: peer.clone(), online: false });
             if self.commit(&transition).await? != Committed::Stale {
                 return Ok(());
             }

@@ -101,6 +101,27 @@ pub(super) enum Committed {
 }
 
 impl Transition {
+    /// `change` to the call as `read`, guarded by nothing, with `notices`.
+    pub fn of(read: &Read, change: Change, notices: Vec<(Notice, Option<String>)>) -> Transition {
+        Transition {
+            id: read.record.call.id.clone(),
+            expected: read.raw.clone(),
+            change,
+            guard: None,
+            notices,
+        }
+    }
+
+    /// The end of the call as `read`, with `notices`.
+    pub fn end(read: &Read, notices: Vec<(Notice, Option<String>)>) -> Transition {
+        Transition::of(read, Change::End(read.record.clone()), notices)
+    }
+
+    /// The call as `read` becomes `record`, only while `guard` holds; no events.
+    pub fn guarded_update(read: &Read, record: Record, guard: Guard) -> Transition {
+        Transition { guard: Some(guard), ..Transition::of(read, Change::Update(record), Vec::new()) }
+    }
+
     /// The `commit` script's arguments for this transition.
     pub fn args(&self, grace: Duration, remember: Duration, max_calls: usize) -> Vec<String> {
         let (mode, record) = match &self.change {
@@ -164,28 +185,11 @@ pub(super) fn committed(code: i64) -> Committed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::calls::{Ack, Phase};
+    use crate::server::calls::Phase;
     use crate::server::outbound::Outbound;
 
     fn ringing(now: UnixMs) -> Record {
-        let call = Call {
-            id: "c1".into(),
-            caller: "alice".into(),
-            callee: "bob".into(),
-            content: String::new(),
-            channel_id: String::new(),
-            media_key: None,
-            invited: now,
-            phase: Phase::Ringing {
-                expires: now + Duration::from_secs(60),
-                received: false,
-                ack: Ack::NotStarted,
-            },
-            callee_seen: false,
-            caller_lost: None,
-            callee_lost: Some(now),
-        };
-        Record { call, relay: Some("n2".into()) }
+        Record { call: crate::server::calls::test_call(now), relay: Some("n2".into()) }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::protocol::{
     CancelReason, ErrorCode, HangupReason, MAX_RINGING_PER_CALLEE, MAX_SUBSCRIPTIONS, OkResult,
     ProtocolError, Req, Request, Role, ServerMessage,
 };
-use crate::server::calls::{Ack, Call, Ended, Phase, UnixMs};
+use crate::server::calls::{Ack, Call, Ended, Invite, Phase, UnixMs};
 use crate::server::expiry::Notice;
 use crate::server::outbound::{SessionId, encode};
 use crate::server::requests::{ended_error, hangup_error, not_found_to_hang_up};
@@ -37,7 +37,12 @@ impl ClusterHub {
     ) -> Result<(), ProtocolError> {
         match request {
             Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
-                let call = self.new_call(peer, call_id, callee_id, content, channel_id, media_key)?;
+                if *callee_id == **peer {
+                    return Err(ProtocolError::invalid_argument("callee_id must not be your own peer_id"));
+                }
+                let callee = callee_id.as_str().into();
+                let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key };
+                let call = Call::ringing(invite, peer.clone(), callee, now_ms(), self.config.invite_ttl);
                 self.invite(id, req, call).await
             }
             Request::Cancel { call_id } => self.cancel(id, peer, req, &call_id).await,
@@ -59,39 +64,6 @@ impl ClusterHub {
         }
     }
 
-    /// The call an invite asks for, ringing from now.
-    fn new_call(
-        &self,
-        caller: &Arc<str>,
-        call_id: String,
-        callee: String,
-        content: String,
-        channel_id: String,
-        media_key: Option<String>,
-    ) -> Result<Call<UnixMs>, ProtocolError> {
-        if *callee == **caller {
-            return Err(ProtocolError::invalid_argument("callee_id must not be your own peer_id"));
-        }
-        let now = now_ms();
-        Ok(Call {
-            id: call_id.into(),
-            caller: caller.clone(),
-            callee: callee.into(),
-            content,
-            channel_id,
-            media_key,
-            invited: now,
-            phase: Phase::Ringing {
-                expires: now + self.config.invite_ttl,
-                received: false,
-                ack: Ack::NotStarted,
-            },
-            callee_seen: false,
-            caller_lost: None,
-            callee_lost: Some(now),
-        })
-    }
-
     async fn invite(
         &self,
         id: SessionId,
@@ -100,9 +72,7 @@ impl ClusterHub {
     ) -> Result<(), ProtocolError> {
         let now = offline.invited;
         let mut online = offline.clone();
-        online.callee_seen = true;
-        online.callee_lost = None;
-        online.run_ack(now, self.config.ack_timeout);
+        online.reach(now, self.config.ack_timeout);
         let grace = self.config.offline_grace;
         let deadline = |c: &Call<UnixMs>| c.next_deadline(grace).map_or(0, |(at, _)| at.0);
         let json = |c: &Call<UnixMs>| {
@@ -214,6 +184,25 @@ impl ClusterHub {
         }
     }
 
+    /// Ends the call as `read` with `notices`, answers session `id`'s
+    /// request `ok` and logs `outcome`; `false` if the call changed since it
+    /// was read (nothing was done: read again and decide again).
+    async fn end_as_read(
+        &self,
+        id: SessionId,
+        req: &Option<Req>,
+        read: &Read,
+        notices: Vec<(Notice, Option<String>)>,
+        outcome: Outcome,
+    ) -> Result<bool, Unavailable> {
+        if self.commit(&Transition::end(read, notices)).await? != Committed::Done {
+            return Ok(false);
+        }
+        self.send_local(id, &encode(&ok(req.clone())));
+        self.ended_call(&read.record.call, outcome);
+        Ok(true)
+    }
+
     /// Counts and logs a call this node ended.
     pub(super) fn ended_call(&self, call: &Call<UnixMs>, outcome: Outcome) {
         self.metrics.call_ended_in_cluster(outcome.name(&call.phase));
@@ -246,16 +235,7 @@ impl ClusterHub {
             let canceled =
                 ServerMessage::Canceled { call_id: call_id.to_owned(), reason: CancelReason::CallerCanceled };
             let notices = vec![(notice(&call.callee, &canceled, call.callee_seen), None)];
-            let transition = Transition {
-                id: call.id.clone(),
-                expected: read.raw.clone(),
-                change: Change::End(read.record.clone()),
-                guard: None,
-                notices,
-            };
-            if self.commit(&transition).await? == Committed::Done {
-                self.send_local(id, &encode(&ok(req.clone())));
-                self.ended_call(call, Outcome::Canceled);
+            if self.end_as_read(id, req, &read, notices, Outcome::Canceled).await? {
                 return Ok(());
             }
         }
@@ -281,13 +261,7 @@ impl ClusterHub {
             }
             let told = ServerMessage::ReceivedByPeer { call_id: call_id.to_owned() };
             let notices = vec![(notice(&call.caller, &told, true), None)];
-            let transition = Transition {
-                id: call.id.clone(),
-                expected: read.raw,
-                change: Change::Update(record),
-                guard: None,
-                notices,
-            };
+            let transition = Transition::of(&read, Change::Update(record), notices);
             if self.commit(&transition).await? == Committed::Done {
                 return Ok(());
             }
@@ -355,13 +329,7 @@ impl ClusterHub {
                 (notice(&call.caller, &accepted, true), None),
                 (notice(&call.callee, &elsewhere, true), Some(self.field(id))),
             ];
-            let transition = Transition {
-                id: call.id.clone(),
-                expected: read.raw.clone(),
-                change: Change::Accept(record.clone()),
-                guard: None,
-                notices,
-            };
+            let transition = Transition::of(&read, Change::Accept(record.clone()), notices);
             let committed = self.commit(&transition).await;
             if !matches!(committed, Ok(Committed::Done))
                 && let Some(relay) = &self.relay
@@ -418,16 +386,7 @@ impl ClusterHub {
                 (notice(&call.caller, &refused, true), None),
                 (notice(&call.callee, &elsewhere, true), Some(self.field(id))),
             ];
-            let transition = Transition {
-                id: call.id.clone(),
-                expected: read.raw.clone(),
-                change: Change::End(read.record.clone()),
-                guard: None,
-                notices,
-            };
-            if self.commit(&transition).await? == Committed::Done {
-                self.send_local(id, &encode(&ok(req.clone())));
-                self.ended_call(call, Outcome::Refused);
+            if self.end_as_read(id, req, &read, notices, Outcome::Refused).await? {
                 return Ok(());
             }
         }
@@ -460,16 +419,7 @@ impl ClusterHub {
                 (notice(&call.caller, &hung_up, true), me.clone()),
                 (notice(&call.callee, &hung_up, true), me),
             ];
-            let transition = Transition {
-                id: call.id.clone(),
-                expected: read.raw.clone(),
-                change: Change::End(read.record.clone()),
-                guard: None,
-                notices,
-            };
-            if self.commit(&transition).await? == Committed::Done {
-                self.send_local(id, &encode(&ok(req.clone())));
-                self.ended_call(call, Outcome::HungUp(HangupReason::Hangup));
+            if self.end_as_read(id, req, &read, notices, Outcome::HungUp(HangupReason::Hangup)).await? {
                 return Ok(());
             }
         }

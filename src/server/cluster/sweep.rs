@@ -5,7 +5,7 @@
 //! settling one deadline are harmless: the end of a call is a
 //! compare-and-set, and the second finds the call gone.
 
-use super::record::{Change, Committed, Guard, Transition};
+use super::record::{Committed, Guard, Transition};
 use super::{ClusterHub, RETRIES, Unavailable, now_ms};
 use crate::server::calls::{Lapse, UnixMs};
 use crate::server::expiry::lapse_notices;
@@ -95,13 +95,8 @@ impl ClusterHub {
                 Lapse::AckTimeout | Lapse::Expired => None,
             };
             let (outcome, notices) = lapse_notices(call, lapse);
-            let transition = Transition {
-                id: call.id.clone(),
-                expected: read.raw.clone(),
-                change: Change::End(read.record.clone()),
-                guard: guard.clone(),
-                notices: notices.into_iter().map(|n| (n, None)).collect(),
-            };
+            let notices = notices.into_iter().map(|n| (n, None)).collect();
+            let transition = Transition { guard: guard.clone(), ..Transition::end(&read, notices) };
             match self.commit(&transition).await? {
                 Committed::Done => {
                     self.ended_call(call, outcome);
@@ -159,14 +154,7 @@ impl ClusterHub {
             call.callee_lost = None;
             call.run_ack(now_ms(), self.config.ack_timeout);
         }
-        let guard = Some(Guard { online: true, ..guard });
-        let transition = Transition {
-            id: call.id.clone(),
-            expected: read.raw,
-            change: Change::Update(record),
-            guard,
-            notices: Vec::new(),
-        };
+        let transition = Transition::guarded_update(&read, record, Guard { online: true, ..guard });
         self.commit(&transition).await.map(|_| ())
     }
 }
