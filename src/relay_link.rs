@@ -274,8 +274,13 @@ async fn udp_target(info: &MediaInfo, server_url: &str) -> Result<Option<SocketA
     Ok(Some(addr))
 }
 
-/// The `/media` URL on the signaling server's scheme, host and port.
+/// The `/media` URL: `ws` itself when it is a whole URL (a cluster node
+/// names its own, as the call's relay may be on another node than the
+/// client's), else the path on the signaling server's scheme, host and port.
 fn websocket_url(info: &MediaInfo, server_url: &str) -> Result<String, RelayLinkError> {
+    if info.ws.starts_with("ws://") || info.ws.starts_with("wss://") {
+        return Ok(info.ws.clone());
+    }
     let uri: tokio_tungstenite::tungstenite::http::Uri =
         server_url.parse().map_err(|_| RelayLinkError::BadInfo(format!("bad server URL {server_url}")))?;
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
@@ -353,6 +358,8 @@ mod tests {
             "wss://example.org:8443/media"
         );
         assert!(websocket_url(&info(None), "not a url").is_err());
+        let elsewhere = MediaInfo { ws: "ws://10.0.0.2:7878/media".into(), ..info(None) };
+        assert_eq!(websocket_url(&elsewhere, "ws://10.0.0.1:7878/").unwrap(), "ws://10.0.0.2:7878/media");
     }
 
     #[tokio::test]

@@ -13,7 +13,6 @@ pub mod audio;
 pub mod call;
 pub mod codec;
 pub mod crypto;
-pub mod driver;
 pub mod jitter;
 pub mod level;
 pub mod packet;
@@ -22,8 +21,6 @@ pub mod session;
 
 #[cfg(test)]
 mod pipeline_tests;
-#[cfg(all(test, feature = "desktop"))]
-mod rig_tests;
 
-pub use call::{CallLink, CallStats, Pacing, VoiceCall};
+pub use call::{AudioEnds, CallLink, CallStats, Pacing, VoiceCall};
 pub use session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};

@@ -29,3 +29,5 @@ mod remote;
 mod storm;
 #[path = "sdk/voice.rs"]
 mod voice;
+#[path = "sdk/voice_driver.rs"]
+mod voice_driver;

@@ -10,8 +10,7 @@ use crate::media::{CallFacts, MediaError, MediaStatus};
 use crate::protocol::Role as CallRole;
 use crate::relay_link::Transport;
 use crate::sdk::Client;
-use crate::voice::audio::{AudioSink, AudioSource};
-use crate::voice::call::{CallLink, Pacing, VoiceCall};
+use crate::voice::call::{AudioEnds, CallLink, VoiceCall};
 use crate::voice::crypto::{LocalKey, Role};
 use crate::voice::{VoiceConfig, VoiceControl};
 use std::collections::HashMap;
@@ -79,13 +78,7 @@ struct RelayLine {
 }
 
 impl VoiceStarter for RelayVoice {
-    fn start(
-        &self,
-        call: &CallFacts,
-        source: Box<dyn AudioSource>,
-        sink: Box<dyn AudioSink>,
-        paced_by_devices: bool,
-    ) -> Result<Box<dyn VoiceLine>, MediaError> {
+    fn start(&self, call: &CallFacts, ends: AudioEnds) -> Result<Box<dyn VoiceLine>, MediaError> {
         let offer = self.offers.lock().unwrap_or_else(|p| p.into_inner()).remove(&call.call_id);
         let Some(Offer { key, client, server_url }) = offer else {
             return Err(MediaError("No voice key for this call".into()));
@@ -100,7 +93,6 @@ impl VoiceStarter for RelayVoice {
         };
         let keys = key.agree(&theirs, role, &call.call_id).map_err(|e| MediaError(e.to_string()))?;
         let safety_code = keys.safety_code.clone();
-        let pacing = if paced_by_devices { Pacing::Device } else { Pacing::Clock };
         let state = Arc::new(Mutex::new(Started::Connecting));
         let started = state.clone();
         tokio::spawn(async move {
@@ -120,7 +112,7 @@ impl VoiceStarter for RelayVoice {
                 return;
             };
             let link = CallLink { media, server_url, options: Default::default() };
-            let result = VoiceCall::start(keys, &link, VoiceConfig::default(), source, sink, pacing).await;
+            let result = VoiceCall::start(keys, &link, VoiceConfig::default(), ends).await;
             let mut state = started.lock().unwrap_or_else(|p| p.into_inner());
             *state = match result {
                 // Hung up while connecting: the line was stopped already.

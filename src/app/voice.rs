@@ -12,9 +12,9 @@
 
 use super::audio::AudioDevices;
 use crate::media::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus, VoiceView};
-use crate::voice::VoiceControl;
 use crate::voice::audio::device::DeviceChoice;
 use crate::voice::audio::{AudioSink, AudioSource, Discard, Silence};
+use crate::voice::{AudioEnds, Pacing, VoiceControl};
 use std::sync::Arc;
 
 /// A call's running voice, as the driver gives it.
@@ -32,16 +32,11 @@ pub trait VoiceLine {
 
 /// Starts the voice of an accepted call with this microphone and speaker.
 pub trait VoiceStarter: Send + Sync {
-    /// `paced_by_devices`: both ends are sound-card devices that block in
-    /// their reads and writes (they set the pace); otherwise at least one
-    /// is a stand-in that returns at once and the driver keeps the 20 ms clock.
-    fn start(
-        &self,
-        call: &CallFacts,
-        source: Box<dyn AudioSource>,
-        sink: Box<dyn AudioSink>,
-        paced_by_devices: bool,
-    ) -> Result<Box<dyn VoiceLine>, MediaError>;
+    /// `ends` says, per direction, whether a sound-card device sets the
+    /// pace (it blocks in its reads or writes) or a stand-in that returns
+    /// at once (silence for a missing microphone, a discard for a missing
+    /// speaker) needs the driver's 20 ms clock.
+    fn start(&self, call: &CallFacts, ends: AudioEnds) -> Result<Box<dyn VoiceLine>, MediaError>;
 }
 
 /// The media hook of `{"kind": "voice"}`.
@@ -70,8 +65,18 @@ impl MediaHook for VoiceMedia {
                 (Box::new(Discard), Some("No speaker found: you cannot hear the other side".to_owned()))
             }
         };
-        let paced = self.devices.paces() && no_microphone.is_none() && no_speaker.is_none();
-        let line = self.starter.start(call, source, sink, paced)?;
+        // Each direction apart: a missing speaker must not take the
+        // microphone off its own clock.
+        let pacing = |present: bool| {
+            if self.devices.paces() && present { Pacing::Device } else { Pacing::Clock }
+        };
+        let ends = AudioEnds {
+            source,
+            capture: pacing(no_microphone.is_none()),
+            sink,
+            playback: pacing(no_speaker.is_none()),
+        };
+        let line = self.starter.start(call, ends)?;
         // Logged so a script (scripts/two-app-voice-check.sh) can check both
         // ends show the same code without reading the screen.
         tracing::info!(call_id = %call.call_id, safety_code = %line.safety_code(), "voice call started");

@@ -9,7 +9,7 @@ use crate::relay_link::LinkOptions;
 use crate::voice::audio::{AudioError, AudioSink, AudioSource};
 use crate::voice::codec::{FRAME_SAMPLES, Frame};
 use crate::voice::crypto::{LocalKey, Role};
-use crate::voice::{CallLink, Pacing, VoiceCall, VoiceConfig};
+use crate::voice::{AudioEnds, CallLink, VoiceCall, VoiceConfig};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -87,8 +87,8 @@ pub fn accept_with(server_url: String) -> AcceptWith {
             };
             let (sink, source) = delay_line(ECHO_DELAY);
             let link = CallLink { media, server_url, options: LinkOptions::default() };
-            let (source, sink) = (Box::new(source), Box::new(sink));
-            match VoiceCall::start(keys, &link, VoiceConfig::default(), source, sink, Pacing::Clock).await {
+            let ends = AudioEnds::clocked(Box::new(source), Box::new(sink));
+            match VoiceCall::start(keys, &link, VoiceConfig::default(), ends).await {
                 Ok(call) => {
                     tokio::spawn(async move {
                         while invitation.is_call_live() {

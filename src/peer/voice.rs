@@ -13,7 +13,7 @@ use crate::sdk::{self, Client, Event, LocalInvitation, MediaKey, RemoteInvitatio
 use crate::voice::audio::wav::{WavSink, WavSource};
 use crate::voice::audio::{AudioError, AudioSink, AudioSource, Discard, Silence};
 use crate::voice::crypto::{CallKeys, LocalKey, Role};
-use crate::voice::{CallLink, Pacing, VoiceCall, VoiceConfig};
+use crate::voice::{AudioEnds, CallLink, VoiceCall, VoiceConfig};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -105,7 +105,7 @@ impl PeerVoice {
             Err(e) => return failed(e.to_string()),
         };
         let link = CallLink { media, server_url: self.server_url.clone(), options: LinkOptions::default() };
-        match VoiceCall::start(keys, &link, VoiceConfig::default(), source, sink, Pacing::Clock).await {
+        match VoiceCall::start(keys, &link, VoiceConfig::default(), AudioEnds::clocked(source, sink)).await {
             Ok(call) => {
                 let line = voice_line(
                     "started",

@@ -57,6 +57,10 @@ pub(crate) struct ClusterHub {
     local: Mutex<Local>,
     /// The media relay of this node, for the calls it accepts.
     relay: Option<Arc<Relay>>,
+    /// This node's own `/media` URL, handed to callers on other nodes for
+    /// the relay's fallback (`None` when it listens on every interface and
+    /// cannot name one: then the path is handed, as on a single node).
+    media_url: Option<String>,
     /// What the node counts.
     pub(super) metrics: Arc<Metrics>,
     /// Whether Redis was unreachable at the last try: an outage is logged
@@ -136,6 +140,7 @@ impl ClusterHub {
         config: ServerConfig,
         relay: Option<Arc<Relay>>,
         metrics: Arc<Metrics>,
+        listening: Option<std::net::SocketAddr>,
     ) -> redis::RedisResult<Arc<ClusterHub>> {
         let cluster = config.cluster.clone().expect("a cluster configuration");
         let client = redis::Client::open(cluster.redis_url.as_str())?;
@@ -146,12 +151,17 @@ impl ClusterHub {
             .set_max_delay(Duration::from_secs(1));
         let redis = ConnectionManager::new_lazy_with_config(client, manager_config)?;
         let local_peers = Peers::new(config.offline_grace, usize::MAX);
+        let scheme = if config.tls.is_some() { "wss" } else { "ws" };
+        let media_url = listening
+            .filter(|addr| !addr.ip().is_unspecified())
+            .map(|addr| format!("{scheme}://{addr}{}", crate::protocol::media::MEDIA_WS_PATH));
         let hub = Arc::new(ClusterHub {
             node: cluster.node_id.as_str().into(),
             redis,
             scripts: Scripts::new(),
             local: Mutex::new(Local { peers: local_peers, held: HashMap::new() }),
             relay,
+            media_url,
             metrics,
             redis_down: AtomicBool::new(false),
             sweeper_wakes_at: AtomicU64::new(u64::MAX),

@@ -57,7 +57,7 @@ pub(super) async fn serve(
 ) {
     let limit = Arc::new(Semaphore::new(connection_cap(config.max_connections)));
     let tls = config.tls.clone().map(TlsAcceptor::from);
-    let Some(hub) = decider(config, relay.clone()).await else { return };
+    let Some(hub) = decider(config, relay.clone(), listener.local_addr().ok()).await else { return };
     let _metrics =
         super::metrics::serve_endpoint(hub.config().metrics_listener.as_ref(), hub.metrics().clone());
     let sweeper = match &hub {
@@ -104,12 +104,16 @@ pub(super) async fn serve(
 
 /// The hub `config` asks for: a cluster node's when it names a cluster,
 /// else the single node's. `None` (logged) if the cluster's URL is unusable.
-async fn decider(config: ServerConfig, relay: Option<Arc<Relay>>) -> Option<Backend> {
+async fn decider(
+    config: ServerConfig,
+    relay: Option<Arc<Relay>>,
+    listening: Option<SocketAddr>,
+) -> Option<Backend> {
     if config.cluster.is_none() {
         return Some(Backend::Single(Hub::new(config, relay)));
     }
     let metrics = Arc::new(super::metrics::Metrics::new());
-    match ClusterHub::start(config, relay, metrics) {
+    match ClusterHub::start(config, relay, metrics, listening) {
         Ok(hub) => {
             hub.ready(CLUSTER_PATIENCE).await;
             Some(Backend::Cluster(hub))

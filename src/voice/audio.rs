@@ -39,6 +39,13 @@ pub trait AudioSink: Send {
     /// Plays or stores one frame. A device blocks while its queue is full
     /// (it paces the receiver); files return at once.
     fn write_frame(&mut self, frame: &Frame) -> Result<(), AudioError>;
+
+    /// Times the sink found nothing to play since it opened (a device's
+    /// underruns: the receiver fell behind the sound card). Files and
+    /// memory cannot run dry: 0.
+    fn underruns(&self) -> u64 {
+        0
+    }
 }
 
 /// A source of digital silence (no `--audio-in`, or no microphone).

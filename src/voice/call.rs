@@ -9,7 +9,11 @@
 //! The audio sides are threads because a real device blocks in
 //! `read_frame`/`write_frame` and paces them ([`Pacing::Device`]); files,
 //! tones and silence return at once and are paced by a 20 ms clock
-//! ([`Pacing::Clock`]). The queues are bounded and never waited on from
+//! ([`Pacing::Clock`]), each direction by its own ([`AudioEnds`]: a device
+//! microphone with no speaker, say). A device that stalls (a second
+//! without a frame, as when a sound server starts slowly) is retried; one
+//! that fails is replaced by silence or a discard, and the call goes on;
+//! [`VoiceCall::stop`] returns what they met. The queues are bounded and never waited on from
 //! the audio side (a full queue drops the packet, as the network would),
 //! and nothing on the audio path takes a lock. The app, the headless peer
 //! and the demo `echo` all start calls here.
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::audio::{AudioSink, AudioSource, Discard, Silence};
+use super::audio::{AudioError, AudioSink, AudioSource, Discard, Silence};
 use super::codec::{FRAME_SAMPLES, Frame};
 use super::crypto::CallKeys;
 use super::session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};
@@ -43,6 +47,25 @@ pub enum Pacing {
     Clock,
     /// The devices themselves: `read_frame` and `write_frame` block.
     Device,
+}
+
+/// A call's microphone and speaker, each with what paces its thread.
+pub struct AudioEnds {
+    /// What the other side hears.
+    pub source: Box<dyn AudioSource>,
+    /// Who keeps time for the capture thread.
+    pub capture: Pacing,
+    /// Where the other side's voice is played.
+    pub sink: Box<dyn AudioSink>,
+    /// Who keeps time for the playback thread.
+    pub playback: Pacing,
+}
+
+impl AudioEnds {
+    /// Both ends paced by the 20 ms clock: files, tones, silence.
+    pub fn clocked(source: Box<dyn AudioSource>, sink: Box<dyn AudioSink>) -> AudioEnds {
+        AudioEnds { source, capture: Pacing::Clock, sink, playback: Pacing::Clock }
+    }
 }
 
 /// Everything a call needs besides its audio.
@@ -78,6 +101,9 @@ pub struct CallStats {
     pub packets_dropped: u64,
     /// The quality line at the end (loss, jitter, rejected packets).
     pub quality: Quality,
+    /// What the microphone and the speaker met (a stall, a failure), once
+    /// per kind in a row; the call went on regardless.
+    pub audio_errors: Vec<AudioError>,
 }
 
 /// Counters the workers share (atomics only).
@@ -100,7 +126,8 @@ pub struct VoiceCall {
     /// Tells the audio threads to finish.
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-    threads: Vec<JoinHandle<()>>,
+    /// The capture and playback threads; each returns its audio errors.
+    threads: Vec<JoinHandle<Vec<AudioError>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -111,9 +138,7 @@ impl VoiceCall {
         keys: CallKeys,
         link: &CallLink,
         config: VoiceConfig,
-        source: Box<dyn AudioSource>,
-        sink: Box<dyn AudioSink>,
-        pacing: Pacing,
+        ends: AudioEnds,
     ) -> Result<VoiceCall, CallError> {
         let relay = RelayLink::connect_with(&link.media, &link.server_url, &link.options).await?;
         let transport = relay.transport();
@@ -130,9 +155,16 @@ impl VoiceCall {
             tokio::spawn(send_task(link_tx, outbox_rx, counters.clone())),
             tokio::spawn(receive_task(link_rx, inbox_tx, counters.clone())),
         ];
-        let capture =
-            Capture { source, sender, outbox, pacing, stop: stop.clone(), counters: counters.clone() };
-        let playback = Playback { sink, receiver, inbox, pacing, stop: stop.clone() };
+        let AudioEnds { source, capture, sink, playback } = ends;
+        let capture = Capture {
+            source,
+            sender,
+            outbox,
+            pacing: capture,
+            stop: stop.clone(),
+            counters: counters.clone(),
+        };
+        let playback = Playback { sink, receiver, inbox, pacing: playback, stop: stop.clone() };
         let threads = vec![
             std::thread::Builder::new()
                 .name("voice-capture".into())
@@ -159,7 +191,11 @@ impl VoiceCall {
             task.abort();
         }
         let threads = std::mem::take(&mut self.threads);
-        let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await;
+        let audio_errors = tokio::task::spawn_blocking(move || {
+            threads.into_iter().flat_map(|t| t.join().unwrap_or_default()).collect()
+        })
+        .await
+        .unwrap_or_default();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CallStats {
             transport: self.transport,
@@ -167,6 +203,7 @@ impl VoiceCall {
             packets_received: load(&self.counters.received),
             packets_dropped: load(&self.counters.dropped),
             quality: self.control.quality(),
+            audio_errors,
         }
     }
 }
@@ -202,6 +239,39 @@ impl Ticker {
     }
 }
 
+/// Stalls in a row after which a device is given up: a sound server
+/// starting slowly stalls once; a device that stalls for seconds on end is
+/// gone, and retrying it would send one frame a second.
+const STALLS_BEFORE_GIVING_UP: u32 = 3;
+
+/// What the audio threads met, and whether to go on with the device.
+#[derive(Debug, Default)]
+struct AudioTrouble {
+    /// For [`CallStats::audio_errors`], once per kind in a row.
+    errors: Vec<AudioError>,
+    /// Stalls since the device last worked.
+    stalls_in_a_row: u32,
+}
+
+impl AudioTrouble {
+    /// The device worked.
+    fn ok(&mut self) {
+        self.stalls_in_a_row = 0;
+    }
+
+    /// Notes `error`; true if the device should be given up (it failed,
+    /// or stalled [`STALLS_BEFORE_GIVING_UP`] times in a row), false to
+    /// retry it (a stall).
+    fn give_up(&mut self, error: AudioError) -> bool {
+        let stalled = error == AudioError::Stalled;
+        if self.errors.last() != Some(&error) {
+            self.errors.push(error);
+        }
+        self.stalls_in_a_row = if stalled { self.stalls_in_a_row + 1 } else { 0 };
+        !stalled || self.stalls_in_a_row >= STALLS_BEFORE_GIVING_UP
+    }
+}
+
 /// The capture thread's state.
 struct Capture {
     source: Box<dyn AudioSource>,
@@ -213,18 +283,29 @@ struct Capture {
 }
 
 impl Capture {
-    fn run(mut self) {
+    fn run(mut self) -> Vec<AudioError> {
+        let mut trouble = AudioTrouble::default();
         let mut frame: Frame = [0; FRAME_SAMPLES];
         let mut ticker = Ticker::new();
         while !self.stop.load(Ordering::Relaxed) {
             if self.pacing == Pacing::Clock {
                 ticker.wait();
             }
-            if let Err(e) = self.source.read_frame(&mut frame) {
-                // The call goes on without a microphone.
-                tracing::warn!("voice: audio input failed ({e}); sending silence");
-                (self.source, self.pacing) = (Box::new(Silence), Pacing::Clock);
-                frame.fill(0);
+            match self.source.read_frame(&mut frame) {
+                Ok(()) => trouble.ok(),
+                Err(e) => {
+                    frame.fill(0);
+                    // A stall (a sound server starting slowly) gets a
+                    // frame of silence and the device again; a failure or
+                    // a device that keeps stalling, silence from now on:
+                    // the call goes on without a microphone.
+                    if trouble.give_up(e.clone()) {
+                        tracing::warn!("voice: audio input failed ({e}); sending silence");
+                        (self.source, self.pacing) = (Box::new(Silence), Pacing::Clock);
+                    } else {
+                        tracing::warn!("voice: audio input stalled; retrying");
+                    }
+                }
             }
             if let Err(e) = self.sender.on_captured_frame(&frame, Instant::now()) {
                 tracing::warn!("voice: encoding failed: {e}");
@@ -235,6 +316,7 @@ impl Capture {
                 }
             }
         }
+        trouble.errors
     }
 }
 
@@ -249,7 +331,8 @@ struct Playback {
 }
 
 impl Playback {
-    fn run(mut self) {
+    fn run(mut self) -> Vec<AudioError> {
+        let mut trouble = AudioTrouble::default();
         let mut ticker = Ticker::new();
         while !self.stop.load(Ordering::Relaxed) {
             if self.pacing == Pacing::Clock {
@@ -260,11 +343,23 @@ impl Playback {
                 let _ = self.receiver.on_packet(&packet, arrived);
             }
             let frame = self.receiver.next_playback_frame(Instant::now());
-            if let Err(e) = self.sink.write_frame(&frame) {
-                tracing::warn!("voice: audio output failed ({e}); discarding");
-                (self.sink, self.pacing) = (Box::new(Discard), Pacing::Clock);
+            match self.sink.write_frame(&frame) {
+                Ok(()) => trouble.ok(),
+                // A stall (its queue full for a second) loses the frame and
+                // tries the device with the next; a failure, or a device
+                // that keeps stalling, is replaced by a discard.
+                Err(e) => {
+                    if trouble.give_up(e.clone()) {
+                        tracing::warn!("voice: audio output failed ({e}); discarding");
+                        (self.sink, self.pacing) = (Box::new(Discard), Pacing::Clock);
+                    } else {
+                        tracing::warn!("voice: audio output stalled; retrying");
+                    }
+                }
             }
+            self.receiver.note_speaker_underruns(self.sink.underruns());
         }
+        trouble.errors
     }
 }
 

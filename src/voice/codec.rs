@@ -1,5 +1,6 @@
 //! Opus for voice: 48 kHz mono, 20 ms frames, VoIP mode, in-band FEC whose
-//! strength follows the loss the other side reports.
+//! strength (and the bit rate and coded band) follows the loss the other
+//! side reports.
 
 use thiserror::Error;
 
@@ -18,6 +19,18 @@ pub const DEFAULT_BITRATE: i32 = 24_000;
 /// range: at 24 kbit/s the FEC copy starves the primary frame (speech with
 /// 10 % loss scores PESQ-WB 2.31 there, 2.57 at 32 kbit/s; docs/media.md).
 pub const HIGH_BITRATE_LOSS_PCT: f32 = 2.0;
+/// The widest band coded on a clean path: super-wideband (speech up to
+/// 12 kHz), not fullband. At 24 kbit/s libopus would spend the hybrid
+/// mode's high band on 12-20 kHz, where speech carries little, and take
+/// those bits from the band that carries it (docs/media.md, "Tuning":
+/// clean-path PESQ-WB up on all six speech samples tried).
+const CLEAN_BANDWIDTH: opus::Bandwidth = opus::Bandwidth::Superwideband;
+/// The widest band coded while the path loses packets: wideband, all
+/// SILK. In-band FEC (LBRR) copies only the SILK layer, so in hybrid mode
+/// the high band of a lost frame is gone anyway, and the bits it took are
+/// taken from the voice and its FEC copy (10 % loss: PESQ-WB up on all
+/// twelve sample-and-loss-pattern runs tried).
+const LOSSY_BANDWIDTH: opus::Bandwidth = opus::Bandwidth::Wideband;
 /// Added to the measured loss for the expected-loss hint: FEC that is a
 /// little generous costs a few bits; FEC that is missing costs a word.
 const LOSS_HINT_MARGIN: f32 = 2.0;
@@ -54,6 +67,7 @@ impl VoiceEncoder {
         opus.set_bitrate(opus::Bitrate::Bits(bitrate))?;
         opus.set_inband_fec(true)?;
         opus.set_signal(opus::Signal::Voice)?;
+        opus.set_max_bandwidth(CLEAN_BANDWIDTH)?;
         // FEC only goes into a packet when libopus expects loss; start at a
         // little so the first lost packet can already be recovered.
         let loss_hint = 5;
@@ -63,14 +77,16 @@ impl VoiceEncoder {
 
     /// Follows the loss measured on the path: the expected-loss hint
     /// (measured plus a margin) and, above [`HIGH_BITRATE_LOSS_PCT`], the
-    /// top of the bit-rate range so the FEC has bits to use.
+    /// top of the bit-rate range so the FEC has bits to use, and wideband
+    /// ([`LOSSY_BANDWIDTH`]) so they go where the FEC protects them.
     pub fn adapt_to_loss(&mut self, loss_pct: f32) -> Result<(), CodecError> {
         let loss_pct = if loss_pct.is_finite() { loss_pct.clamp(0.0, 100.0) } else { 0.0 };
         self.set_expected_loss((loss_pct + LOSS_HINT_MARGIN).round() as u8)?;
-        let bitrate =
-            if loss_pct >= HIGH_BITRATE_LOSS_PCT { *BITRATE_RANGE.end() } else { self.base_bitrate };
+        let lossy = loss_pct >= HIGH_BITRATE_LOSS_PCT;
+        let bitrate = if lossy { *BITRATE_RANGE.end() } else { self.base_bitrate };
         if bitrate != self.bitrate {
             self.opus.set_bitrate(opus::Bitrate::Bits(bitrate))?;
+            self.opus.set_max_bandwidth(if lossy { LOSSY_BANDWIDTH } else { CLEAN_BANDWIDTH })?;
             self.bitrate = bitrate;
         }
         Ok(())
@@ -202,13 +218,20 @@ mod tests {
     #[test]
     fn measured_loss_raises_the_hint_and_the_bitrate() {
         let mut encoder = VoiceEncoder::new(DEFAULT_BITRATE).unwrap();
+        assert_eq!(encoder.opus.get_max_bandwidth().unwrap(), opus::Bandwidth::Superwideband);
         encoder.adapt_to_loss(0.0).unwrap();
         assert_eq!((encoder.expected_loss(), encoder.bitrate()), (2, 24_000));
         encoder.adapt_to_loss(10.2).unwrap();
         assert_eq!((encoder.expected_loss(), encoder.bitrate()), (12, 32_000));
         assert_eq!(encoder.opus.get_bitrate().unwrap(), opus::Bitrate::Bits(32_000));
+        assert_eq!(
+            encoder.opus.get_max_bandwidth().unwrap(),
+            opus::Bandwidth::Wideband,
+            "all SILK under loss"
+        );
         encoder.adapt_to_loss(f32::NAN).unwrap();
         assert_eq!((encoder.expected_loss(), encoder.bitrate()), (2, 24_000));
+        assert_eq!(encoder.opus.get_max_bandwidth().unwrap(), opus::Bandwidth::Superwideband);
     }
 
     #[test]

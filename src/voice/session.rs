@@ -31,15 +31,18 @@ pub struct VoiceConfig {
     /// Opus bit rate in bit/s, clamped to 24–32 kbit/s; the encoder goes
     /// to the top of the range while the path loses packets.
     pub bitrate: i32,
-    /// The loss (percent) assumed until a first second has been measured:
-    /// a call starts protected (FEC, top bit rate) and relaxes once the
-    /// path proves clean. 0 starts unprotected.
+    /// The loss (percent) assumed until a first second has been measured.
+    /// 0 (the default): a call starts at the configured bit rate without
+    /// FEC and protects itself once loss is measured (within about a
+    /// second); on a clean path, the usual one, FEC would only take bits
+    /// from the voice. Above 0 a call starts protected (FEC, and from 2 %
+    /// the top bit rate) and relaxes once the path proves clean.
     pub startup_loss_pct: f32,
 }
 
 impl Default for VoiceConfig {
     fn default() -> Self {
-        VoiceConfig { bitrate: DEFAULT_BITRATE, startup_loss_pct: 10.0 }
+        VoiceConfig { bitrate: DEFAULT_BITRATE, startup_loss_pct: 0.0 }
     }
 }
 
@@ -59,6 +62,10 @@ pub struct Quality {
     pub buffer_ms: f32,
     /// Packets dropped: malformed, forged, replayed or stale.
     pub rejected: RejectCounts,
+    /// Times the speaker found nothing to play (the playback ran dry: a
+    /// late thread, a loaded machine), as its sink counts them; 0 for sinks
+    /// that cannot run dry (files).
+    pub speaker_underruns: u64,
 }
 
 /// Why received packets were dropped, by kind.
@@ -113,6 +120,8 @@ struct Shared {
     forged: AtomicU64,
     replayed: AtomicU64,
     stale: AtomicU64,
+    /// The speaker's underruns, as the playback thread last read them from its sink.
+    speaker_underruns: AtomicU64,
 }
 
 /// `last_report` before any report arrived.
@@ -138,6 +147,7 @@ impl Shared {
             forged: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             stale: AtomicU64::new(0),
+            speaker_underruns: AtomicU64::new(0),
         }
     }
 
@@ -205,6 +215,7 @@ impl VoiceControl {
                 replayed: count(&s.replayed),
                 stale: count(&s.stale),
             },
+            speaker_underruns: count(&s.speaker_underruns),
         }
     }
 }
@@ -255,6 +266,11 @@ impl VoiceSession {
     /// See [`VoiceReceiver::on_packet`].
     pub fn on_packet(&mut self, packet: &[u8], now: Instant) -> Result<(), OpenError> {
         self.receiver.on_packet(packet, now)
+    }
+
+    /// See [`VoiceReceiver::note_speaker_underruns`].
+    pub fn note_speaker_underruns(&self, total: u64) {
+        self.receiver.note_speaker_underruns(total)
     }
 
     /// See [`VoiceReceiver::next_playback_frame`].

@@ -150,3 +150,14 @@ fn a_stalled_transport_keeps_only_the_newest_packets() {
     }
     assert_eq!(kept, 5);
 }
+
+#[test]
+fn the_speakers_underruns_are_kept_even_when_the_sink_is_replaced() {
+    let (_, callee, _) = pair(7);
+    assert_eq!(callee.stats().speaker_underruns, 0);
+    callee.note_speaker_underruns(4);
+    assert_eq!(callee.stats().speaker_underruns, 4);
+    // A failed device replaced by a discard counts from zero again.
+    callee.note_speaker_underruns(0);
+    assert_eq!(callee.stats().speaker_underruns, 4, "the line does not go back");
+}

@@ -17,7 +17,7 @@ use softphone::sdk::{self, Event, Presence, Reply};
 use softphone::voice::audio::device::{DeviceChoice, DeviceList};
 use softphone::voice::audio::{AudioError, AudioSink, AudioSource};
 use softphone::voice::crypto::{LocalKey, Role};
-use softphone::voice::{VoiceConfig, VoiceControl, VoiceSession};
+use softphone::voice::{AudioEnds, VoiceConfig, VoiceControl, VoiceSession};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -399,8 +399,25 @@ enum Media {
 pub struct FakeDevices {
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    /// How many times the speaker says it ran dry (its sink's underruns).
+    pub speaker_underruns: u64,
     /// Filled in by the harness: the shared order of what touched the sound card.
     pub order: Log<String>,
+}
+
+/// The fake speaker: takes every frame and reports a fixed number of underruns.
+struct FakeSpeaker {
+    underruns: u64,
+}
+
+impl AudioSink for FakeSpeaker {
+    fn write_frame(&mut self, _frame: &softphone::voice::codec::Frame) -> Result<(), AudioError> {
+        Ok(())
+    }
+
+    fn underruns(&self) -> u64 {
+        self.underruns
+    }
 }
 
 impl FakeDevices {
@@ -409,6 +426,7 @@ impl FakeDevices {
         FakeDevices {
             inputs: vec!["Headset mic".into(), "Built-in mic".into()],
             outputs: vec!["Headset".into(), "Built-in speaker".into()],
+            speaker_underruns: 0,
             order: Log::default(),
         }
     }
@@ -441,7 +459,7 @@ impl AudioDevices for FakeDevices {
         if self.outputs.is_empty() {
             return Err(AudioError::NoDevice { direction: "output", name: format!("{choice:?}") });
         }
-        Ok(Box::new(softphone::voice::audio::Discard))
+        Ok(Box::new(FakeSpeaker { underruns: self.speaker_underruns }))
     }
 
     fn paces(&self) -> bool {
@@ -451,7 +469,8 @@ impl AudioDevices for FakeDevices {
 
 /// A call driver without a network: a real voice session on keys agreed
 /// with a made-up other side, fed a few frames of the microphone so its
-/// level reads as captured.
+/// level reads as captured, and playing a few into the speaker, whose
+/// underruns it notes as the real driver's playback thread does.
 pub struct FakeDriver {
     pub order: Log<String>,
     /// While set, new calls' voice is still reaching the relay.
@@ -459,13 +478,8 @@ pub struct FakeDriver {
 }
 
 impl VoiceStarter for FakeDriver {
-    fn start(
-        &self,
-        call: &CallFacts,
-        mut source: Box<dyn AudioSource>,
-        _sink: Box<dyn AudioSink>,
-        _paced_by_devices: bool,
-    ) -> Result<Box<dyn VoiceLine>, MediaError> {
+    fn start(&self, call: &CallFacts, ends: AudioEnds) -> Result<Box<dyn VoiceLine>, MediaError> {
+        let AudioEnds { mut source, mut sink, .. } = ends;
         self.order.push(format!("voice start {}", call.call_id));
         let other = LocalKey::from_rng(&mut rand::rngs::StdRng::seed_from_u64(7));
         let ours = LocalKey::from_rng(&mut rand::rngs::StdRng::seed_from_u64(8));
@@ -479,6 +493,8 @@ impl VoiceStarter for FakeDriver {
         for _ in 0..5 {
             source.read_frame(&mut frame).map_err(|e| MediaError(e.to_string()))?;
             session.on_captured_frame(&frame, now).map_err(|e| MediaError(e.to_string()))?;
+            sink.write_frame(&session.next_playback_frame(now)).map_err(|e| MediaError(e.to_string()))?;
+            session.note_speaker_underruns(sink.underruns());
         }
         Ok(Box::new(FakeLine { session, connecting: self.connecting.clone(), order: self.order.clone() }))
     }

@@ -58,9 +58,22 @@ fn a_voice_call_shows_the_safety_code_the_meter_and_the_quality_line() {
     interact(&mut h, |ui| {
         ui.find(shown.as_str()).expect("the safety code, large");
         ui.find("Compare this code with the other person").expect("what to do with it");
-        ui.find("Loss 0.0% \u{b7} jitter 0 ms \u{b7} round trip -").expect("the quality line");
+        ui.find("Loss 0.0% \u{b7} jitter 0 ms \u{b7} round trip - \u{b7} speaker underruns 0")
+            .expect("the quality line");
         ui.find("Voice through the relay (UDP)").expect("the driver's status");
         ui.find("Microphone").expect("the meter's label");
+    });
+}
+
+#[test]
+fn the_speakers_underruns_show_in_the_quality_line() {
+    let devices = FakeDevices { speaker_underruns: 3, ..FakeDevices::full() };
+    let mut h = Harness::in_voice_call(devices);
+    let quality = h.app.voice().unwrap().control.as_ref().unwrap().quality();
+    assert_eq!(quality.speaker_underruns, 3, "the sink's count reached the model");
+    interact(&mut h, |ui| {
+        ui.find("Loss 0.0% \u{b7} jitter 0 ms \u{b7} round trip - \u{b7} speaker underruns 3")
+            .expect("the playback running dry is on the screen");
     });
 }
 

@@ -19,12 +19,12 @@ use softphone::voice::audio::wav::WavSource;
 use softphone::voice::audio::{AudioError, AudioSink, AudioSource, Playback};
 use softphone::voice::codec::{Frame, SAMPLE_RATE};
 use softphone::voice::crypto::{LocalKey, Role};
-use softphone::voice::{CallLink, Pacing, VoiceCall, VoiceConfig};
+use softphone::voice::{AudioEnds, CallLink, VoiceCall, VoiceConfig};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const SPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/speech-harvard-22k.wav");
+pub(crate) const SPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/speech-harvard-22k.wav");
 
 /// The speech file as 48 kHz mono, the way a call sends it.
 fn speech() -> Vec<i16> {
@@ -62,7 +62,7 @@ impl AudioSink for Heard {
 /// The lag (48 kHz samples) at which `heard` best matches `sent`, up to
 /// `max_lag`, and the normalised correlation there: coarse at 4 kHz, then
 /// exact around it.
-fn best_lag(sent: &[i16], heard: &[i16], max_lag: usize) -> (usize, f64) {
+pub(crate) fn best_lag(sent: &[i16], heard: &[i16], max_lag: usize) -> (usize, f64) {
     let to_f64 = |s: &[i16]| s.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
     let score = |a: &[f64], b: &[f64], lag: usize| -> f64 {
         a.iter().zip(b.get(lag..).unwrap_or(&[])).map(|(p, q)| p * q).sum()
@@ -112,7 +112,7 @@ fn windowed_similarity(sent: &[i16], heard: &[i16], lag: usize) -> f64 {
 }
 
 /// Wideband PESQ (P.862.2) of `heard` against `sent` after removing `lag`.
-fn pesq_wb(sent: &[i16], heard: &[i16], lag: usize) -> f32 {
+pub(crate) fn pesq_wb(sent: &[i16], heard: &[i16], lag: usize) -> f32 {
     let aligned = &heard[lag.min(heard.len())..];
     let n = sent.len().min(aligned.len());
     let reference = resample_i16(&sent[..n], SAMPLE_RATE, 16_000);
@@ -122,17 +122,17 @@ fn pesq_wb(sent: &[i16], heard: &[i16], lag: usize) -> f32 {
 
 /// An accepted call from alice to bob through the SDK's media API: both
 /// sides' call keys and relay credentials.
-struct MediaCall {
-    alice: (Client, Events),
-    bob: (Client, Events),
-    call_id: String,
-    alice_keys: softphone::voice::crypto::CallKeys,
-    bob_keys: softphone::voice::crypto::CallKeys,
-    alice_link: CallLink,
-    bob_link: CallLink,
+pub(crate) struct MediaCall {
+    pub alice: (Client, Events),
+    pub bob: (Client, Events),
+    pub call_id: String,
+    pub alice_keys: softphone::voice::crypto::CallKeys,
+    pub bob_keys: softphone::voice::crypto::CallKeys,
+    pub alice_link: CallLink,
+    pub bob_link: CallLink,
 }
 
-async fn media_call(url: &str, options: LinkOptions) -> MediaCall {
+pub(crate) async fn media_call(url: &str, options: LinkOptions) -> MediaCall {
     let (alice, mut alice_events) = connect(url, "alice").await;
     let (bob, mut bob_events) = connect(url, "bob").await;
     let alice_key = LocalKey::generate();
@@ -199,9 +199,7 @@ async fn relayed_speech(options: LinkOptions) -> Run {
         call.bob_keys,
         &call.bob_link,
         config,
-        Box::new(softphone::voice::audio::Silence),
-        Box::new(heard.clone()),
-        Pacing::Clock,
+        AudioEnds::clocked(Box::new(softphone::voice::audio::Silence), Box::new(heard.clone())),
     )
     .await
     .expect("bob's voice");
@@ -209,9 +207,7 @@ async fn relayed_speech(options: LinkOptions) -> Run {
         call.alice_keys,
         &call.alice_link,
         config,
-        Box::new(source),
-        Box::new(softphone::voice::audio::Discard),
-        Pacing::Clock,
+        AudioEnds::clocked(Box::new(source), Box::new(softphone::voice::audio::Discard)),
     )
     .await
     .expect("alice's voice");

@@ -1,11 +1,13 @@
 //! `softphone bench` against several nodes, small: `setups` puts each
 //! call's caller and callee on different nodes, `sessions` spreads its
-//! sessions over the nodes, worker processes and source addresses. The
-//! nodes are real servers in this process, each a stand-alone server (no
-//! cluster), so a session's node shows in which server knows it.
+//! sessions over the nodes, worker processes and source addresses. Most
+//! nodes here are stand-alone servers in this process (no cluster), so a
+//! session's node shows in which server knows it; the last test runs both
+//! benches against a real two-node cluster over a real redis-server.
 
 use super::client::*;
 use serde_json::{Value, json};
+use softphone::server::{ClusterConfig, ServerConfig};
 use std::collections::BTreeSet;
 use std::process::Output;
 
@@ -103,4 +105,62 @@ async fn sessions_refuses_a_pid_list_that_does_not_match_the_servers() {
     assert!(stderr.contains("one process id per --server URL"), "{stderr}");
     let bad = bench(&["setups", "--server", "ws://127.0.0.1:1/,127.0.0.1:2", "--rate", "1"]).await;
     assert!(String::from_utf8_lossy(&bad.stderr).contains("127.0.0.1:2"), "a bad entry is named");
+}
+
+/// A redis-server on a free port of 127.0.0.1, killed when dropped.
+struct Redis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/setup)");
+        let redis = Redis { child, url: format!("redis://127.0.0.1:{port}/") };
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "redis-server did not listen on {port}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        redis
+    }
+
+    fn node(&self, id: &str) -> ServerConfig {
+        let mut cluster = ClusterConfig::new(self.url.clone());
+        cluster.node_id = id.into();
+        ServerConfig { cluster: Some(cluster), ..ServerConfig::default() }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn over_a_real_cluster_every_crossing_call_completes_and_redis_memory_is_read() {
+    let redis = Redis::start().await;
+    let (a, b) = (start_server(redis.node("bench-a")).await, start_server(redis.node("bench-b")).await);
+    let both = format!("{},{}", a.url(), b.url());
+    let fixed = ["--pairs", "4", "--rate", "40", "--duration", "1s", "--json"];
+    let crossed = bench(&[&["setups", "--server", &both][..], &fixed].concat()).await;
+    assert_eq!(completed_and_failed(&crossed), (40, 0), "the cluster carries every call across");
+    let me = std::process::id().to_string();
+    let pids = format!("{me},{me}");
+    let args = ["sessions", "--server", &both, "--pid", &pids, "--redis", &redis.url, "--count", "20"];
+    let stats = figures(&bench(&[&args[..], &["--per-worker", "10", "--json"]].concat()).await);
+    assert_eq!(stats["workers"], 2, "{stats}");
+    // 20 sessions are lost in Redis's own noise: the figures must be read
+    // (a real INFO from the real Redis) and their difference per session.
+    let used = |key: &str| stats["redis"][key].as_u64().expect("Redis figures with --redis");
+    let (before, after) = (used("used_memory_before_bytes"), used("used_memory_after_bytes"));
+    assert!(before > 0 && after > 0, "{stats}");
+    assert_eq!(used("bytes_per_session"), after.saturating_sub(before) / 20, "{stats}");
 }

@@ -115,8 +115,13 @@ fn spaced(code: &str) -> String {
     }
 }
 
-/// "Loss 1.2% · jitter 4 ms · round trip 38 ms".
+/// "Loss 1.2% · jitter 4 ms · round trip 38 ms · speaker underruns 0":
+/// what the network does, then whether our own playback keeps up (a
+/// loaded machine runs the speaker dry, which no network figure shows).
 pub fn quality_line(quality: &Quality) -> String {
     let rtt = quality.rtt_ms.map_or("round trip -".to_owned(), |ms| format!("round trip {ms:.0} ms"));
-    format!("Loss {:.1}% \u{b7} jitter {:.0} ms \u{b7} {rtt}", quality.loss_pct, quality.jitter_ms)
+    format!(
+        "Loss {:.1}% \u{b7} jitter {:.0} ms \u{b7} {rtt} \u{b7} speaker underruns {}",
+        quality.loss_pct, quality.jitter_ms, quality.speaker_underruns
+    )
 }

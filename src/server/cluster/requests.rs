@@ -334,7 +334,11 @@ impl ClusterHub {
             // Only the answering session learns the callee's credential: another device cannot send.
             let media = self.relay.as_ref().map(|relay| relay.open(&record.call.id));
             record.relay = media.as_ref().map(|_| self.node.clone());
-            let (caller_media, callee_media) = media.unzip();
+            let (mut caller_media, callee_media) = media.unzip();
+            if let (Some(media), Some(url)) = (&mut caller_media, &self.media_url) {
+                // The caller may be on another node, whose `/media` knows nothing of this call.
+                media.ws = url.clone();
+            }
             let call = &record.call;
             let accepted = ServerMessage::Accepted {
                 call_id: call_id.to_owned(),

@@ -338,11 +338,6 @@ impl DeviceSink {
         let resampler = Resampler::new(SAMPLE_RATE, rate);
         Ok(DeviceSink { _stream: stream, chunks: chunk_tx, errors, resampler, underruns })
     }
-
-    /// Times the speaker found nothing to play.
-    pub fn underruns(&self) -> u64 {
-        self.underruns.load(Ordering::Relaxed)
-    }
 }
 
 impl AudioSink for DeviceSink {
@@ -368,6 +363,11 @@ impl AudioSink for DeviceSink {
                 Err(TrySendError::Full(_)) => return Err(AudioError::Stalled),
             }
         }
+    }
+
+    /// Callbacks that found nothing to play.
+    fn underruns(&self) -> u64 {
+        self.underruns.load(Ordering::Relaxed)
     }
 }
 

@@ -144,6 +144,15 @@ impl VoiceReceiver {
         self.shared.last_report.store(last, Ordering::Relaxed);
     }
 
+    /// The speaker's sink says it has run dry `total` times (its
+    /// [`AudioSink::underruns`](crate::voice::audio::AudioSink::underruns)),
+    /// for the quality line. The count never goes back: a sink replaced
+    /// mid-call (a failed device) starts again from zero, the line keeps
+    /// the larger figure.
+    pub fn note_speaker_underruns(&self, total: u64) {
+        self.shared.speaker_underruns.fetch_max(total, Ordering::Relaxed);
+    }
+
     /// The frame the speaker plays next; call it every 20 ms of the
     /// speaker's clock.
     pub fn next_playback_frame(&mut self, now: Instant) -> Frame {
