@@ -35,12 +35,14 @@ const PROBE_AGAIN: Duration = Duration::from_millis(200);
 
 /// One leg's way out: its socket (shared) and its data header.
 pub(super) struct SharedSender {
+    /// The socket this leg shares with others, connected to the relay.
     socket: Arc<UdpSocket>,
     /// The data header (kind and credential), then the payload: reused per packet.
     packet: Vec<u8>,
 }
 
 impl SharedSender {
+    /// Sends one payload with this leg's credential, waiting while the socket is full.
     pub async fn send(&mut self, payload: &[u8]) -> std::io::Result<()> {
         self.packet.truncate(DATA_HEADER_BYTES);
         self.packet.extend_from_slice(payload);
@@ -50,6 +52,7 @@ impl SharedSender {
 
 /// The generator's sockets, each connected to the relay, and each leg's sender.
 pub(super) struct SharedLegs {
+    /// Each read by one receiver task, for all of its legs.
     pub sockets: Vec<Arc<UdpSocket>>,
     /// In leg order (caller of call i at 2i, its callee at 2i + 1).
     pub senders: Vec<SharedSender>,

@@ -2,10 +2,12 @@
 //! datagrams off the socket, each is judged on its own exactly as a single
 //! one would be (credential, size, rate, route; drops counted), and one
 //! `sendmmsg` sends every forward and probe answer of the batch, each to its
-//! own address. Per packet that saves the two system calls (and their entry
-//! and exit) that dominated the relay's profile; the rules are the table's,
-//! untouched. The whole batch is carried without an `.await`, so the
-//! system-call headers (which hold raw pointers) never live across one.
+//! own address. That saves the two system calls per packet (their entry
+//! and exit, and the empty reads between bursts); the kernel's work for
+//! each datagram stays, and is most of the cost (`docs/media.md`, "Relay
+//! capacity"). The rules are the table's, untouched. The whole batch is
+//! carried without an `.await`, so the system-call headers (which hold raw
+//! pointers) never live across one.
 
 use super::super::{Relay, Source, Verdict};
 use crate::protocol::media::{CREDENTIAL_BYTES, FromRelay, KIND_DATA};
@@ -49,7 +51,9 @@ pub(crate) struct Batch {
 /// What one batch did: datagrams received and datagrams sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Carried {
+    /// Datagrams taken off the socket, whatever became of them.
     pub received: usize,
+    /// Forwards and probe answers the kernel accepted.
     pub sent: usize,
 }
 
