@@ -60,6 +60,8 @@ impl Cluster {
 pub(super) struct NodeProcess {
     /// The child process and its ready line; killed on drop.
     process: ServerProcess,
+    /// Its standard error (the node's log), shown when it fails to start.
+    log: tempfile::NamedTempFile,
 }
 
 impl NodeProcess {
@@ -69,7 +71,21 @@ impl NodeProcess {
         let url = redis.url();
         let mut all = vec!["--redis", url.as_str(), "--node-id", node_id];
         all.extend_from_slice(args);
-        NodeProcess { process: ready(server_command(&all), "ws").await }
+        let log = tempfile::NamedTempFile::new().expect("a temp file for the node's log");
+        let mut command = server_command(&all);
+        command.stderr(log.reopen().expect("reopen the log file"));
+        match tokio::spawn(ready(command, "ws")).await {
+            Ok(process) => NodeProcess { process, log },
+            Err(e) => {
+                let stderr = std::fs::read_to_string(log.path()).unwrap_or_default();
+                panic!("node {node_id} did not start ({e}); its standard error:\n{stderr}")
+            }
+        }
+    }
+
+    /// What the node has written to its standard error so far.
+    pub(super) fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).expect("read the node's log")
     }
 
     /// The URL from its ready line.

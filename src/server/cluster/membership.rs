@@ -265,6 +265,11 @@ pub(super) async fn heartbeat_forever(hub: Arc<ClusterHub>) {
     }
     hub.startup.send_modify(|s| s.cleared = true);
     let mut first = true;
+    // Since when every beat has reached Redis. Another node's lapsed
+    // heartbeat only counts once that is a ttl ago: a Redis that was away
+    // took every heartbeat with it, and each node needs a beat to renew its
+    // own before the others may take it for lost.
+    let mut reachable_since: Option<tokio::time::Instant> = None;
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -274,14 +279,20 @@ pub(super) async fn heartbeat_forever(hub: Arc<ClusterHub>) {
         let mut invocation = hub.scripts.beat.prepare_invoke();
         invocation.arg(&*hub.node).arg(ttl.as_millis() as u64);
         let mut redis = hub.redis.clone();
-        let Ok(had) = hub.redis::<i64>(invocation.invoke_async(&mut redis)).await else { continue };
+        let Ok(had) = hub.redis::<i64>(invocation.invoke_async(&mut redis)).await else {
+            reachable_since = None;
+            continue;
+        };
+        let since = *reachable_since.get_or_insert_with(tokio::time::Instant::now);
         if had == 0 && !first {
             tracing::warn!(node = %hub.node, "this node's heartbeat had lapsed; registering its sessions again");
             hub.reattach().await;
         }
         first = false;
         hub.retry_departures().await;
-        hub.reap_lapsed_nodes().await;
+        if since.elapsed() >= ttl {
+            hub.reap_lapsed_nodes().await;
+        }
     }
 }
 

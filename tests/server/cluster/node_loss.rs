@@ -246,3 +246,31 @@ async fn a_node_stopped_with_sigterm_closes_with_1001_and_its_peers_move_on() {
         json!({"type": "hung_up", "call_id": "c1", "reason": "hangup", "by": "bob"}),
     );
 }
+
+#[tokio::test]
+async fn a_node_restarted_under_its_name_drops_its_former_sessions_at_once() {
+    let redis = RedisServer::start().await;
+    // A heartbeat ttl longer than any wait here: only the restart can tell
+    // the others that the former sessions are gone.
+    let flags = ["--heartbeat-ttl", "60s", "--offline-grace", "2s"];
+    let mut first = NodeProcess::start(&redis, "n1", &flags).await;
+    let other = NodeProcess::start(&redis, "n2", &flags).await;
+    let mut alice = Client::login(&first.url(), "alice").await;
+    let mut bob = Client::login(&other.url(), "bob").await;
+    bob.ok(json!({"type": "subscribe_presence", "peer_ids": ["alice", "carol"]})).await;
+    ringing(&mut alice, &mut bob, "c1", "alice", "bob").await;
+    first.kill9().await;
+    let again = NodeProcess::start(&redis, "n1", &flags).await;
+    check_event(&bob.recv().await, presence("alice", false));
+    check_event(&bob.recv().await, failure("c1", "caller_offline"));
+    // The restarted node serves: its new sessions log in and hear events.
+    let (mut carol, login) = Client::login_device(&again.url(), "carol", "c").await;
+    assert_eq!(login["calls"], json!([]), "{login}");
+    check_event(&bob.recv().await, presence("carol", true));
+    invite(&mut bob, "c2", "carol").await;
+    expect_invitation(&mut carol, "c2", "bob").await;
+    carol.ok(json!({"type": "accept", "call_id": "c2"})).await;
+    check_event(&bob.recv().await, json!({"type": "accepted", "call_id": "c2", "device": "c"}));
+    let (_, login) = Client::login_device(&again.url(), "alice", "a2").await;
+    assert_eq!(login["calls"], json!([]), "{login}");
+}

@@ -4,7 +4,7 @@
 //! data of its append-only file, every node serves again within 5 s and the
 //! calls from before the outage go on.
 
-use super::{Cluster, recv_within};
+use super::{Cluster, NodeProcess, recv_within};
 use crate::redis_server::{RedisServer, node_config};
 use crate::server::client::*;
 use serde_json::json;
@@ -152,4 +152,37 @@ async fn redis_down_gives_unavailable_drops_nobody_and_service_returns() {
     check_event(&carol.recv().await, json!({"type": "presence", "peer_id": "dave", "online": false}));
     let reply = carol.ok(json!({"type": "query_presence", "peer_ids": ["alice", "bob", "dave"]})).await;
     assert_eq!(reply["online"], json!({"alice": true, "bob": true, "dave": false}), "{reply}");
+}
+
+#[tokio::test]
+async fn an_outage_is_logged_once_not_per_request() {
+    let mut redis = RedisServer::start().await;
+    let node = NodeProcess::start(&redis, "n0", &[]).await;
+    let mut alice = Client::login(&node.url(), "alice").await;
+    let before = node.log().lines().count();
+    redis.stop().await;
+    for i in 0..5 {
+        alice
+            .error(json!({"type": "invite", "call_id": format!("a{i}"), "callee_id": "bob"}), "unavailable")
+            .await;
+    }
+    // The outage is logged (the log writer does not block, so give it a moment).
+    let deadline = Instant::now() + WAIT;
+    while node.log().lines().count() == before {
+        assert!(Instant::now() < deadline, "the outage was not logged: {}", node.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after_five = node.log().lines().count();
+    for i in 0..50 {
+        alice
+            .error(json!({"type": "invite", "call_id": format!("b{i}"), "callee_id": "bob"}), "unavailable")
+            .await;
+    }
+    alice.expect_silence(Duration::from_secs(1)).await;
+    let log = node.log();
+    assert_eq!(log.lines().count(), after_five, "50 more requests, more log lines:\n{log}");
+    redis.restart().await;
+    let back = Instant::now();
+    until_served(&mut alice, json!({"type": "invite", "call_id": "c1", "callee_id": "bob"}), back + RECOVERY)
+        .await;
 }
