@@ -7,8 +7,11 @@
 //! it first, see `requests.rs`);
 //! `p` + `1`/`0` + peer, a peer came online or went offline, for its watchers here;
 //! `r` + call id, a call this node's relay carries has ended.
-//! Pub/sub is at most once: what a lost message costs, and how it is
-//! repaired, is in `docs/scale-out.md`.
+//! A message published while the node is not subscribed (its connection
+//! to Redis is coming back) waits in the node's backlog (`sp:bl:NODE`),
+//! handed on as soon as it subscribes again. Beyond that pub/sub is at most
+//! once: what a lost message costs, and how it is repaired, is in
+//! `docs/scale-out.md`.
 
 use super::ClusterHub;
 use crate::protocol::ServerMessage;
@@ -39,6 +42,7 @@ pub(super) async fn listen(hub: Arc<ClusterHub>, url: String) {
         while manager.clone().subscribe(&channel).await.is_err() {
             tokio::time::sleep(RECONNECT).await;
         }
+        hub.drain_backlog().await;
         hub.startup.send_modify(|s| s.listening = true);
         loop {
             let Some(push) = received.recv().await else { return };
@@ -67,10 +71,33 @@ fn subscriber(url: &str, pushes: mpsc::UnboundedSender<PushInfo>) -> redis::Redi
 }
 
 impl ClusterHub {
-    /// Hands one message on this node's channel to the sessions it is for.
+    /// Hands one pushed message on this node's channel on.
     fn dispatch(&self, push: PushInfo) {
         let Some(Value::BulkString(payload)) = push.data.get(1) else { return };
         let Ok(text) = std::str::from_utf8(payload) else { return };
+        self.deliver_message(text);
+    }
+
+    /// Hands on what was published for this node while it was not
+    /// listening (`sp:bl:NODE`), oldest first, before anything published
+    /// since it subscribed (those wait in the push queue meanwhile). A
+    /// backlog that cannot be read now stays for the next subscription.
+    async fn drain_backlog(&self) {
+        let key = format!("sp:bl:{}", self.node);
+        let mut redis = self.redis.clone();
+        let mut take = redis::pipe();
+        take.atomic().lrange(&key, 0, -1).del(&key).ignore();
+        let Ok((backlog,)) = self.redis::<(Vec<String>,)>(take.query_async(&mut redis)).await else { return };
+        if !backlog.is_empty() {
+            tracing::info!(node = %self.node, messages = backlog.len(), "delivering what was published while not listening");
+        }
+        for message in &backlog {
+            self.deliver_message(message);
+        }
+    }
+
+    /// Hands one message for this node to the sessions it is for.
+    fn deliver_message(&self, text: &str) {
         match text.split_at_checked(1) {
             Some(("c", rest)) => {
                 let mut parts = rest.splitn(4, '\n');

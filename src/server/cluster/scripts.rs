@@ -16,6 +16,16 @@ use redis::Script;
 /// sessions on whichever nodes hold them, telling the nodes that watch a
 /// peer about its presence, and a session leaving.
 const PRELUDE: &str = r#"
+-- Publishes on a node's channel. A node not listening (its subscription
+-- is coming back after Redis or the connection went away) finds the
+-- message in its backlog when it listens again; a lost node's is dropped.
+local function publish(node, message)
+  if redis.call('PUBLISH', 'sp:n:' .. node, message) == 0 then
+    redis.call('RPUSH', 'sp:bl:' .. node, message)
+    redis.call('PEXPIRE', 'sp:bl:' .. node, 60000)
+  end
+end
+
 -- `call` is the call's id and new record (empty once it ended), carried
 -- with the event so the receiving node knows the call as it is now.
 local function deliver(peer, except, seen, text, call)
@@ -40,7 +50,7 @@ local function deliver(peer, except, seen, text, call)
     end
   end
   for node, sids in pairs(by_node) do
-    redis.call('PUBLISH', 'sp:n:' .. node, 'c' .. sids .. '\n' .. call .. '\n' .. text)
+    publish(node, 'c' .. sids .. '\n' .. call .. '\n' .. text)
   end
 end
 
@@ -50,7 +60,7 @@ end
 
 local function presence(peer, online)
   for _, node in ipairs(redis.call('SMEMBERS', 'sp:w:' .. peer)) do
-    redis.call('PUBLISH', 'sp:n:' .. node, 'p' .. online .. peer)
+    publish(node, 'p' .. online .. peer)
   end
 end
 
@@ -138,7 +148,7 @@ if mode == 'end' then
   redis.call('SREM', 'sp:rg:' .. callee, id)
   redis.call('SET', 'sp:e:' .. id, ARGV[4], 'PX', ARGV[6])
   if ARGV[13] == '1' then unring(caller, callee) end
-  if ARGV[12] ~= '' then redis.call('PUBLISH', 'sp:n:' .. ARGV[12], 'r' .. id) end
+  if ARGV[12] ~= '' then publish(ARGV[12], 'r' .. id) end
 else
   redis.call('SET', key, ARGV[4])
   if ARGV[5] == '' then redis.call('ZREM', 'sp:dl', id) else redis.call('ZADD', 'sp:dl', ARGV[5], id) end
@@ -190,7 +200,7 @@ for i = 1, #held, 2 do
     table.insert(offline, {held[i + 1], calls})
   end
 end
-redis.call('DEL', 'sp:ns:' .. node)
+redis.call('DEL', 'sp:ns:' .. node, 'sp:bl:' .. node)
 return offline
 "#;
 
