@@ -261,6 +261,10 @@ pub(crate) struct RemoteEntry {
     pub phase: RemotePhase,
     /// Public keys and relay credential for built-in voice (`media.rs`).
     pub media: super::media_slots::MediaSlots,
+    /// The login during which the invitation arrived. One that arrived
+    /// after a login's reply (in the same read as the reply, say) is newer
+    /// than that reply's `calls` list and is not settled against it.
+    pub arrived_in: u64,
 }
 
 /// An entry shared between the call table and the handles that point at it.

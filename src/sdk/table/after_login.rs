@@ -30,7 +30,7 @@ impl Table {
         ids.sort();
         for id in ids {
             let on_server = on(&id, Role::Callee);
-            self.settle_remote(id, on_server, out);
+            self.settle_remote(id, on_server, login, out);
         }
     }
 
@@ -86,9 +86,13 @@ impl Table {
     }
 
     /// One call placed to us, which the server has as `on_server` (`None`: not live).
-    fn settle_remote(&mut self, id: String, on_server: Option<LiveState>, out: &mut Vec<Event>) {
+    fn settle_remote(&mut self, id: String, on_server: Option<LiveState>, login: u64, out: &mut Vec<Event>) {
         let entry = self.remote[&id].clone();
         let mut e = lock(&entry);
+        // Rang only after this login's list was made: not ours to settle.
+        if e.arrived_in == login {
+            return;
+        }
         if !(e.phase.is_ringing() || e.phase.call().is_some_and(CallPhase::is_live)) {
             return;
         }
@@ -135,6 +139,25 @@ mod tests {
     use super::*;
     use crate::sdk::invitation::{LocalInvitationState as L, RemoteInvitationState as R};
     use crate::sdk::table::tests::invitation;
+
+    /// Under load the invitation of a call placed just after our login is
+    /// read together with the login reply, and applied before the settling:
+    /// the reply's `calls` list, older than it, must not fail it.
+    #[test]
+    fn an_invitation_that_arrived_after_the_login_reply_is_not_settled_against_it() {
+        let mut t = Table::new("bob".into());
+        t.logged_in();
+        let mut out = Vec::new();
+        t.on_event(invitation("before"), &mut out);
+        t.connection_lost();
+        t.logged_in();
+        t.on_event(invitation("after"), &mut out);
+        out.clear();
+        t.settle_after_login(&[], &mut out);
+        assert_eq!(lock(&t.remote("after").unwrap()).phase, RemotePhase::Ringing, "{out:?}");
+        assert_eq!(lock(&t.remote("before").unwrap()).phase, RemotePhase::Failed);
+        assert_eq!(out.len(), 1, "only the call from before the login ends: {out:?}");
+    }
 
     #[test]
     fn an_invite_issued_after_the_login_is_left_to_its_reply() {

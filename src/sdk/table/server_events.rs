@@ -3,7 +3,7 @@
 //! move the call they name on, when it is in a phase they fit. Events about
 //! calls this client does not know, or that no longer fit, are dropped.
 
-use super::Table;
+use super::{Lifecycle, Table};
 use crate::protocol::{Request, ServerMessage};
 use crate::sdk::event::{Event, FailureReason};
 use crate::sdk::invitation::{CallPhase, Delivery, LocalPhase, RemoteEntry, RemotePhase, lock};
@@ -31,6 +31,10 @@ impl Table {
                     response: String::new(),
                     phase: RemotePhase::Ringing,
                     media: MediaSlots::offered(media_key),
+                    arrived_in: match self.lifecycle {
+                        Lifecycle::Online { login } => login,
+                        _ => 0,
+                    },
                 };
                 return Some(self.on_invitation(call_id, entry, Duration::from_millis(expires_in_ms), out));
             }
