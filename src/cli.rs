@@ -283,6 +283,11 @@ fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
         ..ServerConfig::default()
     };
     config.validate().map_err(|e| StartError(e.to_string()))?;
+    if let Some(url) = &args.redis {
+        // Only the URL is checked here: a Redis that is down at start is
+        // waited for (the node answers `unavailable` until it is up).
+        redis::Client::open(url.as_str()).map_err(|e| StartError(format!("--redis {url}: {e}")))?;
+    }
     Ok(config)
 }
 

@@ -283,6 +283,18 @@ async fn a_secret_shorter_than_16_bytes_is_refused_at_start() {
 }
 
 #[tokio::test]
+async fn a_redis_url_that_is_not_one_is_refused_at_start() {
+    for url in ["not-a-url", "http://127.0.0.1:6379/"] {
+        let stderr = refused_at_start(&["--redis", url]).await;
+        assert!(stderr.contains("--redis") && stderr.contains(url), "{url}: says which flag: {stderr}");
+    }
+    let stderr = refused_at_start(&["--node-id", "n1"]).await;
+    assert!(stderr.contains("--redis"), "--node-id alone: {stderr}");
+    let stderr = refused_at_start(&["--redis", "redis://127.0.0.1:9/", "--node-id", "a/b"]).await;
+    assert!(stderr.contains("--node-id"), "a node id that cannot name a key: {stderr}");
+}
+
+#[tokio::test]
 async fn zero_durations_are_refused_at_start() {
     let flags = [
         "--invite-ttl",
