@@ -12,7 +12,9 @@ use crate::protocol::{ProtocolError, Req, Request};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Where a node's decisions are made.
+/// Where a node's decisions are made. The cluster's futures are boxed:
+/// their Redis round trips make them large, and unboxed they would be part
+/// of every session's task, idle or not, single node or not.
 #[derive(Clone)]
 pub(crate) enum Backend {
     /// One node, everything in this process.
@@ -47,7 +49,7 @@ impl Backend {
     ) -> Result<SessionId, ProtocolError> {
         match self {
             Backend::Single(hub) => hub.login(peer, device, req, outbox, kick),
-            Backend::Cluster(hub) => hub.login(peer, device, req, outbox, kick).await,
+            Backend::Cluster(hub) => Box::pin(hub.login(peer, device, req, outbox, kick)).await,
         }
     }
 
@@ -55,7 +57,7 @@ impl Backend {
     pub async fn disconnect(&self, id: SessionId) {
         match self {
             Backend::Single(hub) => hub.disconnect(id),
-            Backend::Cluster(hub) => hub.disconnect(id).await,
+            Backend::Cluster(hub) => Box::pin(hub.disconnect(id)).await,
         }
     }
 
@@ -63,7 +65,7 @@ impl Backend {
     pub async fn handle(&self, id: SessionId, req: Option<Req>, request: Request) {
         match self {
             Backend::Single(hub) => hub.handle(id, req, request),
-            Backend::Cluster(hub) => hub.handle(id, req, request).await,
+            Backend::Cluster(hub) => Box::pin(hub.handle(id, req, request)).await,
         }
     }
 }

@@ -168,19 +168,34 @@ async fn connection(stream: TcpStream, addr: SocketAddr, permit: Option<OwnedSem
                 serve_path(ws, path, &cx).await;
             }
         }
-        Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => {
-                if let Some((ws, path)) = handshake(tls, admitted, cx.relay.is_some(), deadline).await {
-                    tracing::debug!(%addr, "connection open (TLS)");
-                    serve_path(ws, path, &cx).await;
-                }
-            }
-            // Plain ws:// on a wss:// port ends here: rustls answers with an alert.
-            Ok(Err(e)) => tracing::info!(%addr, "TLS handshake failed, connection dropped: {e}"),
-            Err(_) => tracing::debug!(%addr, "TLS handshake timed out, connection dropped"),
-        },
+        // Boxed: a TLS connection's state (rustls's buffers, the TLS stream
+        // in every future of the handshake) is several KiB, and unboxed every
+        // connection's task would be that large, plain ones too.
+        Some(acceptor) => Box::pin(tls_connection(acceptor, stream, addr, admitted, deadline, &cx)).await,
     }
     drop((permit, cx));
+}
+
+/// A `wss://` connection: the TLS handshake, then as a plain one.
+async fn tls_connection(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    addr: SocketAddr,
+    admitted: bool,
+    deadline: Instant,
+    cx: &Context,
+) {
+    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            if let Some((ws, path)) = handshake(tls, admitted, cx.relay.is_some(), deadline).await {
+                tracing::debug!(%addr, "connection open (TLS)");
+                serve_path(ws, path, cx).await;
+            }
+        }
+        // Plain ws:// on a wss:// port ends here: rustls answers with an alert.
+        Ok(Err(e)) => tracing::info!(%addr, "TLS handshake failed, connection dropped: {e}"),
+        Err(_) => tracing::debug!(%addr, "TLS handshake timed out, connection dropped"),
+    }
 }
 
 /// Runs what the handshake asked for: a signaling session or a relay link.
@@ -193,7 +208,8 @@ where
             let _open = cx.hub.metrics().connection_opened();
             session::run(ws, cx.hub.clone(), cx.stopping.clone()).await
         }
-        (Path::Media, Some(relay)) => relay::serve_ws(ws, relay.clone(), cx.stopping.clone()).await,
+        // Boxed, so that a signaling session's task is not sized for it.
+        (Path::Media, Some(relay)) => Box::pin(relay::serve_ws(ws, relay.clone(), cx.stopping.clone())).await,
         (Path::Media, None) => {}
     }
 }
