@@ -272,12 +272,12 @@ impl ClusterHub {
         known.insert(id.into(), record.to_owned());
     }
 
-    /// The call `id` as this node last saw it, if it remembers it.
+    /// The call `id` as this node last saw it, if it remembers it: good
+    /// enough to try a transition with (the compare-and-set refuses it if
+    /// it is stale), never to refuse a request on.
     fn remembered(&self, id: &str) -> Option<record::Read> {
         let raw = self.known.lock().unwrap_or_else(|p| p.into_inner()).get(id)?.clone();
-        let mut read = record::Read::parse(raw)?;
-        read.remembered = true;
-        Some(read)
+        record::Read::parse(raw)
     }
 
     /// Queues `text` for local session `id`, or holds it while its login is decided.

@@ -24,16 +24,12 @@ pub(super) struct Record {
 pub(super) struct Read {
     pub record: Record,
     pub raw: String,
-    /// Whether it came from this node's memory of the call rather than
-    /// from Redis: good enough to try a transition with (the compare-and-set
-    /// refuses it if it is stale), not to refuse a request on.
-    pub remembered: bool,
 }
 
 impl Read {
     pub fn parse(raw: String) -> Option<Read> {
         match serde_json::from_str(&raw) {
-            Ok(record) => Some(Read { record, raw, remembered: false }),
+            Ok(record) => Some(Read { record, raw }),
             Err(e) => {
                 // Written only by nodes of this version: a bad one is a bug
                 // or a foreign writer; the call is treated as gone.
@@ -203,7 +199,6 @@ mod tests {
             "the compare-and-set compares this text"
         );
         assert!(Read::parse("{\"call\":1}".into()).is_none(), "a record that is not one is no call");
-        assert!(!read.remembered);
     }
 
     #[test]

@@ -127,15 +127,6 @@ impl ClusterHub {
         Ok(raw.and_then(Read::parse))
     }
 
-    /// The live call `call_id` as this node remembers it, else as Redis has
-    /// it; `fresh` reads Redis regardless.
-    async fn read_known(&self, call_id: &str, fresh: bool) -> Result<Option<Read>, Unavailable> {
-        match self.remembered(call_id) {
-            Some(read) if !fresh => Ok(Some(read)),
-            _ => self.read(call_id).await,
-        }
-    }
-
     /// What is remembered of the ended call `call_id`.
     async fn ended(&self, call_id: &str) -> Result<Option<Ended>, Unavailable> {
         let mut redis = self.redis.clone();
@@ -216,8 +207,9 @@ impl ClusterHub {
         req: &Option<Req>,
         call_id: &str,
     ) -> Result<(), ProtocolError> {
+        let cancelable = |call: &Call<UnixMs>| *call.caller == *peer && call.is_ringing();
         for _ in 0..RETRIES {
-            let read = match self.read(call_id).await? {
+            let read = match self.read_for(call_id, cancelable).await? {
                 Some(read) if *read.record.call.caller == *peer => read,
                 _ => {
                     return Err(ended_error(
@@ -243,9 +235,11 @@ impl ClusterHub {
     }
 
     async fn received(&self, peer: &str, call_id: &str) -> Result<(), ProtocolError> {
-        let mut fresh = false;
+        let unreceived = |call: &Call<UnixMs>| {
+            *call.callee == *peer && matches!(call.phase, Phase::Ringing { received: false, .. })
+        };
         for _ in 0..RETRIES {
-            let Some(read) = self.read_known(call_id, fresh).await? else { return Ok(()) };
+            let Some(read) = self.read_for(call_id, unreceived).await? else { return Ok(()) };
             let mut record = read.record.clone();
             let call = &mut record.call;
             match &mut call.phase {
@@ -253,10 +247,7 @@ impl ClusterHub {
                     *received = true;
                     *ack = Ack::Done;
                 }
-                _ if read.remembered => {
-                    fresh = true;
-                    continue;
-                }
+                // Received already, answered or not this peer's: nothing to do.
                 _ => return Ok(()),
             }
             let told = ServerMessage::ReceivedByPeer { call_id: call_id.to_owned() };
@@ -269,16 +260,25 @@ impl ClusterHub {
         Err(contended(call_id))
     }
 
-    /// The call `call_id` as its callee `peer` may answer it, or the error
-    /// (decided on what Redis has, never on what this node remembers).
-    async fn answerable(&self, peer: &str, call_id: &str) -> Result<Read, ProtocolError> {
-        if let Some(read) = self.remembered(call_id)
-            && *read.record.call.callee == *peer
-            && read.record.call.is_ringing()
-        {
-            return Ok(read);
+    /// The call `call_id` as this node remembers it if that is a state in
+    /// which `allows` lets the request go ahead (a stale memory is then
+    /// refused by the compare-and-set, forgotten, and read afresh), else as
+    /// Redis has it: a request is refused only on what Redis says.
+    async fn read_for(
+        &self,
+        call_id: &str,
+        allows: impl Fn(&Call<UnixMs>) -> bool,
+    ) -> Result<Option<Read>, Unavailable> {
+        match self.remembered(call_id) {
+            Some(read) if allows(&read.record.call) => Ok(Some(read)),
+            _ => self.read(call_id).await,
         }
-        match self.read(call_id).await? {
+    }
+
+    /// The call `call_id` as its callee `peer` may answer it, or the error.
+    async fn answerable(&self, peer: &str, call_id: &str) -> Result<Read, ProtocolError> {
+        let answerable = |call: &Call<UnixMs>| *call.callee == *peer && call.is_ringing();
+        match self.read_for(call_id, answerable).await? {
             Some(read) if *read.record.call.callee == *peer => {
                 if read.record.call.is_ringing() {
                     Ok(read)
@@ -400,11 +400,10 @@ impl ClusterHub {
         req: &Option<Req>,
         call_id: &str,
     ) -> Result<(), ProtocolError> {
+        let live = |call: &Call<UnixMs>| call.role_of(peer).is_some() && !call.is_ringing();
         for _ in 0..RETRIES {
-            let read = match self.read(call_id).await? {
-                Some(read) if read.record.call.role_of(peer).is_some() && !read.record.call.is_ringing() => {
-                    read
-                }
+            let read = match self.read_for(call_id, live).await? {
+                Some(read) if live(&read.record.call) => read,
                 Some(_) => return Err(not_found_to_hang_up(call_id)),
                 None => return Err(hangup_error(self.ended(call_id).await?.as_ref(), call_id, peer)),
             };

@@ -1,6 +1,7 @@
 //! One outcome per call under races between nodes: an accept on one node
 //! against a cancel on another, and an accept against a refuse from two
-//! devices on two nodes, thousands of times over several pairs at once.
+//! devices on two nodes, and a hang-up from each side at once, thousands
+//! of times over several pairs at once.
 //! Every round must have exactly one winner, and both sides must agree.
 
 use super::{Cluster, unlimited_rate};
@@ -160,4 +161,68 @@ async fn accept_and_refuse_from_devices_on_two_nodes_have_one_outcome() {
     }
     assert_eq!(accepted + refused, PAIRS * ROUNDS);
     eprintln!("across nodes, accept against refuse: accept won {accepted}, refuse won {refused}");
+}
+
+/// `rounds` calls between caller{pair} and callee{pair} on two nodes,
+/// accepted, then hung up by both at once: one hang-up wins, the other
+/// gets `already_ended` and the winner's `hung_up`. Each node then tries
+/// the hang-up with the call as it remembers it (accepted); the loser's
+/// compare-and-set must refuse that stale memory and decide on Redis.
+/// Returns (caller won, callee won).
+async fn hangup_against_hangup(urls: Vec<String>, pair: usize, rounds: usize) -> (usize, usize) {
+    let caller_id = format!("caller{pair}");
+    let callee_id = format!("callee{pair}");
+    let mut caller = Client::login(&urls[pair % NODES], &caller_id).await;
+    let mut callee = Client::login(&urls[(pair + 1) % NODES], &callee_id).await;
+    let (mut caller_won, mut callee_won) = (0, 0);
+    for i in 0..rounds {
+        let id = format!("hh-{pair}-{i}");
+        invite(&mut caller, &id, &callee_id).await;
+        expect_invitation(&mut callee, &id, &caller_id).await;
+        callee.ok(json!({"type": "accept", "call_id": id, "response": "r"})).await;
+        check_event(&caller.recv().await, json!({"type": "accepted", "call_id": id}));
+        let (r1, r2) = (caller.fresh_req(), callee.fresh_req());
+        tokio::join!(
+            caller.send(json!({"type": "hangup", "req": r1, "call_id": id})),
+            callee.send(json!({"type": "hangup", "req": r2, "call_id": id})),
+        );
+        let (a, b) = (caller.reply(r1).await, callee.reply(r2).await);
+        let (loser, by) = match (ty(&a), ty(&b)) {
+            ("ok", "error") => {
+                check_error(&b, "already_ended");
+                caller_won += 1;
+                (&mut callee, &caller_id)
+            }
+            ("error", "ok") => {
+                check_error(&a, "already_ended");
+                callee_won += 1;
+                (&mut caller, &callee_id)
+            }
+            _ => panic!("call {id}: the caller's hang-up got {a}, the callee's {b}: not one outcome"),
+        };
+        let hung_up = json!({"type": "hung_up", "call_id": id, "reason": "hangup", "by": by});
+        check_event(&loser.recv().await, hung_up);
+    }
+    caller.expect_silence(QUIET).await;
+    callee.expect_silence(QUIET).await;
+    (caller_won, callee_won)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hang_ups_from_both_sides_on_two_nodes_have_one_outcome() {
+    const ROUNDS: usize = 125; // 1000 races in all
+    let cluster = Cluster::start(NODES, unlimited_rate(ServerConfig::default())).await;
+    let urls: Vec<String> = (0..NODES).map(|i| cluster.url(i)).collect();
+    let tasks: Vec<_> =
+        (0..PAIRS).map(|pair| tokio::spawn(hangup_against_hangup(urls.clone(), pair, ROUNDS))).collect();
+    let (mut by_caller, mut by_callee) = (0, 0);
+    for t in tasks {
+        let (a, b) = t.await.expect("race task");
+        by_caller += a;
+        by_callee += b;
+    }
+    assert_eq!(by_caller + by_callee, PAIRS * ROUNDS);
+    eprintln!(
+        "across nodes, hang-up against hang-up: the caller's won {by_caller}, the callee's {by_callee}"
+    );
 }
