@@ -18,6 +18,11 @@
 # average when the run started, and which Redis commands a call cost
 # (INFO commandstats, reset before the cluster run). Every process it
 # starts is stopped at exit.
+#
+# Optional environment: SERVER_ENV, one VAR=VALUE set for the servers only
+# (TOKIO_WORKER_THREADS=1: one worker thread per server); BENCH_BIN, a
+# load generator other than BINARY (to compare two server builds under
+# the same bench).
 set -euo pipefail
 BIN=$1; RATE=${2:-1000}; DUR=${3:-20s}
 TICK=$(getconf CLK_TCK)
@@ -35,7 +40,7 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # start_node NAME FLAGS...: starts a server, sets NODE_PID and NODE_URL.
 start_node() {
     local name=$1; shift
-    "$BIN" server --listen 127.0.0.1:0 "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+    env ${SERVER_ENV:+"$SERVER_ENV"} "$BIN" server --listen 127.0.0.1:0 "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
     NODE_PID=$!
     STARTED+=("$NODE_PID")
     for _ in $(seq 100); do grep -q "listening on" "$WORK/$name.out" && break; sleep 0.1; done
@@ -51,7 +56,7 @@ measure() {
     local pids=("$@") before=() after=()
     local load; load=$(cut -d' ' -f1-3 /proc/loadavg)
     for pid in "${pids[@]}"; do before+=("$(cpu "$pid")"); done
-    if ! "$BIN" bench setups --rate "$RATE" --duration "$DUR" --server "$servers" --json \
+    if ! "${BENCH_BIN:-$BIN}" bench setups --rate "$RATE" --duration "$DUR" --server "$servers" --json \
         > "$WORK/$label.json" 2> "$WORK/$label.err"; then
         echo "the $label bench failed:" >&2; tail -5 "$WORK/$label.err" >&2; exit 1
     fi
