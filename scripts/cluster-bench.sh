@@ -26,28 +26,9 @@
 set -euo pipefail
 BIN=$1; RATE=${2:-1000}; DUR=${3:-20s}
 TICK=$(getconf CLK_TCK)
-WORK=$(mktemp -d)
-STARTED=()
-cleanup() {
-    for pid in "${STARTED[@]}"; do kill -9 "$pid" 2>/dev/null || true; { wait "$pid"; } 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/cluster-lib.sh"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-# start_node NAME FLAGS...: starts a server, sets NODE_PID and NODE_URL.
-start_node() {
-    local name=$1; shift
-    env ${SERVER_ENV:+"$SERVER_ENV"} "$BIN" server --listen 127.0.0.1:0 "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
-    NODE_PID=$!
-    STARTED+=("$NODE_PID")
-    for _ in $(seq 100); do grep -q "listening on" "$WORK/$name.out" && break; sleep 0.1; done
-    NODE_URL=$(sed -n 's/^listening on \(ws:\/\/[^ ]*\).*/\1/p' "$WORK/$name.out" | head -1)
-    if [ -z "$NODE_URL" ]; then echo "$name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1; fi
-    NODE_URL="$NODE_URL/"
-}
 
 # measure LABEL SERVERS PIDS...: runs the bench against SERVERS (a comma
 # list), prints one JSON line of figures.
@@ -87,19 +68,14 @@ SINGLE_PID=$NODE_PID SINGLE_URL=$NODE_URL
 measure single "$SINGLE_URL" "$SINGLE_PID" > "$WORK/single.line"
 kill -INT "$SINGLE_PID"; wait "$SINGLE_PID" || true
 
-PORT=$(free_port)
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --logfile "$WORK/redis.log" &
-REDIS_PID=$!
-STARTED+=("$REDIS_PID")
-for _ in $(seq 100); do [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-REDIS="redis://127.0.0.1:$PORT/"
+start_redis
 start_node n1 --redis "$REDIS" --node-id n1
 N1_PID=$NODE_PID N1_URL=$NODE_URL
 start_node n2 --redis "$REDIS" --node-id n2
 N2_PID=$NODE_PID N2_URL=$NODE_URL
-redis-cli -p "$PORT" config resetstat > /dev/null
+redis-cli -p "$REDIS_PORT" config resetstat > /dev/null
 measure cluster "$N1_URL,$N2_URL" "$N1_PID" "$N2_PID" "$REDIS_PID" > "$WORK/cluster.line"
-redis-cli -p "$PORT" info commandstats > "$WORK/commandstats"
+redis-cli -p "$REDIS_PORT" info commandstats > "$WORK/commandstats"
 
 python3 - "$WORK/single.line" "$WORK/cluster.line" "$WORK/commandstats" <<'PY'
 import json, sys

@@ -16,29 +16,16 @@
 set -euo pipefail
 BIN=$1; RATE=${2:-1000}; SECONDS_=${3:-20}
 HERE=$(cd "$(dirname "$0")" && pwd)
-WORK=$(mktemp -d)
-STARTED=()
-cleanup() {
-    for pid in "${STARTED[@]}"; do kill -9 "$pid" 2>/dev/null || true; { wait "$pid"; } 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$HERE/cluster-lib.sh"
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --logfile "$WORK/redis.log" &
-REDIS_PID=$!
-STARTED+=("$REDIS_PID")
-for _ in $(seq 100); do [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-URLS=()
-NODE_PIDS=()
+start_redis
+URLS=(); NODE_PIDS=()
 for n in n1 n2; do
-    "$BIN" server --listen 127.0.0.1:0 --redis "redis://127.0.0.1:$PORT/" --node-id "$n" > "$WORK/$n.out" 2> "$WORK/$n.err" &
-    NODE_PIDS+=("$!"); STARTED+=("$!")
-    for _ in $(seq 100); do grep -q "listening on" "$WORK/$n.out" && break; sleep 0.1; done
-    URLS+=("$(sed -n 's/^listening on \(ws:\/\/[^ ]*\).*/\1/p' "$WORK/$n.out" | head -1)/")
+    start_node "$n" --redis "$REDIS" --node-id "$n"
+    URLS+=("$NODE_URL"); NODE_PIDS+=("$NODE_PID")
 done
 
-redis-cli -p "$PORT" monitor > "$WORK/monitor" &
+redis-cli -p "$REDIS_PORT" monitor > "$WORK/monitor" &
 MONITOR=$!
 STARTED+=("$MONITOR")
 "$BIN" bench setups --rate 20 --duration 1s --server "${URLS[0]},${URLS[1]}" > /dev/null 2> "$WORK/bench.err"
@@ -51,8 +38,8 @@ CALL_ID=$(grep -o '^[^"]*"EVALSHA" "[0-9a-f]*" "0" "[0-9a-f]*-[0-9]*"' "$WORK/ev
     | sed 's/.*"\([^"]*\)"$/\1/' | uniq -c | awk '$1 == 4 { print $2 }' | tail -1)
 grep -F "\"$CALL_ID\"" "$WORK/evalsha" > "$WORK/call"
 for pid in "${NODE_PIDS[@]}"; do kill -INT "$pid"; wait "$pid" || true; done
-redis-cli -p "$PORT" flushall > /dev/null
+redis-cli -p "$REDIS_PORT" flushall > /dev/null
 echo "call $CALL_ID: $(wc -l < "$WORK/call") requests; load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-python3 "$HERE/redis-floor.py" "$PORT" "$REDIS_PID" "$WORK/call" "$RATE" "$SECONDS_"
-redis-cli -p "$PORT" flushall > /dev/null
-python3 "$HERE/redis-floor.py" "$PORT" "$REDIS_PID" "$WORK/call" "$RATE" "$SECONDS_" pipelined
+python3 "$HERE/redis-floor.py" "$REDIS_PORT" "$REDIS_PID" "$WORK/call" "$RATE" "$SECONDS_"
+redis-cli -p "$REDIS_PORT" flushall > /dev/null
+python3 "$HERE/redis-floor.py" "$REDIS_PORT" "$REDIS_PID" "$WORK/call" "$RATE" "$SECONDS_" pipelined

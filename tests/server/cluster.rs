@@ -142,6 +142,23 @@ pub(super) fn unlimited_rate(config: ServerConfig) -> ServerConfig {
     ServerConfig { rate_per_second: 1_000_000, rate_burst: 1_000_000, ..config }
 }
 
+/// Runs `race(urls, pair)` for `pairs` pairs at once and adds up the two
+/// tallies each returns (how often each side of the race won).
+pub(super) async fn race_pairs<F, Fut>(urls: &[String], pairs: usize, race: F) -> (usize, usize)
+where
+    F: Fn(Vec<String>, usize) -> Fut,
+    Fut: std::future::Future<Output = (usize, usize)> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..pairs).map(|pair| tokio::spawn(race(urls.to_vec(), pair))).collect();
+    let (mut first, mut second) = (0, 0);
+    for task in tasks {
+        let (a, b) = task.await.expect("race task");
+        first += a;
+        second += b;
+    }
+    (first, second)
+}
+
 /// A duration of `n` milliseconds.
 pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

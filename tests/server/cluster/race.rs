@@ -4,7 +4,7 @@
 //! of times over several pairs at once.
 //! Every round must have exactly one winner, and both sides must agree.
 
-use super::{Cluster, unlimited_rate};
+use super::{Cluster, race_pairs, unlimited_rate};
 use crate::server::client::*;
 use serde_json::json;
 use softphone::server::ServerConfig;
@@ -80,14 +80,7 @@ async fn accept_against_cancel(urls: Vec<String>, pair: usize) -> (usize, usize)
 async fn accept_on_one_node_against_cancel_on_another_has_one_outcome() {
     let cluster = Cluster::start(NODES, unlimited_rate(ServerConfig::default())).await;
     let urls: Vec<String> = (0..NODES).map(|i| cluster.url(i)).collect();
-    let tasks: Vec<_> =
-        (0..PAIRS).map(|pair| tokio::spawn(accept_against_cancel(urls.clone(), pair))).collect();
-    let (mut accepted, mut canceled) = (0, 0);
-    for t in tasks {
-        let (a, c) = t.await.expect("race task");
-        accepted += a;
-        canceled += c;
-    }
+    let (accepted, canceled) = race_pairs(&urls, PAIRS, accept_against_cancel).await;
     assert_eq!(accepted + canceled, PAIRS * ROUNDS_PER_PAIR);
     eprintln!("across nodes, accept against cancel: accept won {accepted}, cancel won {canceled}");
 }
@@ -151,14 +144,8 @@ async fn accept_and_refuse_from_devices_on_two_nodes_have_one_outcome() {
     const ROUNDS: usize = 125; // 1000 races in all
     let cluster = Cluster::start(NODES, unlimited_rate(ServerConfig::default())).await;
     let urls: Vec<String> = (0..NODES).map(|i| cluster.url(i)).collect();
-    let tasks: Vec<_> =
-        (0..PAIRS).map(|pair| tokio::spawn(accept_against_refuse(urls.clone(), pair, ROUNDS))).collect();
-    let (mut accepted, mut refused) = (0, 0);
-    for t in tasks {
-        let (a, r) = t.await.expect("race task");
-        accepted += a;
-        refused += r;
-    }
+    let (accepted, refused) =
+        race_pairs(&urls, PAIRS, |urls, pair| accept_against_refuse(urls, pair, ROUNDS)).await;
     assert_eq!(accepted + refused, PAIRS * ROUNDS);
     eprintln!("across nodes, accept against refuse: accept won {accepted}, refuse won {refused}");
 }
@@ -213,14 +200,8 @@ async fn hang_ups_from_both_sides_on_two_nodes_have_one_outcome() {
     const ROUNDS: usize = 125; // 1000 races in all
     let cluster = Cluster::start(NODES, unlimited_rate(ServerConfig::default())).await;
     let urls: Vec<String> = (0..NODES).map(|i| cluster.url(i)).collect();
-    let tasks: Vec<_> =
-        (0..PAIRS).map(|pair| tokio::spawn(hangup_against_hangup(urls.clone(), pair, ROUNDS))).collect();
-    let (mut by_caller, mut by_callee) = (0, 0);
-    for t in tasks {
-        let (a, b) = t.await.expect("race task");
-        by_caller += a;
-        by_callee += b;
-    }
+    let (by_caller, by_callee) =
+        race_pairs(&urls, PAIRS, |urls, pair| hangup_against_hangup(urls, pair, ROUNDS)).await;
     assert_eq!(by_caller + by_callee, PAIRS * ROUNDS);
     eprintln!(
         "across nodes, hang-up against hang-up: the caller's won {by_caller}, the callee's {by_callee}"

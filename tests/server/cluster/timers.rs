@@ -5,7 +5,7 @@
 //! session and resumes on whatever node it comes back; and a refuse on one
 //! node racing the expiry has one outcome on both sides.
 
-use super::{Cluster, ms, unlimited_rate};
+use super::{Cluster, ms, race_pairs, unlimited_rate};
 use crate::server::client::*;
 use serde_json::{Value, json};
 use softphone::server::ServerConfig;
@@ -129,14 +129,8 @@ async fn a_refuse_on_one_node_racing_the_expiry_has_one_outcome() {
     let config = unlimited_rate(ServerConfig { invite_ttl: ms(60), ..Default::default() });
     let cluster = Cluster::start(3, config).await;
     let urls: Vec<String> = (0..3).map(|i| cluster.url(i)).collect();
-    let tasks: Vec<_> =
-        (0..PAIRS).map(|pair| tokio::spawn(refuse_against_expiry(urls.clone(), pair, ROUNDS))).collect();
-    let (mut refused, mut expired) = (0, 0);
-    for t in tasks {
-        let (r, e) = t.await.expect("race task");
-        refused += r;
-        expired += e;
-    }
+    let (refused, expired) =
+        race_pairs(&urls, PAIRS, |urls, pair| refuse_against_expiry(urls, pair, ROUNDS)).await;
     assert_eq!(refused + expired, PAIRS * ROUNDS);
     eprintln!("across nodes, refuse against expiry: refuse won {refused}, expiry won {expired}");
 }
