@@ -22,7 +22,8 @@
 # Optional environment: SERVER_ENV, one VAR=VALUE set for the servers only
 # (TOKIO_WORKER_THREADS=1: one worker thread per server); BENCH_BIN, a
 # load generator other than BINARY (to compare two server builds under
-# the same bench).
+# the same bench); REDIS_UNIX=1, the nodes reach Redis over a Unix socket
+# instead of TCP on loopback.
 set -euo pipefail
 BIN=$1; RATE=${2:-1000}; DUR=${3:-20s}
 TICK=$(getconf CLK_TCK)

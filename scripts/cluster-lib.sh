@@ -13,15 +13,18 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# start_redis: a redis-server with no persistence on a free port; sets
-# REDIS_PID, REDIS_PORT and REDIS (its URL).
+# start_redis: a redis-server with no persistence on a free port, and on
+# a Unix socket in WORK; sets REDIS_PID, REDIS_PORT and REDIS, the URL the
+# nodes are given: the TCP port's, or with REDIS_UNIX=1 the socket's.
 start_redis() {
     REDIS_PORT=$(free_port)
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --logfile "$WORK/redis.log" &
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --unixsocket "$WORK/redis.sock" --unixsocketperm 700 \
+        --save "" --appendonly no --logfile "$WORK/redis.log" &
     REDIS_PID=$!
     STARTED+=("$REDIS_PID")
     for _ in $(seq 100); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
     REDIS="redis://127.0.0.1:$REDIS_PORT/"
+    if [ -n "${REDIS_UNIX:-}" ]; then REDIS="unix://$WORK/redis.sock"; fi
 }
 
 # start_node NAME FLAGS...: a server on a free port (SERVER_ENV, one

@@ -57,6 +57,12 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// `unix:///…/redis.sock`: the same Redis over its Unix socket, as a
+    /// node beside its Redis may be given.
+    pub fn unix_url(&self) -> String {
+        format!("unix://{}", self.dir.path().join("redis.sock").display())
+    }
+
     /// Stops Redis with SIGTERM (it fsyncs and exits) and waits for the end.
     pub async fn stop(&mut self) {
         let mut child = self.child.take().expect("stop: redis is running");
@@ -83,6 +89,7 @@ impl RedisServer {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"])
             .args(["--dir", &dir, "--logfile", "redis.log", "--daemonize", "no"])
+            .args(["--unixsocket", "redis.sock", "--unixsocketperm", "700"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

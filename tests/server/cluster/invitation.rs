@@ -1,11 +1,14 @@
 //! The invitation lifecycle with the caller and the callee on different
 //! nodes: invite, received_by_peer, accept, refuse, cancel, hangup and their
 //! errors; several devices spread over nodes (first answer wins, the others
-//! get `canceled`); `received_by_peer` once per call on each caller session.
+//! get `canceled`); `received_by_peer` once per call on each caller session;
+//! a node that reaches Redis over its Unix socket.
 
 use super::Cluster;
+use crate::redis_server::RedisServer;
 use crate::server::client::*;
 use serde_json::json;
+use softphone::server::{ClusterConfig, ServerConfig};
 
 #[tokio::test]
 async fn invite_received_accept_hangup_across_nodes() {
@@ -197,4 +200,28 @@ async fn received_by_peer_once_per_call_on_each_caller_session_across_nodes() {
     for c in [&mut alice1, &mut alice2, &mut bob1, &mut bob2] {
         c.expect_silence(QUIET).await;
     }
+}
+
+/// A node beside its Redis may reach it over a Unix socket
+/// (`--redis unix:///path/redis.sock`): such a node and one on TCP are one
+/// cluster, and a call between them goes through.
+#[tokio::test]
+async fn a_node_on_the_unix_socket_and_one_on_tcp_share_one_cluster() {
+    let redis = RedisServer::start().await;
+    let node = |id: &str, url: String| {
+        let cluster = ClusterConfig { node_id: id.to_owned(), ..ClusterConfig::new(url) };
+        softphone::server::spawn(ServerConfig { cluster: Some(cluster), ..ServerConfig::default() })
+    };
+    let on_tcp = node("tcp", redis.url()).await.expect("a node on TCP starts");
+    let on_unix = node("unix", redis.unix_url()).await.expect("a node on the Unix socket starts");
+    let mut alice = Client::login(&on_tcp.url(), "alice").await;
+    let mut bob = Client::login(&on_unix.url(), "bob").await;
+    invite(&mut alice, "u1", "bob").await;
+    expect_invitation(&mut bob, "u1", "alice").await;
+    bob.send(json!({"type": "received", "call_id": "u1"})).await;
+    check_event(&alice.recv().await, json!({"type": "received_by_peer", "call_id": "u1"}));
+    bob.ok(json!({"type": "accept", "call_id": "u1", "response": "hi"})).await;
+    check_event(&alice.recv().await, json!({"type": "accepted", "call_id": "u1", "response": "hi"}));
+    alice.ok(json!({"type": "hangup", "call_id": "u1"})).await;
+    check_event(&bob.recv().await, json!({"type": "hung_up", "call_id": "u1", "by": "alice"}));
 }
