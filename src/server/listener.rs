@@ -10,6 +10,7 @@ use super::hub::Hub;
 use super::relay::{self, Relay};
 use super::session;
 use crate::protocol::media::MEDIA_WS_PATH;
+use futures_util::future::{BoxFuture, Either};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -198,19 +199,27 @@ async fn tls_connection(
     }
 }
 
-/// Runs what the handshake asked for: a signaling session or a relay link.
-async fn serve_path<S>(ws: WebSocketStream<S>, path: Path, cx: &Context)
+/// What the handshake asked for: a signaling session or a relay link.
+///
+/// Not an `async fn`, so that the stream is handed on before the future is
+/// made and the connection's task does not also keep the stream it was
+/// given (every connection's task is as large as this future).
+fn serve_path<S>(
+    ws: WebSocketStream<S>,
+    path: Path,
+    cx: &Context,
+) -> Either<impl Future<Output = ()> + use<S>, BoxFuture<'static, ()>>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match (path, &cx.relay) {
-        (Path::Signaling, _) => {
-            let _open = cx.hub.metrics().connection_opened();
-            session::run(ws, cx.hub.clone(), cx.stopping.clone()).await
-        }
+        (Path::Signaling, _) => Either::Left(session::run(ws, cx.hub.clone(), cx.stopping.clone())),
         // Boxed, so that a signaling session's task is not sized for it.
-        (Path::Media, Some(relay)) => Box::pin(relay::serve_ws(ws, relay.clone(), cx.stopping.clone())).await,
-        (Path::Media, None) => {}
+        (Path::Media, Some(relay)) => {
+            Either::Right(Box::pin(relay::serve_ws(ws, relay.clone(), cx.stopping.clone())))
+        }
+        // Boxing nothing allocates nothing.
+        (Path::Media, None) => Either::Right(Box::pin(std::future::ready(()))),
     }
 }
 

@@ -6,6 +6,7 @@
 
 use super::ServerConfig;
 use super::backend::Backend;
+use super::metrics::OpenConnection;
 use super::outbound::{Kick, Outbound, SessionId};
 use crate::protocol::{ErrorCode, OkResult, ProtocolError, Req, Request, ServerMessage, decode_request};
 use crate::token::{self, TokenError};
@@ -91,6 +92,8 @@ struct Connection {
     /// Set by a successful login.
     session: Option<SessionId>,
     limiter: RateLimiter,
+    /// Counts this connection in the metrics while it is open.
+    _open: OpenConnection,
 }
 
 /// The socket, split, and the frames queued for it.
@@ -113,23 +116,43 @@ fn close(code: CloseCode, reason: &'static str) -> CloseFrame {
 
 /// Serves one connection until it closes, the client goes silent or stops
 /// reading, the server stops, or it does not log in in time.
-pub(super) async fn run<S>(ws: WebSocketStream<S>, hub: Backend, stopping: watch::Receiver<bool>)
+///
+/// Not an `async fn`: the stream is split and the session set up before the
+/// future is made, so the future holds the halves only, not also the
+/// unsplit stream an `async fn` would keep for its whole life (every
+/// session's task is as large as this future).
+pub(super) fn run<S>(
+    ws: WebSocketStream<S>,
+    hub: Backend,
+    stopping: watch::Receiver<bool>,
+) -> impl Future<Output = ()> + use<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let config = hub.config().clone();
+    let config = hub.config();
     let (sink, stream) = ws.split();
     let (outbox, inbox) = mpsc::channel(config.outbox_capacity);
-    let kick: Kick = Arc::new(AtomicBool::new(false));
-    let mut conn = Connection {
+    let wire = Wire { sink, stream, inbox, stopping, write_deadline: config.idle_timeout };
+    let conn = Connection {
+        limiter: RateLimiter::new(config.rate_per_second, config.rate_burst),
+        _open: hub.metrics().connection_opened(),
         hub,
         outbox,
-        kick,
+        kick: Arc::new(AtomicBool::new(false)),
         session: None,
-        limiter: RateLimiter::new(config.rate_per_second, config.rate_burst),
     };
-    let mut wire = Wire { sink, stream, inbox, stopping, write_deadline: config.idle_timeout };
-    let closing = wire.serve(&mut conn, &config).await;
+    serve_until_closed(wire, conn)
+}
+
+/// The session's life: its loop, then leaving the hub, then the goodbye.
+async fn serve_until_closed<S>(mut wire: Wire<S>, mut conn: Connection)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Read through a handle of its own rather than cloned: a copy of the
+    // configuration would sit in every session's task for its lifetime.
+    let shared = conn.hub.clone();
+    let closing = wire.serve(&mut conn, shared.config()).await;
     // Leave the hub first, so no more events are queued for a closing socket.
     if let Some(id) = conn.session.take() {
         conn.hub.disconnect(id).await;
