@@ -191,9 +191,16 @@ impl Metrics {
 
     /// An invite a cluster node took. `live_calls` (and `peers_online`) are
     /// cluster-wide there and not kept per node: a call placed on one node
-    /// may end on another.
+    /// may end on another (see [`Metrics::cluster_now`]).
     pub(crate) fn call_placed_in_cluster(&self) {
         self.calls_placed.inc();
+    }
+
+    /// The cluster's live calls and peers online as Redis counted them at
+    /// a cluster node's heartbeat: every node reports the same values.
+    pub(crate) fn cluster_now(&self, live_calls: i64, peers_online: i64) {
+        self.live_calls.set(live_calls);
+        self.peers_online.set(peers_online);
     }
 
     /// A call a cluster node ended (see [`Metrics::call_placed_in_cluster`]).

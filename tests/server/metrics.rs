@@ -369,3 +369,50 @@ async fn an_address_that_cannot_be_bound_fails_at_start_with_a_clear_error() {
         assert!(out.stdout.is_empty(), "no ready line: {}", String::from_utf8_lossy(&out.stdout));
     }
 }
+
+/// On a cluster (`--redis`) each node reports the cluster's live calls and
+/// peers online, as Redis counts them at the node's heartbeat, and its own
+/// sessions: a call between peers on two nodes shows on both.
+#[tokio::test]
+async fn every_cluster_node_reports_the_clusters_live_calls_and_peers_online() {
+    use crate::redis_server::{RedisServer, node_config};
+    let redis = RedisServer::start().await;
+    let mut nodes = Vec::new();
+    for id in ["m0", "m1"] {
+        let listener = MetricsListener::bind("127.0.0.1:0").expect("bind the metrics listener");
+        let metrics = listener.local_addr();
+        let config =
+            node_config(&redis, id, ServerConfig { metrics_listener: Some(listener), ..Default::default() });
+        let server = softphone::server::spawn(config).await.expect("a cluster node starts");
+        nodes.push(Monitored { server, metrics });
+    }
+    let mut alice = Client::login(&nodes[0].server.url(), "alice").await;
+    let (mut bob, _) = Client::login_device(&nodes[1].server.url(), "bob", "desk").await;
+    let (bob_phone, _) = Client::login_device(&nodes[0].server.url(), "bob", "phone").await;
+    let both_online = [("softphone_peers_online", 2.0), ("softphone_live_calls", 0.0)];
+    expect_metrics(nodes[0].metrics, &[&both_online[..], &[("softphone_sessions", 2.0)]].concat()).await;
+    expect_metrics(nodes[1].metrics, &[&both_online[..], &[("softphone_sessions", 1.0)]].concat()).await;
+
+    invite(&mut alice, "c1", "bob").await;
+    expect_invitation(&mut bob, "c1", "alice").await;
+    for node in &nodes {
+        expect_metrics(node.metrics, &[("softphone_live_calls", 1.0)]).await;
+    }
+    bob.ok(json!({"type": "accept", "call_id": "c1"})).await;
+    alice.ok(json!({"type": "hangup", "call_id": "c1"})).await;
+    for node in &nodes {
+        expect_metrics(node.metrics, &[("softphone_live_calls", 0.0), ("softphone_peers_online", 2.0)]).await;
+    }
+    // Bob's session on m0 leaving leaves him online through m1; alice's
+    // leaving takes her offline everywhere.
+    bob_phone.close().await;
+    alice.close().await;
+    for node in &nodes {
+        expect_metrics(node.metrics, &[("softphone_peers_online", 1.0)]).await;
+    }
+    expect_metrics(nodes[0].metrics, &[("softphone_sessions", 0.0)]).await;
+    bob.close().await;
+    for node in &nodes {
+        expect_metrics(node.metrics, &[("softphone_peers_online", 0.0)]).await;
+    }
+}

@@ -279,10 +279,13 @@ pub(super) async fn heartbeat_forever(hub: Arc<ClusterHub>) {
         let mut invocation = hub.scripts.beat.prepare_invoke();
         invocation.arg(&*hub.node).arg(ttl.as_millis() as u64);
         let mut redis = hub.redis.clone();
-        let Ok(had) = hub.redis::<i64>(invocation.invoke_async(&mut redis)).await else {
+        let Ok((had, live_calls, peers_online)) =
+            hub.redis::<(i64, i64, i64)>(invocation.invoke_async(&mut redis)).await
+        else {
             reachable_since = None;
             continue;
         };
+        hub.metrics.cluster_now(live_calls, peers_online);
         let since = *reachable_since.get_or_insert_with(tokio::time::Instant::now);
         if had == 0 && !first {
             tracing::warn!(node = %hub.node, "this node's heartbeat had lapsed; registering its sessions again");

@@ -86,6 +86,7 @@ local function depart(peer, node, sid, now, grace)
   if removed == 0 then return calls_of(peer) end
   redis.call('SET', 'sp:off:' .. peer, now, 'PX', grace)
   redis.call('DEL', 'sp:q:' .. peer)
+  redis.call('DECR', 'sp:online')
   presence(peer, '0')
   return calls_of(peer)
 end
@@ -173,6 +174,7 @@ local kept = {}
 if sessions == 0 then
   if redis.call('EXISTS', 'sp:off:' .. peer) == 1 then kept = redis.call('LRANGE', 'sp:q:' .. peer, 0, -1) end
   redis.call('DEL', 'sp:q:' .. peer, 'sp:off:' .. peer)
+  redis.call('INCR', 'sp:online')
   presence(peer, '1')
   return {2, kept, calls_of(peer), fresh}
 end
@@ -204,13 +206,15 @@ redis.call('DEL', 'sp:ns:' .. node, 'sp:bl:' .. node)
 return offline
 "#;
 
-/// Renews this node's heartbeat. ARGV: node, ttl (ms). Returns 1 if the
-/// heartbeat was still there, 0 if it had lapsed (or Redis lost it).
+/// Renews this node's heartbeat. ARGV: node, ttl (ms). Returns {1 if the
+/// heartbeat was still there, 0 if it had lapsed (or Redis lost it); the
+/// cluster's live calls (each has one member in `sp:dl`); its peers online
+/// (`sp:online`, kept in step where presence changes)}.
 const BEAT: &str = r#"
 local had = redis.call('EXISTS', 'sp:hb:' .. ARGV[1])
 redis.call('SET', 'sp:hb:' .. ARGV[1], '1', 'PX', ARGV[2])
 redis.call('SADD', 'sp:nodes', ARGV[1])
-return had
+return {had, redis.call('ZCARD', 'sp:dl'), tonumber(redis.call('GET', 'sp:online') or '0')}
 "#;
 
 /// The scripts, loaded once per node (EVALSHA, with EVAL on a Redis that
