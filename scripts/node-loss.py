@@ -125,28 +125,27 @@ def main():
     print(f"heartbeat TTL {args.heartbeat_ttl}, offline grace {args.offline_grace}; "
           f"load average {open('/proc/loadavg').read().split()[:3]}")
 
+    def kill_the_callers_node(node, caller, callee, reached, outcomes, label):
+        """Calls `callee` from `caller` (on `node`) until `reached`, then kills
+        `node` with SIGKILL and times the callee's first of `outcomes`."""
+        time.sleep(1)
+        caller.send(f"call {callee.name}")
+        (caller if reached == "accepted" else callee).wait_event({reached}, 20)
+        killed = time.monotonic()
+        node.send_signal(signal.SIGKILL)
+        at, line = callee.wait_event(outcomes, patience)
+        print(f"{label}: kill -9 of the caller's node -> callee's {line['event']} {line} "
+              f"after {at - killed:.2f} s")
+
     bob = Peer(args.binary, url2, "bob", ["--auto", "accept"])
     alice = Peer(args.binary, url1, "alice")
-    time.sleep(1)
-    alice.send("call bob")
-    alice.wait_event({"accepted"}, 20)
-    killed = time.monotonic()
-    node1.send_signal(signal.SIGKILL)
-    at, line = bob.wait_event({"hung_up"}, patience)
-    print(f"mid-call: kill -9 of the caller's node -> callee's {line['event']} {line} "
-          f"after {at - killed:.2f} s")
+    kill_the_callers_node(node1, alice, bob, "accepted", {"hung_up"}, "mid-call")
 
     node1, url1 = start_node(args.binary, "n1", redis, flags, work)
     dave = Peer(args.binary, url2, "dave")
     carol = Peer(args.binary, url1, "carol")
-    time.sleep(1)
-    carol.send("call dave")
-    dave.wait_event({"invitation_received"}, 20)
-    killed = time.monotonic()
-    node1.send_signal(signal.SIGKILL)
-    at, line = dave.wait_event({"invitation_failure", "invitation_canceled"}, patience)
-    print(f"mid-ring: kill -9 of the caller's node -> callee's {line['event']} {line} "
-          f"after {at - killed:.2f} s")
+    kill_the_callers_node(node1, carol, dave, "invitation_received",
+                          {"invitation_failure", "invitation_canceled"}, "mid-ring")
 
 
 if __name__ == "__main__":

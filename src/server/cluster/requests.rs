@@ -275,6 +275,23 @@ impl ClusterHub {
         }
     }
 
+    /// The events of an answer from session `id`: `to_caller` for the
+    /// caller's sessions, `canceled` with `elsewhere` for the callee's other
+    /// sessions (on any node; not the one that answered).
+    fn answer_notices(
+        &self,
+        id: SessionId,
+        call: &Call<UnixMs>,
+        to_caller: &ServerMessage,
+        elsewhere: CancelReason,
+    ) -> Vec<(Notice, Option<String>)> {
+        let canceled = ServerMessage::Canceled { call_id: call.id.to_string(), reason: elsewhere };
+        vec![
+            (notice(&call.caller, to_caller, true), None),
+            (notice(&call.callee, &canceled, true), Some(self.field(id))),
+        ]
+    }
+
     /// The call `call_id` as its callee `peer` may answer it, or the error.
     async fn answerable(&self, peer: &str, call_id: &str) -> Result<Read, ProtocolError> {
         let answerable = |call: &Call<UnixMs>| *call.callee == *peer && call.is_ringing();
@@ -321,14 +338,7 @@ impl ClusterHub {
                 media_key: media_key.clone(),
                 media: caller_media,
             };
-            let elsewhere = ServerMessage::Canceled {
-                call_id: call_id.to_owned(),
-                reason: CancelReason::AnsweredElsewhere,
-            };
-            let notices = vec![
-                (notice(&call.caller, &accepted, true), None),
-                (notice(&call.callee, &elsewhere, true), Some(self.field(id))),
-            ];
+            let notices = self.answer_notices(id, call, &accepted, CancelReason::AnsweredElsewhere);
             let transition = Transition::of(&read, Change::Accept(record.clone()), notices);
             let committed = self.commit(&transition).await;
             if !matches!(committed, Ok(Committed::Done))
@@ -378,14 +388,7 @@ impl ClusterHub {
             let read = self.answerable(peer, call_id).await?;
             let call = &read.record.call;
             let refused = ServerMessage::Refused { call_id: call_id.to_owned(), response: response.clone() };
-            let elsewhere = ServerMessage::Canceled {
-                call_id: call_id.to_owned(),
-                reason: CancelReason::RefusedElsewhere,
-            };
-            let notices = vec![
-                (notice(&call.caller, &refused, true), None),
-                (notice(&call.callee, &elsewhere, true), Some(self.field(id))),
-            ];
+            let notices = self.answer_notices(id, call, &refused, CancelReason::RefusedElsewhere);
             if self.end_as_read(id, req, &read, notices, Outcome::Refused).await? {
                 return Ok(());
             }
