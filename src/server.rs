@@ -31,6 +31,7 @@ mod outbound;
 mod peers;
 mod relay;
 mod requests;
+mod rules;
 mod session;
 mod state;
 mod store;

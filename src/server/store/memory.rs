@@ -72,8 +72,7 @@ impl CallStore for MemoryStore {
 
     /// The deadline of `id` that has passed by `now`, if one has.
     fn lapse(&self, id: &str, now: Instant) -> Option<Lapse> {
-        let (at, lapse) = self.live.get(id)?.next_deadline(self.grace)?;
-        (at <= now).then_some(lapse)
+        crate::server::rules::lapsed(self.live.get(id)?, self.grace, now)
     }
 
     /// The live calls with a deadline at or before `now`, earliest first.
