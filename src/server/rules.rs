@@ -16,8 +16,12 @@
 //! Every error sentence of a call rule is written here and nowhere else.
 //! A new request is one more function of the same shape: for example
 //! `media_reveal` (only the caller, only once accepted, forwarded to the
-//! callee) is [`live_for`] with [`Role::Caller`], a check that the call is
-//! accepted, and one [`Notice`] to the callee.
+//! callee's sessions) takes the live call or `None` and returns the one
+//! [`Notice`] for the callee or [`Refused`], with one more [`Asked`] case
+//! for what it says about a call that is not live; a single node sends the
+//! notice under its lock, a cluster node commits it as an update that
+//! leaves the record as read (so it goes out only if the call is still
+//! accepted).
 
 use super::calls::{Ack, Call, Ended, Lapse, Moment, Phase};
 use super::outbound::{Outbound, encode};
@@ -131,6 +135,12 @@ pub(super) fn too_many_calls(max: usize) -> ProtocolError {
     err(ErrorCode::TooManyCalls, format!("you already take part in {max} live calls"))
 }
 
+/// Whether a peer with `sessions` already may not log in once more (`max`:
+/// the cap). A store that checks it atomically (Redis) is handed `max`.
+pub(super) fn session_cap_reached(sessions: usize, max: usize) -> bool {
+    sessions >= max
+}
+
 /// A login beyond the sessions a peer may have.
 pub(super) fn too_many_sessions(peer: &str, max: usize) -> ProtocolError {
     err(ErrorCode::TooManySessions, format!("{peer} already has {max} sessions"))
@@ -210,6 +220,23 @@ pub(super) fn invitation<T: Moment>(call: &Call<T>, now: T) -> Outbound {
         expires_in_ms: millis_up(left),
         media_key: call.media_key.clone(),
     })
+}
+
+/// Ended calls are remembered for the invite ttl, but never less than this,
+/// so late answers get `already_ended` even with a ttl of milliseconds.
+const MIN_REMEMBERED: Duration = Duration::from_secs(10);
+
+/// How long an ended call is remembered: the late requests about it are
+/// judged on that ([`not_live`]), and its id may not be used again till then.
+pub(super) fn remembered_for(invite_ttl: Duration) -> Duration {
+    invite_ttl.max(MIN_REMEMBERED)
+}
+
+/// What is remembered of `call` once it ends: enough to judge the late
+/// requests about it ([`not_live`]).
+pub(super) fn remembered<T>(call: &Call<T>) -> Ended {
+    let accepted = matches!(call.phase, Phase::Accepted { .. });
+    Ended { caller: call.caller.clone(), callee: call.callee.clone(), accepted }
 }
 
 // ---- invite ----

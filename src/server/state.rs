@@ -15,13 +15,8 @@ use super::store::{CallStore, MemoryStore};
 use crate::protocol::{OkResult, ProtocolError, Req, ServerMessage};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// Ended calls are remembered for the invite ttl, but never less than this,
-/// so late answers get `already_ended` even with a ttl of milliseconds.
-pub(super) const MIN_REMEMBERED: Duration = Duration::from_secs(10);
 
 /// The hub's state: one value behind one lock. `C` is where calls are kept.
 pub(super) struct State<C = MemoryStore> {
@@ -227,7 +222,7 @@ impl<C: CallStore> State<C> {
             }
             self.peers.forget_if_idle(who, now);
         }
-        self.calls.remember(&call, now + self.config.invite_ttl.max(MIN_REMEMBERED));
+        self.calls.remember(&call, now + rules::remembered_for(self.config.invite_ttl));
         if let Some(relay) = &self.relay {
             relay.close(&call.id);
         }

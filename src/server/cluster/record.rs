@@ -2,8 +2,8 @@
 //! change to it a decision asks for: the compare-and-set that
 //! [`scripts`](super::scripts)'s `commit` applies, with the events it causes.
 
-use crate::server::calls::{Call, Ended, Phase, UnixMs};
-use crate::server::rules::Notice;
+use crate::server::calls::{Call, UnixMs};
+use crate::server::rules::{self, Notice};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,11 +133,7 @@ impl Transition {
         };
         let call = &record.call;
         let payload = match &self.change {
-            Change::End(_) => {
-                let accepted = matches!(call.phase, Phase::Accepted { .. });
-                let ended = Ended { caller: call.caller.clone(), callee: call.callee.clone(), accepted };
-                serde_json::to_string(&ended).expect("plain data encodes")
-            }
+            Change::End(_) => serde_json::to_string(&rules::remembered(call)).expect("plain data encodes"),
             _ => serde_json::to_string(record).expect("plain data encodes"),
         };
         let deadline = next_look(call, grace, super::now_ms()).0.to_string();
@@ -188,7 +184,7 @@ pub(super) fn committed(code: i64) -> Committed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::calls::Phase;
+    use crate::server::calls::{Ended, Phase};
     use crate::server::outbound::Outbound;
 
     fn ringing(now: UnixMs) -> CallRecord {

@@ -139,7 +139,7 @@ impl ClusterHub {
 
     /// Applies `transition` if the call is still as read.
     pub(super) async fn commit(&self, transition: &Transition) -> Result<Committed, Unavailable> {
-        let remember = self.config.invite_ttl.max(crate::server::state::MIN_REMEMBERED);
+        let remember = rules::remembered_for(self.config.invite_ttl);
         let args = transition.args(self.config.offline_grace, remember, self.config.max_calls_per_peer);
         let mut invocation = self.scripts.commit.prepare_invoke();
         for arg in &args {

@@ -334,6 +334,7 @@ fn going_offline_starts_the_grace_once_and_pauses_the_ack() {
 
 #[test]
 fn the_caps_on_sessions_and_subscriptions_say_so() {
+    assert!(!session_cap_reached(2, 3) && session_cap_reached(3, 3));
     let e = too_many_sessions("bob", 3);
     assert_eq!((e.code, e.message.as_str()), (ErrorCode::TooManySessions, "bob already has 3 sessions"));
     assert_eq!(too_many_subscriptions().code, ErrorCode::TooManySubscriptions);
