@@ -1,6 +1,7 @@
-//! The one place where calls are decided. Every request that touches a
-//! call, every deadline and every session that comes or goes is one
-//! decision under the hub's lock ([`Hub::decide`]), so the first of accept,
+//! The single node: where the call rules ([`rules`]) are applied to
+//! memory. Every request that touches a call, every deadline and every
+//! session that comes or goes is one decision under the hub's lock
+//! ([`Hub::decide`]), so the first of accept,
 //! refuse, cancel and expiry to reach a call wins and every later one sees
 //! the outcome. Each decision first applies the deadlines that have passed,
 //! so no call past its deadline is ever treated as ringing. Events are

@@ -47,7 +47,7 @@ impl<C: CallStore> State<C> {
         if online {
             self.metrics.invitation_delivered(now.saturating_duration_since(call.invited));
             let invitation = rules::reach(&mut call, now, self.config.ack_timeout);
-            self.tell(Some(id), vec![invitation]);
+            self.tell(Some(id), [invitation]);
         }
         self.add_call(call);
         Ok(())
@@ -90,7 +90,7 @@ impl<C: CallStore> State<C> {
 
     pub fn received(&mut self, peer: &str, call_id: &str) {
         if let Some(told) = self.calls.update(call_id, |call| rules::received(call, peer)).flatten() {
-            self.tell(None, vec![told]);
+            self.tell(None, [told]);
         }
     }
 

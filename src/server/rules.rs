@@ -58,6 +58,34 @@ impl Notice {
     }
 }
 
+/// The events of one decision: at most one for each party, kept inline so
+/// that deciding allocates nothing for them.
+#[derive(Debug, Default)]
+pub(super) struct Notices([Option<Notice>; 2]);
+
+impl Notices {
+    pub fn one(notice: Notice) -> Notices {
+        Notices([Some(notice), None])
+    }
+
+    pub fn two(first: Notice, second: Notice) -> Notices {
+        Notices([Some(first), Some(second)])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Notice> {
+        self.0.iter().flatten()
+    }
+}
+
+impl IntoIterator for Notices {
+    type Item = Notice;
+    type IntoIter = std::iter::Flatten<std::array::IntoIter<Option<Notice>, 2>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter().flatten()
+    }
+}
+
 /// How a call ended, for the log and the metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Outcome {
@@ -89,7 +117,7 @@ impl Outcome {
 #[derive(Debug)]
 pub(super) struct Ending {
     pub outcome: Outcome,
-    pub notices: Vec<Notice>,
+    pub notices: Notices,
     /// The peer that must still have no session for the end to hold: an
     /// offline grace ends a call only if its peer did not come back.
     pub while_offline: Option<Arc<str>>,
@@ -303,7 +331,7 @@ pub(super) fn cancel<T: Moment>(call: Option<&Call<T>>, peer: &str) -> Result<En
     });
     Ok(Ending {
         outcome: Outcome::Canceled,
-        notices: vec![Notice::to(&call.callee, &canceled, call.callee_seen)],
+        notices: Notices::one(Notice::to(&call.callee, &canceled, call.callee_seen)),
         while_offline: None,
     })
 }
@@ -367,7 +395,7 @@ pub(super) struct Acceptance {
 /// The callee accepts its ringing call (checked with [`answerable`] and
 /// [`within_callee_cap`]): the call is accepted from `now`, the caller is
 /// told, and the callee's other sessions stop ringing.
-pub(super) fn accept<T: Moment>(call: &mut Call<T>, acceptance: Acceptance, now: T) -> Vec<Notice> {
+pub(super) fn accept<T: Moment>(call: &mut Call<T>, acceptance: Acceptance, now: T) -> Notices {
     call.phase = Phase::Accepted { at: now };
     let accepted = ServerMessage::Accepted {
         call_id: call.id.to_string(),
@@ -394,12 +422,12 @@ pub(super) fn refuse<T: Moment>(
 
 /// The events of an answer: `to_caller` for the caller's sessions,
 /// `canceled` with `elsewhere` for the callee's other sessions.
-fn answered<T: Moment>(call: &Call<T>, to_caller: &ServerMessage, elsewhere: CancelReason) -> Vec<Notice> {
+fn answered<T: Moment>(call: &Call<T>, to_caller: &ServerMessage, elsewhere: CancelReason) -> Notices {
     let canceled = ServerMessage::Canceled { call_id: call.id.to_string(), reason: elsewhere };
-    vec![
+    Notices::two(
         Notice::to(&call.caller, &encode(to_caller), true),
         Notice::to(&call.callee, &encode(&canceled), true).but_asker(),
-    ]
+    )
 }
 
 /// Either party hangs up an accepted call: it ends, and every other session
@@ -420,10 +448,10 @@ pub(super) fn hangup<T: Moment>(call: Option<&Call<T>>, peer: &str) -> Result<En
     });
     Ok(Ending {
         outcome: Outcome::HungUp(HangupReason::Hangup),
-        notices: vec![
+        notices: Notices::two(
             Notice::to(&call.caller, &hung_up, true).but_asker(),
             Notice::to(&call.callee, &hung_up, true).but_asker(),
-        ],
+        ),
         while_offline: None,
     })
 }
@@ -457,30 +485,30 @@ pub(super) fn end_by<T: Moment>(call: &Call<T>, lapse: Lapse) -> Ending {
     let (outcome, notices) = match (lapse, call.is_ringing()) {
         (Lapse::CalleeLost, true) => (
             Outcome::Failed(FailureReason::PeerOffline),
-            vec![to(caller, failure(FailureReason::PeerOffline), true)],
+            Notices::one(to(caller, failure(FailureReason::PeerOffline), true)),
         ),
         (Lapse::CallerLost, true) => (
             Outcome::Failed(FailureReason::CallerOffline),
-            vec![to(callee, failure(FailureReason::CallerOffline), seen)],
+            Notices::one(to(callee, failure(FailureReason::CallerOffline), seen)),
         ),
         (Lapse::CalleeLost, false) => {
-            (Outcome::HungUp(HangupReason::PeerOffline), vec![to(caller, hung_up(callee), true)])
+            (Outcome::HungUp(HangupReason::PeerOffline), Notices::one(to(caller, hung_up(callee), true)))
         }
         (Lapse::CallerLost, false) => {
-            (Outcome::HungUp(HangupReason::PeerOffline), vec![to(callee, hung_up(caller), true)])
+            (Outcome::HungUp(HangupReason::PeerOffline), Notices::one(to(callee, hung_up(caller), true)))
         }
         (Lapse::AckTimeout, _) => (
             Outcome::Failed(FailureReason::PeerNoResponse),
-            vec![
+            Notices::two(
                 to(caller, failure(FailureReason::PeerNoResponse), true),
                 to(callee, failure(FailureReason::Expired), seen),
-            ],
+            ),
         ),
         (Lapse::Expired, _) => {
             let text = failure(FailureReason::Expired);
             (
                 Outcome::Failed(FailureReason::Expired),
-                vec![to(caller, text.clone(), true), to(callee, text, seen)],
+                Notices::two(to(caller, text.clone(), true), to(callee, text, seen)),
             )
         }
     };

@@ -195,7 +195,7 @@ impl<C: CallStore> State<C> {
 
     /// Queues each of `notices` for its peer's sessions (but session
     /// `asker`'s, where the rule says so).
-    pub fn tell(&mut self, asker: Option<SessionId>, notices: Vec<Notice>) {
+    pub fn tell(&mut self, asker: Option<SessionId>, notices: impl IntoIterator<Item = Notice>) {
         for Notice { to, text, seen, skip_asker } in notices {
             let except = if skip_asker { asker } else { None };
             self.peers.send_to_peer(&to, &text, except, seen);

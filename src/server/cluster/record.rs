@@ -3,7 +3,7 @@
 //! [`scripts`](super::scripts)'s `commit` applies, with the events it causes.
 
 use crate::server::calls::{Call, UnixMs};
-use crate::server::rules::{self, Notice};
+use crate::server::rules::{self, Notices};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +82,7 @@ pub(super) struct Transition {
     pub change: Change,
     pub guard: Option<Guard>,
     /// Events for the parties' sessions.
-    pub notices: Vec<Notice>,
+    pub notices: Notices,
     /// The asking session's field (`node/session`), skipped by the events
     /// the rule says it must not get.
     pub asker: Option<String>,
@@ -103,7 +103,7 @@ pub(super) enum Committed {
 impl Transition {
     /// `change` to the call as `read`, guarded by nothing, with `notices`
     /// (skipping the session whose field is `asker` where they say so).
-    pub fn of(read: &Read, change: Change, notices: Vec<Notice>, asker: Option<String>) -> Transition {
+    pub fn of(read: &Read, change: Change, notices: Notices, asker: Option<String>) -> Transition {
         Transition {
             id: read.record.call.id.clone(),
             expected: read.raw.clone(),
@@ -115,13 +115,16 @@ impl Transition {
     }
 
     /// The end of the call as `read`, with `notices`.
-    pub fn end(read: &Read, notices: Vec<Notice>, asker: Option<String>) -> Transition {
+    pub fn end(read: &Read, notices: Notices, asker: Option<String>) -> Transition {
         Transition::of(read, Change::End(read.record.clone()), notices, asker)
     }
 
     /// The call as `read` becomes `record`, only while `guard` holds; no events.
     pub fn guarded_update(read: &Read, record: CallRecord, guard: Guard) -> Transition {
-        Transition { guard: Some(guard), ..Transition::of(read, Change::Update(record), Vec::new(), None) }
+        Transition {
+            guard: Some(guard),
+            ..Transition::of(read, Change::Update(record), Notices::default(), None)
+        }
     }
 
     /// The `commit` script's arguments for this transition.
@@ -160,7 +163,7 @@ impl Transition {
             relay,
             if call.is_ringing() { "1" } else { "0" }.to_owned(),
         ];
-        for notice in &self.notices {
+        for notice in self.notices.iter() {
             args.push(notice.to.to_string());
             let except = if notice.skip_asker { self.asker.as_deref() } else { None };
             args.push(except.unwrap_or_default().to_owned());
@@ -186,6 +189,7 @@ mod tests {
     use super::*;
     use crate::server::calls::{Ended, Phase};
     use crate::server::outbound::Outbound;
+    use crate::server::rules::Notice;
 
     fn ringing(now: UnixMs) -> CallRecord {
         CallRecord { call: crate::server::calls::test_call(now), relay: Some("n2".into()) }
@@ -220,7 +224,7 @@ mod tests {
             expected: "old".into(),
             change: Change::End(record.clone()),
             guard: Some(Guard { peer: "bob".into(), online: false }),
-            notices: vec![notice],
+            notices: Notices::one(notice),
             asker: Some("n1/7".into()),
         };
         let args = transition.args(grace, Duration::from_secs(60), 100);

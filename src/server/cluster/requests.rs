@@ -11,7 +11,7 @@ use crate::protocol::{
 };
 use crate::server::calls::{Call, Ended, Invite, UnixMs};
 use crate::server::outbound::{SessionId, encode};
-use crate::server::rules::{self, Acceptance, Admission, Ending, Notice, Outcome, Refused, err};
+use crate::server::rules::{self, Acceptance, Admission, Ending, Notice, Notices, Outcome, Refused, err};
 use crate::server::state::{LogEntry, ok};
 use redis::{AsyncCommands, Value};
 use std::collections::BTreeMap;
@@ -108,7 +108,10 @@ impl ClusterHub {
                 let seen =
                     Admission { id_taken: count(0) > 0, caller_calls: count(1), ringing_at_callee: count(2) };
                 return Err(rules::admit(call_id, &online.callee, seen, max).err().unwrap_or_else(|| {
-                    err(ErrorCode::Internal, format!("call {call_id} was refused unsaid"))
+                    err(
+                        ErrorCode::Internal,
+                        format!("the invite script refused call {call_id} on counts the rules admit"),
+                    )
                 }));
             }
             Value::BulkString(reached) => reached.as_slice() == b"online",
@@ -210,7 +213,7 @@ impl ClusterHub {
     }
 
     /// The asking session's field, if `notices` skip it.
-    fn asker(&self, id: SessionId, notices: &[Notice]) -> Option<String> {
+    fn asker(&self, id: SessionId, notices: &Notices) -> Option<String> {
         notices.iter().any(|n| n.skip_asker).then(|| self.field(id))
     }
 
@@ -253,7 +256,7 @@ impl ClusterHub {
                     None => return Ok(()),
                 },
             };
-            let transition = Transition::of(&read, Change::Update(record), vec![told], None);
+            let transition = Transition::of(&read, Change::Update(record), Notices::one(told), None);
             if self.commit(&transition).await? == Committed::Done {
                 return Ok(());
             }

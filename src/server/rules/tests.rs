@@ -30,8 +30,13 @@ fn json(text: &Outbound) -> serde_json::Value {
     serde_json::from_str(text.as_str()).unwrap()
 }
 
+/// The first of `notices`.
+fn first(notices: &Notices) -> &Notice {
+    notices.iter().next().expect("a notice")
+}
+
 /// Each notice as (to, type, reason or "", seen, skip_asker).
-fn said(notices: &[Notice]) -> Vec<(String, String, String, bool, bool)> {
+fn said(notices: &Notices) -> Vec<(String, String, String, bool, bool)> {
     notices
         .iter()
         .map(|n| {
@@ -85,7 +90,10 @@ fn a_reached_callee_gets_the_invitation_and_its_ack_timeout_runs() {
     let invitation = reach(&mut call, T0 + s(2), ACK);
     assert!(call.callee_seen && call.callee_lost.is_none());
     assert!(matches!(call.phase, Phase::Ringing { ack: Ack::Running(at), .. } if at == T0 + s(32)));
-    assert_eq!(said(&[invitation]), [("bob".into(), "invitation".into(), "".into(), true, false)]);
+    assert_eq!(
+        said(&Notices::one(invitation)),
+        [("bob".into(), "invitation".into(), "".into(), true, false)]
+    );
 }
 
 #[test]
@@ -105,7 +113,10 @@ fn only_the_caller_cancels_and_only_while_it_rings() {
         [("bob".into(), "canceled".into(), "caller_canceled".into(), true, false)]
     );
     let unseen = test_call(T0);
-    assert!(!cancel(Some(&unseen), "alice").unwrap().notices[0].seen, "kept only for a callee that saw it");
+    assert!(
+        !first(&cancel(Some(&unseen), "alice").unwrap().notices).seen,
+        "kept only for a callee that saw it"
+    );
     assert!(matches!(cancel(Some(&call), "bob"), Err(Refused::NotLive(Asked::As(Role::Caller)))));
     assert!(matches!(cancel::<UnixMs>(None, "alice"), Err(Refused::NotLive(Asked::As(Role::Caller)))));
     assert_eq!(code(cancel(Some(&accepted()), "alice").unwrap_err()), ErrorCode::AlreadyAccepted);
@@ -143,7 +154,10 @@ fn the_first_received_ends_the_ack_timeout_and_tells_the_caller_once() {
     let mut call = ringing();
     assert!(received(&mut call, "alice").is_none(), "not the callee's: nothing");
     let told = received(&mut call, "bob").expect("the first");
-    assert_eq!(said(&[told]), [("alice".into(), "received_by_peer".into(), "".into(), true, false)]);
+    assert_eq!(
+        said(&Notices::one(told)),
+        [("alice".into(), "received_by_peer".into(), "".into(), true, false)]
+    );
     assert!(matches!(call.phase, Phase::Ringing { received: true, ack: Ack::Done, .. }));
     assert!(received(&mut call, "bob").is_none(), "the second says nothing");
     assert!(received(&mut accepted(), "bob").is_none(), "an answered call: nothing");
@@ -177,7 +191,7 @@ fn an_accept_tells_the_caller_and_stops_the_callees_other_sessions() {
             ("bob".into(), "canceled".into(), "answered_elsewhere".into(), true, true),
         ]
     );
-    let accepted = json(&notices[0].text);
+    let accepted = json(&first(&notices).text);
     assert_eq!((accepted["response"].as_str(), accepted["device"].as_str()), (Some("hi"), Some("phone")));
     assert_eq!(accepted["media_key"], "k");
 }
@@ -193,7 +207,7 @@ fn a_refusal_ends_the_call_telling_the_caller() {
             ("bob".into(), "canceled".into(), "refused_elsewhere".into(), true, true),
         ]
     );
-    assert_eq!(json(&ending.notices[0].text)["response"], "busy");
+    assert_eq!(json(&first(&ending.notices).text)["response"], "busy");
     assert!(matches!(refuse(Some(&ringing()), "carol", ""), Err(Refused::NotLive(Asked::As(Role::Callee)))));
 }
 
@@ -205,7 +219,7 @@ fn either_party_hangs_up_an_accepted_call_only() {
         let told = said(&ending.notices);
         assert_eq!(told.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
         assert!(told.iter().all(|t| t.1 == "hung_up" && t.2 == "hangup" && t.4), "{told:?}");
-        assert_eq!(json(&ending.notices[0].text)["by"], peer);
+        assert_eq!(json(&first(&ending.notices).text)["by"], peer);
     }
     assert_eq!(code(hangup(Some(&ringing()), "alice").unwrap_err()), ErrorCode::NotFound);
     assert_eq!(code(hangup(Some(&accepted()), "carol").unwrap_err()), ErrorCode::NotFound);
@@ -283,7 +297,7 @@ fn each_deadline_tells_each_side_what_the_protocol_says() {
         assert_eq!(said(&ending.notices), want, "{lapse:?}");
         assert_eq!(ending.while_offline.as_deref(), offline, "{lapse:?}");
     }
-    let by = json(&end_by(&accepted(), Lapse::CalleeLost).notices[0].text);
+    let by = json(&first(&end_by(&accepted(), Lapse::CalleeLost).notices).text);
     assert_eq!(by["by"], "bob", "the one who went away");
 }
 
