@@ -24,7 +24,7 @@ impl<C: CallStore> State<C> {
     pub fn catch_up(&mut self, now: Instant) {
         if self.calls.next_deadline().is_some_and(|at| at <= now) {
             for call_id in self.calls.due(now) {
-                self.end_if_lapsed(&call_id, now);
+                self.end_if_due(&call_id, now);
             }
         }
         self.calls.forget_lapsed(now);
@@ -64,7 +64,7 @@ impl<C: CallStore> State<C> {
     /// each side what the call rules say for that deadline. (Under the
     /// lock a peer's offline mark is cleared the moment it logs in, so an
     /// offline grace that has passed always finds its peer still offline.)
-    fn end_if_lapsed(&mut self, call_id: &str, now: Instant) {
+    fn end_if_due(&mut self, call_id: &str, now: Instant) {
         let Some(lapse) = self.calls.lapse(call_id, now) else { return };
         let call = self.calls.remove(call_id).expect("has a lapsed deadline");
         let ending = rules::end_by(&call, lapse);

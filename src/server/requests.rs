@@ -105,8 +105,7 @@ impl<C: CallStore> State<C> {
     ) -> Result<(), ProtocolError> {
         let call =
             rules::answerable(self.calls.get(call_id), peer).map_err(|r| self.refused(r, call_id, peer))?;
-        let (call_id, caller, callee, invited) =
-            (call.id.clone(), call.caller.clone(), call.callee.clone(), call.invited);
+        let (call_id, callee) = (call.id.clone(), call.callee.clone());
         rules::within_callee_cap(self.peers.charged_count(peer), self.config.max_calls_per_peer)?;
         // Only the answering session learns the callee's credential: another device cannot send.
         let (caller_media, callee_media) = match &self.relay {
@@ -118,16 +117,13 @@ impl<C: CallStore> State<C> {
         };
         let device = self.peers.session(id).map(|s| s.device.to_string()).unwrap_or_default();
         let acceptance = Acceptance { device, media: caller_media, ..acceptance };
-        let notices =
-            self.calls.update(&call_id, |call| rules::accept(call, acceptance, now)).expect("checked above");
+        let (notices, answered) = self
+            .calls
+            .update(&call_id, |call| (rules::accept(call, acceptance, now), LogEntry::answered(call, now)))
+            .expect("checked above");
         self.charge_callee(&callee, &call_id);
         self.metrics.call_accepted();
-        self.log.push(LogEntry::Answered {
-            call_id,
-            caller,
-            callee,
-            ringing_ms: now.saturating_duration_since(invited).as_millis() as u64,
-        });
+        self.log.push(answered);
         let result = match callee_media {
             Some(media) => OkResult::Media { media },
             None => OkResult::Empty {},

@@ -66,6 +66,16 @@ impl LogEntry {
         }
     }
 
+    /// The line for `call` accepted at `now`: how long it rang.
+    pub fn answered<T: Moment>(call: &Call<T>, now: T) -> LogEntry {
+        LogEntry::Answered {
+            call_id: call.id.clone(),
+            caller: call.caller.clone(),
+            callee: call.callee.clone(),
+            ringing_ms: now.since(call.invited).as_millis() as u64,
+        }
+    }
+
     /// Writes the line; called with the hub's lock released.
     pub fn write(self) {
         match self {

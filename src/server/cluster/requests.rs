@@ -313,14 +313,7 @@ impl ClusterHub {
             };
             self.send_local(id, &encode(&ServerMessage::Ok { req: req.clone(), result }));
             self.metrics.call_accepted();
-            let call = &read.record.call;
-            LogEntry::Answered {
-                call_id: call.id.clone(),
-                caller: call.caller.clone(),
-                callee: call.callee.clone(),
-                ringing_ms: now_ms().0.saturating_sub(call.invited.0),
-            }
-            .write();
+            LogEntry::answered(&read.record.call, now_ms()).write();
             return Ok(());
         }
         Err(contended(call_id))
