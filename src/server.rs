@@ -3,11 +3,13 @@
 //!
 //! The shape follows tokio's mini-redis: [`run`] takes a bound listener, a
 //! [`ServerConfig`] and a shutdown future; the [`listener`] accepts connections
-//! under a connection cap and hands each to a [`session`] task; every
-//! decision about a call is made in one place, the [`hub`], under one lock,
-//! so accept, refuse, cancel and expiry on one call are applied in one order
-//! and both sides always end in matching states. With a [`tls`]
-//! configuration the same server speaks `wss://`.
+//! under a connection cap and hands each to a [`session`] task. The call
+//! rules are written once, as a pure decision core ([`rules`]); a single
+//! node applies them in the [`hub`], under one lock, a cluster node over
+//! Redis with a compare-and-set ([`cluster`]), so accept, refuse, cancel and
+//! expiry on one call are applied in one order and both sides always end in
+//! matching states. With a [`tls`] configuration the same server speaks
+//! `wss://`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ mod outbound;
 mod peers;
 mod relay;
 mod requests;
+mod rules;
 mod session;
 mod state;
 mod store;

@@ -1,17 +1,15 @@
-//! What a call's deadline means when it passes: the ring timeout, the ack
-//! timeout, a participant's offline grace. A call past its deadline is not
+//! When a single node applies a call's deadlines: the ring timeout, the ack
+//! timeout, a participant's offline grace (what each means is a call rule,
+//! [`rules::end_by`]). A call past its deadline is not
 //! ringing: whoever looks first after the deadline ends it. Every decision
 //! of the hub catches up first ([`State::catch_up`]), and the hub's one
 //! timer task wakes at the earliest deadline ([`State::next_wake`]) for
 //! when nobody else comes. Each lapse is judged on the call itself, so a
 //! deadline looked at twice, or late, ends a call once and only if due.
 
-use super::calls::{Call, Lapse, Moment};
-use super::outbound::{Outbound, encode};
-use super::state::{Outcome, State};
+use super::rules;
+use super::state::State;
 use super::store::CallStore;
-use crate::protocol::{FailureReason, HangupReason, ServerMessage};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -26,7 +24,7 @@ impl<C: CallStore> State<C> {
     pub fn catch_up(&mut self, now: Instant) {
         if self.calls.next_deadline().is_some_and(|at| at <= now) {
             for call_id in self.calls.due(now) {
-                self.settle(&call_id, now);
+                self.end_if_due(&call_id, now);
             }
         }
         self.calls.forget_lapsed(now);
@@ -63,69 +61,14 @@ impl<C: CallStore> State<C> {
     }
 
     /// Ends `call_id` if one of its deadlines has passed by `now`, telling
-    /// each side what the protocol says for that deadline.
-    fn settle(&mut self, call_id: &str, now: Instant) {
+    /// each side what the call rules say for that deadline. (Under the
+    /// lock a peer's offline mark is cleared the moment it logs in, so an
+    /// offline grace that has passed always finds its peer still offline.)
+    fn end_if_due(&mut self, call_id: &str, now: Instant) {
         let Some(lapse) = self.calls.lapse(call_id, now) else { return };
         let call = self.calls.remove(call_id).expect("has a lapsed deadline");
-        let (outcome, notices) = lapse_notices(&call, lapse);
-        for Notice { to, text, seen } in notices {
-            self.peers.send_to_peer(&to, &text, None, seen);
-        }
-        self.end(call, outcome, now);
-    }
-}
-
-/// An event for every session of a peer, decided with a call's outcome.
-pub(super) struct Notice {
-    /// The peer whose sessions get it.
-    pub to: Arc<str>,
-    pub text: Outbound,
-    /// Whether the peer has seen the call: only then is the event kept for
-    /// it while it has no session.
-    pub seen: bool,
-}
-
-/// What the protocol says to each side when `lapse` ends `call`, and how
-/// the call ended: the one mapping both the single node and the cluster use.
-pub(super) fn lapse_notices<T: Moment>(call: &Call<T>, lapse: Lapse) -> (Outcome, Vec<Notice>) {
-    let failure = |reason| encode(&ServerMessage::Failure { call_id: call.id.to_string(), reason });
-    let hung_up = |by: &str| {
-        encode(&ServerMessage::HungUp {
-            call_id: call.id.to_string(),
-            reason: HangupReason::PeerOffline,
-            by: by.to_owned(),
-        })
-    };
-    let (caller, callee, seen) = (&call.caller, &call.callee, call.callee_seen);
-    let to = |who: &Arc<str>, text: Outbound, seen: bool| Notice { to: who.clone(), text, seen };
-    match (lapse, call.is_ringing()) {
-        (Lapse::CalleeLost, true) => (
-            Outcome::Failed(FailureReason::PeerOffline),
-            vec![to(caller, failure(FailureReason::PeerOffline), true)],
-        ),
-        (Lapse::CallerLost, true) => (
-            Outcome::Failed(FailureReason::CallerOffline),
-            vec![to(callee, failure(FailureReason::CallerOffline), seen)],
-        ),
-        (Lapse::CalleeLost, false) => {
-            (Outcome::HungUp(HangupReason::PeerOffline), vec![to(caller, hung_up(callee), true)])
-        }
-        (Lapse::CallerLost, false) => {
-            (Outcome::HungUp(HangupReason::PeerOffline), vec![to(callee, hung_up(caller), true)])
-        }
-        (Lapse::AckTimeout, _) => (
-            Outcome::Failed(FailureReason::PeerNoResponse),
-            vec![
-                to(caller, failure(FailureReason::PeerNoResponse), true),
-                to(callee, failure(FailureReason::Expired), seen),
-            ],
-        ),
-        (Lapse::Expired, _) => {
-            let text = failure(FailureReason::Expired);
-            (
-                Outcome::Failed(FailureReason::Expired),
-                vec![to(caller, text.clone(), true), to(callee, text, seen)],
-            )
-        }
+        let ending = rules::end_by(&call, lapse);
+        self.tell(None, ending.notices);
+        self.end(call, ending.outcome, now);
     }
 }

@@ -1,6 +1,7 @@
-//! The one place where calls are decided. Every request that touches a
-//! call, every deadline and every session that comes or goes is one
-//! decision under the hub's lock ([`Hub::decide`]), so the first of accept,
+//! The single node: where the call rules ([`rules`]) are applied to
+//! memory. Every request that touches a call, every deadline and every
+//! session that comes or goes is one decision under the hub's lock
+//! ([`Hub::decide`]), so the first of accept,
 //! refuse, cancel and expiry to reach a call wins and every later one sees
 //! the outcome. Each decision first applies the deadlines that have passed,
 //! so no call past its deadline is ever treated as ringing. Events are
@@ -13,10 +14,10 @@ use super::calls::Invite;
 use super::metrics::Metrics;
 use super::outbound::{Kick, Outbound, SessionId, encode};
 use super::relay::Relay;
-use super::requests::Answer;
-use super::state::{State, err, ok};
+use super::rules::{self, Acceptance};
+use super::state::{State, ok};
 use super::store::MemoryStore;
-use crate::protocol::{ErrorCode, MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req, Request, ServerMessage};
+use crate::protocol::{MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req, Request, ServerMessage};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
@@ -141,7 +142,8 @@ fn apply(
             Ok(())
         }
         Request::Accept { call_id, response, media_key } => {
-            state.accept(id, peer, req, &call_id, Answer { response, media_key }, now)
+            let acceptance = Acceptance { response, media_key, device: String::new(), media: None };
+            state.accept(id, peer, req, &call_id, acceptance, now)
         }
         Request::Refuse { call_id, response } => state.refuse(id, peer, req, &call_id, &response, now),
         Request::Hangup { call_id } => state.hangup(id, peer, req, &call_id, now),
@@ -153,10 +155,7 @@ fn apply(
         }
         Request::SubscribePresence { peer_ids } => {
             if !state.peers.subscribe(id, &peer_ids, MAX_SUBSCRIPTIONS) {
-                return Err(err(
-                    ErrorCode::TooManySubscriptions,
-                    format!("a session may watch at most {MAX_SUBSCRIPTIONS} peers"),
-                ));
+                return Err(rules::too_many_subscriptions());
             }
             let online = state.online_map(&peer_ids);
             let reply = ServerMessage::Ok { req: req.clone(), result: OkResult::Presence { online } };
@@ -176,6 +175,7 @@ fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::ErrorCode;
     use std::time::Duration;
 
     /// A session's outbox, as the session task would hold it.

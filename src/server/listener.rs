@@ -38,7 +38,8 @@ const CLUSTER_PATIENCE: Duration = Duration::from_secs(3);
 /// What a connection needs besides its socket.
 #[derive(Clone)]
 struct Context {
-    hub: Backend,
+    /// Where this connection's requests are decided: the single node or a cluster node.
+    backend: Backend,
     /// Told when the server begins shutting down.
     stopping: watch::Receiver<bool>,
     /// Held by every connection task; shutdown waits until all are gone.
@@ -68,7 +69,7 @@ pub(super) async fn serve(
     // Every session holds a clone of `done`; when all are dropped, `drained` ends.
     let (done, mut drained) = mpsc::channel::<()>(1);
     let (stop, stopping) = watch::channel(false);
-    let context = Context { hub: hub.clone(), stopping, _done: done, tls, relay: relay.clone() };
+    let context = Context { backend: hub.clone(), stopping, _done: done, tls, relay: relay.clone() };
 
     tokio::pin!(shutdown);
     loop {
@@ -157,10 +158,10 @@ fn connection_cap(wanted: usize) -> usize {
 /// handshake deadline, then its session. `permit` is `None` past the cap.
 async fn connection(stream: TcpStream, addr: SocketAddr, permit: Option<OwnedSemaphorePermit>, cx: Context) {
     let _ = stream.set_nodelay(true);
-    let deadline = Instant::now() + cx.hub.config().handshake_timeout;
+    let deadline = Instant::now() + cx.backend.config().handshake_timeout;
     let admitted = permit.is_some();
     if !admitted {
-        cx.hub.metrics().handshake_refused();
+        cx.backend.metrics().handshake_refused();
     }
     match &cx.tls {
         None => {
@@ -213,7 +214,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match (path, &cx.relay) {
-        (Path::Signaling, _) => Either::Left(session::run(ws, cx.hub.clone(), cx.stopping.clone())),
+        (Path::Signaling, _) => Either::Left(session::run(ws, cx.backend.clone(), cx.stopping.clone())),
         // Boxed, so that a signaling session's task is not sized for it.
         (Path::Media, Some(relay)) => {
             Either::Right(Box::pin(relay::serve_ws(ws, relay.clone(), cx.stopping.clone())))

@@ -130,7 +130,11 @@ impl Peers {
         outbox: mpsc::Sender<Outbound>,
         kick: Kick,
     ) -> Result<(SessionId, bool), TooManySessions> {
-        if self.peers.get(peer).is_some_and(|p| p.sessions.len() >= self.max_sessions) {
+        if self
+            .peers
+            .get(peer)
+            .is_some_and(|p| super::rules::session_cap_reached(p.sessions.len(), self.max_sessions))
+        {
             return Err(TooManySessions);
         }
         let id = self.next_id;

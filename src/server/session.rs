@@ -84,7 +84,8 @@ enum Written {
 
 /// The per-connection state the request handler needs.
 struct Connection {
-    hub: Backend,
+    /// Where this connection's requests are decided: the single node or a cluster node.
+    backend: Backend,
     /// This connection's own outbox, for replies the session writes itself.
     outbox: mpsc::Sender<Outbound>,
     /// Told by the hub when the outbox overflows.
@@ -123,20 +124,20 @@ fn close(code: CloseCode, reason: &'static str) -> CloseFrame {
 /// session's task is as large as this future).
 pub(super) fn run<S>(
     ws: WebSocketStream<S>,
-    hub: Backend,
+    backend: Backend,
     stopping: watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + use<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let config = hub.config();
+    let config = backend.config();
     let (sink, stream) = ws.split();
     let (outbox, inbox) = mpsc::channel(config.outbox_capacity);
     let wire = Wire { sink, stream, inbox, stopping, write_deadline: config.idle_timeout };
     let conn = Connection {
         limiter: RateLimiter::new(config.rate_per_second, config.rate_burst),
-        _open: hub.metrics().connection_opened(),
-        hub,
+        _open: backend.metrics().connection_opened(),
+        backend,
         outbox,
         kick: Arc::new(AtomicBool::new(false)),
         session: None,
@@ -151,11 +152,11 @@ where
 {
     // Read through a handle of its own rather than cloned: a copy of the
     // configuration would sit in every session's task for its lifetime.
-    let shared = conn.hub.clone();
+    let shared = conn.backend.clone();
     let closing = wire.serve(&mut conn, shared.config()).await;
     // Leave the hub first, so no more events are queued for a closing socket.
     if let Some(id) = conn.session.take() {
-        conn.hub.disconnect(id).await;
+        conn.backend.disconnect(id).await;
     }
     if let Some(frame) = closing {
         wire.goodbye(frame).await;
@@ -177,7 +178,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         loop {
             // An overflowing outbox means queued events: the inbox branch wakes us to see this.
             if conn.kick.load(Ordering::Relaxed) {
-                conn.hub.metrics().slow_reader_kicked();
+                conn.backend.metrics().slow_reader_kicked();
                 return Some(close(CloseCode::Policy, "too slow to read its events"));
             }
             let written = tokio::select! {
@@ -215,7 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
                 Written::Done => {}
                 Written::Failed => return None,
                 Written::Stalled => {
-                    conn.hub.metrics().slow_reader_kicked();
+                    conn.backend.metrics().slow_reader_kicked();
                     tracing::debug!("closing a connection that left a write unread for the idle timeout");
                     return Some(close(CloseCode::Policy, "too slow to read"));
                 }
@@ -340,7 +341,7 @@ impl Connection {
         };
         let decoded = decode_request(&text);
         if !self.limiter.allow(now) {
-            self.hub.metrics().frame_rate_limited();
+            self.backend.metrics().frame_rate_limited();
             let req = decoded.map(|(req, _)| req).unwrap_or_else(|e| e.req);
             self.reply_error(req, ProtocolError::new(ErrorCode::RateLimited, "too many frames; slow down"));
             return Next::Continue;
@@ -379,12 +380,12 @@ impl Connection {
                 ProtocolError::new(ErrorCode::AlreadyLoggedIn, "this connection is already logged in"),
             ),
             Request::Logout => {
-                self.hub.disconnect(id).await;
+                self.backend.disconnect(id).await;
                 self.session = None;
                 self.reply(ServerMessage::Ok { req, result: OkResult::Empty {} });
                 return Next::Close(close(CloseCode::Normal, "logged out"));
             }
-            request => self.hub.handle(id, req, request).await,
+            request => self.backend.handle(id, req, request).await,
         }
         Next::Continue
     }
@@ -393,13 +394,13 @@ impl Connection {
         let Request::Login { peer_id, token, device } = request else {
             unreachable!("login() is only called with a login request");
         };
-        if let Some(secret) = &self.hub.config().secret {
+        if let Some(secret) = &self.backend.config().secret {
             token::verify(secret, &peer_id, &token, crate::clock::unix_secs()).map_err(|e| match e {
                 TokenError::Invalid => ProtocolError::new(ErrorCode::InvalidToken, e.to_string()),
                 TokenError::Expired => ProtocolError::new(ErrorCode::TokenExpired, e.to_string()),
             })?;
         }
-        let id = self.hub.login(&peer_id, &device, req, self.outbox.clone(), self.kick.clone()).await?;
+        let id = self.backend.login(&peer_id, &device, req, self.outbox.clone(), self.kick.clone()).await?;
         self.session = Some(id);
         Ok(())
     }

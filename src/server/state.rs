@@ -10,17 +10,13 @@ use super::metrics::Metrics;
 use super::outbound::{Kick, Outbound, SessionId, encode};
 use super::peers::{Peer, Peers, TooManySessions};
 use super::relay::Relay;
+use super::rules::{self, Notice, Outcome};
 use super::store::{CallStore, MemoryStore};
-use crate::protocol::{ErrorCode, FailureReason, HangupReason, OkResult, ProtocolError, Req, ServerMessage};
+use crate::protocol::{OkResult, ProtocolError, Req, ServerMessage};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// Ended calls are remembered for the invite ttl, but never less than this,
-/// so late answers get `already_ended` even with a ttl of milliseconds.
-pub(super) const MIN_REMEMBERED: Duration = Duration::from_secs(10);
 
 /// The hub's state: one value behind one lock. `C` is where calls are kept.
 pub(super) struct State<C = MemoryStore> {
@@ -70,6 +66,16 @@ impl LogEntry {
         }
     }
 
+    /// The line for `call` accepted at `now`: how long it rang.
+    pub fn answered<T: Moment>(call: &Call<T>, now: T) -> LogEntry {
+        LogEntry::Answered {
+            call_id: call.id.clone(),
+            caller: call.caller.clone(),
+            callee: call.callee.clone(),
+            ringing_ms: now.since(call.invited).as_millis() as u64,
+        }
+    }
+
     /// Writes the line; called with the hub's lock released.
     pub fn write(self) {
         match self {
@@ -87,63 +93,9 @@ impl LogEntry {
     }
 }
 
-/// How a call ended, for the log.
-#[derive(Clone, Copy)]
-pub(super) enum Outcome {
-    Canceled,
-    Refused,
-    Failed(FailureReason),
-    HungUp(HangupReason),
-}
-
-impl Outcome {
-    /// The outcome as the log and the metrics name it, for a call in `phase`
-    /// (a ringing call hung up, which never happens, is named hung up).
-    pub fn name<T>(self, phase: &Phase<T>) -> &'static str {
-        match self {
-            Outcome::HungUp(_) if matches!(phase, Phase::Ringing { .. }) => "hung_up",
-            Outcome::Canceled => "canceled",
-            Outcome::Refused => "refused",
-            Outcome::Failed(FailureReason::PeerOffline) => "peer_offline",
-            Outcome::Failed(FailureReason::CallerOffline) => "caller_offline",
-            Outcome::Failed(FailureReason::PeerNoResponse) => "peer_no_response",
-            Outcome::Failed(_) => "expired",
-            Outcome::HungUp(HangupReason::Hangup) => "hung_up",
-            Outcome::HungUp(_) => "lost",
-        }
-    }
-}
-
 /// The `ok` reply with no result fields.
 pub(super) fn ok(req: Option<Req>) -> ServerMessage {
     ServerMessage::Ok { req, result: OkResult::Empty {} }
-}
-
-pub(super) fn err(code: ErrorCode, message: String) -> ProtocolError {
-    ProtocolError::new(code, message)
-}
-
-/// Milliseconds in `d`, rounded up: time left that is not zero never reads 0.
-fn millis_up(d: Duration) -> u64 {
-    d.as_nanos().div_ceil(1_000_000) as u64
-}
-
-/// The `invitation` event for a ringing call, with the time it has left.
-/// Every decision first ends the calls whose deadline has passed, so a call
-/// still ringing has time left, and the invitation says at least 1 ms.
-pub(super) fn invitation<T: Moment>(call: &Call<T>, now: T) -> Outbound {
-    let left = match call.phase {
-        Phase::Ringing { expires, .. } => expires.since(now),
-        Phase::Accepted { .. } => Duration::ZERO,
-    };
-    encode(&ServerMessage::Invitation {
-        call_id: call.id.to_string(),
-        caller_id: call.caller.to_string(),
-        content: call.content.clone(),
-        channel_id: call.channel_id.clone(),
-        expires_in_ms: millis_up(left),
-        media_key: call.media_key.clone(),
-    })
 }
 
 impl<C: CallStore> State<C> {
@@ -176,26 +128,27 @@ impl<C: CallStore> State<C> {
         kick: Kick,
         now: Instant,
     ) -> Result<SessionId, ProtocolError> {
-        let (id, came_online) =
-            self.peers.add_session(peer, device, outbox, kick).map_err(|TooManySessions| {
-                let max = self.config.max_sessions_per_peer;
-                err(ErrorCode::TooManySessions, format!("{peer} already has {max} sessions"))
-            })?;
+        let (id, came_online) = self
+            .peers
+            .add_session(peer, device, outbox, kick)
+            .map_err(|TooManySessions| rules::too_many_sessions(peer, self.config.max_sessions_per_peer))?;
         self.metrics.session_opened(came_online);
-        let call_ids = self.calls_of(peer);
         if came_online {
             self.presence_changed(peer, true);
-            for call_id in &call_ids {
-                self.calls.update(call_id, |call| {
-                    if *call.caller == *peer {
-                        call.caller_lost = None;
-                    } else {
-                        call.callee_lost = None;
-                    }
-                });
-            }
         }
-        let calls = call_ids.iter().filter_map(|c| self.calls.get(c)?.as_live(peer)).collect();
+        let ack_timeout = self.config.ack_timeout;
+        let mut calls = Vec::new();
+        let mut invitations = Vec::new();
+        for call_id in self.calls_of(peer) {
+            let arrival =
+                self.calls.update(&call_id, |call| rules::arrive(call, peer, came_online, now, ack_timeout));
+            let Some(arrival) = arrival else { continue };
+            if let Some(waited) = arrival.first_reached {
+                self.metrics.invitation_delivered(waited);
+            }
+            calls.extend(arrival.live);
+            invitations.extend(arrival.invitation);
+        }
         let session = uuid::Uuid::new_v4().simple().to_string();
         self.peers.send(id, &encode(&ServerMessage::Ok { req, result: OkResult::Login { session, calls } }));
         if came_online {
@@ -203,22 +156,8 @@ impl<C: CallStore> State<C> {
                 self.peers.send(id, &text);
             }
         }
-        let ack_timeout = self.config.ack_timeout;
-        let metrics = self.metrics.clone();
-        for call_id in &call_ids {
-            let ringing_here = |call: &mut Call| {
-                (call.is_ringing() && *call.callee == *peer).then(|| {
-                    if !call.callee_seen {
-                        metrics.invitation_delivered(now.saturating_duration_since(call.invited));
-                    }
-                    call.callee_seen = true;
-                    call.run_ack(now, ack_timeout);
-                    invitation(call, now)
-                })
-            };
-            if let Some(text) = self.calls.update(call_id, ringing_here).flatten() {
-                self.peers.send(id, &text);
-            }
+        for text in &invitations {
+            self.peers.send(id, text);
         }
         let device = self.peers.session(id).map(|s| s.device.clone()).unwrap_or_default();
         self.log.push(LogEntry::LoggedIn { peer: peer.into(), device, session: id });
@@ -234,14 +173,7 @@ impl<C: CallStore> State<C> {
         if went_offline {
             self.presence_changed(&peer, false);
             for call_id in self.calls_of(&peer) {
-                self.calls.update(&call_id, |call| {
-                    if *call.caller == *peer {
-                        call.caller_lost = Some(now);
-                    } else if call.callee_seen {
-                        call.callee_lost = Some(now);
-                        call.pause_ack(now);
-                    }
-                });
+                self.calls.update(&call_id, |call| rules::went_offline(call, &peer, now));
             }
         }
         self.peers.forget_if_idle(&peer, now);
@@ -271,6 +203,15 @@ impl<C: CallStore> State<C> {
         self.calls.insert(call);
     }
 
+    /// Queues each of `notices` for its peer's sessions (but session
+    /// `asker`'s, where the rule says so).
+    pub fn tell(&mut self, asker: Option<SessionId>, notices: impl IntoIterator<Item = Notice>) {
+        for Notice { to, text, seen, skip_asker } in notices {
+            let except = if skip_asker { asker } else { None };
+            self.peers.send_to_peer(&to, &text, except, seen);
+        }
+    }
+
     /// Files an accepted call against its callee's cap.
     pub fn charge_callee(&mut self, callee: &str, call_id: &Arc<str>) {
         if let Some(p) = self.peers.get_mut(callee) {
@@ -291,7 +232,7 @@ impl<C: CallStore> State<C> {
             }
             self.peers.forget_if_idle(who, now);
         }
-        self.calls.remember(&call, now + self.config.invite_ttl.max(MIN_REMEMBERED));
+        self.calls.remember(&call, now + rules::remembered_for(self.config.invite_ttl));
         if let Some(relay) = &self.relay {
             relay.close(&call.id);
         }

@@ -12,10 +12,10 @@
 
 use super::record::{Committed, Guard, Transition};
 use super::{ClusterHub, RETRIES, Unavailable, now_ms};
-use crate::protocol::{ErrorCode, LiveCall, OkResult, ProtocolError, Req, ServerMessage};
-use crate::server::calls::{Call, UnixMs};
+use crate::protocol::{LiveCall, OkResult, ProtocolError, Req, ServerMessage};
+use crate::server::calls::UnixMs;
 use crate::server::outbound::{Kick, Outbound, SessionId, encode};
-use crate::server::state::{err, invitation};
+use crate::server::rules;
 use redis::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,10 +101,7 @@ impl ClusterHub {
                 local.held.remove(&id);
                 local.peers.remove_session(id, tokio::time::Instant::now());
                 match refused {
-                    Ok(_) => {
-                        let max = self.config.max_sessions_per_peer;
-                        Err(err(ErrorCode::TooManySessions, format!("{peer} already has {max} sessions")))
-                    }
+                    Ok(_) => Err(rules::too_many_sessions(&peer, self.config.max_sessions_per_peer)),
                     Err(e) => Err(e),
                 }
             }
@@ -150,25 +147,11 @@ impl ClusterHub {
             };
             let now = now_ms();
             let mut record = read.record.clone();
-            let call = &mut record.call;
-            if came_online {
-                if *call.caller == **peer {
-                    call.caller_lost = None;
-                } else {
-                    call.callee_lost = None;
-                }
+            let arrival = rules::arrive(&mut record.call, peer, came_online, now, self.config.ack_timeout);
+            if let Some(waited) = arrival.first_reached {
+                self.metrics.invitation_delivered(waited);
             }
-            let ringing_here = call.is_ringing() && *call.callee == **peer;
-            if ringing_here {
-                if !call.callee_seen {
-                    self.metrics
-                        .invitation_delivered(Duration::from_millis(now.0.saturating_sub(call.invited.0)));
-                }
-                call.callee_seen = true;
-                call.run_ack(now, self.config.ack_timeout);
-            }
-            let found =
-                Found { live: call.as_live(peer), invitation: ringing_here.then(|| invitation(call, now)) };
+            let found = Found { live: arrival.live, invitation: arrival.invitation };
             let unchanged = serde_json::to_string(&record).is_ok_and(|json| json == read.raw);
             if unchanged {
                 return Ok(found);
@@ -232,14 +215,7 @@ impl ClusterHub {
         for _ in 0..RETRIES {
             let Some(read) = self.read(call_id).await? else { return Ok(()) };
             let mut record = read.record.clone();
-            let call: &mut Call<UnixMs> = &mut record.call;
-            // Marked once: a retried or repeated mark keeps the first time.
-            if *call.caller == **peer && call.caller_lost.is_none() {
-                call.caller_lost = Some(at);
-            } else if *call.callee == **peer && call.callee_seen && call.callee_lost.is_none() {
-                call.callee_lost = Some(at);
-                call.pause_ack(at);
-            } else {
+            if !rules::went_offline(&mut record.call, peer, at) {
                 return Ok(());
             }
             let transition =

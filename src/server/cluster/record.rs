@@ -2,16 +2,17 @@
 //! change to it a decision asks for: the compare-and-set that
 //! [`scripts`](super::scripts)'s `commit` applies, with the events it causes.
 
-use crate::server::calls::{Call, Ended, Phase, UnixMs};
-use crate::server::expiry::Notice;
+use crate::server::calls::{Call, UnixMs};
+use crate::server::rules::{self, Notices};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A live call in Redis: the same [`Call`] a single node keeps, its times
-/// in wall-clock milliseconds, and which node's relay carries its media.
+/// A live call as recorded in Redis: the same [`Call`] a single node
+/// keeps, its times in wall-clock milliseconds, and which node's relay
+/// carries its media.
 #[derive(Clone, Serialize, Deserialize)]
-pub(super) struct Record {
+pub(super) struct CallRecord {
     pub call: Call<UnixMs>,
     /// The node whose relay holds the call's media state once accepted:
     /// whoever ends the call tells that node to close it.
@@ -22,7 +23,7 @@ pub(super) struct Record {
 /// A record as read, with the exact text it was read as: the value the
 /// compare-and-set compares against.
 pub(super) struct Read {
-    pub record: Record,
+    pub record: CallRecord,
     pub raw: String,
 }
 
@@ -56,12 +57,12 @@ pub(super) fn next_look(call: &Call<UnixMs>, grace: Duration, now: UnixMs) -> Un
 /// What a transition does to the call's key.
 pub(super) enum Change {
     /// The call stays live with these contents.
-    Update(Record),
+    Update(CallRecord),
     /// The callee's accept: as `Update`, and the call now counts against
     /// the callee's cap (refused at the cap).
-    Accept(Record),
+    Accept(CallRecord),
     /// The call ends; what is remembered of it for the late answers.
-    End(Record),
+    End(CallRecord),
 }
 
 /// Only when a peer is (or is not) online does the change apply: a peer's
@@ -80,8 +81,11 @@ pub(super) struct Transition {
     pub expected: String,
     pub change: Change,
     pub guard: Option<Guard>,
-    /// Events for the parties' sessions; a field `node/session` in `except` is skipped.
-    pub notices: Vec<(Notice, Option<String>)>,
+    /// Events for the parties' sessions.
+    pub notices: Notices,
+    /// The asking session's field (`node/session`), skipped by the events
+    /// the rule says it must not get.
+    pub asker: Option<String>,
 }
 
 /// How a commit came out.
@@ -97,25 +101,30 @@ pub(super) enum Committed {
 }
 
 impl Transition {
-    /// `change` to the call as `read`, guarded by nothing, with `notices`.
-    pub fn of(read: &Read, change: Change, notices: Vec<(Notice, Option<String>)>) -> Transition {
+    /// `change` to the call as `read`, guarded by nothing, with `notices`
+    /// (skipping the session whose field is `asker` where they say so).
+    pub fn of(read: &Read, change: Change, notices: Notices, asker: Option<String>) -> Transition {
         Transition {
             id: read.record.call.id.clone(),
             expected: read.raw.clone(),
             change,
             guard: None,
             notices,
+            asker,
         }
     }
 
     /// The end of the call as `read`, with `notices`.
-    pub fn end(read: &Read, notices: Vec<(Notice, Option<String>)>) -> Transition {
-        Transition::of(read, Change::End(read.record.clone()), notices)
+    pub fn end(read: &Read, notices: Notices, asker: Option<String>) -> Transition {
+        Transition::of(read, Change::End(read.record.clone()), notices, asker)
     }
 
     /// The call as `read` becomes `record`, only while `guard` holds; no events.
-    pub fn guarded_update(read: &Read, record: Record, guard: Guard) -> Transition {
-        Transition { guard: Some(guard), ..Transition::of(read, Change::Update(record), Vec::new()) }
+    pub fn guarded_update(read: &Read, record: CallRecord, guard: Guard) -> Transition {
+        Transition {
+            guard: Some(guard),
+            ..Transition::of(read, Change::Update(record), Notices::default(), None)
+        }
     }
 
     /// The `commit` script's arguments for this transition.
@@ -127,11 +136,7 @@ impl Transition {
         };
         let call = &record.call;
         let payload = match &self.change {
-            Change::End(_) => {
-                let accepted = matches!(call.phase, Phase::Accepted { .. });
-                let ended = Ended { caller: call.caller.clone(), callee: call.callee.clone(), accepted };
-                serde_json::to_string(&ended).expect("plain data encodes")
-            }
+            Change::End(_) => serde_json::to_string(&rules::remembered(call)).expect("plain data encodes"),
             _ => serde_json::to_string(record).expect("plain data encodes"),
         };
         let deadline = next_look(call, grace, super::now_ms()).0.to_string();
@@ -158,9 +163,10 @@ impl Transition {
             relay,
             if call.is_ringing() { "1" } else { "0" }.to_owned(),
         ];
-        for (notice, except) in &self.notices {
+        for notice in self.notices.iter() {
             args.push(notice.to.to_string());
-            args.push(except.clone().unwrap_or_default());
+            let except = if notice.skip_asker { self.asker.as_deref() } else { None };
+            args.push(except.unwrap_or_default().to_owned());
             args.push(if notice.seen { "1" } else { "0" }.to_owned());
             args.push(notice.text.as_str().to_owned());
         }
@@ -181,11 +187,12 @@ pub(super) fn committed(code: i64) -> Committed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::calls::Phase;
+    use crate::server::calls::{Ended, Phase};
     use crate::server::outbound::Outbound;
+    use crate::server::rules::Notice;
 
-    fn ringing(now: UnixMs) -> Record {
-        Record { call: crate::server::calls::test_call(now), relay: Some("n2".into()) }
+    fn ringing(now: UnixMs) -> CallRecord {
+        CallRecord { call: crate::server::calls::test_call(now), relay: Some("n2".into()) }
     }
 
     #[test]
@@ -210,13 +217,15 @@ mod tests {
             to: "alice".into(),
             text: Outbound::from("{\"type\":\"refused\"}".to_owned()),
             seen: true,
+            skip_asker: true,
         };
         let transition = Transition {
             id: "c1".into(),
             expected: "old".into(),
             change: Change::End(record.clone()),
             guard: Some(Guard { peer: "bob".into(), online: false }),
-            notices: vec![(notice, Some("n1/7".into()))],
+            notices: Notices::one(notice),
+            asker: Some("n1/7".into()),
         };
         let args = transition.args(grace, Duration::from_secs(60), 100);
         assert_eq!(args[..3], ["c1", "old", "end"]);

@@ -1,30 +1,25 @@
-//! The requests of a logged-in session, decided over the shared state:
-//! each reads the call, decides as a single node would, and commits the
-//! transition as one compare-and-set with its events (read again and
-//! decided again when another node changed the call in between).
+//! The requests of a logged-in session on a cluster node: each is decided
+//! by the call rules ([`rules`]) on the call as this node remembers it or
+//! reads it, and committed as one compare-and-set with its events (read
+//! again and decided again when another node changed the call in between).
 
-use super::record::{Change, Committed, Read, Record, Transition};
+use super::record::{CallRecord, Change, Committed, Read, Transition};
 use super::{ClusterHub, RETRIES, Unavailable, now_ms};
 use crate::protocol::{
-    CancelReason, ErrorCode, HangupReason, MAX_RINGING_PER_CALLEE, MAX_SUBSCRIPTIONS, OkResult,
-    ProtocolError, Req, Request, Role, ServerMessage,
+    ErrorCode, MAX_RINGING_PER_CALLEE, MAX_SUBSCRIPTIONS, OkResult, ProtocolError, Req, Request,
+    ServerMessage,
 };
-use crate::server::calls::{Ack, Call, Ended, Invite, Phase, UnixMs};
-use crate::server::expiry::Notice;
+use crate::server::calls::{Call, Ended, Invite, UnixMs};
 use crate::server::outbound::{SessionId, encode};
-use crate::server::requests::{ended_error, hangup_error, not_found_to_hang_up};
-use crate::server::state::{LogEntry, Outcome, err, invitation, ok};
-use redis::AsyncCommands;
+use crate::server::rules::{self, Acceptance, Admission, Ending, Notice, Notices, Outcome, Refused, err};
+use crate::server::state::{LogEntry, ok};
+use redis::{AsyncCommands, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A race lost [`RETRIES`] times in a row.
 fn contended(call_id: &str) -> ProtocolError {
     err(ErrorCode::Internal, format!("call {call_id} changed too often to decide; try again"))
-}
-
-fn notice(to: &Arc<str>, message: &ServerMessage, seen: bool) -> Notice {
-    Notice { to: to.clone(), text: encode(message), seen }
 }
 
 impl ClusterHub {
@@ -37,21 +32,27 @@ impl ClusterHub {
     ) -> Result<(), ProtocolError> {
         match request {
             Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
-                if *callee_id == **peer {
-                    return Err(ProtocolError::invalid_argument("callee_id must not be your own peer_id"));
-                }
+                rules::may_call(peer, &callee_id)?;
                 let callee = callee_id.as_str().into();
                 let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key };
                 let call = Call::ringing(invite, peer.clone(), callee, now_ms(), self.config.invite_ttl);
                 self.invite(id, req, call).await
             }
-            Request::Cancel { call_id } => self.cancel(id, peer, req, &call_id).await,
+            Request::Cancel { call_id } => {
+                self.end_on_request(id, peer, req, &call_id, |call| rules::cancel(call, peer)).await
+            }
             Request::Received { call_id } => self.received(peer, &call_id).await,
             Request::Accept { call_id, response, media_key } => {
-                self.accept(id, peer, req, &call_id, response, media_key).await
+                let acceptance = Acceptance { response, media_key, device: String::new(), media: None };
+                self.accept(id, peer, req, &call_id, acceptance).await
             }
-            Request::Refuse { call_id, response } => self.refuse(id, peer, req, &call_id, response).await,
-            Request::Hangup { call_id } => self.hangup(id, peer, req, &call_id).await,
+            Request::Refuse { call_id, response } => {
+                let refuse = |call: Option<&Call<UnixMs>>| rules::refuse(call, peer, &response);
+                self.end_on_request(id, peer, req, &call_id, refuse).await
+            }
+            Request::Hangup { call_id } => {
+                self.end_on_request(id, peer, req, &call_id, |call| rules::hangup(call, peer)).await
+            }
             Request::QueryPresence { peer_ids } => {
                 let online = self.online_map(&peer_ids).await?;
                 let reply = ServerMessage::Ok { req: req.clone(), result: OkResult::Presence { online } };
@@ -64,6 +65,10 @@ impl ClusterHub {
         }
     }
 
+    /// A new call: the `invite` script files it (as reached if its callee
+    /// has a session, else as not) if the rules admit it, which it checks
+    /// atomically with the caps [`rules::admit`] names; a refusal comes back
+    /// with the counts it saw, and the rules name the error.
     async fn invite(
         &self,
         id: SessionId,
@@ -72,11 +77,11 @@ impl ClusterHub {
     ) -> Result<(), ProtocolError> {
         let now = offline.invited;
         let mut online = offline.clone();
-        online.reach(now, self.config.ack_timeout);
+        let invitation = rules::reach(&mut online, now, self.config.ack_timeout);
         let grace = self.config.offline_grace;
         let deadline = |c: &Call<UnixMs>| c.next_deadline(grace).map_or(0, |(at, _)| at.0);
         let json = |c: &Call<UnixMs>| {
-            serde_json::to_string(&Record { call: c.clone(), relay: None }).expect("plain data encodes")
+            serde_json::to_string(&CallRecord { call: c.clone(), relay: None }).expect("plain data encodes")
         };
         let max = self.config.max_calls_per_peer;
         let mut invocation = self.scripts.invite.prepare_invoke();
@@ -88,36 +93,37 @@ impl ClusterHub {
             .arg(deadline(&online))
             .arg(json(&offline))
             .arg(deadline(&offline))
-            .arg(invitation(&online, now).as_str())
+            .arg(invitation.text.as_str())
             .arg(max)
             .arg(MAX_RINGING_PER_CALLEE);
         let mut redis = self.redis.clone();
-        let answer: String = self.redis(invocation.invoke_async(&mut redis)).await?;
+        let answer: Value = self.redis(invocation.invoke_async(&mut redis)).await?;
         let call_id = &online.id;
-        match answer.as_str() {
-            "duplicate" => {
-                Err(err(ErrorCode::DuplicateCallId, format!("call id {call_id} is already in use")))
+        let reached = match &answer {
+            Value::Array(counts) => {
+                let count = |i: usize| match counts.get(i) {
+                    Some(Value::Int(n)) => *n as usize,
+                    _ => 0,
+                };
+                let seen =
+                    Admission { id_taken: count(0) > 0, caller_calls: count(1), ringing_at_callee: count(2) };
+                return Err(rules::admit(call_id, &online.callee, seen, max).err().unwrap_or_else(|| {
+                    err(
+                        ErrorCode::Internal,
+                        format!("the invite script refused call {call_id} on counts the rules admit"),
+                    )
+                }));
             }
-            "calls" => {
-                Err(err(ErrorCode::TooManyCalls, format!("you already take part in {max} live calls")))
-            }
-            "ringing" => Err(err(
-                ErrorCode::TooManyCalls,
-                format!(
-                    "at most {MAX_RINGING_PER_CALLEE} of your calls may ring at {} at once",
-                    online.callee
-                ),
-            )),
-            reached => {
-                let stored = if reached == "online" { &online } else { &offline };
-                self.known_now(call_id, &json(stored));
-                self.send_local(id, &encode(&ok(req.clone())));
-                // The invitation's delivery is not timed here: another node queues it.
-                self.metrics.call_placed_in_cluster();
-                self.deadline_set(deadline(&offline).min(deadline(&online)));
-                Ok(())
-            }
-        }
+            Value::BulkString(reached) => reached.as_slice() == b"online",
+            _ => return Err(Unavailable.into()),
+        };
+        let stored = if reached { &online } else { &offline };
+        self.known_now(call_id, &json(stored));
+        self.send_local(id, &encode(&ok(req.clone())));
+        // The invitation's delivery is not timed here: another node queues it.
+        self.metrics.call_placed_in_cluster();
+        self.deadline_set(deadline(&offline).min(deadline(&online)));
+        Ok(())
     }
 
     /// The live call `call_id`, if there is one.
@@ -136,7 +142,7 @@ impl ClusterHub {
 
     /// Applies `transition` if the call is still as read.
     pub(super) async fn commit(&self, transition: &Transition) -> Result<Committed, Unavailable> {
-        let remember = self.config.invite_ttl.max(crate::server::state::MIN_REMEMBERED);
+        let remember = rules::remembered_for(self.config.invite_ttl);
         let args = transition.args(self.config.offline_grace, remember, self.config.max_calls_per_peer);
         let mut invocation = self.scripts.commit.prepare_invoke();
         for arg in &args {
@@ -167,31 +173,12 @@ impl ClusterHub {
 
     /// Closes the relay state of an ended call this node carried (another
     /// node's is closed by the message the commit published to it).
-    fn relay_ended(&self, record: &Record) {
+    fn relay_ended(&self, record: &CallRecord) {
         if record.relay.as_deref() == Some(&*self.node)
             && let Some(relay) = &self.relay
         {
             relay.close(&record.call.id);
         }
-    }
-
-    /// Ends the call as `read` with `notices`, answers session `id`'s
-    /// request `ok` and logs `outcome`; `false` if the call changed since it
-    /// was read (nothing was done: read again and decide again).
-    async fn end_as_read(
-        &self,
-        id: SessionId,
-        req: &Option<Req>,
-        read: &Read,
-        notices: Vec<(Notice, Option<String>)>,
-        outcome: Outcome,
-    ) -> Result<bool, Unavailable> {
-        if self.commit(&Transition::end(read, notices)).await? != Committed::Done {
-            return Ok(false);
-        }
-        self.send_local(id, &encode(&ok(req.clone())));
-        self.ended_call(&read.record.call, outcome);
-        Ok(true)
     }
 
     /// Counts and logs a call this node ended.
@@ -200,34 +187,52 @@ impl ClusterHub {
         LogEntry::ended(call, outcome, now_ms()).write();
     }
 
-    async fn cancel(
+    /// `rule`'s decision for `peer`'s request on call `call_id`, made on the
+    /// call as this node remembers it if the rule lets the request go ahead
+    /// there (a stale memory is then refused by the compare-and-set,
+    /// forgotten, and read afresh), else on the call as Redis has it: a
+    /// request is refused only on what Redis says.
+    async fn decide<X>(
+        &self,
+        call_id: &str,
+        peer: &str,
+        rule: &impl Fn(Option<&Call<UnixMs>>) -> Result<X, Refused>,
+    ) -> Result<(Read, X), ProtocolError> {
+        if let Some(read) = self.remembered(call_id)
+            && let Ok(decided) = rule(Some(&read.record.call))
+        {
+            return Ok((read, decided));
+        }
+        let read = self.read(call_id).await?;
+        match (rule(read.as_ref().map(|r| &r.record.call)), read) {
+            (Ok(decided), Some(read)) => Ok((read, decided)),
+            (Ok(_), None) => unreachable!("a rule lets a request go ahead only on a live call"),
+            (Err(Refused::Now(e)), _) => Err(e),
+            (Err(refused), _) => Err(refused.given(self.ended(call_id).await?.as_ref(), call_id, peer)),
+        }
+    }
+
+    /// The asking session's field, if `notices` skip it.
+    fn asker(&self, id: SessionId, notices: &Notices) -> Option<String> {
+        notices.iter().any(|n| n.skip_asker).then(|| self.field(id))
+    }
+
+    /// A request of session `id` that ends call `call_id` if `rule` says
+    /// so: committed with the rule's events, then answered `ok`.
+    async fn end_on_request(
         &self,
         id: SessionId,
         peer: &str,
         req: &Option<Req>,
         call_id: &str,
+        rule: impl Fn(Option<&Call<UnixMs>>) -> Result<Ending, Refused>,
     ) -> Result<(), ProtocolError> {
-        let cancelable = |call: &Call<UnixMs>| *call.caller == *peer && call.is_ringing();
         for _ in 0..RETRIES {
-            let read = match self.read_for(call_id, cancelable).await? {
-                Some(read) if *read.record.call.caller == *peer => read,
-                _ => {
-                    return Err(ended_error(
-                        self.ended(call_id).await?.as_ref(),
-                        call_id,
-                        peer,
-                        Role::Caller,
-                    ));
-                }
-            };
-            let call = &read.record.call;
-            if !call.is_ringing() {
-                return Err(err(ErrorCode::AlreadyAccepted, format!("call {call_id} was accepted")));
-            }
-            let canceled =
-                ServerMessage::Canceled { call_id: call_id.to_owned(), reason: CancelReason::CallerCanceled };
-            let notices = vec![(notice(&call.callee, &canceled, call.callee_seen), None)];
-            if self.end_as_read(id, req, &read, notices, Outcome::Canceled).await? {
+            let (read, Ending { outcome, notices, .. }) = self.decide(call_id, peer, &rule).await?;
+            let asker = self.asker(id, &notices);
+            if self.commit(&Transition::end(&read, notices, asker)).await? == Committed::Done {
+                self.send_local(id, &encode(&ok(req.clone())));
+                self.ended_call(&read.record.call, outcome);
                 return Ok(());
             }
         }
@@ -235,76 +240,28 @@ impl ClusterHub {
     }
 
     async fn received(&self, peer: &str, call_id: &str) -> Result<(), ProtocolError> {
-        let unreceived = |call: &Call<UnixMs>| {
-            *call.callee == *peer && matches!(call.phase, Phase::Ringing { received: false, .. })
-        };
-        for _ in 0..RETRIES {
-            let Some(read) = self.read_for(call_id, unreceived).await? else { return Ok(()) };
+        /// The change the rule makes to the call as `read`, if any.
+        fn decided(read: Read, peer: &str) -> Option<(Read, CallRecord, Notice)> {
             let mut record = read.record.clone();
-            let call = &mut record.call;
-            match &mut call.phase {
-                Phase::Ringing { received, ack, .. } if *call.callee == *peer && !*received => {
-                    *received = true;
-                    *ack = Ack::Done;
-                }
+            let told = rules::received(&mut record.call, peer)?;
+            Some((read, record, told))
+        }
+        for _ in 0..RETRIES {
+            let remembered = self.remembered(call_id).and_then(|read| decided(read, peer));
+            let (read, record, told) = match remembered {
+                Some(d) => d,
                 // Received already, answered or not this peer's: nothing to do.
-                _ => return Ok(()),
-            }
-            let told = ServerMessage::ReceivedByPeer { call_id: call_id.to_owned() };
-            let notices = vec![(notice(&call.caller, &told, true), None)];
-            let transition = Transition::of(&read, Change::Update(record), notices);
+                None => match self.read(call_id).await?.and_then(|read| decided(read, peer)) {
+                    Some(d) => d,
+                    None => return Ok(()),
+                },
+            };
+            let transition = Transition::of(&read, Change::Update(record), Notices::one(told), None);
             if self.commit(&transition).await? == Committed::Done {
                 return Ok(());
             }
         }
         Err(contended(call_id))
-    }
-
-    /// The call `call_id` as this node remembers it if that is a state in
-    /// which `allows` lets the request go ahead (a stale memory is then
-    /// refused by the compare-and-set, forgotten, and read afresh), else as
-    /// Redis has it: a request is refused only on what Redis says.
-    async fn read_for(
-        &self,
-        call_id: &str,
-        allows: impl Fn(&Call<UnixMs>) -> bool,
-    ) -> Result<Option<Read>, Unavailable> {
-        match self.remembered(call_id) {
-            Some(read) if allows(&read.record.call) => Ok(Some(read)),
-            _ => self.read(call_id).await,
-        }
-    }
-
-    /// The events of an answer from session `id`: `to_caller` for the
-    /// caller's sessions, `canceled` with `elsewhere` for the callee's other
-    /// sessions (on any node; not the one that answered).
-    fn answer_notices(
-        &self,
-        id: SessionId,
-        call: &Call<UnixMs>,
-        to_caller: &ServerMessage,
-        elsewhere: CancelReason,
-    ) -> Vec<(Notice, Option<String>)> {
-        let canceled = ServerMessage::Canceled { call_id: call.id.to_string(), reason: elsewhere };
-        vec![
-            (notice(&call.caller, to_caller, true), None),
-            (notice(&call.callee, &canceled, true), Some(self.field(id))),
-        ]
-    }
-
-    /// The call `call_id` as its callee `peer` may answer it, or the error.
-    async fn answerable(&self, peer: &str, call_id: &str) -> Result<Read, ProtocolError> {
-        let answerable = |call: &Call<UnixMs>| *call.callee == *peer && call.is_ringing();
-        match self.read_for(call_id, answerable).await? {
-            Some(read) if *read.record.call.callee == *peer => {
-                if read.record.call.is_ringing() {
-                    Ok(read)
-                } else {
-                    Err(err(ErrorCode::AlreadyEnded, format!("call {call_id} was already answered")))
-                }
-            }
-            _ => Err(ended_error(self.ended(call_id).await?.as_ref(), call_id, peer, Role::Callee)),
-        }
     }
 
     async fn accept(
@@ -313,15 +270,14 @@ impl ClusterHub {
         peer: &str,
         req: &Option<Req>,
         call_id: &str,
-        response: String,
-        media_key: Option<String>,
+        acceptance: Acceptance,
     ) -> Result<(), ProtocolError> {
         let device = self.local().peers.session(id).map(|s| s.device.to_string()).unwrap_or_default();
+        let answerable = |call: Option<&Call<UnixMs>>| rules::answerable(call, peer).map(|_| ());
         for _ in 0..RETRIES {
-            let read = self.answerable(peer, call_id).await?;
+            let (read, ()) = self.decide(call_id, peer, &answerable).await?;
             let mut record = read.record.clone();
             let now = now_ms();
-            record.call.phase = Phase::Accepted { at: now };
             // Only the answering session learns the callee's credential: another device cannot send.
             let media = self.relay.as_ref().map(|relay| relay.open(&record.call.id));
             record.relay = media.as_ref().map(|_| self.node.clone());
@@ -330,16 +286,15 @@ impl ClusterHub {
                 // The caller may be on another node, whose `/media` knows nothing of this call.
                 media.ws = url.clone();
             }
-            let call = &record.call;
-            let accepted = ServerMessage::Accepted {
-                call_id: call_id.to_owned(),
-                response: response.clone(),
+            let acceptance = Acceptance {
+                response: acceptance.response.clone(),
+                media_key: acceptance.media_key.clone(),
                 device: device.clone(),
-                media_key: media_key.clone(),
                 media: caller_media,
             };
-            let notices = self.answer_notices(id, call, &accepted, CancelReason::AnsweredElsewhere);
-            let transition = Transition::of(&read, Change::Accept(record.clone()), notices);
+            let notices = rules::accept(&mut record.call, acceptance, now);
+            let asker = self.asker(id, &notices);
+            let transition = Transition::of(&read, Change::Accept(record), notices, asker);
             let committed = self.commit(&transition).await;
             if !matches!(committed, Ok(Committed::Done))
                 && let Some(relay) = &self.relay
@@ -348,13 +303,8 @@ impl ClusterHub {
             }
             match committed? {
                 Committed::Done => {}
-                Committed::CalleeAtCap => {
-                    let max = self.config.max_calls_per_peer;
-                    return Err(err(
-                        ErrorCode::TooManyCalls,
-                        format!("you already take part in {max} live calls"),
-                    ));
-                }
+                // The `commit` script checks the callee's cap atomically (rules::within_callee_cap).
+                Committed::CalleeAtCap => return Err(rules::too_many_calls(self.config.max_calls_per_peer)),
                 Committed::Stale | Committed::Guarded => continue,
             }
             let result = match callee_media {
@@ -363,67 +313,8 @@ impl ClusterHub {
             };
             self.send_local(id, &encode(&ServerMessage::Ok { req: req.clone(), result }));
             self.metrics.call_accepted();
-            let call = &read.record.call;
-            LogEntry::Answered {
-                call_id: call.id.clone(),
-                caller: call.caller.clone(),
-                callee: call.callee.clone(),
-                ringing_ms: now_ms().0.saturating_sub(call.invited.0),
-            }
-            .write();
+            LogEntry::answered(&read.record.call, now_ms()).write();
             return Ok(());
-        }
-        Err(contended(call_id))
-    }
-
-    async fn refuse(
-        &self,
-        id: SessionId,
-        peer: &str,
-        req: &Option<Req>,
-        call_id: &str,
-        response: String,
-    ) -> Result<(), ProtocolError> {
-        for _ in 0..RETRIES {
-            let read = self.answerable(peer, call_id).await?;
-            let call = &read.record.call;
-            let refused = ServerMessage::Refused { call_id: call_id.to_owned(), response: response.clone() };
-            let notices = self.answer_notices(id, call, &refused, CancelReason::RefusedElsewhere);
-            if self.end_as_read(id, req, &read, notices, Outcome::Refused).await? {
-                return Ok(());
-            }
-        }
-        Err(contended(call_id))
-    }
-
-    async fn hangup(
-        &self,
-        id: SessionId,
-        peer: &str,
-        req: &Option<Req>,
-        call_id: &str,
-    ) -> Result<(), ProtocolError> {
-        let live = |call: &Call<UnixMs>| call.role_of(peer).is_some() && !call.is_ringing();
-        for _ in 0..RETRIES {
-            let read = match self.read_for(call_id, live).await? {
-                Some(read) if live(&read.record.call) => read,
-                Some(_) => return Err(not_found_to_hang_up(call_id)),
-                None => return Err(hangup_error(self.ended(call_id).await?.as_ref(), call_id, peer)),
-            };
-            let call = &read.record.call;
-            let hung_up = ServerMessage::HungUp {
-                call_id: call_id.to_owned(),
-                reason: HangupReason::Hangup,
-                by: peer.to_owned(),
-            };
-            let me = Some(self.field(id));
-            let notices = vec![
-                (notice(&call.caller, &hung_up, true), me.clone()),
-                (notice(&call.callee, &hung_up, true), me),
-            ];
-            if self.end_as_read(id, req, &read, notices, Outcome::HungUp(HangupReason::Hangup)).await? {
-                return Ok(());
-            }
         }
         Err(contended(call_id))
     }
@@ -450,10 +341,7 @@ impl ClusterHub {
             let unwatched: Vec<String> =
                 peer_ids.iter().filter(|p| !local.peers.is_watched(p)).cloned().collect();
             if !local.peers.subscribe(id, peer_ids, MAX_SUBSCRIPTIONS) {
-                return Err(err(
-                    ErrorCode::TooManySubscriptions,
-                    format!("a session may watch at most {MAX_SUBSCRIPTIONS} peers"),
-                ));
+                return Err(rules::too_many_subscriptions());
             }
             unwatched
         };

@@ -95,13 +95,18 @@ end
 /// A new call. ARGV: id, caller, callee, the call's JSON if the callee is
 /// online, its deadline, its JSON if not, its deadline, the invitation,
 /// the caller's cap on live calls, the cap on its calls ringing at one
-/// callee (counted in `sp:rf:CALLER`, callee to calls ringing there). Returns `duplicate`, `calls`, `ringing`, `online` or `offline`.
+/// callee (counted in `sp:rf:CALLER`, callee to calls ringing there).
+/// Returns `online` or `offline`, or, when the call is not admitted, what
+/// it saw: {ids taken, the caller's live calls, its calls ringing at the
+/// callee}, from which the call rules (`rules::admit`) name the error.
 const INVITE: &str = r#"
 local id, caller, callee = ARGV[1], ARGV[2], ARGV[3]
-if redis.call('EXISTS', 'sp:c:' .. id, 'sp:e:' .. id) > 0 then return 'duplicate' end
-if redis.call('SCARD', 'sp:ch:' .. caller) >= tonumber(ARGV[9]) then return 'calls' end
+local taken = redis.call('EXISTS', 'sp:c:' .. id, 'sp:e:' .. id)
+local calls = redis.call('SCARD', 'sp:ch:' .. caller)
 local ringing = tonumber(redis.call('HGET', 'sp:rf:' .. caller, callee) or '0')
-if ringing >= tonumber(ARGV[10]) then return 'ringing' end
+if taken > 0 or calls >= tonumber(ARGV[9]) or ringing >= tonumber(ARGV[10]) then
+  return {taken, calls, ringing}
+end
 local online = redis.call('EXISTS', 'sp:s:' .. callee) == 1
 local json, deadline = ARGV[6], ARGV[7]
 if online then json, deadline = ARGV[4], ARGV[5] end

@@ -2,20 +2,20 @@
 //! id by deadline in ms) that every node sweeps. The node that set a
 //! deadline wakes for it on time; the others look a little later
 //! ([`POLL`]), so a deadline outlives the node that set it. Two nodes
-//! settling one deadline are harmless: the end of a call is a
+//! ending a call on one deadline are harmless: the end of a call is a
 //! compare-and-set, and the second finds the call gone.
 
 use super::record::{Committed, Guard, Transition};
 use super::{ClusterHub, RETRIES, Unavailable, now_ms};
-use crate::server::calls::{Lapse, UnixMs};
-use crate::server::expiry::lapse_notices;
+use crate::server::calls::UnixMs;
+use crate::server::rules::{self, Ending};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How often a node looks for deadlines other nodes set.
 const POLL: Duration = Duration::from_millis(200);
-/// Deadlines settled per look; more are settled at once in the next.
+/// Deadlines looked at per sweep; more are looked at at once in the next.
 const BATCH: isize = 256;
 
 /// The sweeper task.
@@ -45,7 +45,7 @@ impl ClusterHub {
         }
     }
 
-    /// Settles every deadline due by `now`; the next deadline after them,
+    /// Ends the calls whose deadline is due by `now`; the next deadline after them,
     /// or `None` if there may be more due at once.
     async fn sweep(&self, now: UnixMs) -> Result<Option<u64>, Unavailable> {
         let mut redis = self.redis.clone();
@@ -62,7 +62,7 @@ impl ClusterHub {
             )
             .await?;
         for call_id in &due {
-            self.settle(call_id, now).await?;
+            self.end_if_due(call_id, now).await?;
         }
         if due.len() as isize == BATCH {
             return Ok(None);
@@ -74,7 +74,7 @@ impl ClusterHub {
     }
 
     /// Ends `call_id` if one of its deadlines has passed by `now`.
-    async fn settle(&self, call_id: &str, now: UnixMs) -> Result<(), Unavailable> {
+    async fn end_if_due(&self, call_id: &str, now: UnixMs) -> Result<(), Unavailable> {
         let grace = self.config.offline_grace;
         for _ in 0..RETRIES {
             let Some(read) = self.read(call_id).await? else {
@@ -84,19 +84,14 @@ impl ClusterHub {
                     .await;
             };
             let call = &read.record.call;
-            let Some((at, lapse)) = call.next_deadline(grace) else { return self.audit(read, now).await };
-            if at > now {
-                return Ok(());
+            if call.next_deadline(grace).is_none() {
+                return self.audit(read, now).await;
             }
+            let Some(lapse) = rules::lapsed(call, grace, now) else { return Ok(()) };
+            let Ending { outcome, notices, while_offline } = rules::end_by(call, lapse);
             // An offline grace ends a call only if its peer is still offline.
-            let guard = match lapse {
-                Lapse::CalleeLost => Some(Guard { peer: call.callee.clone(), online: false }),
-                Lapse::CallerLost => Some(Guard { peer: call.caller.clone(), online: false }),
-                Lapse::AckTimeout | Lapse::Expired => None,
-            };
-            let (outcome, notices) = lapse_notices(call, lapse);
-            let notices = notices.into_iter().map(|n| (n, None)).collect();
-            let transition = Transition { guard: guard.clone(), ..Transition::end(&read, notices) };
+            let guard = while_offline.map(|peer| Guard { peer, online: false });
+            let transition = Transition { guard: guard.clone(), ..Transition::end(&read, notices, None) };
             match self.commit(&transition).await? {
                 Committed::Done => {
                     self.ended_call(call, outcome);
@@ -147,13 +142,7 @@ impl ClusterHub {
     /// node died between the login and the call's update): the mark goes.
     async fn found_online(&self, read: super::record::Read, guard: Guard) -> Result<(), Unavailable> {
         let mut record = read.record.clone();
-        let call = &mut record.call;
-        if *call.caller == *guard.peer {
-            call.caller_lost = None;
-        } else {
-            call.callee_lost = None;
-            call.run_ack(now_ms(), self.config.ack_timeout);
-        }
+        rules::found_online(&mut record.call, &guard.peer, now_ms(), self.config.ack_timeout);
         let transition = Transition::guarded_update(&read, record, Guard { online: true, ..guard });
         self.commit(&transition).await.map(|_| ())
     }

@@ -4,7 +4,7 @@
 //! ended calls remembered for a while.
 
 use super::CallStore;
-use crate::server::calls::{Call, Ended, Lapse, Phase};
+use crate::server::calls::{Call, Ended, Lapse};
 use crate::server::deadlines::Deadlines;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -72,8 +72,7 @@ impl CallStore for MemoryStore {
 
     /// The deadline of `id` that has passed by `now`, if one has.
     fn lapse(&self, id: &str, now: Instant) -> Option<Lapse> {
-        let (at, lapse) = self.live.get(id)?.next_deadline(self.grace)?;
-        (at <= now).then_some(lapse)
+        crate::server::rules::lapsed(self.live.get(id)?, self.grace, now)
     }
 
     /// The live calls with a deadline at or before `now`, earliest first.
@@ -97,11 +96,7 @@ impl CallStore for MemoryStore {
 
     /// Moves a call to the remembered ones until `forget_at`.
     fn remember(&mut self, call: &Call, forget_at: Instant) {
-        let accepted = matches!(call.phase, Phase::Accepted { .. });
-        self.ended.insert(
-            call.id.clone(),
-            Ended { caller: call.caller.clone(), callee: call.callee.clone(), accepted },
-        );
+        self.ended.insert(call.id.clone(), crate::server::rules::remembered(call));
         self.forget_order.push_back((forget_at, call.id.clone()));
     }
 
@@ -120,6 +115,7 @@ impl CallStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::calls::Phase;
     use crate::server::calls::test_call as call;
 
     #[test]
