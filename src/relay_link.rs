@@ -112,13 +112,21 @@ pub struct RelayReceiver {
 
 enum SendWay {
     /// The socket, the leg's keys (for bind requests) and when the last bind request went.
-    Udp { socket: Arc<UdpSocket>, keys: Arc<LegKeys>, last_bind: Instant },
+    Udp {
+        socket: Arc<UdpSocket>,
+        keys: Arc<LegKeys>,
+        last_bind: Instant,
+    },
     Ws(WsSender),
 }
 
 enum ReceiveWay {
     /// The socket, the leg's keys (to answer challenges) and the receive buffer.
-    Udp { socket: Arc<UdpSocket>, keys: Arc<LegKeys>, buf: Vec<u8> },
+    Udp {
+        socket: Arc<UdpSocket>,
+        keys: Arc<LegKeys>,
+        buf: Vec<u8>,
+    },
     Ws(WsReceiver),
 }
 

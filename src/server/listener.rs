@@ -156,7 +156,12 @@ fn connection_cap(wanted: usize) -> usize {
 
 /// One connection from its TCP accept to its end: handshakes under the
 /// handshake deadline, then its session. `permit` is `None` past the cap.
-async fn connection(stream: TcpStream, addr: SocketAddr, mut permit: Option<OwnedSemaphorePermit>, cx: Context) {
+async fn connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    mut permit: Option<OwnedSemaphorePermit>,
+    cx: Context,
+) {
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + cx.hub.config().handshake_timeout;
     let admitted = permit.is_some();
@@ -255,7 +260,8 @@ where
         {
             // Media connections have a cap of their own: they never take a login's slot.
             let slot = relay.media_slot();
-            let slot = slot.ok_or_else(|| refuse(StatusCode::SERVICE_UNAVAILABLE, "too many media connections"))?;
+            let slot =
+                slot.ok_or_else(|| refuse(StatusCode::SERVICE_UNAVAILABLE, "too many media connections"))?;
             path = Path::Media(slot);
             return Ok(response);
         } else if request.uri().path() != "/" {

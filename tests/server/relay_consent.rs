@@ -76,7 +76,9 @@ impl Hand {
         loop {
             let packet = self.next(WAIT).await.expect("a challenge, then bound");
             match UdpControl::parse(&packet) {
-                Some(UdpControl::Challenge { leg, token: [1, 1, 1, 1, 1, 1, 1, 1], cookie }) if sent.is_none() => {
+                Some(UdpControl::Challenge { leg, token: [1, 1, 1, 1, 1, 1, 1, 1], cookie })
+                    if sent.is_none() =>
+                {
                     assert_eq!(leg, self.keys.id);
                     let answer = self.keys.answer([1; 8], cookie);
                     self.socket.send(&answer).await.unwrap();

@@ -78,10 +78,7 @@ impl LegKeys {
     pub fn derive(credential: &Credential) -> LegKeys {
         let id = hmac(credential, &[b"softphone relay v1.2 leg id"]).finalize().into_bytes();
         let key = hmac(credential, &[b"softphone relay v1.2 proof key"]).finalize().into_bytes();
-        LegKeys {
-            id: id[..LEG_ID_BYTES].try_into().expect("a SHA-256 is longer"),
-            proof_key: key.into(),
-        }
+        LegKeys { id: id[..LEG_ID_BYTES].try_into().expect("a SHA-256 is longer"), proof_key: key.into() }
     }
 
     fn proof_mac(&self, token: &[u8; TOKEN_BYTES], cookie: &[u8; COOKIE_BYTES]) -> HmacSha256 {
@@ -193,7 +190,11 @@ impl<'a> UdpToRelay<'a> {
 }
 
 /// A challenge, as the relay frames it.
-pub fn challenge(leg: &LegId, token: &[u8; TOKEN_BYTES], cookie: &[u8; COOKIE_BYTES]) -> [u8; CHALLENGE_BYTES] {
+pub fn challenge(
+    leg: &LegId,
+    token: &[u8; TOKEN_BYTES],
+    cookie: &[u8; COOKIE_BYTES],
+) -> [u8; CHALLENGE_BYTES] {
     let mut out = [0u8; CHALLENGE_BYTES];
     out[0] = KIND_CHALLENGE;
     out[1..1 + LEG_ID_BYTES].copy_from_slice(leg);
@@ -265,7 +266,11 @@ mod tests {
             Some(UdpControl::Challenge { leg: keys.id, token: [5; 8], cookie: [6; 16] })
         );
         assert_eq!(UdpControl::parse(&bound(&[9; 8])), Some(UdpControl::Bound([9; 8])));
-        assert_eq!(UdpToRelay::parse(&[super::super::KIND_PROBE; 25]), None, "v1.1 probes are not UDP packets");
+        assert_eq!(
+            UdpToRelay::parse(&[super::super::KIND_PROBE; 25]),
+            None,
+            "v1.1 probes are not UDP packets"
+        );
         let (a, b) = ("127.0.0.1:1".as_bytes(), "127.0.0.1:2".as_bytes());
         let made = |secret: &[u8], at: &[u8], window| super::cookie(secret, &keys.id, at, window);
         assert_ne!(made(b"s", a, 1), made(b"s", b, 1));

@@ -45,7 +45,9 @@ impl ClusterHub {
             let mut redis = self.redis.clone();
             let mut mget = redis::cmd("MGET");
             mget.arg(&keys);
-            let Ok(records) = self.redis(mget.query_async::<Vec<Option<String>>>(&mut redis)).await else { return };
+            let Ok(records) = self.redis(mget.query_async::<Vec<Option<String>>>(&mut redis)).await else {
+                return;
+            };
             for ((id, serial), raw) in chunk.iter().zip(records) {
                 let carried = raw.and_then(Read::parse).is_some_and(|read| {
                     read.record.relay.as_deref() == Some(&*self.node)

@@ -94,7 +94,8 @@ async fn relay_legs_end_with_their_call_when_the_relay_node_missed_the_end() {
     redis_command(&redis, &["ACL", "SETUSER", "relaynode", "+subscribe", "+ssubscribe", "+psubscribe"]).await;
 
     // The audit closes the ended call's legs: bob's /media connection is told the call ended.
-    let closed = tokio::time::timeout(AUDIT_WAIT, bob_link.recv()).await.expect("bob's link closed by the audit");
+    let closed =
+        tokio::time::timeout(AUDIT_WAIT, bob_link.recv()).await.expect("bob's link closed by the audit");
     assert_eq!(closed, Err(RelayLinkError::Closed));
     let deadline = Instant::now() + WAIT;
     while relay.stats().live_calls != 1 {
@@ -103,6 +104,7 @@ async fn relay_legs_end_with_their_call_when_the_relay_node_missed_the_end() {
     }
     // The live call is untouched.
     carol_link.send(b"still here").await.expect("carol sends");
-    let got = tokio::time::timeout(WAIT, dave_link.recv()).await.expect("within the wait").expect("dave's link");
+    let got =
+        tokio::time::timeout(WAIT, dave_link.recv()).await.expect("within the wait").expect("dave's link");
     assert_eq!(got, b"still here");
 }

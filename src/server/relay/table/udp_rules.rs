@@ -7,7 +7,7 @@
 
 use super::{Leg, Reply, Route, Table, Verdict};
 use crate::protocol::media::udp::{
-    COOKIE_BYTES, CHALLENGE_BYTES, LegId, TOKEN_BYTES, UdpToRelay, bound, challenge, cookie,
+    CHALLENGE_BYTES, COOKIE_BYTES, LegId, TOKEN_BYTES, UdpToRelay, bound, challenge, cookie,
 };
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -79,7 +79,9 @@ impl Table {
     pub(super) fn judge_udp(&mut self, packet: &[u8], from: SocketAddr, now: Instant) -> Verdict {
         let Some(parsed) = UdpToRelay::parse(packet) else { return Verdict::Malformed };
         let leg_id = match parsed {
-            UdpToRelay::Data { leg, .. } | UdpToRelay::Bind { leg, .. } | UdpToRelay::Answer { leg, .. } => leg,
+            UdpToRelay::Data { leg, .. } | UdpToRelay::Bind { leg, .. } | UdpToRelay::Answer { leg, .. } => {
+                leg
+            }
         };
         let Some(credential) = self.by_id.get(&leg_id).copied() else { return Verdict::UnknownCredential };
         let limits = self.limits;
@@ -103,7 +105,8 @@ impl Table {
                 Verdict::Challenge(Reply::new(&challenge(&leg_id, &token, &cookie)))
             }
             UdpToRelay::Answer { token, cookie, proof, .. } => {
-                if !self.cookies.check(&leg_id, from, &cookie, now) || !leg.keys.check_proof(&token, &cookie, &proof)
+                if !self.cookies.check(&leg_id, from, &cookie, now)
+                    || !leg.keys.check_proof(&token, &cookie, &proof)
                 {
                     return Verdict::BadProof;
                 }
