@@ -378,7 +378,7 @@ fn media_cap(wanted: usize) -> usize {
         let share = ((open_files / 4) as usize).max(1);
         if share < wanted {
             tracing::warn!(
-                "media connection cap lowered to {share} (was {wanted}): a quarter of the open-file limit {open_files}"
+                "--max-media-connections lowered to {share} (was {wanted}): a quarter of the open-file limit {open_files}"
             );
             return share;
         }

@@ -102,6 +102,10 @@ pub(crate) enum Verdict {
     Challenge(Reply),
 }
 
+/// The rate limit of a leg's UDP binds and answers: a link sends about one
+/// of each per 5 s, and its binding retries every 200 ms.
+const CONTROL_LIMITS: RelayLimits = RelayLimits { packets_per_second: 10, burst: 20, max_packet_bytes: 0 };
+
 /// A token bucket: `burst` packets at once, refilled at `per_second`.
 struct Bucket {
     /// Packets that may be sent right now.
@@ -116,8 +120,12 @@ struct Leg {
     other: Credential,
     /// Where this participant's packets are sent.
     route: Route,
-    /// This participant's rate limit.
+    /// This participant's rate limit (data, `/media` frames).
     bucket: Bucket,
+    /// The rate limit of its UDP bind requests and answers, apart from its
+    /// data: whoever floods binds in the leg's name (its id is public on
+    /// the wire) cannot spend the participant's data rate.
+    control: Bucket,
     /// Its UDP id and proof key, derived from the credential.
     keys: LegKeys,
     /// When its UDP route last answered a challenge (consent, RFC 7675).
@@ -193,6 +201,7 @@ impl Table {
             other,
             route: Route::Unbound,
             bucket: Bucket { tokens: burst, refilled: now },
+            control: Bucket { tokens: f64::from(CONTROL_LIMITS.burst), refilled: now },
             keys,
             consented: now,
         };
@@ -422,12 +431,17 @@ mod tests {
         let ka = LegKeys::derive(&a);
         let from: SocketAddr = "127.0.0.1:1000".parse().unwrap();
         let now = Instant::now();
-        let passed = (0..50)
+        bind(&mut t, &ka, from, now);
+        let passed =
+            (0..50).filter(|_| t.judge(&data(&ka), Source::Udp(from), now) != Verdict::RateLimited).count();
+        assert_eq!(passed, 5, "binding took nothing from the data's bucket");
+        // Binds have a bucket of their own: a flood of them leaves the data's alone.
+        let binds = (0..50)
             .filter(|_| t.judge(&ka.bind([0; 8]), Source::Udp(from), now) != Verdict::RateLimited)
             .count();
-        assert_eq!(passed, 5);
+        assert_eq!(binds, CONTROL_LIMITS.burst as usize - 2, "the burst less the binding's two");
         // A second later the bucket has refilled by the sustained rate (capped at the burst).
         let later = now + Duration::from_secs(1);
-        assert_ne!(t.judge(&ka.bind([0; 8]), Source::Udp(from), later), Verdict::RateLimited);
+        assert_ne!(t.judge(&data(&ka), Source::Udp(from), later), Verdict::RateLimited);
     }
 }

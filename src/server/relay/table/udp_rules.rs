@@ -5,7 +5,7 @@
 //! credential can make; data packets never move a route; and a route that
 //! stops answering the periodic consent checks is dropped (RFC 7675).
 
-use super::{Leg, Reply, Route, Table, Verdict};
+use super::{CONTROL_LIMITS, Leg, Reply, Route, Table, Verdict};
 use crate::protocol::media::udp::{
     CHALLENGE_BYTES, COOKIE_BYTES, LegId, TOKEN_BYTES, UdpToRelay, bound, challenge, cookie,
 };
@@ -92,7 +92,11 @@ impl Table {
             // Checked before the bucket: a spoofer cannot spend the participant's rate.
             return Verdict::NotRoute;
         }
-        if !leg.bucket.allow(now, &limits) {
+        let bucket = match parsed {
+            UdpToRelay::Data { .. } => (&mut leg.bucket, &limits),
+            UdpToRelay::Bind { .. } | UdpToRelay::Answer { .. } => (&mut leg.control, &CONTROL_LIMITS),
+        };
+        if !bucket.0.allow(now, bucket.1) {
             return Verdict::RateLimited;
         }
         match parsed {

@@ -281,7 +281,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_flood_in_one_batch_is_cut_to_the_bucket_and_a_failed_send_spares_the_rest() {
-        let limits = RelayLimits { packets_per_second: 1, burst: 5, max_packet_bytes: 200 };
+        let limits = RelayLimits { packets_per_second: 1, burst: 2, max_packet_bytes: 200 };
         let (relay, mine) = relay(limits);
         let alice = client();
         // Bob's route: an IPv6 address, which the IPv4 socket cannot send to.
@@ -295,8 +295,8 @@ mod tests {
 
         let carried = Batch::new(limits.max_packet_bytes).carry(&relay, &mine).unwrap();
         assert_eq!(carried.received, 10);
-        // The burst of 5 less the two of binding lets the failed forward,
-        // the bind request and one flood packet in.
+        // The burst of 2 lets the failed forward and one flood packet in;
+        // the bind request has a bucket of its own.
         let Some(UdpControl::Challenge { token, .. }) = UdpControl::parse(&next(&alice)) else {
             panic!("the challenge is sent despite the failure before it")
         };
