@@ -400,6 +400,15 @@ async fn the_media_flags_move_the_relay_or_turn_it_off() {
     assert_eq!(status.code(), Some(2), "the two flags conflict");
 }
 
+#[tokio::test]
+async fn max_media_connections_caps_media_sockets_and_not_logins() {
+    let (_server, url) = binary(&["--media-listen", "127.0.0.1:0", "--max-media-connections", "1"]).await;
+    let media_url = format!("{}media", url);
+    let _held = Client::connect(&media_url).await;
+    assert!(Client::try_connect(&media_url).await.is_err(), "a second /media socket gets 503");
+    Client::login(&url, "alice").await;
+}
+
 /// Runs `softphone server ARGS` (no `--listen` added), which must refuse to
 /// start: exit status 2, no ready line. Returns its standard error.
 async fn refused(args: &[&str]) -> String {
