@@ -146,6 +146,13 @@ pub struct ServerArgs {
     /// Runs without the media relay: accepts carry no `media`, `/media` is not served.
     #[arg(long)]
     pub no_media: bool,
+    /// `/media` WebSocket connections (the relay's fallback) served at once,
+    /// apart from --max-connections: more are refused with HTTP 503, and
+    /// logins never are because of them. Lowered at start to a quarter of
+    /// the open-file limit (logged).
+    #[arg(long, default_value_t = server::RelayConfig::default().max_media_connections,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_media_connections: usize,
     /// Joins a cluster of nodes sharing this Redis (docs/scale-out.md);
     /// without it the server is a single node keeping everything in memory.
     #[arg(long, value_name = "redis://HOST:PORT/[DB]")]
@@ -270,7 +277,11 @@ fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
         max_sessions_per_peer: args.max_sessions_per_peer,
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,
-        media: server::RelayConfig { listen: media_listen(args), ..Default::default() },
+        media: server::RelayConfig {
+            listen: media_listen(args),
+            max_media_connections: args.max_media_connections,
+            ..Default::default()
+        },
         metrics_listener: args.metrics_listen.as_deref().map(bind_metrics).transpose()?,
         cluster: args.redis.as_ref().map(|url| {
             let mut cluster = server::ClusterConfig::new(url.clone());

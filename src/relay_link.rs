@@ -1,16 +1,22 @@
 //! The client's side of the media relay: a [`RelayLink`] carries opaque
 //! payloads to and from the other participant of an accepted call, over UDP
-//! when the relay answers a probe within [`PROBE_TIMEOUT`], else as binary
-//! frames on a WebSocket of its own to the signaling server's `/media`.
+//! when the relay binds its route within [`PROBE_TIMEOUT`] (a bind request,
+//! the relay's challenge, the link's proof), else as binary frames on a
+//! WebSocket of its own to the signaling server's `/media`. On UDP the
+//! receiving half answers the relay's consent checks, and the sending half
+//! asks for a challenge every [`REBIND_EVERY`], so a moved NAT mapping is
+//! bound again; the credential itself never goes on UDP.
 //! It knows nothing of audio or encryption: what goes in comes out on the
 //! other side, or is lost. Framing: [`crate::protocol::media`]; prose:
 //! `docs/relay.md`.
 
-use crate::protocol::media::{self, Credential, FromRelay, MediaInfo, PROBE_TOKEN_BYTES, ToRelay};
+use crate::protocol::media::udp::{LegKeys, TOKEN_BYTES, UDP_DATA_HEADER_BYTES, UdpControl};
+use crate::protocol::media::{self, Credential, FromRelay, MediaInfo, ToRelay};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
+use tokio::time::Instant;
 
 mod websocket;
 
@@ -27,6 +33,10 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(2);
 /// How often a link that sends no payload should call `keepalive`: well
 /// inside the relay's 30 s idle timeout and the usual 30 s NAT UDP timeout.
 pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
+/// How often a UDP link sending payloads also asks the relay for a
+/// challenge: a NAT that moved the link's mapping is noticed and bound
+/// again within this, and the relay's consent is renewed from the link's side.
+pub const REBIND_EVERY: Duration = Duration::from_secs(5);
 /// Largest datagram the link reads.
 const RECEIVE_BYTES: usize = 64 * 1024;
 
@@ -87,8 +97,11 @@ pub struct RelayLink {
 pub struct RelaySender {
     /// UDP or the `/media` WebSocket's writing half.
     way: SendWay,
-    /// The data header (kind and credential), then the payload: reused per packet.
+    /// The data header (kind and credential on `/media`, kind and leg id on
+    /// UDP), then the payload: reused per packet.
     packet: Vec<u8>,
+    /// The header's length.
+    header: usize,
 }
 
 /// The receiving half of a [`RelayLink`].
@@ -98,12 +111,22 @@ pub struct RelayReceiver {
 }
 
 enum SendWay {
-    Udp(Arc<UdpSocket>),
+    /// The socket, the leg's keys (for bind requests) and when the last bind request went.
+    Udp {
+        socket: Arc<UdpSocket>,
+        keys: Arc<LegKeys>,
+        last_bind: Instant,
+    },
     Ws(WsSender),
 }
 
 enum ReceiveWay {
-    Udp { socket: Arc<UdpSocket>, buf: Vec<u8> },
+    /// The socket, the leg's keys (to answer challenges) and the receive buffer.
+    Udp {
+        socket: Arc<UdpSocket>,
+        keys: Arc<LegKeys>,
+        buf: Vec<u8>,
+    },
     Ws(WsReceiver),
 }
 
@@ -130,8 +153,9 @@ impl RelayLink {
                 None => udp_target(info, server_url).await?,
             };
             if let Some(target) = target {
-                match probe_udp(target, credential, options.probe_timeout).await {
-                    Ok(socket) => return Ok(RelayLink::over_udp(socket, credential)),
+                let keys = LegKeys::derive(&credential);
+                match bind_udp(target, &keys, options.probe_timeout).await {
+                    Ok(socket) => return Ok(RelayLink::over_udp(socket, keys)),
                     Err(e) => {
                         tracing::info!("media relay: no UDP answer from {target} ({e}); using WebSocket")
                     }
@@ -144,19 +168,19 @@ impl RelayLink {
             sender: RelaySender {
                 way: SendWay::Ws(sender),
                 packet: media::data_header(&credential).to_vec(),
+                header: media::DATA_HEADER_BYTES,
             },
             receiver: RelayReceiver { way: ReceiveWay::Ws(receiver) },
         })
     }
 
-    fn over_udp(socket: UdpSocket, credential: Credential) -> RelayLink {
-        let socket = Arc::new(socket);
+    fn over_udp(socket: UdpSocket, keys: LegKeys) -> RelayLink {
+        let (socket, keys) = (Arc::new(socket), Arc::new(keys));
+        let packet = keys.data_header().to_vec();
+        let udp = SendWay::Udp { socket: socket.clone(), keys: keys.clone(), last_bind: Instant::now() };
         RelayLink {
-            sender: RelaySender {
-                way: SendWay::Udp(socket.clone()),
-                packet: media::data_header(&credential).to_vec(),
-            },
-            receiver: RelayReceiver { way: ReceiveWay::Udp { socket, buf: vec![0; RECEIVE_BYTES] } },
+            sender: RelaySender { way: udp, packet, header: UDP_DATA_HEADER_BYTES },
+            receiver: RelayReceiver { way: ReceiveWay::Udp { socket, keys, buf: vec![0; RECEIVE_BYTES] } },
         }
     }
 
@@ -170,9 +194,10 @@ impl RelayLink {
         self.sender.send(payload).await
     }
 
-    /// Sends a probe, which keeps the route (a NAT mapping, the `/media`
-    /// connection's idle timer) alive while no payload goes out; see
-    /// [`KEEPALIVE_EVERY`].
+    /// Sends a probe (`/media`) or a bind request (UDP), which keeps the
+    /// route (a NAT mapping, the `/media` connection's idle timer) alive
+    /// while no payload goes out; see [`KEEPALIVE_EVERY`]. On UDP the
+    /// receiving half must be read for the relay's challenge to be answered.
     pub async fn keepalive(&mut self) -> Result<(), RelayLinkError> {
         self.sender.keepalive().await
     }
@@ -192,24 +217,39 @@ impl RelaySender {
     /// Which way this link reaches the relay.
     pub fn transport(&self) -> Transport {
         match self.way {
-            SendWay::Udp(_) => Transport::Udp,
+            SendWay::Udp { .. } => Transport::Udp,
             SendWay::Ws(_) => Transport::WebSocket,
         }
     }
 
-    /// Sends one payload to the other participant.
+    /// Sends one payload to the other participant (on UDP, after a bind
+    /// request when the last one is [`REBIND_EVERY`] old).
     pub async fn send(&mut self, payload: &[u8]) -> Result<(), RelayLinkError> {
-        self.packet.truncate(media::DATA_HEADER_BYTES);
+        if let SendWay::Udp { last_bind, .. } = &self.way
+            && last_bind.elapsed() >= REBIND_EVERY
+        {
+            self.keepalive().await?;
+        }
+        self.packet.truncate(self.header);
         self.packet.extend_from_slice(payload);
         self.write().await
     }
 
-    /// Sends a probe (its answer is skipped by [`RelayReceiver::recv`]).
+    /// Sends a probe or a bind request (what comes back is handled by
+    /// [`RelayReceiver::recv`]).
     pub async fn keepalive(&mut self) -> Result<(), RelayLinkError> {
-        let credential: Credential =
-            self.packet[1..media::DATA_HEADER_BYTES].try_into().expect("the header holds the credential");
-        let probe = ToRelay::Probe { credential, token: rand::random() }.encode();
-        let data = std::mem::replace(&mut self.packet, probe);
+        let keepalive = match &mut self.way {
+            SendWay::Udp { keys, last_bind, .. } => {
+                *last_bind = Instant::now();
+                keys.bind(rand::random())
+            }
+            SendWay::Ws(_) => {
+                let credential: Credential =
+                    self.packet[1..self.header].try_into().expect("the header holds the credential");
+                ToRelay::Probe { credential, token: rand::random() }.encode()
+            }
+        };
+        let data = std::mem::replace(&mut self.packet, keepalive);
         let written = self.write().await;
         self.packet = data;
         written
@@ -218,7 +258,7 @@ impl RelaySender {
     /// Writes `self.packet` as it is.
     async fn write(&mut self) -> Result<(), RelayLinkError> {
         match &mut self.way {
-            SendWay::Udp(socket) => {
+            SendWay::Udp { socket, .. } => {
                 match tokio::time::timeout(WRITE_DEADLINE, socket.send(&self.packet)).await {
                     Ok(sent) => sent.map(drop).map_err(io_error),
                     Err(_) => Err(RelayLinkError::Io(format!("a send took longer than {WRITE_DEADLINE:?}"))),
@@ -230,18 +270,28 @@ impl RelaySender {
 }
 
 impl RelayReceiver {
-    /// The next payload from the other participant; anything that is not one is skipped.
+    /// The next payload from the other participant; anything that is not
+    /// one is skipped, and on UDP the relay's challenges (consent checks,
+    /// answers to bind requests) are answered on the way.
     pub async fn recv(&mut self) -> Result<Vec<u8>, RelayLinkError> {
         loop {
             let packet = match &mut self.way {
-                ReceiveWay::Udp { socket, buf } => {
+                ReceiveWay::Udp { socket, keys, buf } => {
                     // The socket is connected to the relay: the kernel drops anyone else's datagrams.
-                    match socket.recv(buf).await {
-                        Ok(n) => buf[..n].to_vec(),
+                    let n = match socket.recv(buf).await {
+                        Ok(n) => n,
                         // An ICMP "port unreachable" for an earlier send; the relay may come back.
                         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
                         Err(e) => return Err(io_error(e)),
+                    };
+                    if let Some(UdpControl::Challenge { leg, token, cookie }) = UdpControl::parse(&buf[..n])
+                        && leg == keys.id
+                    {
+                        // Never wait: an answer lost to a full buffer is like one lost on the way.
+                        let _ = socket.try_send(&keys.answer(token, cookie));
+                        continue;
                     }
+                    buf[..n].to_vec()
                 }
                 ReceiveWay::Ws(ws) => ws.recv().await?,
             };
@@ -292,36 +342,34 @@ fn websocket_url(info: &MediaInfo, server_url: &str) -> Result<String, RelayLink
     Ok(format!("{scheme}://{authority}{}", info.ws))
 }
 
-/// Binds a socket connected to `target` and probes until the relay answers
-/// or `timeout` passes.
-async fn probe_udp(
-    target: SocketAddr,
-    credential: Credential,
-    timeout: Duration,
-) -> std::io::Result<UdpSocket> {
+/// Binds a socket connected to `target` and sends bind requests until the
+/// relay's challenge has been answered and the route bound, or `timeout` passes.
+async fn bind_udp(target: SocketAddr, keys: &LegKeys, timeout: Duration) -> std::io::Result<UdpSocket> {
     let local: SocketAddr =
         if target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
     let socket = UdpSocket::bind(local).await?;
     socket.connect(target).await?;
-    let token: [u8; PROBE_TOKEN_BYTES] = rand::random();
-    let probe = ToRelay::Probe { credential, token }.encode();
-    let answered = async {
+    let token: [u8; TOKEN_BYTES] = rand::random();
+    let bind = keys.bind(token);
+    let bound = async {
         let mut buf = vec![0u8; RECEIVE_BYTES];
         let mut every = tokio::time::interval(PROBE_EVERY);
         loop {
             tokio::select! {
-                _ = every.tick() => { let _ = socket.send(&probe).await; }
-                got = socket.recv(&mut buf) => {
-                    if let Ok(n) = got && FromRelay::parse(&buf[..n]) == Some(FromRelay::ProbeAnswer(token)) {
-                        return;
+                _ = every.tick() => { let _ = socket.send(&bind).await; }
+                got = socket.recv(&mut buf) => match got.ok().and_then(|n| UdpControl::parse(&buf[..n])) {
+                    Some(UdpControl::Challenge { leg, token, cookie }) if leg == keys.id => {
+                        let _ = socket.send(&keys.answer(token, cookie)).await;
                     }
-                }
+                    Some(UdpControl::Bound(answered)) if answered == token => return,
+                    _ => {}
+                },
             }
         }
     };
-    tokio::time::timeout(timeout, answered)
+    tokio::time::timeout(timeout, bound)
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no probe answer"))?;
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the relay did not bind the route"))?;
     Ok(socket)
 }
 

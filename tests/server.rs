@@ -31,6 +31,7 @@ mod server {
     mod presence;
     mod race;
     mod relay;
+    mod relay_consent;
     mod session;
     mod timers;
     mod tls;

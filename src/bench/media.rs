@@ -270,7 +270,8 @@ async fn traffic(legs: Legs, args: &MediaArgs) -> (Received, Histogram<u64>) {
                 groups[leg % SENDER_TASKS].push((leg, LegSender::Shared(sender)));
             }
             for socket in shared.sockets {
-                receivers.push(tokio::spawn(shared::receive(socket, epoch, stopped.clone())));
+                let keys = shared.keys.clone();
+                receivers.push(tokio::spawn(shared::receive(socket, keys, epoch, stopped.clone())));
             }
         }
     }

@@ -5,12 +5,15 @@
 //!
 //! No I/O: the server's relay and the client's relay link both frame and
 //! parse packets here, so they agree by construction. `docs/relay.md` is the
-//! prose version.
+//! prose version. [`ToRelay`] is the `/media` WebSocket's framing; UDP has
+//! its own ([`udp`]), in which the credential never travels.
 
 use super::ProtocolError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+
+pub mod udp;
 
 /// Bytes of a relay credential (random, per call and participant).
 pub const CREDENTIAL_BYTES: usize = 16;

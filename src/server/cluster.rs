@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 mod bus;
 mod membership;
 mod record;
+mod relay_audit;
 mod requests;
 mod scripts;
 mod sweep;
@@ -176,6 +177,7 @@ impl ClusterHub {
             tokio::spawn(bus::listen(hub.clone(), cluster.redis_url.clone())),
             tokio::spawn(membership::heartbeat_forever(hub.clone())),
             tokio::spawn(sweep::sweep_forever(hub.clone())),
+            tokio::spawn(relay_audit::audit_forever(hub.clone(), cluster.heartbeat_ttl)),
         ];
         *hub.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         tracing::info!(node = %hub.node, "joined the cluster at {}", redacted(&cluster.redis_url));

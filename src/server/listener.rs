@@ -131,8 +131,9 @@ async fn decider(
 enum Path {
     /// `/`: protocol v1.
     Signaling,
-    /// `/media`: the media relay's WebSocket fallback (additive).
-    Media,
+    /// `/media`: the media relay's WebSocket fallback (additive), with its
+    /// slot under the relay's own cap (`--max-media-connections`).
+    Media(OwnedSemaphorePermit),
 }
 
 /// The connection cap the process can honour: `wanted`, lowered to the
@@ -156,7 +157,12 @@ fn connection_cap(wanted: usize) -> usize {
 
 /// One connection from its TCP accept to its end: handshakes under the
 /// handshake deadline, then its session. `permit` is `None` past the cap.
-async fn connection(stream: TcpStream, addr: SocketAddr, permit: Option<OwnedSemaphorePermit>, cx: Context) {
+async fn connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    mut permit: Option<OwnedSemaphorePermit>,
+    cx: Context,
+) {
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + cx.backend.config().handshake_timeout;
     let admitted = permit.is_some();
@@ -165,15 +171,17 @@ async fn connection(stream: TcpStream, addr: SocketAddr, permit: Option<OwnedSem
     }
     match &cx.tls {
         None => {
-            if let Some((ws, path)) = handshake(stream, admitted, cx.relay.is_some(), deadline).await {
+            if let Some((ws, path)) = handshake(stream, admitted, cx.relay.as_deref(), deadline).await {
                 tracing::debug!(%addr, "connection open");
-                serve_path(ws, path, &cx).await;
+                serve_path(ws, path, &mut permit, &cx).await;
             }
         }
         // Boxed: a TLS connection's state (rustls's buffers, the TLS stream
         // in every future of the handshake) is several KiB, and unboxed every
         // connection's task would be that large, plain ones too.
-        Some(acceptor) => Box::pin(tls_connection(acceptor, stream, addr, admitted, deadline, &cx)).await,
+        Some(acceptor) => {
+            Box::pin(tls_connection(acceptor, stream, addr, (admitted, &mut permit), deadline, &cx)).await
+        }
     }
     drop((permit, cx));
 }
@@ -183,15 +191,15 @@ async fn tls_connection(
     acceptor: &TlsAcceptor,
     stream: TcpStream,
     addr: SocketAddr,
-    admitted: bool,
+    (admitted, permit): (bool, &mut Option<OwnedSemaphorePermit>),
     deadline: Instant,
     cx: &Context,
 ) {
     match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
-            if let Some((ws, path)) = handshake(tls, admitted, cx.relay.is_some(), deadline).await {
+            if let Some((ws, path)) = handshake(tls, admitted, cx.relay.as_deref(), deadline).await {
                 tracing::debug!(%addr, "connection open (TLS)");
-                serve_path(ws, path, cx).await;
+                serve_path(ws, path, permit, cx).await;
             }
         }
         // Plain ws:// on a wss:// port ends here: rustls answers with an alert.
@@ -200,7 +208,8 @@ async fn tls_connection(
     }
 }
 
-/// What the handshake asked for: a signaling session or a relay link.
+/// What the handshake asked for: a signaling session or a relay link. A
+/// relay link gives back its signaling slot (`permit`): it holds a `/media` one.
 ///
 /// Not an `async fn`, so that the stream is handed on before the future is
 /// made and the connection's task does not also keep the stream it was
@@ -208,6 +217,7 @@ async fn tls_connection(
 fn serve_path<S>(
     ws: WebSocketStream<S>,
     path: Path,
+    permit: &mut Option<OwnedSemaphorePermit>,
     cx: &Context,
 ) -> Either<impl Future<Output = ()> + use<S>, BoxFuture<'static, ()>>
 where
@@ -216,22 +226,24 @@ where
     match (path, &cx.relay) {
         (Path::Signaling, _) => Either::Left(session::run(ws, cx.backend.clone(), cx.stopping.clone())),
         // Boxed, so that a signaling session's task is not sized for it.
-        (Path::Media, Some(relay)) => {
-            Either::Right(Box::pin(relay::serve_ws(ws, relay.clone(), cx.stopping.clone())))
+        (Path::Media(slot), Some(relay)) => {
+            drop(permit.take());
+            Either::Right(Box::pin(relay::serve_ws(ws, relay.clone(), cx.stopping.clone(), slot)))
         }
         // Boxing nothing allocates nothing.
-        (Path::Media, None) => Either::Right(Box::pin(std::future::ready(()))),
+        (Path::Media(_), None) => Either::Right(Box::pin(std::future::ready(()))),
     }
 }
 
 /// The WebSocket handshake on path `/` (or `/media` when the relay is on),
-/// by `deadline`; refuses with 503 when over the cap.
+/// by `deadline`; refuses with 503 when over the cap (signaling's, or for
+/// `/media` the relay's own).
 // The callback's error type is tungstenite's, large or not.
 #[allow(clippy::result_large_err)]
 async fn handshake<S>(
     stream: S,
     admitted: bool,
-    media: bool,
+    media: Option<&Relay>,
     deadline: Instant,
 ) -> Option<(WebSocketStream<S>, Path)>
 where
@@ -244,8 +256,15 @@ where
             *r.status_mut() = status;
             r
         };
-        if media && request.uri().path() == MEDIA_WS_PATH {
-            path = Path::Media;
+        if let Some(relay) = media
+            && request.uri().path() == MEDIA_WS_PATH
+        {
+            // Media connections have a cap of their own: they never take a login's slot.
+            let slot = relay.media_slot();
+            let slot =
+                slot.ok_or_else(|| refuse(StatusCode::SERVICE_UNAVAILABLE, "too many media connections"))?;
+            path = Path::Media(slot);
+            return Ok(response);
         } else if request.uri().path() != "/" {
             return Err(refuse(StatusCode::NOT_FOUND, "the protocol is served on path /"));
         }

@@ -4,6 +4,9 @@
 //! the credential the hub handed it at accept; everything else (no or a
 //! forged credential, a third party, a callee device that did not answer, a
 //! call that has ended, a packet too large, a flood) is dropped and counted.
+//! On UDP the credential itself never travels: a route is an address that
+//! answered the relay's challenge with a proof keyed by it, checked again
+//! every few seconds (consent), so the relay cannot be aimed at anyone.
 //! The hub opens a call's legs when it is accepted and closes them when it
 //! ends; shutdown closes them all. Packet framing: [`crate::protocol::media`];
 //! prose: `docs/relay.md`.
@@ -12,9 +15,12 @@ use crate::protocol::media::{self, MEDIA_WS_PATH, MediaInfo};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::net::UdpSocket;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
+mod consent;
 mod table;
 mod udp;
 mod ws;
@@ -97,11 +103,29 @@ pub struct RelayConfig {
     pub listen: MediaListen,
     /// Per-participant limits.
     pub limits: RelayLimits,
+    /// How often every UDP route is sent a consent check (a challenge).
+    pub consent_every: Duration,
+    /// A UDP route that has answered no challenge for this long is dropped
+    /// (RFC 7675's 30 s): the relay stops sending to it.
+    pub consent_timeout: Duration,
+    /// `/media` connections at once (`--max-media-connections`), apart
+    /// from the signaling connections' cap, so they never take a login's slot.
+    pub max_media_connections: usize,
+    /// A `/media` connection that has not presented a live credential this
+    /// long after its handshake is closed.
+    pub media_bind_deadline: Duration,
 }
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        RelayConfig { listen: MediaListen::SamePort, limits: RelayLimits::default() }
+        RelayConfig {
+            listen: MediaListen::SamePort,
+            limits: RelayLimits::default(),
+            consent_every: Duration::from_secs(5),
+            consent_timeout: Duration::from_secs(30),
+            max_media_connections: 4_096,
+            media_bind_deadline: Duration::from_secs(5),
+        }
     }
 }
 
@@ -121,8 +145,19 @@ pub struct RelayStats {
     pub oversize: u64,
     /// Packets over the participant's rate limit.
     pub rate_limited: u64,
-    /// Packets for a participant that has not bound an address yet.
+    /// Packets for a participant that has no route (not bound yet, or its
+    /// UDP route stopped answering consent checks).
     pub no_route: u64,
+    /// UDP data from an address that is not its leg's route (a spoofed
+    /// source, or a client whose address moved and has not answered a
+    /// challenge from there yet): never forwarded, never a route.
+    pub not_route: u64,
+    /// UDP answers whose cookie (address, window) or proof is wrong.
+    pub bad_proof: u64,
+    /// UDP challenges sent, after bind requests and as consent checks.
+    pub challenges_sent: u64,
+    /// UDP routes dropped because they stopped answering consent checks.
+    pub consent_lost: u64,
     /// Packets that could not be written (socket error, WebSocket queue full).
     pub send_failed: u64,
     /// Calls the relay holds legs for right now.
@@ -137,6 +172,8 @@ impl RelayStats {
             + self.oversize
             + self.rate_limited
             + self.no_route
+            + self.not_route
+            + self.bad_proof
             + self.send_failed
     }
 }
@@ -152,6 +189,10 @@ struct Counters {
     oversize: AtomicU64,
     rate_limited: AtomicU64,
     no_route: AtomicU64,
+    not_route: AtomicU64,
+    bad_proof: AtomicU64,
+    challenges_sent: AtomicU64,
+    consent_lost: AtomicU64,
     send_failed: AtomicU64,
 }
 
@@ -169,8 +210,12 @@ pub struct Relay {
     limits: RelayLimits,
     /// `udp://HOST:PORT` as announced in `media`.
     announced: String,
-    /// The UDP receive loops, stopped at shutdown.
+    /// The UDP receive loops and the consent checker, stopped at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Slots for `/media` connections (`max_media_connections`).
+    media_slots: Arc<Semaphore>,
+    /// How long a `/media` connection may go without a live credential.
+    media_bind_deadline: Duration,
 }
 
 impl Relay {
@@ -194,10 +239,14 @@ impl Relay {
             limits: config.limits,
             announced: format!("udp://{local}"),
             tasks: Mutex::new(Vec::new()),
+            media_slots: Arc::new(Semaphore::new(media_cap(config.max_media_connections))),
+            media_bind_deadline: config.media_bind_deadline,
         });
-        let tasks = (0..udp::loops())
+        let mut tasks: Vec<_> = (0..udp::loops())
             .map(|_| tokio::spawn(udp::receive_forever(relay.clone(), socket.clone())))
             .collect();
+        let consent = consent::Timers { every: config.consent_every, timeout: config.consent_timeout };
+        tasks.push(tokio::spawn(consent::check_forever(relay.clone(), socket.clone(), consent)));
         *relay.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         tracing::info!("media relay on udp://{local} and ws {MEDIA_WS_PATH}");
         Ok(Some(relay))
@@ -225,6 +274,23 @@ impl Relay {
         self.lock().close(call_id);
     }
 
+    /// The calls opened before `before`, each with the serial of its opening,
+    /// for an audit against the calls' state elsewhere (a cluster's Redis).
+    pub(crate) fn opened_before(&self, before: std::time::Instant) -> Vec<(Arc<str>, u64)> {
+        self.lock().opened_before(before)
+    }
+
+    /// Closes `call_id` if it is still the opening with `serial` (not one
+    /// made since, for a new call of the same id).
+    pub(crate) fn close_opening(&self, call_id: &str, serial: u64) {
+        self.lock().close_opening(call_id, serial);
+    }
+
+    /// A slot for a `/media` connection, or `None` at the cap.
+    pub(crate) fn media_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.media_slots.clone().try_acquire_owned().ok()
+    }
+
     /// Stops the UDP loops and forgets every call, releasing the socket.
     pub(crate) async fn shutdown(&self) {
         self.lock().close_all();
@@ -247,6 +313,10 @@ impl Relay {
             oversize: get(&c.oversize),
             rate_limited: get(&c.rate_limited),
             no_route: get(&c.no_route),
+            not_route: get(&c.not_route),
+            bad_proof: get(&c.bad_proof),
+            challenges_sent: get(&c.challenges_sent),
+            consent_lost: get(&c.consent_lost),
             send_failed: get(&c.send_failed),
             live_calls: self.lock().live_calls() as u64,
         }
@@ -270,6 +340,9 @@ impl Relay {
             Verdict::UnknownCredential => bump(&c.unknown_credential),
             Verdict::RateLimited => bump(&c.rate_limited),
             Verdict::NoRoute => bump(&c.no_route),
+            Verdict::NotRoute => bump(&c.not_route),
+            Verdict::BadProof => bump(&c.bad_proof),
+            Verdict::Challenge(_) => bump(&c.challenges_sent),
             Verdict::SendFailed => bump(&c.send_failed),
             Verdict::ForwardedWs => bump(&c.forwarded),
             Verdict::Answer(_) => bump(&c.probes_answered),
@@ -294,4 +367,21 @@ impl Relay {
     fn udp(&self) -> Option<Arc<UdpSocket>> {
         self.lock().udp()
     }
+}
+
+/// The `/media` cap the process can honour: `wanted`, lowered (logged) to a
+/// quarter of the open-file limit, so that media connections can take at
+/// most that share of the descriptors signaling connections also need.
+fn media_cap(wanted: usize) -> usize {
+    #[cfg(unix)]
+    if let Ok((open_files, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        let share = ((open_files / 4) as usize).max(1);
+        if share < wanted {
+            tracing::warn!(
+                "--max-media-connections lowered to {share} (was {wanted}): a quarter of the open-file limit {open_files}"
+            );
+            return share;
+        }
+    }
+    wanted
 }

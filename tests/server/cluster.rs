@@ -25,6 +25,7 @@ mod node_loss;
 mod outage;
 mod presence;
 mod race;
+mod relay;
 mod sessions;
 mod timers;
 

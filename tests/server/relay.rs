@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use softphone::protocol::MediaInfo;
-use softphone::protocol::media::ToRelay;
+use softphone::protocol::media::udp::{LegKeys, UDP_DATA_HEADER_BYTES, UdpToRelay};
 use softphone::relay_link::{LinkOptions, RelayLink, RelayLinkError, Transport};
 use softphone::server::{
     MediaListen, Relay, RelayConfig, RelayLimits, RelayStats, ServerConfig, ServerHandle,
@@ -20,7 +20,8 @@ use tokio::net::UdpSocket;
 
 /// A server whose relay listens on a free UDP port of its own.
 async fn start_relay(limits: RelayLimits) -> ServerHandle {
-    let media = RelayConfig { listen: MediaListen::At("127.0.0.1:0".parse().unwrap()), limits };
+    let listen = MediaListen::At("127.0.0.1:0".parse().unwrap());
+    let media = RelayConfig { listen, limits, ..Default::default() };
     start_server(ServerConfig { media, ..Default::default() }).await
 }
 
@@ -168,7 +169,8 @@ async fn payloads_pass_both_ways_over_udp() {
     let s = stats(&server);
     assert_eq!(s.forwarded, 10, "{s:?}");
     assert_eq!(s.dropped(), 0, "{s:?}");
-    // A keepalive is a probe: answered, skipped by recv, nothing forwarded.
+    // A keepalive is a bind request: challenged, answered and bound inside
+    // recv (the "probe answered"), nothing forwarded.
     a.keepalive().await.expect("keepalive");
     nothing_for(&mut b).await;
     nothing_for(&mut a).await;
@@ -234,14 +236,12 @@ async fn forged_third_party_and_other_device_packets_are_dropped_and_counted() {
     // A third party (or the laptop) with made-up credentials, and junk.
     let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for guess in [[0u8; 16], [0xab; 16]] {
+        let leg = LegKeys::derive(&guess);
         stranger
-            .send_to(&ToRelay::Data { credential: guess, payload: b"spoof" }.encode(), relay_addr)
+            .send_to(&UdpToRelay::Data { leg: leg.id, payload: b"spoof" }.encode(), relay_addr)
             .await
             .unwrap();
-        stranger
-            .send_to(&ToRelay::Probe { credential: guess, token: [1; 8] }.encode(), relay_addr)
-            .await
-            .unwrap();
+        stranger.send_to(&leg.bind([1; 8]), relay_addr).await.unwrap();
     }
     stranger.send_to(b"junk", relay_addr).await.unwrap();
     // A WebSocket stranger: it connects but never gets its probe answered.
@@ -294,10 +294,10 @@ async fn oversize_packets_and_floods_are_dropped_never_forwarded() {
     let (mut a, mut b) = links(&server, &call, &options, &options).await;
     // Let the probes' tokens come back: the buckets refill at 10 per second.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let fits = vec![7u8; 200 - 17];
+    let fits = vec![7u8; 200 - UDP_DATA_HEADER_BYTES];
     a.send(&fits).await.unwrap();
     assert_eq!(recv(&mut b).await, fits, "a packet of exactly the limit passes");
-    a.send(&[7u8; 200 - 16]).await.unwrap();
+    a.send(&[7u8; 200 - UDP_DATA_HEADER_BYTES + 1]).await.unwrap();
     nothing_for(&mut b).await;
     assert_eq!(stats(&server).oversize, 1);
 
@@ -398,6 +398,15 @@ async fn the_media_flags_move_the_relay_or_turn_it_off() {
         .status()
         .expect("run softphone");
     assert_eq!(status.code(), Some(2), "the two flags conflict");
+}
+
+#[tokio::test]
+async fn max_media_connections_caps_media_sockets_and_not_logins() {
+    let (_server, url) = binary(&["--media-listen", "127.0.0.1:0", "--max-media-connections", "1"]).await;
+    let media_url = format!("{}media", url);
+    let _held = Client::connect(&media_url).await;
+    assert!(Client::try_connect(&media_url).await.is_err(), "a second /media socket gets 503");
+    Client::login(&url, "alice").await;
 }
 
 /// Runs `softphone server ARGS` (no `--listen` added), which must refuse to

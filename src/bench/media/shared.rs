@@ -1,7 +1,9 @@
 //! The media bench's lighter generator (`--legs-per-socket K`, K above 1):
 //! K legs share one UDP socket of the generator, each still with its own
-//! credential, so the relay does for each packet exactly what it does for
-//! phones (credential, rate, route, one datagram in and one out), while the
+//! leg id and proof key, so the relay does for each packet exactly what it
+//! does for phones (leg id, route, rate, one datagram in and one out; each
+//! leg bound by answering the relay's challenge, consent checks answered
+//! by the receiving task), while the
 //! generator reads a batch of datagrams per system call (`recvmmsg`) and
 //! runs one receiving task per socket instead of one per leg. The
 //! generator shares the machine with the relay it measures: what it does
@@ -10,9 +12,11 @@
 use super::{STAMP_BYTES, new_histogram};
 use crate::bench::AnyError;
 use crate::protocol::MediaInfo;
-use crate::protocol::media::{Credential, DATA_HEADER_BYTES, FromRelay, ToRelay, data_header};
+use crate::protocol::media::FromRelay;
+use crate::protocol::media::udp::{LegId, LegKeys, UDP_DATA_HEADER_BYTES, UdpControl};
 use hdrhistogram::Histogram;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
+use std::collections::HashMap;
 use std::io::IoSliceMut;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -28,23 +32,23 @@ const BATCH: usize = 32;
 const DATAGRAM_BYTES: usize = 2048;
 /// Socket buffer asked for each way: K legs' worth of packets queue on one socket.
 const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
-/// How long every leg's probe has to be answered.
+/// How long every leg has to be bound.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Probes not yet answered are sent again this often.
+/// Bind requests not yet answered are sent again this often.
 const PROBE_AGAIN: Duration = Duration::from_millis(200);
 
 /// One leg's way out: its socket (shared) and its data header.
 pub(super) struct SharedSender {
     /// The socket this leg shares with others, connected to the relay.
     socket: Arc<UdpSocket>,
-    /// The data header (kind and credential), then the payload: reused per packet.
+    /// The data header (kind and leg id), then the payload: reused per packet.
     packet: Vec<u8>,
 }
 
 impl SharedSender {
-    /// Sends one payload with this leg's credential, waiting while the socket is full.
+    /// Sends one payload with this leg's id, waiting while the socket is full.
     pub async fn send(&mut self, payload: &[u8]) -> std::io::Result<()> {
-        self.packet.truncate(DATA_HEADER_BYTES);
+        self.packet.truncate(UDP_DATA_HEADER_BYTES);
         self.packet.extend_from_slice(payload);
         self.socket.send(&self.packet).await.map(|_| ())
     }
@@ -56,30 +60,34 @@ pub(super) struct SharedLegs {
     pub sockets: Vec<Arc<UdpSocket>>,
     /// In leg order (caller of call i at 2i, its callee at 2i + 1).
     pub senders: Vec<SharedSender>,
+    /// Every leg's keys by its id, for answering the relay's consent checks.
+    pub keys: Arc<HashMap<LegId, LegKeys>>,
 }
 
 /// Spreads the legs of `infos` over sockets of `per_socket` legs and binds
-/// each leg's route at the relay with a probe, answered before it returns.
+/// each leg's route at the relay (bind request, challenge, answer) before it returns.
 pub(super) async fn bind(infos: &[MediaInfo], per_socket: usize) -> Result<SharedLegs, AnyError> {
     let relay = relay_addr(infos.first().ok_or("no legs")?)?;
     let mut sockets = Vec::new();
     for _ in 0..infos.len().div_ceil(per_socket) {
         sockets.push(Arc::new(socket(relay).await?));
     }
-    let credentials: Vec<Credential> = infos
+    let legs: Vec<LegKeys> = infos
         .iter()
         .map(|i| i.credential_bytes().ok_or("a media credential that is not 16 bytes of base64url"))
+        .map(|c| c.map(|c| LegKeys::derive(&c)))
         .collect::<Result<_, _>>()?;
-    probe_all(&sockets, &credentials, per_socket).await?;
-    let senders = credentials
+    bind_all(&sockets, &legs, per_socket).await?;
+    let senders = legs
         .iter()
         .enumerate()
-        .map(|(leg, c)| SharedSender {
+        .map(|(leg, k)| SharedSender {
             socket: sockets[leg / per_socket].clone(),
-            packet: data_header(c).to_vec(),
+            packet: k.data_header().to_vec(),
         })
         .collect();
-    Ok(SharedLegs { sockets, senders })
+    let keys = Arc::new(legs.into_iter().map(|k| (k.id, k)).collect());
+    Ok(SharedLegs { sockets, senders, keys })
 }
 
 fn relay_addr(info: &MediaInfo) -> Result<SocketAddr, AnyError> {
@@ -101,29 +109,33 @@ async fn socket(relay: SocketAddr) -> Result<UdpSocket, AnyError> {
     Ok(socket)
 }
 
-/// Probes every leg (token: its leg number) until each is answered.
-async fn probe_all(
-    sockets: &[Arc<UdpSocket>],
-    credentials: &[Credential],
-    per_socket: usize,
-) -> Result<(), AnyError> {
-    let mut unanswered: std::collections::BTreeSet<usize> = (0..credentials.len()).collect();
+/// Binds every leg (token: its leg number) until each is bound.
+async fn bind_all(sockets: &[Arc<UdpSocket>], legs: &[LegKeys], per_socket: usize) -> Result<(), AnyError> {
+    let by_id: HashMap<LegId, usize> = legs.iter().enumerate().map(|(i, k)| (k.id, i)).collect();
+    let mut unanswered: std::collections::BTreeSet<usize> = (0..legs.len()).collect();
     let deadline = Instant::now() + PROBE_TIMEOUT;
     let mut buf = [0u8; DATAGRAM_BYTES];
     while !unanswered.is_empty() {
         if Instant::now() > deadline {
-            return Err(format!("the relay answered no probe for {} legs", unanswered.len()).into());
+            return Err(format!("the relay bound no route for {} legs", unanswered.len()).into());
         }
         for &leg in &unanswered {
             let token = (leg as u64).to_be_bytes();
-            let probe = ToRelay::Probe { credential: credentials[leg], token }.encode();
-            sockets[leg / per_socket].send(&probe).await?;
+            sockets[leg / per_socket].send(&legs[leg].bind(token)).await?;
         }
         let again = Instant::now() + PROBE_AGAIN;
         for socket in sockets {
             while let Ok(Ok(n)) = tokio::time::timeout_at(again, socket.recv(&mut buf)).await {
-                if let Some(FromRelay::ProbeAnswer(token)) = FromRelay::parse(&buf[..n]) {
-                    unanswered.remove(&(u64::from_be_bytes(token) as usize));
+                match UdpControl::parse(&buf[..n]) {
+                    Some(UdpControl::Challenge { leg, token, cookie }) => {
+                        if let Some(&i) = by_id.get(&leg) {
+                            socket.send(&legs[i].answer(token, cookie)).await?;
+                        }
+                    }
+                    Some(UdpControl::Bound(token)) => {
+                        unanswered.remove(&(u64::from_be_bytes(token) as usize));
+                    }
+                    None => {}
                 }
                 if unanswered.is_empty() {
                     break;
@@ -134,10 +146,12 @@ async fn probe_all(
     Ok(())
 }
 
-/// Receives one socket's packets until stopped, a batch per system call;
-/// returns how many and their delays.
+/// Receives one socket's packets until stopped, a batch per system call,
+/// answering the relay's consent checks for its legs; returns how many
+/// packets and their delays.
 pub(super) async fn receive(
     socket: Arc<UdpSocket>,
+    keys: Arc<HashMap<LegId, LegKeys>>,
     epoch: Instant,
     mut stopped: watch::Receiver<bool>,
 ) -> (u64, Histogram<u64>) {
@@ -160,6 +174,12 @@ pub(super) async fn receive(
         let Ok(lengths) = read else { continue };
         let now = epoch.elapsed().as_nanos() as u64;
         for (buffer, n) in buffers.iter().zip(lengths) {
+            if let Some(UdpControl::Challenge { leg, token, cookie }) = UdpControl::parse(&buffer[..n])
+                && let Some(k) = keys.get(&leg)
+            {
+                let _ = socket.try_send(&k.answer(token, cookie));
+                continue;
+            }
             if let Some(FromRelay::Data(payload)) = FromRelay::parse(&buffer[..n])
                 && payload.len() >= STAMP_BYTES
             {

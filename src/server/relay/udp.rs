@@ -5,8 +5,8 @@
 //! them by sequence number. (`SO_REUSEPORT` would spread clients over one
 //! socket per loop, but would also let any process of the same user join
 //! the port.) A data packet
-//! is forwarded in place (the credential is cut off by moving the start of
-//! the datagram, no copy); a probe is answered to its sender. On Linux a
+//! is forwarded in place (the leg id is cut off by moving the start of
+//! the datagram, no copy); a bind request or an answer is replied to its sender. On Linux a
 //! loop takes a batch of datagrams per system call and sends the batch's
 //! forwards in one ([`batch`]); elsewhere one datagram at a time.
 

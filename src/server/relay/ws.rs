@@ -1,17 +1,20 @@
 //! The relay's WebSocket fallback: one connection on path `/media` carries
 //! one participant's packets as binary frames, framed exactly as on UDP.
-//! The connection closes when the client closes it, when it has been silent
-//! for [`IDLE_TIMEOUT`], when its call ends, or when the server shuts down.
+//! The connection closes when the client closes it, when it has presented
+//! no live credential within the bind deadline (5 s by default), when it
+//! has sent no packet for [`IDLE_TIMEOUT`] (pings and pongs are not
+//! packets), when its call ends, or when the server shuts down. Each holds
+//! one of the relay's `/media` slots, apart from the signaling connections'.
 
 use super::table::{WsOut, WsRoute};
 use super::{Relay, Source, Verdict};
-use crate::protocol::media::{CREDENTIAL_BYTES, FromRelay, KIND_DATA};
+use crate::protocol::media::{CREDENTIAL_BYTES, KIND_DATA};
 use futures_util::{Sink, SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -28,16 +31,23 @@ const QUEUE_PACKETS: usize = 256;
 /// Ids that tell `/media` connections apart in the leg table.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Serves one `/media` connection until it ends.
-pub(crate) async fn serve<S>(ws: WebSocketStream<S>, relay: Arc<Relay>, mut stopping: watch::Receiver<bool>)
-where
+/// Serves one `/media` connection until it ends; `_slot` is its place
+/// under the `/media` cap, given back when it ends.
+pub(crate) async fn serve<S>(
+    ws: WebSocketStream<S>,
+    relay: Arc<Relay>,
+    mut stopping: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (out, mut queued) = mpsc::channel(QUEUE_PACKETS);
     let route = WsRoute { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), out };
     let (mut sink, mut stream) = ws.split();
     let mut last_heard = Instant::now();
-    let idle = tokio::time::sleep_until(last_heard + IDLE_TIMEOUT);
+    // Until a live credential is presented, the connection has only the bind deadline.
+    let mut presented = false;
+    let idle = tokio::time::sleep_until(last_heard + relay.media_bind_deadline.min(IDLE_TIMEOUT));
     tokio::pin!(idle);
     let closing = loop {
         tokio::select! {
@@ -51,26 +61,33 @@ where
                 }
                 Some(WsOut::CallEnded) | None => break Some((CloseCode::Normal, "call ended")),
             },
-            msg = stream.next() => {
-                last_heard = Instant::now();
-                match msg {
-                    Some(Ok(Message::Binary(data))) => {
-                        if let Some(answer) = on_packet(&relay, &data, &route)
-                            && write(&mut sink, Message::Binary(answer.into())).await.is_err()
-                        {
-                            break None;
-                        }
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Binary(data))) => {
+                    let (live, answer) = on_packet(&relay, &data, &route);
+                    if presented || live {
+                        // Only packets of a live leg keep the connection open.
+                        presented = true;
+                        last_heard = Instant::now();
                     }
-                    // The fallback carries packets only; text is not a packet.
-                    Some(Ok(Message::Text(text))) => {
-                        let _ = on_packet(&relay, text.as_bytes(), &route);
+                    if let Some(answer) = answer
+                        && write(&mut sink, Message::Binary(answer.into())).await.is_err()
+                    {
+                        break None;
                     }
-                    Some(Ok(Message::Close(_))) => break Some((CloseCode::Normal, "")),
-                    Some(Ok(_)) => {} // Ping, Pong: tungstenite answers pings itself.
-                    Some(Err(_)) | None => break None,
                 }
-            }
+                // The fallback carries packets only; text is not a packet.
+                Some(Ok(Message::Text(text))) => {
+                    let _ = on_packet(&relay, text.as_bytes(), &route);
+                }
+                Some(Ok(Message::Close(_))) => break Some((CloseCode::Normal, "")),
+                // Ping, Pong: tungstenite answers pings itself; they are not activity.
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break None,
+            },
             _ = &mut idle => {
+                if !presented {
+                    break Some((CloseCode::Policy, "no live credential presented"));
+                }
                 let deadline = last_heard + IDLE_TIMEOUT;
                 if deadline > Instant::now() {
                     idle.as_mut().reset(deadline);
@@ -85,9 +102,12 @@ where
     }
 }
 
-/// Applies one packet; returns the framed probe answer to write back, if any.
-fn on_packet(relay: &Relay, packet: &[u8], route: &WsRoute) -> Option<Vec<u8>> {
-    match relay.judge(packet, Source::Ws(route)) {
+/// Applies one packet; returns whether it carried a live credential, and
+/// the framed probe answer to write back, if any.
+fn on_packet(relay: &Relay, packet: &[u8], route: &WsRoute) -> (bool, Option<Vec<u8>>) {
+    let verdict = relay.judge(packet, Source::Ws(route));
+    let live = !matches!(verdict, Verdict::Drop | Verdict::Malformed | Verdict::UnknownCredential);
+    let answer = match verdict {
         Verdict::ForwardUdp(to) => {
             let mut forwarded = packet[CREDENTIAL_BYTES..].to_vec();
             forwarded[0] = KIND_DATA;
@@ -103,13 +123,10 @@ fn on_packet(relay: &Relay, packet: &[u8], route: &WsRoute) -> Option<Vec<u8>> {
             }
             None
         }
-        Verdict::Answer(token) => {
-            let mut answer = Vec::new();
-            FromRelay::ProbeAnswer(token).encode_into(&mut answer);
-            Some(answer)
-        }
+        Verdict::Answer(reply) => Some(reply.as_bytes().to_vec()),
         _ => None,
-    }
+    };
+    (live, answer)
 }
 
 /// Writes one frame within the deadline.

@@ -10,7 +10,8 @@
 //! pointers) never live across one.
 
 use super::super::{Relay, Source, Verdict};
-use crate::protocol::media::{CREDENTIAL_BYTES, FromRelay, KIND_DATA};
+use crate::protocol::media::KIND_DATA;
+use crate::protocol::media::udp::LEG_ID_BYTES;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -25,13 +26,13 @@ const LARGEST_DATAGRAM: usize = 65_536;
 struct Outgoing {
     /// The buffer it is in (its received datagram, rewritten in place).
     buffer: usize,
-    /// Where it starts in that buffer (a forward skips the credential).
+    /// Where it starts in that buffer (a forward skips the leg id).
     start: usize,
     /// How long it is.
     len: usize,
     /// Where it goes.
     to: SocketAddr,
-    /// A forward is counted as such once sent; a probe answer is not.
+    /// A forward is counted as such once sent; a challenge or bound notice is not.
     forward: bool,
 }
 
@@ -98,29 +99,23 @@ impl Batch {
     /// Judges each received datagram on its own and lines up the sends.
     fn judge(&mut self, relay: &Relay) {
         self.outgoing.clear();
-        let mut answer = Vec::with_capacity(16);
         for (i, &(n, from)) in self.received.iter().enumerate() {
             let Some(from) = from else { continue };
             let buffer = &mut self.buffers[i];
             match relay.judge(&buffer[..n], Source::Udp(from)) {
                 Verdict::ForwardUdp(to) => {
                     // The forwarded packet is the received one minus the
-                    // credential: its last header byte becomes the data kind.
-                    buffer[CREDENTIAL_BYTES] = KIND_DATA;
-                    let len = n - CREDENTIAL_BYTES;
-                    self.outgoing.push(Outgoing {
-                        buffer: i,
-                        start: CREDENTIAL_BYTES,
-                        len,
-                        to,
-                        forward: true,
-                    });
+                    // leg id: its last header byte becomes the data kind.
+                    buffer[LEG_ID_BYTES] = KIND_DATA;
+                    let len = n - LEG_ID_BYTES;
+                    self.outgoing.push(Outgoing { buffer: i, start: LEG_ID_BYTES, len, to, forward: true });
                 }
-                Verdict::Answer(token) => {
-                    // The answer is shorter than the probe: written over it.
-                    FromRelay::ProbeAnswer(token).encode_into(&mut answer);
-                    buffer[..answer.len()].copy_from_slice(&answer);
-                    let len = answer.len();
+                Verdict::Answer(reply) | Verdict::Challenge(reply) => {
+                    // A reply is never longer than what it answers (a bind
+                    // request is padded to a challenge's size): written over it.
+                    let reply = reply.as_bytes();
+                    buffer[..reply.len()].copy_from_slice(reply);
+                    let len = reply.len();
                     self.outgoing.push(Outgoing { buffer: i, start: 0, len, to: from, forward: false });
                 }
                 _ => {}
@@ -180,7 +175,8 @@ fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::media::ToRelay;
+    use crate::protocol::media::FromRelay;
+    use crate::protocol::media::udp::{LegKeys, UdpControl, UdpToRelay};
     use crate::server::relay::{MediaListen, RelayConfig, RelayLimits};
     use std::net::UdpSocket;
     use std::sync::Arc;
@@ -189,7 +185,11 @@ mod tests {
     /// A real relay (its own loops read its own socket, untouched here) and
     /// a socket of the test's, which [`Batch::carry`] empties on demand.
     fn relay(limits: RelayLimits) -> (Arc<Relay>, UdpSocket) {
-        let config = RelayConfig { listen: MediaListen::At("127.0.0.1:0".parse().unwrap()), limits };
+        let config = RelayConfig {
+            listen: MediaListen::At("127.0.0.1:0".parse().unwrap()),
+            limits,
+            ..Default::default()
+        };
         let relay = Relay::bind(&config, "127.0.0.1:0".parse().unwrap()).unwrap().unwrap();
         let mine = UdpSocket::bind("127.0.0.1:0").unwrap();
         mine.set_nonblocking(true).unwrap();
@@ -202,8 +202,23 @@ mod tests {
         socket
     }
 
-    fn data(credential: [u8; CREDENTIAL_BYTES], payload: &[u8]) -> Vec<u8> {
-        ToRelay::Data { credential, payload }.encode()
+    /// The legs of a new call `c1`, their keys, each route bound at its
+    /// address through the relay's rules (bind, challenge, answer).
+    fn call(relay: &Relay, at: [SocketAddr; 2]) -> [LegKeys; 2] {
+        let (a, b) = relay.lock().open(&"c1".into());
+        let keys = [LegKeys::derive(&a), LegKeys::derive(&b)];
+        for (k, at) in keys.iter().zip(at) {
+            let Verdict::Challenge(c) = relay.judge(&k.bind([0; 8]), Source::Udp(at)) else { panic!() };
+            let Some(UdpControl::Challenge { token, cookie, .. }) = UdpControl::parse(c.as_bytes()) else {
+                panic!()
+            };
+            assert!(matches!(relay.judge(&k.answer(token, cookie), Source::Udp(at)), Verdict::Answer(_)));
+        }
+        keys
+    }
+
+    fn data(keys: &LegKeys, payload: &[u8]) -> Vec<u8> {
+        UdpToRelay::Data { leg: keys.id, payload }.encode()
     }
 
     /// The next datagram `socket` gets, as the relay framed it.
@@ -225,22 +240,25 @@ mod tests {
         let limits = RelayLimits { max_packet_bytes: 200, ..RelayLimits::default() };
         let (relay, mine) = relay(limits);
         let (alice, bob) = (client(), client());
-        let (a, b) = relay.lock().open(&"c1".into());
+        let [a, b] = call(&relay, [alice.local_addr().unwrap(), bob.local_addr().unwrap()]);
         let to = mine.local_addr().unwrap();
-        bob.send_to(&ToRelay::Probe { credential: b, token: [7; 8] }.encode(), to).unwrap();
-        alice.send_to(&data(a, b"first"), to).unwrap();
-        alice.send_to(&data([0xee; CREDENTIAL_BYTES], b"forged"), to).unwrap();
-        alice.send_to(&data(a, &[1; 300]), to).unwrap();
+        bob.send_to(&b.bind([7; 8]), to).unwrap();
+        alice.send_to(&data(&a, b"first"), to).unwrap();
+        alice.send_to(&data(&LegKeys::derive(&[0xee; 16]), b"forged"), to).unwrap();
+        alice.send_to(&data(&a, &[1; 300]), to).unwrap();
         alice.send_to(b"\x09not a relay packet", to).unwrap();
-        alice.send_to(&data(a, b"second"), to).unwrap();
+        alice.send_to(&data(&a, b"second"), to).unwrap();
 
         let carried = Batch::new(limits.max_packet_bytes).carry(&relay, &mine).unwrap();
         assert_eq!(
             carried,
             Carried { received: 6, sent: 3 },
-            "one receive, the answer and two forwards sent"
+            "one receive, the challenge and two forwards sent"
         );
-        assert_eq!(FromRelay::parse(&next(&bob)), Some(FromRelay::ProbeAnswer([7; 8])));
+        let Some(UdpControl::Challenge { leg, token, .. }) = UdpControl::parse(&next(&bob)) else {
+            panic!("a challenge")
+        };
+        assert_eq!((leg, token), (b.id, [7; 8]));
         assert_eq!(FromRelay::parse(&next(&bob)), Some(FromRelay::Data(b"first")));
         assert_eq!(FromRelay::parse(&next(&bob)), Some(FromRelay::Data(b"second")));
         nothing_waiting(&bob);
@@ -248,13 +266,13 @@ mod tests {
         let stats = relay.stats();
         assert_eq!(
             (
-                stats.probes_answered,
+                stats.challenges_sent,
                 stats.forwarded,
                 stats.unknown_credential,
                 stats.oversize,
                 stats.malformed
             ),
-            (1, 2, 1, 1, 1),
+            (3, 2, 1, 1, 1),
             "{stats:?}"
         );
         assert_eq!(stats.dropped(), 3);
@@ -263,29 +281,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_flood_in_one_batch_is_cut_to_the_bucket_and_a_failed_send_spares_the_rest() {
-        let limits = RelayLimits { packets_per_second: 1, burst: 3, max_packet_bytes: 200 };
+        let limits = RelayLimits { packets_per_second: 1, burst: 2, max_packet_bytes: 200 };
         let (relay, mine) = relay(limits);
         let alice = client();
-        let (a, b) = relay.lock().open(&"c1".into());
-        let to = mine.local_addr().unwrap();
         // Bob's route: an IPv6 address, which the IPv4 socket cannot send to.
-        let probe = ToRelay::Probe { credential: b, token: [1; 8] }.encode();
-        let v6 = Source::Udp("[::1]:9".parse().unwrap());
-        assert!(matches!(relay.judge(&probe, v6), Verdict::Answer(_)));
-        alice.send_to(&data(a, b"lost"), to).unwrap();
-        alice.send_to(&ToRelay::Probe { credential: a, token: [2; 8] }.encode(), to).unwrap();
+        let [a, _] = call(&relay, [alice.local_addr().unwrap(), "[::1]:9".parse().unwrap()]);
+        let to = mine.local_addr().unwrap();
+        alice.send_to(&data(&a, b"lost"), to).unwrap();
+        alice.send_to(&a.bind([2; 8]), to).unwrap();
         for _ in 0..8 {
-            alice.send_to(&data(a, b"flood"), to).unwrap();
+            alice.send_to(&data(&a, b"flood"), to).unwrap();
         }
 
         let carried = Batch::new(limits.max_packet_bytes).carry(&relay, &mine).unwrap();
         assert_eq!(carried.received, 10);
-        // The burst of 3 lets the failed forward, the probe and one flood packet in.
-        assert_eq!(
-            FromRelay::parse(&next(&alice)),
-            Some(FromRelay::ProbeAnswer([2; 8])),
-            "sent despite the failure before it"
-        );
+        // The burst of 2 lets the failed forward and one flood packet in;
+        // the bind request has a bucket of its own.
+        let Some(UdpControl::Challenge { token, .. }) = UdpControl::parse(&next(&alice)) else {
+            panic!("the challenge is sent despite the failure before it")
+        };
+        assert_eq!(token, [2; 8]);
         nothing_waiting(&alice);
         let stats = relay.stats();
         assert_eq!((stats.rate_limited, stats.send_failed, stats.forwarded), (7, 2, 0), "{stats:?}");

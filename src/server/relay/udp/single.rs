@@ -2,7 +2,8 @@
 //! one datagram per system call, judged and forwarded as in [`super::batch`].
 
 use super::super::{Relay, Source, Verdict};
-use crate::protocol::media::{CREDENTIAL_BYTES, FromRelay, KIND_DATA};
+use crate::protocol::media::KIND_DATA;
+use crate::protocol::media::udp::LEG_ID_BYTES;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
 
@@ -12,7 +13,6 @@ const RECEIVE_BYTES: usize = 64 * 1024;
 /// Receives and forwards one datagram at a time until aborted at shutdown.
 pub(super) async fn receive_forever(relay: Arc<Relay>, socket: Arc<UdpSocket>) {
     let mut buf = vec![0u8; RECEIVE_BYTES];
-    let mut answer = Vec::with_capacity(16);
     loop {
         let (n, from) = match socket.recv_from(&mut buf).await {
             Ok(got) => got,
@@ -24,9 +24,9 @@ pub(super) async fn receive_forever(relay: Arc<Relay>, socket: Arc<UdpSocket>) {
         };
         match relay.judge(&buf[..n], Source::Udp(from)) {
             Verdict::ForwardUdp(to) => {
-                // The forwarded packet is the received one minus the credential:
+                // The forwarded packet is the received one minus the leg id:
                 // its last header byte becomes the data kind.
-                let packet = &mut buf[CREDENTIAL_BYTES..n];
+                let packet = &mut buf[LEG_ID_BYTES..n];
                 packet[0] = KIND_DATA;
                 // Never wait: a full send buffer is loss, like on any UDP path.
                 let sent = socket.try_send_to(packet, to);
@@ -35,9 +35,8 @@ pub(super) async fn receive_forever(relay: Arc<Relay>, socket: Arc<UdpSocket>) {
                 }
                 relay.sent(sent);
             }
-            Verdict::Answer(token) => {
-                FromRelay::ProbeAnswer(token).encode_into(&mut answer);
-                relay.sent(socket.try_send_to(&answer, from));
+            Verdict::Answer(reply) | Verdict::Challenge(reply) => {
+                relay.sent(socket.try_send_to(reply.as_bytes(), from));
             }
             _ => {}
         }
