@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use cluster::redis_client;
 pub use metrics::MetricsListener;
 
 mod backend;
@@ -27,6 +28,7 @@ mod expiry;
 mod hub;
 mod listener;
 mod metrics;
+pub mod origin;
 mod outbound;
 mod peers;
 mod relay;
@@ -35,6 +37,7 @@ mod session;
 mod state;
 mod store;
 pub mod tls;
+mod token_clock;
 
 pub use relay::{MediaListen, Relay, RelayBindError, RelayConfig, RelayLimits, RelayStats};
 
@@ -84,6 +87,9 @@ pub struct ServerConfig {
     /// The cluster this node joins (`--redis`, docs/scale-out.md); `None`
     /// runs a single node that keeps everything in memory.
     pub cluster: Option<ClusterConfig>,
+    /// Browser origins allowed to open a WebSocket besides the server's own
+    /// (`--allow-origin`); handshakes without `Origin` (native clients) always pass.
+    pub allowed_origins: Vec<origin::Origin>,
 }
 
 /// How a node joins a cluster: the Redis every node shares, and its name there.
@@ -97,6 +103,9 @@ pub struct ClusterConfig {
     /// How long this node's heartbeat key lives unrenewed: after it lapses
     /// the other nodes treat this node's sessions as disconnected.
     pub heartbeat_ttl: Duration,
+    /// PEM certificates a `rediss://` Redis's certificate is checked
+    /// against instead of the system's roots (`--redis-ca-file`).
+    pub redis_ca: Option<Vec<u8>>,
 }
 
 impl ClusterConfig {
@@ -106,6 +115,7 @@ impl ClusterConfig {
             redis_url: redis_url.into(),
             node_id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
             heartbeat_ttl: Duration::from_secs(5),
+            redis_ca: None,
         }
     }
 }
@@ -159,6 +169,7 @@ impl Default for ServerConfig {
             media: RelayConfig::default(),
             metrics_listener: None,
             cluster: None,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -31,7 +31,9 @@ mod server {
     mod presence;
     mod race;
     mod relay;
+    mod safe_defaults;
     mod session;
     mod timers;
     mod tls;
+    mod token_expiry;
 }
