@@ -30,6 +30,7 @@ mod server {
     mod peer_limits;
     mod presence;
     mod race;
+    mod redis_tls;
     mod relay;
     mod safe_defaults;
     mod session;
