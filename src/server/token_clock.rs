@@ -67,9 +67,13 @@ impl TokenClock {
     /// session's peer; otherwise the error, and nothing changes.
     pub(super) fn renew(&mut self, secret: &[u8], token: &str) -> Result<(), ProtocolError> {
         let expiry = check(secret, &self.peer_id, token)?;
+        let before = self.expires;
         self.expires = deadline_of(expiry);
-        self.warned = false;
-        self.timer.as_mut().reset(warn_at(self.expires));
+        // Warned again only for a later expiry: renewing with the same
+        // token must not bring a warning back at once, round and round.
+        self.warned &= self.expires <= before;
+        let next = if self.warned { self.expires } else { warn_at(self.expires) };
+        self.timer.as_mut().reset(next);
         Ok(())
     }
 
