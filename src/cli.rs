@@ -39,9 +39,15 @@ pub struct AppArgs {
     /// Signs in at start as this peer.
     #[arg(long, value_name = "ID")]
     pub peer_id: Option<String>,
-    /// File holding the login token (surrounding white space is trimmed).
-    #[arg(long, value_name = "FILE")]
+    /// File holding the login token (surrounding white space is trimmed),
+    /// read again whenever the server says the token is expiring.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_command")]
     pub token_file: Option<PathBuf>,
+    /// A command (split like a shell's words, run without a shell) that
+    /// prints a login token; run at start and whenever the server says the
+    /// token is expiring.
+    #[arg(long, value_name = "COMMAND")]
+    pub token_command: Option<String>,
     /// This device's label.
     #[arg(long, value_name = "LABEL")]
     pub device: Option<String>,
@@ -425,13 +431,16 @@ fn run_app(args: AppArgs) -> Result<(), AnyError> {
     if !has_display() {
         return Err(NO_DISPLAY.into());
     }
-    let token = match &args.token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?
-                .trim()
-                .to_owned(),
-        ),
+    let token_source = match (&args.token_file, &args.token_command) {
+        (Some(path), _) => Some(crate::token_source::TokenSource::File(path.clone())),
+        (None, Some(command)) => Some(crate::token_source::TokenSource::Command(command.clone())),
+        (None, None) => None,
+    };
+    let token = match &token_source {
+        Some(source) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            Some(runtime.block_on(source.fetch(args.peer_id.as_deref().unwrap_or_default()))?)
+        }
         None => None,
     };
     let media = match (&args.media_command, &args.media_url) {
@@ -449,6 +458,7 @@ fn run_app(args: AppArgs) -> Result<(), AnyError> {
         media,
         log_events: args.log_events,
         ca_file: args.ca_file,
+        token_source,
         ..app::Options::default()
     };
     match run_window(options) {

@@ -285,7 +285,10 @@ async fn renew_token(client: Client, tokens: Option<Tokens>, expires_in: Duratio
     let result = match &tokens {
         Some(tokens) => {
             let current = tokens.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let renewed = crate::token_source::renew(&client, &tokens.source, &current, expires_in).await;
+            let send = |token: &str| client.renew_token(token);
+            let renewed =
+                crate::token_source::renew(&tokens.source, client.peer_id(), &current, expires_in, send)
+                    .await;
             renewed.map(|token| *tokens.current.lock().unwrap_or_else(|p| p.into_inner()) = token)
         }
         None => Err("no --token-file or --token-command to renew from: the session ends at expiry".into()),

@@ -6,7 +6,7 @@
 //! app on its own embedded server). The headless peer and the app renew
 //! with [`renew`]; without a source they let the session end, and say why.
 
-use crate::sdk::Client;
+use crate::sdk::Reply;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -97,25 +97,25 @@ async fn run_command(command: &str) -> Result<String, String> {
         .map_err(|_| format!("the token command {program} printed no UTF-8 token"))
 }
 
-/// Fetches a token from `source` that differs from `current` and renews
-/// `client`'s session with it; returns the new token. A source that still
+/// Fetches a token for `peer_id` from `source` that differs from
+/// `current` and hands it to `send` (the SDK's
+/// [`Client::renew_token`](crate::sdk::Client::renew_token), or the app's
+/// phone); returns the new token. A source that still
 /// gives `current` (its agent has not rewritten it yet) is asked again
 /// every [`RETRY`] for at most `within` (the time the token has left).
 /// `Err` says what went wrong: the source, or the server's refusal.
 pub async fn renew(
-    client: &Client,
     source: &TokenSource,
+    peer_id: &str,
     current: &str,
     within: Duration,
+    send: impl Fn(&str) -> Reply<()>,
 ) -> Result<String, String> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let token = source.fetch(client.peer_id()).await?;
+        let token = source.fetch(peer_id).await?;
         if token != current {
-            client
-                .renew_token(&token)
-                .await
-                .map_err(|e| format!("the server refused the renewed token: {e}"))?;
+            send(&token).await.map_err(|e| format!("the server refused the renewed token: {e}"))?;
             return Ok(token);
         }
         if tokio::time::Instant::now() + RETRY >= deadline {

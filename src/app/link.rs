@@ -44,6 +44,11 @@ pub struct Session {
     /// Whether it has been connected once: before that, a failed attempt
     /// means "cannot sign in" rather than "reconnecting".
     pub ever_connected: bool,
+    /// Where a fresh token comes from when the server says ours is
+    /// expiring; `None`: the session ends at expiry, saying why.
+    pub tokens: Option<crate::token_source::TokenSource>,
+    /// The token the session logged in with or last renewed to.
+    pub token: String,
     /// Ends the event task when the session goes (an iced task handle
     /// that aborts on drop).
     pub(super) _events: Option<iced::task::Handle>,
@@ -74,6 +79,13 @@ impl std::fmt::Debug for Link {
 impl Link {
     /// The session, when signed in.
     pub fn session(&self) -> Option<&Session> {
+        match self {
+            Link::Up { session, .. } => Some(session),
+            Link::SignedOut { .. } => None,
+        }
+    }
+
+    pub fn session_mut(&mut self) -> Option<&mut Session> {
         match self {
             Link::Up { session, .. } => Some(session),
             Link::SignedOut { .. } => None,
