@@ -3,7 +3,7 @@
 //! goodbye when the window closes.
 
 use super::effects::send;
-use super::link::{Link, Session, Status, describe_reason};
+use super::link::{Link, Session, SessionToken, Status, describe_reason};
 use super::model::{self, Effect};
 use super::phone;
 use super::sign_in::{Credentials, SignIn};
@@ -69,8 +69,7 @@ impl App {
             credentials,
             url: shown,
             ever_connected: false,
-            tokens,
-            token,
+            tokens: Box::new(SessionToken { current: token, source: tokens }),
             _events: events,
         };
         self.link = Link::Up { session, status: Status::Connecting };

@@ -14,7 +14,7 @@ impl App {
     /// `token_expiring` for the current session: renew from its source.
     pub(super) fn on_token_expiring(&mut self, expires_in: Duration) -> Task<Message> {
         let Some(session) = self.link.session() else { return Task::none() };
-        let Some(source) = session.tokens.clone() else {
+        let Some(source) = session.tokens.source.clone() else {
             self.notice = Some(format!(
                 "Your sign-in token expires in {} s and there is no way to renew it here \
                  (--token-file or --token-command); you will be signed out then.",
@@ -22,7 +22,8 @@ impl App {
             ));
             return Task::none();
         };
-        let (number, phone, current) = (session.number, session.phone.clone(), session.token.clone());
+        let (number, phone, current) =
+            (session.number, session.phone.clone(), session.tokens.current.clone());
         let peer_id = session.credentials.peer_id.clone();
         Task::perform(
             async move {
@@ -39,7 +40,7 @@ impl App {
             return Task::none();
         };
         match result {
-            Ok(token) => session.token = token,
+            Ok(token) => session.tokens.current = token,
             Err(why) => {
                 self.notice = Some(format!(
                     "Could not renew the sign-in token ({why}); you will be signed out when it expires."

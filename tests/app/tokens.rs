@@ -80,7 +80,7 @@ async fn the_app_renews_from_its_token_file_and_without_a_source_is_signed_out_s
     alice.until_dial().await;
     alice
         .until("the renewed token", |app| {
-            app.link().session().is_some_and(|s| s.token != token("alice", expiry))
+            app.link().session().is_some_and(|s| s.tokens.current != token("alice", expiry))
         })
         .await;
     // No source: told so, then signed out at the expiry with the reason.
