@@ -30,7 +30,8 @@
 //! - [`layout`]: the window: title, tabs, banners, dialog layer, keys.
 //! - [`phone`]: the seam to the SDK and the iced adapter for its events.
 //! - [`signals`]: SIGTERM and SIGINT close the app as its window does.
-//! - [`embedded`]: the in-process server of the default setup.
+//! - [`embedded`]: the in-process server of the default setup, its secret
+//!   and the tokens minted from it; [`tokens`]: renewing a session's token.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
 
 pub mod audio;
@@ -48,6 +49,7 @@ pub mod session;
 pub mod signals;
 pub mod theme;
 pub mod timeline;
+mod tokens;
 pub mod voice;
 pub mod widget;
 
@@ -94,6 +96,10 @@ pub struct Options {
     pub log_events: Option<PathBuf>,
     /// Certificate authorities trusted for `wss://` besides the public roots (`--ca-file`).
     pub ca_file: Option<PathBuf>,
+    /// Where a fresh token comes from when the server says ours is expiring
+    /// (`--token-file` read again, `--token-command`); the app's own server
+    /// needs none (the app mints its tokens).
+    pub token_source: Option<crate::token_source::TokenSource>,
 }
 
 impl Default for Options {
@@ -107,6 +113,7 @@ impl Default for Options {
             default_listen: embedded::DEFAULT_LISTEN.to_owned(),
             log_events: None,
             ca_file: None,
+            token_source: None,
         }
     }
 }
@@ -185,6 +192,8 @@ pub enum Message {
     CloseRequested,
     /// Nothing to do (a finished fire-and-forget task).
     Done,
+    /// How renewing the token of the session with this number went.
+    TokenRenewed(u64, Result<String, String>),
 }
 
 /// The whole state of the app.
@@ -196,6 +205,8 @@ pub struct App {
     default_listen: String,
     /// Handed to every SDK client (`--ca-file`), for a private deployment's `wss://`.
     ca_file: Option<PathBuf>,
+    /// Where sessions on a configured server renew their token from.
+    token_source: Option<crate::token_source::TokenSource>,
     /// The screen under the calls: sign-in or one of the tabs.
     page: Page,
     /// Every call: what rings, what waits, what is placed or up.
@@ -257,6 +268,7 @@ impl App {
             config,
             default_listen: options.default_listen,
             ca_file: options.ca_file,
+            token_source: options.token_source,
             calls: Calls::default(),
             history,
             presence: BTreeMap::new(),
@@ -326,6 +338,7 @@ impl App {
                 Task::none()
             }
             Message::Done => Task::none(),
+            Message::TokenRenewed(session, result) => self.on_token_renewed(session, result),
             Message::DismissNotice => {
                 self.notice = None;
                 Task::none()
@@ -350,6 +363,7 @@ impl App {
                 self.presence.insert(peer_id, online);
                 Task::none()
             }
+            sdk::Event::TokenExpiring { expires_in } => self.on_token_expiring(expires_in),
             event => self.drive(model::Event::Sdk(event)),
         }
     }

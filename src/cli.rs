@@ -39,9 +39,15 @@ pub struct AppArgs {
     /// Signs in at start as this peer.
     #[arg(long, value_name = "ID")]
     pub peer_id: Option<String>,
-    /// File holding the login token (surrounding white space is trimmed).
-    #[arg(long, value_name = "FILE")]
+    /// File holding the login token (surrounding white space is trimmed),
+    /// read again whenever the server says the token is expiring.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_command")]
     pub token_file: Option<PathBuf>,
+    /// A command (split like a shell's words, run without a shell) that
+    /// prints a login token; run at start and whenever the server says the
+    /// token is expiring.
+    #[arg(long, value_name = "COMMAND")]
+    pub token_command: Option<String>,
     /// This device's label.
     #[arg(long, value_name = "LABEL")]
     pub device: Option<String>,
@@ -80,9 +86,20 @@ pub struct ServerArgs {
     #[arg(long, default_value = "127.0.0.1:7878")]
     pub listen: String,
     /// File holding the token secret (surrounding white space is trimmed).
-    /// Without it the server runs in open mode and accepts any token.
+    /// Without it the server runs in open mode and accepts any token, which
+    /// it does only on a loopback address unless `--open` is given.
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
+    /// Runs in open mode (no `--secret-file`: any token logs in as anyone)
+    /// on an address that is not loopback too; without it that is refused.
+    #[arg(long, conflicts_with = "secret_file")]
+    pub open: bool,
+    /// Lets web pages of this origin (`https://HOST[:PORT]`) open a
+    /// WebSocket, besides the server's own pages; repeatable. Clients that
+    /// send no `Origin` (the app, the SDK, the peer) need none; other
+    /// origins are refused with HTTP 403.
+    #[arg(long, value_name = "ORIGIN", value_parser = parse_origin)]
+    pub allow_origin: Vec<server::origin::Origin>,
     /// How long a call may ring unanswered.
     #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
     pub invite_ttl: Duration,
@@ -161,10 +178,42 @@ pub struct ServerArgs {
     /// one by default. Two running nodes must not share one.
     #[arg(long, requires = "redis", value_parser = parse_node_id)]
     pub node_id: Option<String>,
+    /// PEM file of the certificate authority (or the certificate itself)
+    /// a `rediss://` Redis presents, trusted instead of the system's roots.
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    pub redis_ca_file: Option<PathBuf>,
     /// How long this node's heartbeat lives unrenewed before the other
     /// nodes treat its sessions as disconnected.
     #[arg(long, default_value = "5s", requires = "redis", value_parser = parse_positive_duration)]
     pub heartbeat_ttl: Duration,
+}
+
+/// `--allow-origin`: a web origin, checked at start.
+fn parse_origin(text: &str) -> Result<server::origin::Origin, String> {
+    server::origin::Origin::parse(text).map_err(|e| e.to_string())
+}
+
+/// Open mode lets anyone who reaches the port log in as anyone: without a
+/// secret, only a loopback `--listen` is served unless `--open` says so.
+fn check_open_mode(args: &ServerArgs) -> Result<(), StartError> {
+    if args.secret_file.is_some() || args.open {
+        return Ok(());
+    }
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<_> = args
+        .listen
+        .to_socket_addrs()
+        .map_err(|e| StartError(format!("cannot resolve --listen {}: {e}", args.listen)))?
+        .collect();
+    if !addrs.is_empty() && addrs.iter().all(|a| a.ip().to_canonical().is_loopback()) {
+        return Ok(());
+    }
+    Err(StartError(format!(
+        "refusing open mode on {}, which is not a loopback address: without --secret-file any \
+         token logs in as anyone; give --secret-file (see `softphone token`), or --open to \
+         serve open mode there on purpose",
+        args.listen
+    )))
 }
 
 /// A node id goes into Redis key and channel names: a short plain word.
@@ -254,6 +303,7 @@ fn init_logging(lossy: bool) -> Option<tracing_appender::non_blocking::WorkerGua
 /// The server's configuration from its flags and the files they name;
 /// every problem with them is a [`StartError`].
 fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
+    check_open_mode(args)?;
     let secret = match &args.secret_file {
         Some(path) => Some(token::read_secret_file(path).map_err(|e| StartError(e.to_string()))?),
         None => None,
@@ -261,6 +311,13 @@ fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(server::tls::load(cert, key).map_err(|e| StartError(e.to_string()))?),
         _ => None,
+    };
+    let redis_ca = match &args.redis_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| StartError(format!("cannot read --redis-ca-file {}: {e}", path.display())))?,
+        ),
+        None => None,
     };
     let config = ServerConfig {
         invite_ttl: args.invite_ttl,
@@ -283,8 +340,10 @@ fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
             ..Default::default()
         },
         metrics_listener: args.metrics_listen.as_deref().map(bind_metrics).transpose()?,
+        allowed_origins: args.allow_origin.clone(),
         cluster: args.redis.as_ref().map(|url| {
             let mut cluster = server::ClusterConfig::new(url.clone());
+            cluster.redis_ca = redis_ca.clone();
             if let Some(id) = &args.node_id {
                 cluster.node_id = id.clone();
             }
@@ -297,7 +356,8 @@ fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
     if let Some(url) = &args.redis {
         // Only the URL is checked here: a Redis that is down at start is
         // waited for (the node answers `unavailable` until it is up).
-        redis::Client::open(url.as_str()).map_err(|e| StartError(format!("--redis {url}: {e}")))?;
+        server::redis_client(url.as_str(), redis_ca.as_deref())
+            .map_err(|e| StartError(format!("--redis {url}: {e}")))?;
     }
     Ok(config)
 }
@@ -382,13 +442,16 @@ fn run_app(args: AppArgs) -> Result<(), AnyError> {
     if !has_display() {
         return Err(NO_DISPLAY.into());
     }
-    let token = match &args.token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?
-                .trim()
-                .to_owned(),
-        ),
+    let token_source = match (&args.token_file, &args.token_command) {
+        (Some(path), _) => Some(crate::token_source::TokenSource::File(path.clone())),
+        (None, Some(command)) => Some(crate::token_source::TokenSource::Command(command.clone())),
+        (None, None) => None,
+    };
+    let token = match &token_source {
+        Some(source) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            Some(runtime.block_on(source.fetch(args.peer_id.as_deref().unwrap_or_default()))?)
+        }
         None => None,
     };
     let media = match (&args.media_command, &args.media_url) {
@@ -406,6 +469,7 @@ fn run_app(args: AppArgs) -> Result<(), AnyError> {
         media,
         log_events: args.log_events,
         ca_file: args.ca_file,
+        token_source,
         ..app::Options::default()
     };
     match run_window(options) {

@@ -30,6 +30,8 @@
 //! - [`voice`]: built-in voice, UI-free: packets, end-to-end encryption,
 //!   Opus, the jitter buffer, a sans-IO session, audio sources and sinks,
 //!   and the call driver over the relay.
+//! - [`token_source`]: where a login token comes from and how the peer
+//!   and the app renew it when the server says it is expiring.
 //! - [`clock`]: the wall clock in seconds, milliseconds, microseconds.
 //! - [`command`]: what the subcommands share: their error type, duration
 //!   flags, the stop signal.
@@ -88,4 +90,5 @@ pub mod ringtone;
 pub mod sdk;
 pub mod server;
 pub mod token;
+pub mod token_source;
 pub mod voice;

@@ -44,6 +44,31 @@ impl CallFacts {
             .replace("{role}", &escape(role))
             .replace("{call_id}", &escape(&self.call_id))
     }
+
+    /// The values `template` would take in, each checked against
+    /// [`is_safe_argument`]; the first that is not is the error. The other
+    /// side chooses the channel (and the caller the call id), so none may
+    /// become an option of the program or a path.
+    fn check_arguments(&self, template: &str) -> Result<(), MediaError> {
+        let values = [("channel", &self.channel), ("peer", &self.peer), ("call_id", &self.call_id)];
+        for (name, value) in values {
+            if template.contains(&format!("{{{name}}}")) && !is_safe_argument(value) {
+                return Err(MediaError(format!(
+                    "Not started: the {name} {value:?} is not safe to hand to a program (it may hold \
+                     only letters, digits and . _ : @ + =, with - anywhere but first)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a caller-chosen value may go into a media command's arguments:
+/// ASCII letters, digits and `. _ : @ + = -`, not beginning with `-` (so it
+/// can never be read as an option), and no `/` (never a path elsewhere).
+/// The empty value passes: it cannot be an option either.
+pub fn is_safe_argument(value: &str) -> bool {
+    !value.starts_with('-') && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:@+=-".contains(&b))
 }
 
 /// A media session's state, as the call screen shows it.
@@ -139,6 +164,7 @@ pub struct CommandMedia {
 
 impl MediaHook for CommandMedia {
     fn start(&self, call: &CallFacts) -> Result<Box<dyn MediaSession>, MediaError> {
+        self.args.iter().try_for_each(|a| call.check_arguments(a))?;
         let args: Vec<String> = self.args.iter().map(|a| call.substitute(a, str::to_owned)).collect();
         let child = Command::new(&self.program)
             .args(&args)
@@ -299,6 +325,39 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn caller_chosen_values_that_could_be_options_are_refused_before_the_program_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        let script = format!("touch {}", ran.display());
+        let hook = CommandMedia {
+            program: "sh".into(),
+            args: vec!["-c".into(), script, "media".into(), "{channel}".into(), "{call_id}".into()],
+        };
+        for (channel, call_id) in [
+            ("-rf", "c1"),
+            ("--output=/etc/x", "c1"),
+            ("a b", "c1"),
+            ("../x", "c1"),
+            ("room", "-x"),
+            ("caf\u{e9}", "c1"),
+            ("x;rm", "c1"),
+        ] {
+            let call = CallFacts { channel: channel.into(), call_id: call_id.into(), ..facts() };
+            let error = hook.start(&call).err().unwrap_or_else(|| panic!("{channel:?} {call_id:?} started"));
+            assert!(error.0.contains("not safe"), "{error}");
+        }
+        assert!(!ran.exists(), "the program never ran");
+        // A placeholder the template does not use is not checked; a safe value runs.
+        let unused = CommandMedia { program: "true".into(), args: vec!["{peer}".into()] };
+        assert!(unused.start(&CallFacts { channel: "-rf".into(), ..facts() }).is_ok());
+        let safe = CallFacts { channel: "room-1.a:5004".into(), call_id: "c-1".into(), ..facts() };
+        hook.start(&safe).expect("a safe channel starts").stop();
+        for ok in ["", "room-1", "a.b_c:d@e+f=g", "127.0.0.1:5004"] {
+            assert!(is_safe_argument(ok), "{ok}");
         }
     }
 

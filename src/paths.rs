@@ -46,6 +46,12 @@ impl Paths {
         self.config_dir.join("config.json")
     }
 
+    /// The secret of the server the app hosts on the default address, and
+    /// mints its tokens from: the same for every instance of this user.
+    pub fn server_secret_file(&self) -> PathBuf {
+        self.data_dir.join("server-secret")
+    }
+
     /// The call history, one JSON object a line.
     pub fn history_file(&self) -> PathBuf {
         self.data_dir.join("history.jsonl")

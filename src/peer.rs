@@ -10,6 +10,7 @@
 use crate::command::{AnyError, parse_duration};
 use crate::demo::{Answering, AutoMode};
 use crate::sdk::{self, Client, ClientConfig, Event};
+use crate::token_source::TokenSource;
 use clap::Args;
 use futures_util::StreamExt;
 use serde_json::json;
@@ -44,11 +45,17 @@ pub struct PeerArgs {
     #[arg(long)]
     pub id: String,
     /// The login token (any token works against a server in open mode).
-    #[arg(long, conflicts_with = "token_file")]
+    #[arg(long, conflicts_with_all = ["token_file", "token_command"])]
     pub token: Option<String>,
-    /// A file holding the login token (surrounding white space is trimmed).
-    #[arg(long)]
+    /// A file holding the login token (surrounding white space is trimmed),
+    /// read again whenever the server says the token is expiring.
+    #[arg(long, conflicts_with = "token_command")]
     pub token_file: Option<PathBuf>,
+    /// A command (split like a shell's words, run without a shell) that
+    /// prints a login token; run at start and whenever the server says the
+    /// token is expiring.
+    #[arg(long, value_name = "COMMAND")]
+    pub token_command: Option<String>,
     /// The device label shown to callers whose call this peer accepts.
     #[arg(long, default_value = "peer")]
     pub device: String,
@@ -87,13 +94,10 @@ pub struct PeerArgs {
 
 /// Runs the peer; `Err` (exit status 1) when any command or `wait` failed.
 pub fn run(args: PeerArgs) -> Result<(), AnyError> {
-    let token = match (&args.token, &args.token_file) {
-        (Some(token), _) => token.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?
-            .trim()
-            .to_owned(),
-        (None, None) => String::new(),
+    let source = match (&args.token_file, &args.token_command) {
+        (Some(path), _) => Some(TokenSource::File(path.clone())),
+        (None, Some(command)) => Some(TokenSource::Command(command.clone())),
+        (None, None) => None,
     };
     let lines = match &args.script {
         Some(path) => {
@@ -109,7 +113,13 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     let failed = runtime.block_on(async move {
+        let token = match (&args.token, &source) {
+            (Some(token), _) => token.clone(),
+            (None, Some(source)) => source.fetch(&args.id).await?,
+            (None, None) => String::new(),
+        };
         let mut config = ClientConfig::with_servers(&args.server, &args.id);
+        let initial_token = token.clone();
         config.token = token;
         config.device = args.device.clone();
         config.ca_file = args.ca_file.clone();
@@ -134,8 +144,14 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
         };
         let recent = Arc::new(Mutex::new(Recent::default()));
         let (waitable, backlog) = mpsc::unbounded_channel();
-        let pumped =
-            Pumped { answering, out: out.clone(), recent: recent.clone(), waitable, voice: voice.clone() };
+        let pumped = Pumped {
+            answering,
+            out: out.clone(),
+            recent: recent.clone(),
+            waitable,
+            voice: voice.clone(),
+            tokens: source.map(|source| Tokens { source, current: Arc::new(Mutex::new(initial_token)) }),
+        };
         let pump = tokio::spawn(pump(client.clone(), events, pumped));
         let mut peer = Peer { client, out, recent, backlog, kept: VecDeque::new(), failures: 0, voice };
         peer.run_script(lines, args.auto.is_some()).await;
@@ -202,6 +218,16 @@ struct Pumped {
     waitable: mpsc::UnboundedSender<Event>,
     /// Built-in voice, with `--audio-in`/`--audio-out`.
     voice: Option<Arc<PeerVoice>>,
+    /// Where a fresh token comes from when the server says ours is expiring.
+    tokens: Option<Tokens>,
+}
+
+/// A token source and the token last taken from it.
+#[derive(Clone)]
+struct Tokens {
+    source: TokenSource,
+    /// The token in use: a fetch that gives it again is not a renewal.
+    current: Arc<Mutex<String>>,
 }
 
 /// An automatic accept that offers a key and starts the call's voice.
@@ -218,7 +244,7 @@ fn voice_accept(voice: Arc<PeerVoice>, out: Output) -> crate::demo::AcceptWith {
 }
 
 async fn pump(client: Client, mut events: sdk::Events, pumped: Pumped) {
-    let Pumped { answering, out, recent, waitable, voice } = pumped;
+    let Pumped { answering, out, recent, waitable, voice, tokens } = pumped;
     let mut actions = tokio::task::JoinSet::new();
     while let Some(event) = events.next().await {
         out.print(&event_line(&event));
@@ -236,6 +262,9 @@ async fn pump(client: Client, mut events: sdk::Events, pumped: Pumped) {
                 _ => {}
             }
         }
+        if let Event::TokenExpiring { expires_in } = &event {
+            actions.spawn(renew_token(client.clone(), tokens.clone(), *expires_in, out.clone()));
+        }
         if let Some(action) = answering.react(&client, &event) {
             let out = out.clone();
             actions.spawn(async move {
@@ -247,6 +276,24 @@ async fn pump(client: Client, mut events: sdk::Events, pumped: Pumped) {
         while actions.try_join_next().is_some() {}
         let _ = waitable.send(event);
     }
+}
+
+/// Renews the session's token from `source` and prints how it went
+/// (`{"auto":"renew_token","ok":…}`); with no source, says that the
+/// session will end at the token's expiry.
+async fn renew_token(client: Client, tokens: Option<Tokens>, expires_in: Duration, out: Output) {
+    let result = match &tokens {
+        Some(tokens) => {
+            let current = tokens.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let send = |token: &str| client.renew_token(token);
+            let renewed =
+                crate::token_source::renew(&tokens.source, client.peer_id(), &current, expires_in, send)
+                    .await;
+            renewed.map(|token| *tokens.current.lock().unwrap_or_else(|p| p.into_inner()) = token)
+        }
+        None => Err("no --token-file or --token-command to renew from: the session ends at expiry".into()),
+    };
+    out.print(&output::renew_line(&result));
 }
 
 /// The script's side: runs commands one after another.

@@ -116,6 +116,9 @@ pub enum Request {
     SubscribePresence { peer_ids: Vec<String> },
     /// Stops those events.
     UnsubscribePresence { peer_ids: Vec<String> },
+    /// Additive (v1.2): a fresh token for the session's own peer, before
+    /// the one it logged in with expires (Agora: renewToken).
+    RenewToken { token: String },
 }
 
 /// Every `type` a client may send, for telling `unknown_type` from `bad_request`.
@@ -131,6 +134,7 @@ pub const REQUEST_TYPES: &[&str] = &[
     "query_presence",
     "subscribe_presence",
     "unsubscribe_presence",
+    "renew_token",
 ];
 
 impl Request {
@@ -143,6 +147,7 @@ impl Request {
                 check_len("device", device, MAX_ID_BYTES)
             }
             Request::Logout => Ok(()),
+            Request::RenewToken { token } => check_len("token", token, MAX_TEXT_BYTES),
             Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
                 check_id("call_id", call_id)?;
                 check_id("callee_id", callee_id)?;
@@ -256,7 +261,15 @@ pub enum ServerMessage {
     HungUp { call_id: String, reason: HangupReason, by: String },
     /// A subscribed peer came online or went offline.
     Presence { peer_id: String, online: bool },
+    /// Additive (v1.2): the session's token expires in `expires_in_ms`;
+    /// without a `renew_token` by then the session is closed with
+    /// [`CLOSE_TOKEN_EXPIRED`] (Agora: onTokenPrivilegeWillExpire).
+    TokenExpiring { expires_in_ms: u64 },
 }
+
+/// The close code of a session whose token expired unrenewed (v1.2), with
+/// the reason `token expired`: in the range RFC 6455 leaves to applications.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
 impl ServerMessage {
     /// The JSON text of this message; the server encodes each event once and

@@ -244,6 +244,17 @@ impl Client {
         empty(self.finish(self.submit(|table| table.begin_presence(request))))
     }
 
+    /// Agora renewToken (protocol v1.2): hands the server a fresh token for
+    /// this peer before the current one expires (see
+    /// [`Event::TokenExpiring`]); on `ok` the session goes on under the new
+    /// expiry and later logins use it. A token the server refuses is
+    /// [`Error::Server`]-like (`invalid_token`, `token_expired`) and changes
+    /// nothing. Online only.
+    pub fn renew_token(&self, token: &str) -> Reply<()> {
+        let token = token.trim().to_owned();
+        empty(self.finish(self.submit(|table| table.begin_renew_token(token))))
+    }
+
     /// Agora logout, in any phase: logged in, the server ends the session;
     /// connecting or waiting to reconnect, the client just stops. Either
     /// way the stream then ends with `Disconnected` (`LoggedOut`) and the

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use cluster::redis_client;
 pub use metrics::MetricsListener;
 
 mod backend;
@@ -29,6 +30,7 @@ mod expiry;
 mod hub;
 mod listener;
 mod metrics;
+pub mod origin;
 mod outbound;
 mod peers;
 mod relay;
@@ -38,6 +40,7 @@ mod session;
 mod state;
 mod store;
 pub mod tls;
+mod token_clock;
 
 pub use relay::{MediaListen, Relay, RelayBindError, RelayConfig, RelayLimits, RelayStats};
 
@@ -87,6 +90,9 @@ pub struct ServerConfig {
     /// The cluster this node joins (`--redis`, docs/scale-out.md); `None`
     /// runs a single node that keeps everything in memory.
     pub cluster: Option<ClusterConfig>,
+    /// Browser origins allowed to open a WebSocket besides the server's own
+    /// (`--allow-origin`); handshakes without `Origin` (native clients) always pass.
+    pub allowed_origins: Vec<origin::Origin>,
 }
 
 /// How a node joins a cluster: the Redis every node shares, and its name there.
@@ -100,6 +106,9 @@ pub struct ClusterConfig {
     /// How long this node's heartbeat key lives unrenewed: after it lapses
     /// the other nodes treat this node's sessions as disconnected.
     pub heartbeat_ttl: Duration,
+    /// PEM certificates a `rediss://` Redis's certificate is checked
+    /// against instead of the system's roots (`--redis-ca-file`).
+    pub redis_ca: Option<Vec<u8>>,
 }
 
 impl ClusterConfig {
@@ -109,6 +118,7 @@ impl ClusterConfig {
             redis_url: redis_url.into(),
             node_id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
             heartbeat_ttl: Duration::from_secs(5),
+            redis_ca: None,
         }
     }
 }
@@ -162,6 +172,7 @@ impl Default for ServerConfig {
             media: RelayConfig::default(),
             metrics_listener: None,
             cluster: None,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -50,6 +50,12 @@ fn parse_expiry(text: &str) -> Option<u64> {
 /// Checks `token` for `peer_id` at time `now_unix_secs`. The MAC is checked
 /// before the expiry, so a forged token is `Invalid` whatever its date.
 pub fn verify(secret: &[u8], peer_id: &str, token: &str, now_unix_secs: u64) -> Result<(), TokenError> {
+    expiry_of(secret, peer_id, token, now_unix_secs).map(|_| ())
+}
+
+/// [`verify`], returning the token's expiry (Unix seconds) when it is
+/// valid: the server closes the session then unless it is renewed.
+pub fn expiry_of(secret: &[u8], peer_id: &str, token: &str, now_unix_secs: u64) -> Result<u64, TokenError> {
     let rest = token.strip_prefix("v1.").ok_or(TokenError::Invalid)?;
     let (expiry, tag) = rest.split_once('.').ok_or(TokenError::Invalid)?;
     let expiry = parse_expiry(expiry).ok_or(TokenError::Invalid)?;
@@ -58,7 +64,7 @@ pub fn verify(secret: &[u8], peer_id: &str, token: &str, now_unix_secs: u64) -> 
     if expiry <= now_unix_secs {
         return Err(TokenError::Expired);
     }
-    Ok(())
+    Ok(expiry)
 }
 
 /// Why a secret file cannot be used.

@@ -38,5 +38,7 @@ mod shutdown;
 #[path = "app/process.rs"]
 mod process;
 
+#[path = "app/tokens.rs"]
+mod tokens;
 #[path = "app/voice.rs"]
 mod voice;

@@ -27,6 +27,8 @@ mod reconnect;
 mod remote;
 #[path = "sdk/storm.rs"]
 mod storm;
+#[path = "sdk/tokens.rs"]
+mod tokens;
 #[path = "sdk/voice.rs"]
 mod voice;
 #[path = "sdk/voice_driver.rs"]

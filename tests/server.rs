@@ -30,9 +30,12 @@ mod server {
     mod peer_limits;
     mod presence;
     mod race;
+    mod redis_tls;
     mod relay;
     mod relay_consent;
+    mod safe_defaults;
     mod session;
     mod timers;
     mod tls;
+    mod token_expiry;
 }

@@ -31,6 +31,16 @@ pub enum Status {
     },
 }
 
+/// A session's login token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionToken {
+    /// The token the session logged in with or last renewed to.
+    pub current: String,
+    /// Where a fresh token comes from when the server says ours is
+    /// expiring; `None`: the session ends at expiry, saying why.
+    pub source: Option<crate::token_source::TokenSource>,
+}
+
 /// A signed-in (or signing-in) SDK client.
 pub struct Session {
     /// Tags this session's events; a new sign-in gets a new number.
@@ -44,6 +54,9 @@ pub struct Session {
     /// Whether it has been connected once: before that, a failed attempt
     /// means "cannot sign in" rather than "reconnecting".
     pub ever_connected: bool,
+    /// The session's token and where a fresh one comes from (boxed: a
+    /// session is the large variant of [`Link`]).
+    pub tokens: Box<SessionToken>,
     /// Ends the event task when the session goes (an iced task handle
     /// that aborts on drop).
     pub(super) _events: Option<iced::task::Handle>,
@@ -74,6 +87,13 @@ impl std::fmt::Debug for Link {
 impl Link {
     /// The session, when signed in.
     pub fn session(&self) -> Option<&Session> {
+        match self {
+            Link::Up { session, .. } => Some(session),
+            Link::SignedOut { .. } => None,
+        }
+    }
+
+    pub fn session_mut(&mut self) -> Option<&mut Session> {
         match self {
             Link::Up { session, .. } => Some(session),
             Link::SignedOut { .. } => None,

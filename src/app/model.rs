@@ -202,7 +202,7 @@ impl Calls {
             }
             E::LocalInvitationFailure { call_id, reason } => self.failed(&call_id, reason, out),
             E::HungUp { call_id, reason, by } => self.hung_up(&call_id, reason, &by, policy, now, out),
-            E::Connection { .. } | E::Presence { .. } => {}
+            E::Connection { .. } | E::Presence { .. } | E::TokenExpiring { .. } => {}
         }
     }
 

@@ -23,6 +23,8 @@ pub trait Phone: Send + Sync {
     fn refuse(&self, call_id: &str, response: &str) -> Reply<()>;
     fn hang_up(&self, call_id: &str) -> Reply<()>;
     fn logout(&self) -> Reply<()>;
+    /// Hands the server a fresh login token (after `token_expiring`).
+    fn renew_token(&self, token: &str) -> Reply<()>;
     /// Watches `peers`: who is online now, then `Presence` events.
     fn subscribe_presence(&self, peers: &[String]) -> Reply<sdk::Presence>;
     /// Stops watching `peers`.
@@ -86,6 +88,9 @@ impl Phone for VoicePhone {
     fn logout(&self) -> Reply<()> {
         Phone::logout(&self.client)
     }
+    fn renew_token(&self, token: &str) -> Reply<()> {
+        self.client.renew_token(token)
+    }
     fn subscribe_presence(&self, peers: &[String]) -> Reply<sdk::Presence> {
         Phone::subscribe_presence(&self.client, peers)
     }
@@ -141,6 +146,10 @@ impl Phone for Client {
 
     fn logout(&self) -> Reply<()> {
         Client::logout(self)
+    }
+
+    fn renew_token(&self, token: &str) -> Reply<()> {
+        Client::renew_token(self, token)
     }
 
     fn subscribe_presence(&self, peers: &[String]) -> Reply<sdk::Presence> {

@@ -3,13 +3,14 @@
 //! goodbye when the window closes.
 
 use super::effects::send;
-use super::link::{Link, Session, Status, describe_reason};
+use super::link::{Link, Session, SessionToken, Status, describe_reason};
 use super::model::{self, Effect};
 use super::phone;
 use super::sign_in::{Credentials, SignIn};
 use super::{App, Message, Page, embedded};
 use crate::config::DEFAULT_SERVER_URL;
 use crate::sdk::{self, ConnectionState};
+use crate::token_source::TokenSource;
 use iced::Task;
 use std::time::Duration;
 
@@ -20,9 +21,24 @@ impl App {
         if matches!(self.link, Link::Up { .. }) {
             self.link = Link::SignedOut { reason: None };
         }
+        let mut token = credentials.token.clone();
+        let mut tokens = self.token_source.clone();
         let (url, other_urls) = match credentials.servers.urls() {
             [] => {
-                self.host_default_server_if_free();
+                let secret = match embedded::local_secret(&self.paths) {
+                    Ok(secret) => secret,
+                    Err(e) => {
+                        return self
+                            .refuse_sign_in(format!("Cannot read or make the local server's secret: {e}"));
+                    }
+                };
+                self.host_default_server_if_free(&secret);
+                // The default server is this user's: a token minted from its
+                // secret, renewed the same way (unless one was typed in).
+                if token.is_empty() {
+                    token = embedded::mint(&secret, &credentials.peer_id);
+                    tokens = Some(TokenSource::Mint { secret, ttl: embedded::MINTED_TOKEN_TTL });
+                }
                 (self.default_url(), Vec::new())
             }
             [first, others @ ..] => (first.clone(), others.to_vec()),
@@ -31,17 +47,12 @@ impl App {
         let mut config = sdk::ClientConfig::new(url, credentials.peer_id.clone());
         // The SDK moves on to the next of these when its server goes away.
         config.other_urls = other_urls;
-        config.token = credentials.token.clone();
+        config.token = token.clone();
         config.device = credentials.device.clone();
         config.ca_file = self.ca_file.clone();
         let (phone, events) = match (self.connector)(config) {
             Ok(started) => started,
-            Err(e) => {
-                if let Page::SignIn(form) = &mut self.page {
-                    form.error = Some(e.to_string());
-                }
-                return Task::none();
-            }
+            Err(e) => return self.refuse_sign_in(e.to_string()),
         };
         self.sessions_started += 1;
         let number = self.sessions_started;
@@ -52,8 +63,15 @@ impl App {
             }
             None => (Task::none(), None),
         };
-        let session =
-            Session { number, phone, credentials, url: shown, ever_connected: false, _events: events };
+        let session = Session {
+            number,
+            phone,
+            credentials,
+            url: shown,
+            ever_connected: false,
+            tokens: Box::new(SessionToken { current: token, source: tokens }),
+            _events: events,
+        };
         self.link = Link::Up { session, status: Status::Connecting };
         if let Page::SignIn(form) = &mut self.page {
             form.busy = true;
@@ -111,7 +129,10 @@ impl App {
                 // The instance that hosted the default server has gone:
                 // take over, so the next try finds a server here.
                 if uses_default {
-                    self.host_default_server_if_free();
+                    match embedded::local_secret(&self.paths) {
+                        Ok(secret) => self.host_default_server_if_free(&secret),
+                        Err(e) => tracing::warn!("cannot host the default server: its secret: {e}"),
+                    }
                 }
             }
             ConnectionState::Disconnected | ConnectionState::Aborted => {
@@ -146,12 +167,20 @@ impl App {
         }
     }
 
-    /// Hosts the default server in-process if its address is free.
-    fn host_default_server_if_free(&mut self) {
+    /// The sign-in form shows `error`; nothing starts.
+    fn refuse_sign_in(&mut self, error: String) -> Task<Message> {
+        if let Page::SignIn(form) = &mut self.page {
+            form.error = Some(error);
+        }
+        Task::none()
+    }
+
+    /// Hosts the default server in-process, with `secret`, if its address is free.
+    fn host_default_server_if_free(&mut self, secret: &[u8]) {
         if self.embedded.is_some() {
             return;
         }
-        match embedded::host_if_free(&self.default_listen) {
+        match embedded::host_if_free(&self.default_listen, secret.to_vec()) {
             Ok(hosted) => self.embedded = hosted,
             Err(e) => tracing::warn!("cannot host the default server on {}: {e}", self.default_listen),
         }

@@ -81,6 +81,17 @@ pub fn auto_line(kind: &str, call_id: &str, result: &Result<(), Error>) -> Line 
     Line::new(vec![("auto", json!(kind)), ("ok", json!(result.is_ok()))], fields)
 }
 
+/// How renewing the login token went, after a `token_expiring`:
+/// `auto: "renew_token"`, `ok`, and on failure `error`
+/// (`token_not_renewed`) with the reason.
+pub fn renew_line(result: &Result<(), String>) -> Line {
+    let fields = match result {
+        Ok(()) => json!({}),
+        Err(why) => json!({ "error": "token_not_renewed", "message": why }),
+    };
+    Line::new(vec![("auto", json!("renew_token")), ("ok", json!(result.is_ok()))], fields)
+}
+
 /// What a call's built-in voice did (`--audio-in`/`--audio-out`):
 /// `voice` (`started`, `stopped`, `failed`), `call_id`, then fields.
 pub fn voice_line(kind: &str, call_id: &str, fields: Value) -> Line {

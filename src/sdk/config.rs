@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::Connector;
 
+mod pinned;
+
 /// Everything a client is told at start. `ClientConfig::new` fills in defaults
 /// suited to a desktop softphone; tests shorten the timers.
 #[derive(Debug, Clone)]
@@ -91,23 +93,32 @@ impl ClientConfig {
     }
 
     /// How `wss://` is verified: with a `ca_file`, the public roots and its
-    /// certificates; without, `None` (tokio-tungstenite's public roots).
+    /// certificates as roots, and each of its certificates also accepted
+    /// exactly as the server's own (pinned, whatever its basicConstraints);
+    /// without, `None` (tokio-tungstenite's public roots).
     pub(crate) fn tls_connector(&self) -> Result<Option<Connector>, Error> {
         let Some(path) = &self.ca_file else { return Ok(None) };
         let bad = |why: String| Error::InvalidArgument(format!("CA file {}: {why}", path.display()));
         let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let (added, _) =
-            roots.add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
-        if added == 0 {
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok).collect();
+        if certs.is_empty() {
             return Err(bad("holds no PEM certificate".into()));
         }
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        // A certificate that cannot be a root (not a CA) is still pinned below.
+        roots.add_parsable_certificates(certs.iter().cloned());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let webpki =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+        let verifier = pinned::PinnedOrWebPki::new(certs, webpki, provider.signature_verification_algorithms);
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| bad(e.to_string()))?
-            .with_root_certificates(roots)
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
         Ok(Some(Connector::Rustls(Arc::new(tls))))
     }

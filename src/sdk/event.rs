@@ -71,6 +71,11 @@ pub enum Event {
     Presence { peer_id: String, online: bool },
     /// The connection changed state.
     Connection { state: ConnectionState, reason: ConnectionReason },
+    /// Agora onTokenPrivilegeWillExpire (protocol v1.2): the login token
+    /// expires in `expires_in`; renew it with
+    /// [`Client::renew_token`](super::Client::renew_token), or the server
+    /// closes the session then (and logging in again needs a fresh token).
+    TokenExpiring { expires_in: Duration },
 }
 
 impl Event {
@@ -88,7 +93,7 @@ impl Event {
             | Event::RemoteInvitationCanceled { call_id, .. }
             | Event::RemoteInvitationFailure { call_id, .. }
             | Event::HungUp { call_id, .. } => Some(call_id),
-            Event::Presence { .. } | Event::Connection { .. } => None,
+            Event::Presence { .. } | Event::Connection { .. } | Event::TokenExpiring { .. } => None,
         }
     }
 }

@@ -40,6 +40,8 @@ pub(crate) enum Pending {
     /// The SDK's own subscribe after logging in again.
     Resubscribe,
     Logout,
+    /// `renew_token` with this token: on `ok`, the token of the next logins.
+    RenewToken(String),
 }
 
 /// Where the client itself stands, as the rules of a request see it. The
@@ -76,6 +78,9 @@ pub(crate) struct Table {
     /// subscriptions can be renewed after a reconnect and only real changes
     /// reported.
     subscriptions: BTreeMap<String, Option<bool>>,
+    /// A token the server took in a `renew_token`, not yet handed to the
+    /// worker for its next login (the one it started with has expired).
+    renewed_token: Option<String>,
 }
 
 fn not_started(what: &str) -> Error {
@@ -97,7 +102,21 @@ impl Table {
             remote: HashMap::new(),
             ended: VecDeque::new(),
             subscriptions: BTreeMap::new(),
+            renewed_token: None,
         }
+    }
+
+    /// `renew_token` (v1.2): online only; the token goes as it is.
+    pub fn begin_renew_token(&mut self, token: String) -> Result<(Request, Pending), Error> {
+        let request = Request::RenewToken { token: token.clone() };
+        request.validate().map_err(local_limit)?;
+        self.require_online()?;
+        Ok((request, Pending::RenewToken(token)))
+    }
+
+    /// The token a renewal made current since the last call, for the next login.
+    pub fn take_renewed_token(&mut self) -> Option<String> {
+        self.renewed_token.take()
     }
 
     pub fn local(&self, call_id: &str) -> Option<SharedEntry<LocalEntry>> {

@@ -234,6 +234,10 @@ impl Worker {
     /// answering commands.
     async fn attempt(&mut self) -> Result<(Socket, String, Vec<LiveCall>), AttemptError> {
         let timeout = self.config.connect_timeout;
+        // A token renewed on the last connection logs in from now on.
+        if let Some(token) = self.state.table().take_renewed_token() {
+            self.config.token = token;
+        }
         let url = &self.urls[self.next_url % self.urls.len()];
         let connect = tokio::time::timeout(timeout, connect_and_login(url, &self.config));
         tokio::pin!(connect);

@@ -29,6 +29,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 mod bus;
+mod connect;
 mod membership;
 mod record;
 mod relay_audit;
@@ -36,6 +37,7 @@ mod requests;
 mod scripts;
 mod sweep;
 
+pub use connect::redis_client;
 use scripts::Scripts;
 
 /// How long one Redis request may take before it counts as an outage.
@@ -144,7 +146,7 @@ impl ClusterHub {
         listening: Option<std::net::SocketAddr>,
     ) -> redis::RedisResult<Arc<ClusterHub>> {
         let cluster = config.cluster.clone().expect("a cluster configuration");
-        let client = redis::Client::open(cluster.redis_url.as_str())?;
+        let client = redis_client(cluster.redis_url.as_str(), cluster.redis_ca.as_deref())?;
         let manager_config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_connection_timeout(Some(REDIS_TIMEOUT))

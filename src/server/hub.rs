@@ -168,7 +168,9 @@ fn apply(
             state.peers.send(id, &encode(&ok(req.clone())));
             Ok(())
         }
-        Request::Login { .. } | Request::Logout => unreachable!("handled by the session"),
+        Request::Login { .. } | Request::Logout | Request::RenewToken { .. } => {
+            unreachable!("handled by the session")
+        }
     }
 }
 

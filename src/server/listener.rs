@@ -7,6 +7,7 @@ use super::ServerConfig;
 use super::backend::Backend;
 use super::cluster::ClusterHub;
 use super::hub::Hub;
+use super::origin::OriginPolicy;
 use super::relay::{self, Relay};
 use super::session;
 use crate::protocol::media::MEDIA_WS_PATH;
@@ -48,6 +49,8 @@ struct Context {
     tls: Option<TlsAcceptor>,
     /// The media relay, whose WebSocket fallback is served on `/media`.
     relay: Option<Arc<Relay>>,
+    /// Which browser pages may open a socket (`Origin`), checked at every handshake.
+    origins: Arc<OriginPolicy>,
 }
 
 /// Accepts until `shutdown` completes, then drains.
@@ -59,6 +62,7 @@ pub(super) async fn serve(
 ) {
     let limit = Arc::new(Semaphore::new(connection_cap(config.max_connections)));
     let tls = config.tls.clone().map(TlsAcceptor::from);
+    let origins = Arc::new(OriginPolicy::new(tls.is_some(), config.allowed_origins.clone()));
     let Some(hub) = decider(config, relay.clone(), listener.local_addr().ok()).await else { return };
     let _metrics =
         super::metrics::serve_endpoint(hub.config().metrics_listener.as_ref(), hub.metrics().clone());
@@ -69,7 +73,7 @@ pub(super) async fn serve(
     // Every session holds a clone of `done`; when all are dropped, `drained` ends.
     let (done, mut drained) = mpsc::channel::<()>(1);
     let (stop, stopping) = watch::channel(false);
-    let context = Context { backend: hub.clone(), stopping, _done: done, tls, relay: relay.clone() };
+    let context = Context { backend: hub.clone(), stopping, _done: done, tls, relay: relay.clone(), origins };
 
     tokio::pin!(shutdown);
     loop {
@@ -171,7 +175,7 @@ async fn connection(
     }
     match &cx.tls {
         None => {
-            if let Some((ws, path)) = handshake(stream, admitted, cx.relay.as_deref(), deadline).await {
+            if let Some((ws, path)) = handshake(stream, admitted, &cx, deadline).await {
                 tracing::debug!(%addr, "connection open");
                 serve_path(ws, path, &mut permit, &cx).await;
             }
@@ -197,7 +201,7 @@ async fn tls_connection(
 ) {
     match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
-            if let Some((ws, path)) = handshake(tls, admitted, cx.relay.as_deref(), deadline).await {
+            if let Some((ws, path)) = handshake(tls, admitted, cx, deadline).await {
                 tracing::debug!(%addr, "connection open (TLS)");
                 serve_path(ws, path, permit, cx).await;
             }
@@ -237,18 +241,19 @@ where
 
 /// The WebSocket handshake on path `/` (or `/media` when the relay is on),
 /// by `deadline`; refuses with 503 when over the cap (signaling's, or for
-/// `/media` the relay's own).
+/// `/media` the relay's own), with 403 a browser page of an origin not allowed.
 // The callback's error type is tungstenite's, large or not.
 #[allow(clippy::result_large_err)]
 async fn handshake<S>(
     stream: S,
     admitted: bool,
-    media: Option<&Relay>,
+    cx: &Context,
     deadline: Instant,
 ) -> Option<(WebSocketStream<S>, Path)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let media = cx.relay.as_deref();
     let mut path = Path::Signaling;
     let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         let refuse = |status: StatusCode, why: &str| {
@@ -256,6 +261,11 @@ where
             *r.status_mut() = status;
             r
         };
+        // Before any path: a page of another origin may not reach `/media` either.
+        if let Err(origin) = cx.origins.check(request) {
+            tracing::info!(origin, "handshake refused: origin not allowed (see --allow-origin)");
+            return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed"));
+        }
         if let Some(relay) = media
             && request.uri().path() == MEDIA_WS_PATH
         {

@@ -8,8 +8,8 @@ use super::ServerConfig;
 use super::backend::Backend;
 use super::metrics::OpenConnection;
 use super::outbound::{Kick, Outbound, SessionId};
+use super::token_clock::{self, Tick, TokenClock};
 use crate::protocol::{ErrorCode, OkResult, ProtocolError, Req, Request, ServerMessage, decode_request};
-use crate::token::{self, TokenError};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
@@ -92,6 +92,8 @@ struct Connection {
     kick: Kick,
     /// Set by a successful login.
     session: Option<SessionId>,
+    /// When the session's token runs out; `None` in open mode or before login.
+    token: Option<TokenClock>,
     limiter: RateLimiter,
     /// Counts this connection in the metrics while it is open.
     _open: OpenConnection,
@@ -141,6 +143,7 @@ where
         outbox,
         kick: Arc::new(AtomicBool::new(false)),
         session: None,
+        token: None,
     };
     serve_until_closed(wire, conn)
 }
@@ -200,6 +203,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
                     None => return None,
                 },
                 _ = ping.tick() => self.write_ping().await,
+                tick = token_clock::tick(&mut conn.token) => match tick {
+                    Tick::Warn(message) => {
+                        conn.reply(message);
+                        continue;
+                    }
+                    Tick::Expired(frame) => return Some(frame),
+                },
                 _ = &mut login_by, if conn.session.is_none() => {
                     return Some(close(CloseCode::Policy, "no login within the login timeout"));
                 }
@@ -385,6 +395,7 @@ impl Connection {
                 self.reply(ServerMessage::Ok { req, result: OkResult::Empty {} });
                 return Next::Close(close(CloseCode::Normal, "logged out"));
             }
+            Request::RenewToken { token } => self.renew_token(req, &token),
             request => self.backend.handle(id, req, request).await,
         }
         Next::Continue
@@ -394,14 +405,26 @@ impl Connection {
         let Request::Login { peer_id, token, device } = request else {
             unreachable!("login() is only called with a login request");
         };
-        if let Some(secret) = &self.backend.config().secret {
-            token::verify(secret, &peer_id, &token, crate::clock::unix_secs()).map_err(|e| match e {
-                TokenError::Invalid => ProtocolError::new(ErrorCode::InvalidToken, e.to_string()),
-                TokenError::Expired => ProtocolError::new(ErrorCode::TokenExpired, e.to_string()),
-            })?;
-        }
+        let expiry = match &self.backend.config().secret {
+            Some(secret) => Some(token_clock::check(secret, &peer_id, &token)?),
+            None => None,
+        };
         let id = self.backend.login(&peer_id, &device, req, self.outbox.clone(), self.kick.clone()).await?;
         self.session = Some(id);
+        self.token = expiry.map(|expiry| TokenClock::start(&peer_id, expiry));
         Ok(())
+    }
+
+    /// `renew_token` (v1.2): a valid token for this session's peer moves its
+    /// expiry; a bad one is refused and changes nothing. Open mode: `ok`.
+    fn renew_token(&mut self, req: Option<Req>, token: &str) {
+        let renewed = match (&mut self.token, &self.backend.config().secret) {
+            (Some(clock), Some(secret)) => clock.renew(secret, token),
+            _ => Ok(()),
+        };
+        match renewed {
+            Ok(()) => self.reply(ServerMessage::Ok { req, result: OkResult::Empty {} }),
+            Err(e) => self.reply_error(req, e),
+        }
     }
 }

@@ -55,9 +55,26 @@ pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
     Ok(certs)
 }
 
-/// Loads a certificate chain and its private key into a server configuration.
+/// Whether `cert` is a CA certificate (basicConstraints CA:TRUE, as
+/// openssl's one-line self-signed certificate is): browsers and most TLS
+/// clients refuse it as a server's own; softphone's clients accept it only
+/// pinned with `--ca-file`.
+pub fn is_ca_certificate(cert: &CertificateDer<'_>) -> bool {
+    x509_parser::parse_x509_certificate(cert).is_ok_and(|(_, parsed)| parsed.is_ca())
+}
+
+/// Loads a certificate chain and its private key into a server
+/// configuration; warns when the certificate is a CA certificate.
 pub fn load(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let chain = read_certificates(cert)?;
+    if is_ca_certificate(&chain[0]) {
+        tracing::warn!(
+            "the certificate {} is a CA certificate (basicConstraints CA:TRUE): browsers and other \
+             TLS clients refuse it as a server's own (CaUsedAsEndEntity); softphone's clients accept \
+             it only pinned with --ca-file. Make one with CA:FALSE (README, \"TLS\")",
+            cert.display()
+        );
+    }
     let key_bytes = std::fs::read(key).map_err(|source| TlsError::Read { path: key.into(), source })?;
     let private = PrivateKeyDer::from_pem_slice(&key_bytes)
         .map_err(|e| TlsError::BadKey { path: key.into(), why: e.to_string() })?;

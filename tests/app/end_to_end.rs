@@ -38,11 +38,31 @@ impl Driver {
     /// An app whose config file says `config` before it starts.
     pub fn start_with(name: &'static str, options: Options, config: AppConfig) -> Driver {
         let home = tempfile::tempdir().unwrap();
-        config.save(&Paths::under(home.path().to_owned())).unwrap();
+        let paths = Paths::under(home.path().to_owned());
+        Driver::start_in(name, options, config, paths, home)
+    }
+
+    /// A second instance of the same user as `other`: a config of its own,
+    /// `other`'s data dir (where the local server's secret is).
+    pub fn start_beside(name: &'static str, options: Options, other: &Driver) -> Driver {
+        let home = tempfile::tempdir().unwrap();
+        let data_dir = Paths::under(other._home.path().to_owned()).data_dir;
+        let paths = Paths { data_dir, ..Paths::under(home.path().to_owned()) };
+        Driver::start_in(name, options, AppConfig::default(), paths, home)
+    }
+
+    fn start_in(
+        name: &'static str,
+        options: Options,
+        config: AppConfig,
+        paths: Paths,
+        home: tempfile::TempDir,
+    ) -> Driver {
+        config.save(&paths).unwrap();
         let tones = Log::default();
         let media = Log::default();
         let parts = Parts {
-            paths: Paths::under(home.path().to_owned()),
+            paths,
             ringer: Box::new(RecordingRinger(tones.clone())),
             media_hook: Some(Box::new(RecordingMedia {
                 log: media.clone(),
@@ -338,7 +358,8 @@ async fn two_apps_share_the_embedded_default_server_and_its_demo_peers() {
     let mut alice = Driver::start("alice", default("alice"));
     alice.until_dial().await;
     assert_eq!(alice.app.embedded_url(), Some(format!("ws://{listen}/")), "the first app hosts");
-    let mut bob = Driver::start("bob", default("bob"));
+    // A second instance of the same user: it reads the same secret.
+    let mut bob = Driver::start_beside("bob", default("bob"), &alice);
     bob.until_dial().await;
     assert_eq!(bob.app.embedded_url(), None, "the second app uses the first one's server");
 

@@ -143,6 +143,7 @@ pub enum Sent {
     Refuse(String, String),
     HangUp(String),
     Logout,
+    RenewToken(String),
     Subscribe(Vec<String>),
     Unsubscribe(Vec<String>),
 }
@@ -188,6 +189,11 @@ impl Phone for RecordingPhone {
 
     fn logout(&self) -> Reply<()> {
         self.0.push(Sent::Logout);
+        ok()
+    }
+
+    fn renew_token(&self, token: &str) -> Reply<()> {
+        self.0.push(Sent::RenewToken(token.into()));
         ok()
     }
 

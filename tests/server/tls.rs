@@ -5,6 +5,7 @@
 
 use super::cli::{ready, refused_at_start, server_command};
 use super::client::*;
+use rustls_pki_types::pem::PemObject;
 use softphone::sdk::{self, Client as SdkClient, ClientConfig, Event, Events};
 use softphone::server::{self, ServerConfig, ServerHandle};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,20 @@ impl SelfSigned {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).expect("write cert.pem");
         std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).expect("write key.pem");
+        SelfSigned { dir }
+    }
+
+    /// A self-signed certificate that is also a CA certificate
+    /// (basicConstraints CA:TRUE), as openssl's one-liner makes it.
+    fn ca() -> SelfSigned {
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+            .expect("certificate parameters");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().expect("a key pair");
+        let cert = params.self_signed(&key).expect("a self-signed CA certificate");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).expect("write cert.pem");
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).expect("write key.pem");
         SelfSigned { dir }
     }
 
@@ -215,4 +230,43 @@ async fn bad_certificate_or_key_files_are_refused_at_start() {
     // One without the other is a usage error.
     let stderr = refused_at_start(&["--tls-cert", text(&cert)]).await;
     assert!(stderr.contains("--tls-key"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_ca_file_pins_the_servers_own_certificate_even_when_it_is_a_ca_certificate() {
+    let pki = SelfSigned::ca();
+    let server = start_tls(&pki).await;
+    let cert = std::fs::read(pki.cert()).expect("read cert.pem");
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(&cert).expect("a PEM certificate");
+    assert!(server::tls::is_ca_certificate(&der), "the test's certificate is a CA certificate");
+    // Pinned through --ca-file: webpki alone says CaUsedAsEndEntity.
+    let (alice, _events) = sdk_client(&server.url(), "alice", pki.cert()).await;
+    alice.logout().await.expect("alice logs out");
+    // Another CA:TRUE certificate pins nothing here: the pin is that exact certificate.
+    let other = SelfSigned::ca();
+    let mut config = ClientConfig::new(server.url(), "bob");
+    config.ca_file = Some(other.cert());
+    match SdkClient::connect(config).await {
+        Err(sdk::Error::Connect(why)) => assert!(why.to_lowercase().contains("certificate"), "{why}"),
+        other => panic!("a certificate not pinned must be refused, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_server_warns_at_start_when_its_certificate_is_a_ca_certificate() {
+    for (pki, warns) in [(SelfSigned::ca(), true), (SelfSigned::new(), false)] {
+        let mut command = server_command(&["--tls-cert", text(&pki.cert()), "--tls-key", text(&pki.key())]);
+        command.stderr(Stdio::piped());
+        let mut server = ready(command, "wss").await;
+        // SIGTERM: the server exits on its own, flushing its log.
+        let pid = server.child.id().expect("a running server has a pid").to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        let mut stderr = String::new();
+        let mut pipe = server.child.stderr.take().expect("piped stderr");
+        tokio::time::timeout(WAIT, pipe.read_to_string(&mut stderr))
+            .await
+            .expect("stderr ends")
+            .expect("read");
+        assert_eq!(stderr.contains("is a CA certificate"), warns, "{stderr}");
+    }
 }

@@ -27,6 +27,7 @@ impl Event {
         "reconnecting",
         "disconnected",
         "aborted",
+        "token_expiring",
     ];
 
     /// The event's stable name: the caller's side plain (`accepted`), the
@@ -47,6 +48,7 @@ impl Event {
             Event::HungUp { .. } => "hung_up",
             Event::Presence { .. } => "presence",
             Event::Connection { state, .. } => state.as_str(),
+            Event::TokenExpiring { .. } => "token_expiring",
         }
     }
 
@@ -96,6 +98,7 @@ impl Event {
                 }
                 fields
             }
+            Event::TokenExpiring { expires_in } => json!({ "expires_in_ms": expires_in.as_millis() as u64 }),
         }
     }
 }
@@ -141,6 +144,7 @@ mod tests {
             },
             Event::Connection { state: ConnectionState::Disconnected, reason: ConnectionReason::LoggedOut },
             Event::Connection { state: ConnectionState::Aborted, reason: ConnectionReason::Stopped },
+            Event::TokenExpiring { expires_in: Duration::from_secs(30) },
         ];
         let names: Vec<&str> = events.iter().map(Event::name).collect();
         assert_eq!(names, Event::NAMES, "one event of each name, in the listed order");
@@ -155,5 +159,6 @@ mod tests {
         assert_eq!(events[11].fields()["peer"], "bob");
         assert_eq!(events[13].fields()["session"], "s1");
         assert_eq!(events[14].fields()["next_try_in_ms"], 250);
+        assert_eq!(events[17].fields()["expires_in_ms"], 30_000);
     }
 }

@@ -60,6 +60,7 @@ impl Table {
                 }
             }
             Pending::Resubscribe => self.on_renewed(online, out),
+            Pending::RenewToken(token) => self.renewed_token = Some(token.clone()),
             Pending::Query | Pending::Unsubscribe | Pending::Logout => {}
         }
     }
@@ -111,7 +112,8 @@ impl Table {
             | Pending::Subscribe(_)
             | Pending::Unsubscribe
             | Pending::Resubscribe
-            | Pending::Logout => {}
+            | Pending::Logout
+            | Pending::RenewToken(_) => {}
         }
     }
 }

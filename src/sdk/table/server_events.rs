@@ -84,6 +84,9 @@ impl Table {
                     out.push(Event::Presence { peer_id, online });
                 }
             }
+            ServerMessage::TokenExpiring { expires_in_ms } => {
+                out.push(Event::TokenExpiring { expires_in: Duration::from_millis(expires_in_ms) });
+            }
             ServerMessage::Ok { .. } | ServerMessage::Error { .. } => {}
         }
         None

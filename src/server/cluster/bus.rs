@@ -29,7 +29,8 @@ const RECONNECT: Duration = Duration::from_millis(250);
 /// node runs, subscribing again whenever the connection comes back.
 pub(super) async fn listen(hub: Arc<ClusterHub>, url: String) {
     let (pushes, mut received) = mpsc::unbounded_channel();
-    let manager = match subscriber(&url, pushes) {
+    let ca = hub.config.cluster.as_ref().and_then(|c| c.redis_ca.clone());
+    let manager = match subscriber(&url, ca.as_deref(), pushes) {
         Ok(manager) => manager,
         Err(e) => {
             tracing::error!("cannot listen for the cluster's events: {e}");
@@ -57,11 +58,15 @@ pub(super) async fn listen(hub: Arc<ClusterHub>, url: String) {
 }
 
 /// A connection for pushes only (RESP3), reconnecting when asked to.
-fn subscriber(url: &str, pushes: mpsc::UnboundedSender<PushInfo>) -> redis::RedisResult<ConnectionManager> {
+fn subscriber(
+    url: &str,
+    ca: Option<&[u8]>,
+    pushes: mpsc::UnboundedSender<PushInfo>,
+) -> redis::RedisResult<ConnectionManager> {
     use redis::IntoConnectionInfo;
     let info = url.into_connection_info()?;
     let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-    let client = redis::Client::open(info.set_redis_settings(settings))?;
+    let client = super::redis_client(info.set_redis_settings(settings), ca)?;
     let config = ConnectionManagerConfig::new()
         .set_push_sender(pushes)
         .set_connection_timeout(Some(Duration::from_secs(1)))

@@ -61,7 +61,9 @@ impl ClusterHub {
             }
             Request::SubscribePresence { peer_ids } => self.subscribe(id, req, &peer_ids).await,
             Request::UnsubscribePresence { peer_ids } => self.unsubscribe(id, req, &peer_ids).await,
-            Request::Login { .. } | Request::Logout => unreachable!("handled by the session"),
+            Request::Login { .. } | Request::Logout | Request::RenewToken { .. } => {
+                unreachable!("handled by the session")
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,10 @@ use tokio::task::JoinHandle;
 
 /// How long one metrics connection may take, request and response, writes included.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a request's head (request line and headers) may take to
+/// arrive: a client that connects and sends nothing, or trickles a header,
+/// is cut after this, long before the connection's own deadline.
+const HEADER_READ_DEADLINE: Duration = Duration::from_secs(3);
 /// Metrics connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 16;
 
@@ -99,6 +103,8 @@ async fn accept_forever(socket: tokio::net::TcpListener, metrics: Arc<Metrics>) 
                 async move { Ok::<_, Infallible>(response) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_DEADLINE)
                 .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = tokio::time::timeout(CONNECTION_DEADLINE, connection).await {
