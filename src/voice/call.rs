@@ -15,7 +15,11 @@
 //! that fails is replaced by silence or a discard, and the call goes on;
 //! [`VoiceCall::stop`] returns what they met. The queues are bounded and never waited on from
 //! the audio side (a full queue drops the packet, as the network would),
-//! and nothing on the audio path takes a lock. The app, the headless peer
+//! and nothing on the audio path takes a lock. With
+//! [`VoiceConfig::processing`] on, the capture thread cleans each frame
+//! before Opus ([`CaptureProcessing`]), with the frames the playback
+//! thread played as the echo canceller's reference (a bounded channel of
+//! frames, [`FarEndTap`]). The app, the headless peer
 //! and the demo `echo` all start calls here.
 
 use std::sync::Arc;
@@ -28,6 +32,7 @@ use tokio::sync::mpsc;
 use super::audio::{AudioError, AudioSink, AudioSource, Discard, Silence};
 use super::codec::{FRAME_SAMPLES, Frame};
 use super::crypto::CallKeys;
+use super::processing::{CaptureProcessing, FarEndTap};
 use super::session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};
 use crate::protocol::MediaInfo;
 use crate::relay_link::{LinkOptions, RelayLink, RelayLinkError, RelayReceiver, RelaySender, Transport};
@@ -156,15 +161,22 @@ impl VoiceCall {
             tokio::spawn(receive_task(link_rx, inbox_tx, counters.clone())),
         ];
         let AudioEnds { source, capture, sink, playback } = ends;
+        let (processing, far_end) = if config.processing.any() {
+            let (processing, tap) = CaptureProcessing::new(config.processing);
+            (Some(processing), tap)
+        } else {
+            (None, None)
+        };
         let capture = Capture {
             source,
+            processing,
             sender,
             outbox,
             pacing: capture,
             stop: stop.clone(),
             counters: counters.clone(),
         };
-        let playback = Playback { sink, receiver, inbox, pacing: playback, stop: stop.clone() };
+        let playback = Playback { sink, far_end, receiver, inbox, pacing: playback, stop: stop.clone() };
         let threads = vec![
             std::thread::Builder::new()
                 .name("voice-capture".into())
@@ -275,6 +287,8 @@ impl AudioTrouble {
 /// The capture thread's state.
 struct Capture {
     source: Box<dyn AudioSource>,
+    /// Echo cancellation, noise suppression, gain control; `None` when all are off.
+    processing: Option<CaptureProcessing>,
     sender: VoiceSender,
     outbox: mpsc::Sender<Vec<u8>>,
     pacing: Pacing,
@@ -307,6 +321,9 @@ impl Capture {
                     }
                 }
             }
+            if let Some(processing) = &mut self.processing {
+                processing.process(&mut frame);
+            }
             if let Err(e) = self.sender.on_captured_frame(&frame, Instant::now()) {
                 tracing::warn!("voice: encoding failed: {e}");
             }
@@ -323,6 +340,8 @@ impl Capture {
 /// The playback thread's state.
 struct Playback {
     sink: Box<dyn AudioSink>,
+    /// Where each played frame goes for the echo canceller, when it runs.
+    far_end: Option<FarEndTap>,
     receiver: VoiceReceiver,
     /// Packets with the instant they arrived.
     inbox: mpsc::Receiver<(Instant, Vec<u8>)>,
@@ -343,6 +362,9 @@ impl Playback {
                 let _ = self.receiver.on_packet(&packet, arrived);
             }
             let frame = self.receiver.next_playback_frame(Instant::now());
+            if let Some(far_end) = &self.far_end {
+                far_end.played(&frame);
+            }
             match self.sink.write_frame(&frame) {
                 Ok(()) => trouble.ok(),
                 // A stall (its queue full for a second) loses the frame and
