@@ -31,3 +31,5 @@ mod storm;
 mod voice;
 #[path = "sdk/voice_driver.rs"]
 mod voice_driver;
+#[path = "sdk/voice_processing.rs"]
+mod voice_processing;

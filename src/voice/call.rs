@@ -16,7 +16,7 @@
 //! [`VoiceCall::stop`] returns what they met. The queues are bounded and never waited on from
 //! the audio side (a full queue drops the packet, as the network would),
 //! and nothing on the audio path takes a lock. With
-//! [`VoiceConfig::processing`] on, the capture thread cleans each frame
+//! [`AudioEnds::processing`] on, the capture thread cleans each frame
 //! before Opus ([`CaptureProcessing`]), with the frames the playback
 //! thread played as the echo canceller's reference (a bounded channel of
 //! frames, [`FarEndTap`]). The app, the headless peer
@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use super::audio::{AudioError, AudioSink, AudioSource, Discard, Silence};
 use super::codec::{FRAME_SAMPLES, Frame};
 use super::crypto::CallKeys;
-use super::processing::{CaptureProcessing, FarEndTap};
+use super::processing::{CaptureProcessing, FarEndTap, ProcessingConfig};
 use super::session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};
 use crate::protocol::MediaInfo;
 use crate::relay_link::{LinkOptions, RelayLink, RelayLinkError, RelayReceiver, RelaySender, Transport};
@@ -64,12 +64,24 @@ pub struct AudioEnds {
     pub sink: Box<dyn AudioSink>,
     /// Who keeps time for the playback thread.
     pub playback: Pacing,
+    /// How the microphone is cleaned before Opus: echo cancellation (the
+    /// frames played into `sink` are its reference), noise suppression,
+    /// gain control. A property of the ends: a speaker and a microphone in
+    /// one room need it; files, tones and silence do not.
+    pub processing: ProcessingConfig,
 }
 
 impl AudioEnds {
-    /// Both ends paced by the 20 ms clock: files, tones, silence.
+    /// Both ends paced by the 20 ms clock: files, tones, silence; no
+    /// processing (set [`AudioEnds::processing`] to clean a file as a microphone).
     pub fn clocked(source: Box<dyn AudioSource>, sink: Box<dyn AudioSink>) -> AudioEnds {
-        AudioEnds { source, capture: Pacing::Clock, sink, playback: Pacing::Clock }
+        AudioEnds {
+            source,
+            capture: Pacing::Clock,
+            sink,
+            playback: Pacing::Clock,
+            processing: ProcessingConfig::OFF,
+        }
     }
 }
 
@@ -160,9 +172,9 @@ impl VoiceCall {
             tokio::spawn(send_task(link_tx, outbox_rx, counters.clone())),
             tokio::spawn(receive_task(link_rx, inbox_tx, counters.clone())),
         ];
-        let AudioEnds { source, capture, sink, playback } = ends;
-        let (processing, far_end) = if config.processing.any() {
-            let (processing, tap) = CaptureProcessing::new(config.processing);
+        let AudioEnds { source, capture, sink, playback, processing } = ends;
+        let (processing, far_end) = if processing.any() {
+            let (processing, tap) = CaptureProcessing::new(processing);
             (Some(processing), tap)
         } else {
             (None, None)

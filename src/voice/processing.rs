@@ -29,9 +29,10 @@ const CHUNK_SAMPLES: usize = FRAME_SAMPLES / 2;
 /// Played frames waiting for the capture side: 25 are half a second.
 const FAR_END_FRAMES: usize = 25;
 
-/// Which stages clean the microphone. The default has all three on (a
-/// laptop's speaker leaks into its microphone); each can be turned off
-/// (a headset needs no echo canceller, a studio microphone no gain control).
+/// Which stages clean the microphone ([`super::AudioEnds::processing`]).
+/// The default has all three on (a laptop's speaker leaks into its
+/// microphone); each can be turned off (a headset needs no echo
+/// canceller, a studio microphone no gain control).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessingConfig {
     /// Removes the far end's voice that the speaker plays into the microphone.
@@ -74,6 +75,34 @@ impl ProcessingConfig {
             }),
             ..Config::default()
         }
+    }
+}
+
+/// A processing setting that is not `on`, `off` or a list of stages.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audio processing {0:?}: expected on, off, or stages from aec, ns, agc joined by commas")]
+pub struct ProcessingParseError(String);
+
+impl std::str::FromStr for ProcessingConfig {
+    type Err = ProcessingParseError;
+
+    /// `on` (all three), `off`, or the stages to run, e.g. `aec,ns`.
+    fn from_str(text: &str) -> Result<ProcessingConfig, ProcessingParseError> {
+        match text.trim() {
+            "on" => return Ok(ProcessingConfig::default()),
+            "off" => return Ok(ProcessingConfig::OFF),
+            _ => {}
+        }
+        let mut config = ProcessingConfig::OFF;
+        for stage in text.split(',').map(str::trim) {
+            match stage {
+                "aec" => config.echo_cancellation = true,
+                "ns" => config.noise_suppression = true,
+                "agc" => config.gain_control = true,
+                _ => return Err(ProcessingParseError(text.to_owned())),
+            }
+        }
+        Ok(config)
     }
 }
 

@@ -7,13 +7,16 @@
 //! same audio (a ratio, so a loaded machine still gives a figure). The
 //! unit tests of the stage ([`super::processing`]) use the same scenes; the
 //! figures of docs/media.md ("Echo, noise and gain") come from
-//! `cargo test --release --lib voice::processing_rig -- --ignored --nocapture`.
+//! `cargo test --no-default-features --lib voice::processing_rig -- --ignored --nocapture`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use super::audio::AudioSink;
+use super::audio::wav::WavSink;
 use super::codec::{DEFAULT_BITRATE, FRAME_SAMPLES, Frame, SAMPLE_RATE, VoiceEncoder};
 use super::pipeline_tests::{SPEECH, delay_samples, load, pesq_wb};
 use super::processing::echo_path::EchoPath;
@@ -39,8 +42,14 @@ pub(crate) struct Scene {
 }
 
 /// Echo only: the far end talks, the near end is silent, a -18 dB room.
-pub(crate) const ECHO_ONLY: Scene =
-    Scene { seconds: 16, far_talks: true, near_from: None, noise_dbfs: None, delay_ms: 50.0, coupling_db: -18.0 };
+pub(crate) const ECHO_ONLY: Scene = Scene {
+    seconds: 16,
+    far_talks: true,
+    near_from: None,
+    noise_dbfs: None,
+    delay_ms: 50.0,
+    coupling_db: -18.0,
+};
 
 /// The signals of a run, 48 kHz.
 pub(crate) struct Run {
@@ -95,7 +104,8 @@ pub(crate) fn run(scene: Scene, cleaner: &mut dyn Cleaner) -> Run {
     let mut path = EchoPath::new(scene.delay_ms, scene.coupling_db);
     let mut rng = StdRng::seed_from_u64(7);
     let noise_amplitude = scene.noise_dbfs.map_or(0.0, |db| 32768.0 * 10f32.powf(db / 20.0) * 3f32.sqrt());
-    let (mut mic, mut out, mut cpu) = (Vec::with_capacity(samples), Vec::with_capacity(samples), Duration::ZERO);
+    let (mut mic, mut out, mut cpu) =
+        (Vec::with_capacity(samples), Vec::with_capacity(samples), Duration::ZERO);
     for (played, spoken) in far.chunks_exact(FRAME_SAMPLES).zip(near.chunks_exact(FRAME_SAMPLES)) {
         let played: &Frame = played.try_into().unwrap();
         let echo = path.echo(played);
@@ -125,7 +135,8 @@ fn frame_dbfs(frame: &[i16]) -> f64 {
 /// `quiet` (the near end) has none.
 pub(crate) fn ratio_db(reference: &[i16], heard: &[i16], quiet: &[i16], from_s: usize) -> f64 {
     let (mut r, mut h) = (0.0, 0.0);
-    let frames = reference.chunks(FRAME_SAMPLES).zip(heard.chunks(FRAME_SAMPLES)).zip(quiet.chunks(FRAME_SAMPLES));
+    let frames =
+        reference.chunks(FRAME_SAMPLES).zip(heard.chunks(FRAME_SAMPLES)).zip(quiet.chunks(FRAME_SAMPLES));
     for ((reference, heard), quiet) in frames.skip(from_s * FPS) {
         if frame_dbfs(reference) > -45.0 && frame_dbfs(quiet) < -60.0 {
             r += reference.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
@@ -142,7 +153,8 @@ pub(crate) fn ratio_db(reference: &[i16], heard: &[i16], quiet: &[i16], from_s: 
 pub(crate) fn pause_dbfs(speech: &[i16], signal: &[i16], from_s: usize) -> f64 {
     let (mut energy, mut n) = (0.0, 0usize);
     let quiet: Vec<bool> = speech.chunks(FRAME_SAMPLES).map(|s| frame_dbfs(s) < -60.0).collect();
-    let frames = speech.chunks(FRAME_SAMPLES).zip(signal.chunks(FRAME_SAMPLES)).enumerate().skip(from_s * FPS);
+    let frames =
+        speech.chunks(FRAME_SAMPLES).zip(signal.chunks(FRAME_SAMPLES)).enumerate().skip(from_s * FPS);
     for (i, (_, x)) in frames {
         if quiet[i.saturating_sub(3)..(i + 4).min(quiet.len())].iter().all(|&q| q) {
             energy += x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
@@ -217,52 +229,116 @@ impl Cleaner for OpusReference {
     }
 }
 
-/// Builds each candidate fresh for a run.
-fn candidates() -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn Cleaner>>)> {
-    let sonora = |config: ProcessingConfig| -> Box<dyn Fn() -> Box<dyn Cleaner>> {
-        Box::new(move || Box::new(AudioProcessor::new(config)))
-    };
-    let off = ProcessingConfig::OFF;
-    vec![
-        ("none", Box::new(|| Box::new(Untouched))),
-        ("sonora AEC3+NS+AGC2", sonora(ProcessingConfig::default())),
-        ("sonora AEC3", sonora(ProcessingConfig { echo_cancellation: true, ..off })),
-        ("sonora NS", sonora(ProcessingConfig { noise_suppression: true, ..off })),
-        ("sonora AGC2", sonora(ProcessingConfig { gain_control: true, ..off })),
-        ("nnnoiseless", Box::new(|| Box::new(RnNoise { state: nnnoiseless::DenoiseState::new() }))),
-    ]
+/// What another program made of a scene's microphone (see
+/// [`echo_noise_and_gain_figures`]): replays it as the cleaned frames.
+struct Recorded {
+    out: Vec<i16>,
+    position: usize,
 }
 
+impl Cleaner for Recorded {
+    fn played(&mut self, _: &Frame) {}
+    fn clean(&mut self, frame: &mut Frame) {
+        let end = (self.position + FRAME_SAMPLES).min(self.out.len());
+        frame.fill(0);
+        frame[..end - self.position].copy_from_slice(&self.out[self.position..end]);
+        self.position = end;
+    }
+}
+
+/// Makes a candidate's cleaner fresh for a run of the named scene.
+type Make = Box<dyn Fn(&str) -> Box<dyn Cleaner>>;
+
+/// Builds each candidate fresh for a run; with `VOICE_RIG_DIR`, also the
+/// outputs other programs wrote there (`<scene>-out-<name>.wav`).
+fn candidates(dir: Option<&Path>) -> Vec<(String, Make)> {
+    let sonora =
+        |config: ProcessingConfig| -> Make { Box::new(move |_| Box::new(AudioProcessor::new(config))) };
+    let off = ProcessingConfig::OFF;
+    let mut all: Vec<(String, Make)> = vec![
+        ("none".into(), Box::new(|_| Box::new(Untouched))),
+        ("sonora AEC3+NS+AGC2".into(), sonora(ProcessingConfig::default())),
+        ("sonora AEC3".into(), sonora(ProcessingConfig { echo_cancellation: true, ..off })),
+        ("sonora NS".into(), sonora(ProcessingConfig { noise_suppression: true, ..off })),
+        ("sonora AGC2".into(), sonora(ProcessingConfig { gain_control: true, ..off })),
+        ("nnnoiseless".into(), Box::new(|_| Box::new(RnNoise { state: nnnoiseless::DenoiseState::new() }))),
+    ];
+    let Some(dir) = dir else { return all };
+    let outputs =
+        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or(Vec::new());
+    let mut names: Vec<String> = outputs
+        .iter()
+        .filter_map(|n| n.to_str()?.strip_prefix("echo-out-")?.strip_suffix(".wav").map(str::to_owned))
+        .collect();
+    names.sort();
+    for name in names {
+        let dir = dir.to_path_buf();
+        let label = name.clone();
+        all.push((
+            name,
+            Box::new(move |scene| {
+                let path = dir.join(format!("{scene}-out-{label}.wav"));
+                Box::new(Recorded { out: load(path.to_str().unwrap()), position: 0 })
+            }),
+        ));
+    }
+    all
+}
+
+/// Writes a scene's far end and microphone for other programs to clean.
+fn dump(dir: &Path, scene: &str, run: &Run) {
+    for (what, samples) in [("far", &run.far), ("mic", &run.mic)] {
+        let mut sink = WavSink::create(&dir.join(format!("{scene}-{what}.wav"))).unwrap();
+        for frame in samples.chunks_exact(FRAME_SAMPLES) {
+            sink.write_frame(frame.try_into().unwrap()).unwrap();
+        }
+    }
+}
+
+/// The figures of docs/media.md. With `VOICE_RIG_DIR=<dir>` it also writes
+/// each scene's far end and microphone there (`<scene>-far.wav`,
+/// `<scene>-mic.wav`; scenes `echo`, `talk`, `alone`, `noisy`) and scores
+/// what another program made of them (`<scene>-out-<name>.wav`, with its
+/// CPU time for the echo scene in `echo-cpu-<name>.txt`, nanoseconds).
 #[test]
 #[ignore = "a measurement rig: run it in release"]
 fn echo_noise_and_gain_figures() {
+    let dir = std::env::var_os("VOICE_RIG_DIR").map(std::path::PathBuf::from);
     let double_talk = Scene { near_from: Some(6), ..ECHO_ONLY };
     let near_alone = Scene { far_talks: false, near_from: Some(0), ..ECHO_ONLY };
     let noisy = Scene { far_talks: false, near_from: Some(2), noise_dbfs: Some(-50.0), ..ECHO_ONLY };
     let mut reference = OpusReference { encoder: VoiceEncoder::new(DEFAULT_BITRATE).unwrap() };
-    for (name, make) in candidates() {
-        let echo = run(ECHO_ONLY, make().as_mut());
+    for (name, make) in candidates(dir.as_deref()) {
+        let echo = run(ECHO_ONLY, make("echo").as_mut());
         let over_call = ratio_db(&echo.far, &echo.out, &echo.near, 0);
         let converged = ratio_db(&echo.far, &echo.out, &echo.near, 8);
         let erle = -ratio_db(&echo.mic, &echo.out, &echo.near, 8);
         // Opus over the same 16 s, right after: the machine's load alike.
         let opus = run(ECHO_ONLY, &mut reference).cpu;
-        let cpu_ratio = echo.cpu.as_secs_f64() / opus.as_secs_f64().max(1e-9);
-        let talk = run(double_talk, make().as_mut());
+        let external =
+            dir.as_ref().and_then(|d| std::fs::read_to_string(d.join(format!("echo-cpu-{name}.txt"))).ok());
+        let cpu = external.and_then(|ns| ns.trim().parse().ok()).map_or(echo.cpu, Duration::from_nanos);
+        let cpu_ratio = cpu.as_secs_f64() / opus.as_secs_f64().max(1e-9);
+        let talk = run(double_talk, make("talk").as_mut());
         let (talk_pesq, _) = near_pesq(&talk.near, &talk.out, 6);
         let (talk_raw, _) = near_pesq(&talk.near, &talk.mic, 6);
         let talk_level = speech_level_db(&talk.near, &talk.out, 6);
-        let alone = run(near_alone, make().as_mut());
+        let alone = run(near_alone, make("alone").as_mut());
         let (alone_pesq, lag) = near_pesq(&alone.near, &alone.out, 0);
-        let noise = run(noisy, make().as_mut());
+        let noise = run(noisy, make("noisy").as_mut());
         let (noisy_pesq, _) = near_pesq(&noise.near, &noise.out, 2);
         let (noisy_raw, _) = near_pesq(&noise.near, &noise.mic, 2);
         let noise_left = pause_dbfs(&noise.near, &noise.out, 4) - pause_dbfs(&noise.near, &noise.mic, 4);
+        if let (Some(dir), "none") = (&dir, name.as_str()) {
+            for (scene, run) in [("echo", &echo), ("talk", &talk), ("alone", &alone), ("noisy", &noise)] {
+                dump(dir, scene, run);
+            }
+        }
         eprintln!(
             "{name}: echo {over_call:.1} dB over the call, {converged:.1} dB converged (ERLE {erle:.1} dB); \
-             double talk PESQ-WB {talk_pesq:.2} (mic {talk_raw:.2}), near end's level {talk_level:+.1} dB; near alone {alone_pesq:.2}, delay {:.2} ms; \
-             noise -50 dBFS: PESQ-WB {noisy_pesq:.2} (mic {noisy_raw:.2}), noise in pauses {noise_left:+.1} dB; \
-             CPU {cpu_ratio:.2}x Opus encoding",
+             double talk PESQ-WB {talk_pesq:.2} (mic {talk_raw:.2}), near end's level {talk_level:+.1} dB; \
+             near alone {alone_pesq:.2}, delay {:.2} ms; noise -50 dBFS: PESQ-WB {noisy_pesq:.2} (mic \
+             {noisy_raw:.2}), noise in pauses {noise_left:+.1} dB; CPU {cpu_ratio:.2}x Opus encoding",
             lag as f64 / 48.0
         );
     }

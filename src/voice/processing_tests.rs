@@ -4,7 +4,9 @@
 //! from the figures the rig measures (docs/media.md), so they cannot flake.
 
 use super::super::codec::{FRAME_SAMPLES, Frame};
-use super::super::processing_rig::{ECHO_ONLY, Scene, Untouched, near_pesq, pause_dbfs, ratio_db, run, speech_level_db};
+use super::super::processing_rig::{
+    ECHO_ONLY, Scene, Untouched, near_pesq, pause_dbfs, ratio_db, run, speech_level_db,
+};
 use super::*;
 
 #[test]
@@ -88,4 +90,19 @@ fn the_far_end_channel_drops_when_full_and_feeds_the_canceller() {
     // A call that ended: the tap ignores frames.
     drop(processing);
     tap.played(&played);
+}
+
+#[test]
+fn a_setting_names_all_stages_none_or_some_and_nothing_else() {
+    let off = ProcessingConfig::OFF;
+    assert_eq!("on".parse(), Ok(ProcessingConfig::default()));
+    assert_eq!("off".parse(), Ok(off));
+    assert_eq!(
+        "aec,ns".parse(),
+        Ok(ProcessingConfig { echo_cancellation: true, noise_suppression: true, ..off })
+    );
+    assert_eq!("agc".parse(), Ok(ProcessingConfig { gain_control: true, ..off }));
+    for bad in ["", "yes", "aec,,ns", "aec;ns", "AEC"] {
+        assert!(bad.parse::<ProcessingConfig>().is_err(), "{bad:?}");
+    }
 }

@@ -24,7 +24,6 @@ use std::time::Instant;
 use super::codec::{CodecError, DEFAULT_BITRATE, Frame};
 use super::crypto::{CallKeys, OpenError};
 use super::level::Level;
-use super::processing::ProcessingConfig;
 
 /// Settings of a voice session.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,17 +38,11 @@ pub struct VoiceConfig {
     /// from the voice. Above 0 a call starts protected (FEC, and from 2 %
     /// the top bit rate) and relaxes once the path proves clean.
     pub startup_loss_pct: f32,
-    /// Echo cancellation, noise suppression and gain control of the
-    /// microphone before Opus, each on by default; a [`VoiceCall`] runs
-    /// them (the session itself is fed frames already cleaned).
-    ///
-    /// [`VoiceCall`]: super::VoiceCall
-    pub processing: ProcessingConfig,
 }
 
 impl Default for VoiceConfig {
     fn default() -> Self {
-        VoiceConfig { bitrate: DEFAULT_BITRATE, startup_loss_pct: 0.0, processing: ProcessingConfig::default() }
+        VoiceConfig { bitrate: DEFAULT_BITRATE, startup_loss_pct: 0.0 }
     }
 }
 

@@ -39,8 +39,10 @@ impl EchoPath {
         let per_ms = SAMPLE_RATE as f32 / 1000.0;
         let energy: f32 = REFLECTIONS.iter().map(|(_, g)| g * g).sum();
         let scale = 10f32.powf(coupling_db / 20.0) / energy.sqrt();
-        let taps: Vec<(usize, f32)> =
-            REFLECTIONS.iter().map(|&(extra, g)| (((delay_ms + extra) * per_ms) as usize, g * scale)).collect();
+        let taps: Vec<(usize, f32)> = REFLECTIONS
+            .iter()
+            .map(|&(extra, g)| (((delay_ms + extra) * per_ms) as usize, g * scale))
+            .collect();
         let longest = taps.iter().map(|&(d, _)| d).max().unwrap_or(0) + 1;
         let rate = SAMPLE_RATE as f32;
         let high = 1.0 / (1.0 + 2.0 * PI * SPEAKER_LOW_HZ / rate);
@@ -61,8 +63,11 @@ impl EchoPath {
         let len = self.history.len();
         for (out, &sample) in echo.iter_mut().zip(played) {
             self.history[self.position] = f32::from(sample);
-            let mut value: f32 =
-                self.taps.iter().map(|&(delay, gain)| gain * self.history[(self.position + len - delay) % len]).sum();
+            let mut value: f32 = self
+                .taps
+                .iter()
+                .map(|&(delay, gain)| gain * self.history[(self.position + len - delay) % len])
+                .sum();
             self.position = (self.position + 1) % len;
             let (previous_in, previous_out, a) = self.high_pass;
             let high = a * (previous_out + value - previous_in);
