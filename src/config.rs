@@ -1,7 +1,8 @@
 //! The desktop app's settings, in `config.json` (see [`crate::paths`]):
 //! the servers and identity the sign-in screen remembers, the sounds, do
-//! not disturb, call waiting, the contacts, and which media session an
-//! accepted call starts.
+//! not disturb, call waiting, the contacts, which media session an
+//! accepted call starts, and for built-in voice the devices and how the
+//! microphone is cleaned.
 //!
 //! Loading is tolerant, because a phone that will not start over a typo in
 //! a settings file is worse than one with a default setting:
@@ -71,6 +72,13 @@ pub struct AppConfig {
     pub audio_input: String,
     /// The speaker for built-in voice; empty is the system default.
     pub audio_output: String,
+    /// Built-in voice cancels the speaker's echo in the microphone; off
+    /// for a headset, whose microphone hears no speaker.
+    pub echo_cancellation: bool,
+    /// Built-in voice removes steady background noise from the microphone.
+    pub noise_suppression: bool,
+    /// Built-in voice brings the microphone to a steady level.
+    pub gain_control: bool,
 }
 
 impl Default for AppConfig {
@@ -89,6 +97,9 @@ impl Default for AppConfig {
             media: MediaConfig::Voice,
             audio_input: String::new(),
             audio_output: String::new(),
+            echo_cancellation: true,
+            noise_suppression: true,
+            gain_control: true,
         }
     }
 }
@@ -230,6 +241,15 @@ pub enum FieldProblem {
 }
 
 impl AppConfig {
+    /// How built-in voice cleans the microphone, as these settings say.
+    pub fn processing(&self) -> crate::voice::ProcessingConfig {
+        crate::voice::ProcessingConfig {
+            echo_cancellation: self.echo_cancellation,
+            noise_suppression: self.noise_suppression,
+            gain_control: self.gain_control,
+        }
+    }
+
     /// The volume as a rodio factor, 0.0 to 1.0.
     pub fn volume_factor(&self) -> f32 {
         f32::from(self.volume.min(100)) / 100.0
@@ -308,6 +328,9 @@ impl AppConfig {
             "media" => self.media = field(value)?,
             "audio_input" => self.audio_input = field(value)?,
             "audio_output" => self.audio_output = field(value)?,
+            "echo_cancellation" => self.echo_cancellation = field(value)?,
+            "noise_suppression" => self.noise_suppression = field(value)?,
+            "gain_control" => self.gain_control = field(value)?,
             _ => return Err(None),
         }
         Ok(())

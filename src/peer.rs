@@ -25,6 +25,7 @@ pub mod output;
 pub mod script;
 pub mod voice;
 
+use crate::voice::ProcessingConfig;
 use output::{Output, event_line, failure, sdk_failure, success};
 use script::Command;
 use voice::{PeerVoice, VoiceFiles};
@@ -90,6 +91,12 @@ pub struct PeerArgs {
     /// WAV file (48 kHz mono 16-bit), from accept to hang-up.
     #[arg(long, value_name = "FILE.wav")]
     pub audio_out: Option<PathBuf>,
+    /// Built-in voice: clean the input file as the app cleans its
+    /// microphone before Opus: `on` (echo cancellation, noise suppression
+    /// and gain control), `off`, or stages joined by commas (`aec,ns,agc`).
+    /// The canceller's reference is what the peer plays into --audio-out.
+    #[arg(long, value_name = "on|off|aec,ns,agc", default_value = "off")]
+    pub audio_processing: ProcessingConfig,
 }
 
 /// Runs the peer; `Err` (exit status 1) when any command or `wait` failed.
@@ -132,7 +139,11 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
             }
         };
         let voice = (args.audio_in.is_some() || args.audio_out.is_some()).then(|| {
-            let files = VoiceFiles { audio_in: args.audio_in.clone(), audio_out: args.audio_out.clone() };
+            let files = VoiceFiles {
+                audio_in: args.audio_in.clone(),
+                audio_out: args.audio_out.clone(),
+                processing: args.audio_processing,
+            };
             Arc::new(PeerVoice::new(files, args.server.clone()))
         });
         let answering = Answering {

@@ -16,11 +16,15 @@ pub mod crypto;
 pub mod jitter;
 pub mod level;
 pub mod packet;
+pub mod processing;
 pub mod report;
 pub mod session;
 
 #[cfg(test)]
 mod pipeline_tests;
+#[cfg(test)]
+mod processing_rig;
 
 pub use call::{AudioEnds, CallLink, CallStats, Pacing, VoiceCall};
+pub use processing::ProcessingConfig;
 pub use session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};

@@ -33,3 +33,5 @@ mod tokens;
 mod voice;
 #[path = "sdk/voice_driver.rs"]
 mod voice_driver;
+#[path = "sdk/voice_processing.rs"]
+mod voice_processing;

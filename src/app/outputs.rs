@@ -128,6 +128,7 @@ fn hook_for(
             starter: voice.clone(),
             input: DeviceChoice::from_setting(&config.audio_input),
             output: DeviceChoice::from_setting(&config.audio_output),
+            processing: config.processing(),
         }),
         other => media::hook_for(other),
     }

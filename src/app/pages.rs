@@ -181,7 +181,8 @@ impl App {
         let identity =
             |c: &AppConfig| (c.servers.clone(), c.peer_id.clone(), c.token.clone(), c.device.clone());
         let identity_changed = identity(&config) != identity(&self.config);
-        let media = |c: &AppConfig| (c.media.clone(), c.audio_input.clone(), c.audio_output.clone());
+        let media =
+            |c: &AppConfig| (c.media.clone(), c.audio_input.clone(), c.audio_output.clone(), c.processing());
         if media(&config) != media(&self.config) {
             self.outputs.media_config_changed(&config);
         }

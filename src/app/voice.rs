@@ -14,7 +14,7 @@ use super::audio::AudioDevices;
 use crate::media::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus, VoiceView};
 use crate::voice::audio::device::DeviceChoice;
 use crate::voice::audio::{AudioSink, AudioSource, Discard, Silence};
-use crate::voice::{AudioEnds, Pacing, VoiceControl};
+use crate::voice::{AudioEnds, Pacing, ProcessingConfig, VoiceControl};
 use std::sync::Arc;
 
 /// A call's running voice, as the driver gives it.
@@ -47,6 +47,8 @@ pub struct VoiceMedia {
     pub input: DeviceChoice,
     /// The settings' speaker.
     pub output: DeviceChoice,
+    /// The settings' echo cancellation, noise suppression, gain control.
+    pub processing: ProcessingConfig,
 }
 
 impl MediaHook for VoiceMedia {
@@ -75,6 +77,7 @@ impl MediaHook for VoiceMedia {
             capture: pacing(no_microphone.is_none()),
             sink,
             playback: pacing(no_speaker.is_none()),
+            processing: self.processing,
         };
         let line = self.starter.start(call, ends)?;
         // Logged so a script (scripts/two-app-voice-check.sh) can check both

@@ -13,7 +13,7 @@ use crate::sdk::{self, Client, Event, LocalInvitation, MediaKey, RemoteInvitatio
 use crate::voice::audio::wav::{WavSink, WavSource};
 use crate::voice::audio::{AudioError, AudioSink, AudioSource, Discard, Silence};
 use crate::voice::crypto::{CallKeys, LocalKey, Role};
-use crate::voice::{AudioEnds, CallLink, VoiceCall, VoiceConfig};
+use crate::voice::{AudioEnds, CallLink, ProcessingConfig, VoiceCall, VoiceConfig};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,12 +23,14 @@ use std::sync::Mutex;
 type Audio = (Box<dyn AudioSource>, Box<dyn AudioSink>);
 
 /// Where the voice comes from and goes to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct VoiceFiles {
     /// Sent as the microphone; silence when absent.
     pub audio_in: Option<PathBuf>,
     /// What the peer hears; discarded when absent.
     pub audio_out: Option<PathBuf>,
+    /// How the input is cleaned before Opus (`--audio-processing`).
+    pub processing: ProcessingConfig,
 }
 
 /// The voice of every call of one peer.
@@ -105,7 +107,8 @@ impl PeerVoice {
             Err(e) => return failed(e.to_string()),
         };
         let link = CallLink { media, server_url: self.server_url.clone(), options: LinkOptions::default() };
-        match VoiceCall::start(keys, &link, VoiceConfig::default(), AudioEnds::clocked(source, sink)).await {
+        let ends = AudioEnds { processing: self.files.processing, ..AudioEnds::clocked(source, sink) };
+        match VoiceCall::start(keys, &link, VoiceConfig::default(), ends).await {
             Ok(call) => {
                 let line = voice_line(
                     "started",

@@ -15,7 +15,11 @@
 //! that fails is replaced by silence or a discard, and the call goes on;
 //! [`VoiceCall::stop`] returns what they met. The queues are bounded and never waited on from
 //! the audio side (a full queue drops the packet, as the network would),
-//! and nothing on the audio path takes a lock. The app, the headless peer
+//! and nothing on the audio path takes a lock. With
+//! [`AudioEnds::processing`] on, the capture thread cleans each frame
+//! before Opus ([`CaptureProcessing`]), with the frames the playback
+//! thread played as the echo canceller's reference (a bounded channel of
+//! frames, [`FarEndTap`]). The app, the headless peer
 //! and the demo `echo` all start calls here.
 
 use std::sync::Arc;
@@ -28,6 +32,7 @@ use tokio::sync::mpsc;
 use super::audio::{AudioError, AudioSink, AudioSource, Discard, Silence};
 use super::codec::{FRAME_SAMPLES, Frame};
 use super::crypto::CallKeys;
+use super::processing::{CaptureProcessing, FarEndTap, ProcessingConfig};
 use super::session::{Quality, VoiceConfig, VoiceControl, VoiceReceiver, VoiceSender, VoiceSession};
 use crate::protocol::MediaInfo;
 use crate::relay_link::{LinkOptions, RelayLink, RelayLinkError, RelayReceiver, RelaySender, Transport};
@@ -59,12 +64,24 @@ pub struct AudioEnds {
     pub sink: Box<dyn AudioSink>,
     /// Who keeps time for the playback thread.
     pub playback: Pacing,
+    /// How the microphone is cleaned before Opus: echo cancellation (the
+    /// frames played into `sink` are its reference), noise suppression,
+    /// gain control. A property of the ends: a speaker and a microphone in
+    /// one room need it; files, tones and silence do not.
+    pub processing: ProcessingConfig,
 }
 
 impl AudioEnds {
-    /// Both ends paced by the 20 ms clock: files, tones, silence.
+    /// Both ends paced by the 20 ms clock: files, tones, silence; no
+    /// processing (set [`AudioEnds::processing`] to clean a file as a microphone).
     pub fn clocked(source: Box<dyn AudioSource>, sink: Box<dyn AudioSink>) -> AudioEnds {
-        AudioEnds { source, capture: Pacing::Clock, sink, playback: Pacing::Clock }
+        AudioEnds {
+            source,
+            capture: Pacing::Clock,
+            sink,
+            playback: Pacing::Clock,
+            processing: ProcessingConfig::OFF,
+        }
     }
 }
 
@@ -155,16 +172,23 @@ impl VoiceCall {
             tokio::spawn(send_task(link_tx, outbox_rx, counters.clone())),
             tokio::spawn(receive_task(link_rx, inbox_tx, counters.clone())),
         ];
-        let AudioEnds { source, capture, sink, playback } = ends;
+        let AudioEnds { source, capture, sink, playback, processing } = ends;
+        let (processing, far_end) = if processing.any() {
+            let (processing, tap) = CaptureProcessing::new(processing);
+            (Some(processing), tap)
+        } else {
+            (None, None)
+        };
         let capture = Capture {
             source,
+            processing,
             sender,
             outbox,
             pacing: capture,
             stop: stop.clone(),
             counters: counters.clone(),
         };
-        let playback = Playback { sink, receiver, inbox, pacing: playback, stop: stop.clone() };
+        let playback = Playback { sink, far_end, receiver, inbox, pacing: playback, stop: stop.clone() };
         let threads = vec![
             std::thread::Builder::new()
                 .name("voice-capture".into())
@@ -275,6 +299,8 @@ impl AudioTrouble {
 /// The capture thread's state.
 struct Capture {
     source: Box<dyn AudioSource>,
+    /// Echo cancellation, noise suppression, gain control; `None` when all are off.
+    processing: Option<CaptureProcessing>,
     sender: VoiceSender,
     outbox: mpsc::Sender<Vec<u8>>,
     pacing: Pacing,
@@ -307,6 +333,9 @@ impl Capture {
                     }
                 }
             }
+            if let Some(processing) = &mut self.processing {
+                processing.process(&mut frame);
+            }
             if let Err(e) = self.sender.on_captured_frame(&frame, Instant::now()) {
                 tracing::warn!("voice: encoding failed: {e}");
             }
@@ -323,6 +352,8 @@ impl Capture {
 /// The playback thread's state.
 struct Playback {
     sink: Box<dyn AudioSink>,
+    /// Where each played frame goes for the echo canceller, when it runs.
+    far_end: Option<FarEndTap>,
     receiver: VoiceReceiver,
     /// Packets with the instant they arrived.
     inbox: mpsc::Receiver<(Instant, Vec<u8>)>,
@@ -343,6 +374,9 @@ impl Playback {
                 let _ = self.receiver.on_packet(&packet, arrived);
             }
             let frame = self.receiver.next_playback_frame(Instant::now());
+            if let Some(far_end) = &self.far_end {
+                far_end.played(&frame);
+            }
             match self.sink.write_frame(&frame) {
                 Ok(()) => trouble.ok(),
                 // A stall (its queue full for a second) loses the frame and

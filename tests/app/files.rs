@@ -48,6 +48,9 @@ fn config_round_trips_through_json() {
         media: MediaConfig::Command { program: "echo".into(), args: vec!["{channel}".into()] },
         audio_input: "Headset mic".into(),
         audio_output: String::new(),
+        echo_cancellation: false,
+        noise_suppression: true,
+        gain_control: false,
     };
     config.save(&paths).unwrap();
     assert_eq!(paths.config_file().file_name().unwrap(), "config.json");

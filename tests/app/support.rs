@@ -485,8 +485,16 @@ pub struct FakeDriver {
 
 impl VoiceStarter for FakeDriver {
     fn start(&self, call: &CallFacts, ends: AudioEnds) -> Result<Box<dyn VoiceLine>, MediaError> {
-        let AudioEnds { mut source, mut sink, .. } = ends;
         self.order.push(format!("voice start {}", call.call_id));
+        let p = ends.processing;
+        let on = |stage: bool, name: &str| if stage { format!(" {name}") } else { String::new() };
+        self.order.push(format!(
+            "voice processing{}{}{}",
+            on(p.echo_cancellation, "aec"),
+            on(p.noise_suppression, "ns"),
+            on(p.gain_control, "agc")
+        ));
+        let AudioEnds { mut source, mut sink, .. } = ends;
         let other = LocalKey::from_rng(&mut rand::rngs::StdRng::seed_from_u64(7));
         let ours = LocalKey::from_rng(&mut rand::rngs::StdRng::seed_from_u64(8));
         let keys = ours

@@ -195,6 +195,31 @@ fn settings_offer_the_devices_and_the_chosen_one_is_saved_and_used() {
 }
 
 #[test]
+fn voice_cleans_the_microphone_by_default_and_settings_turn_each_stage_off() {
+    let mut by_default = Harness::with_voice(FakeDevices::full());
+    by_default.accept_call_from_bob();
+    let order = by_default.order.items();
+    assert!(order.contains(&"voice processing aec ns agc".to_owned()), "{order:?}");
+    let mut h = Harness::with_voice(FakeDevices::full());
+    h.sign_in("alice");
+    h.send(Message::Go(Tab::Settings));
+    let Screen::Settings(form) = h.app.screen() else { panic!("settings") };
+    assert!(form.echo_cancellation && form.noise_suppression && form.gain_control, "on by default");
+    // The toggles' labels are drawn inside them (iced_test finds no text
+    // to check); their messages are what the form acts on.
+    h.send(Message::Settings(settings::Message::EchoCancellation(false)));
+    h.send(Message::Settings(settings::Message::GainControl(false)));
+    interact(&mut h, |ui| {
+        ui.click("Save").expect("a Save button");
+    });
+    let (saved, _) = AppConfig::load(&h.paths());
+    assert_eq!((saved.echo_cancellation, saved.noise_suppression, saved.gain_control), (false, true, false));
+    h.order.clear();
+    h.accept_call_from_bob();
+    assert!(h.order.items().contains(&"voice processing ns".to_owned()), "{:?}", h.order.items());
+}
+
+#[test]
 fn the_microphone_test_shows_the_level_and_stops_on_leaving_settings() {
     let mut h = Harness::with_voice(FakeDevices::full());
     h.sign_in("alice");

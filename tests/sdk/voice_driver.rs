@@ -202,6 +202,8 @@ async fn mouth_to_ear_through_real_devices() {
         capture: Pacing::Clock,
         sink: Box::new(speaker),
         playback: Pacing::Device,
+        // The devices' path as it measures it, uncleaned.
+        processing: softphone::voice::ProcessingConfig::OFF,
     };
     let bob = VoiceCall::start(call.bob_keys, &call.bob_link, config, bob_ends).await.unwrap();
     let alice_ends = AudioEnds {
@@ -209,6 +211,7 @@ async fn mouth_to_ear_through_real_devices() {
         capture: Pacing::Device,
         sink: Box::new(Discard),
         playback: Pacing::Clock,
+        processing: softphone::voice::ProcessingConfig::OFF,
     };
     let alice = VoiceCall::start(call.alice_keys, &call.alice_link, config, alice_ends).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -83,6 +83,10 @@ pub struct Settings {
     pub audio_input: String,
     /// The speaker: a device name, empty for the system default.
     pub audio_output: String,
+    /// Echo cancellation, noise suppression, gain control of the microphone.
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    pub gain_control: bool,
     /// What the sound card has, as listed when the screen opened.
     pub devices: DeviceList,
     /// Whether the microphone test runs (the app says so; the button reads Stop).
@@ -108,6 +112,9 @@ pub enum Message {
     MediaTemplate(String),
     AudioInput(DeviceOption),
     AudioOutput(DeviceOption),
+    EchoCancellation(bool),
+    NoiseSuppression(bool),
+    GainControl(bool),
     /// Starts (or stops) the microphone test on the chosen input.
     MicTest,
     Save,
@@ -152,6 +159,9 @@ impl Settings {
             previewing: false,
             audio_input: config.audio_input.clone(),
             audio_output: config.audio_output.clone(),
+            echo_cancellation: config.echo_cancellation,
+            noise_suppression: config.noise_suppression,
+            gain_control: config.gain_control,
             devices: DeviceList::default(),
             mic_testing: false,
         }
@@ -186,6 +196,9 @@ impl Settings {
                 }
             }
             Message::AudioOutput(DeviceOption(name)) => self.audio_output = name,
+            Message::EchoCancellation(on) => self.echo_cancellation = on,
+            Message::NoiseSuppression(on) => self.noise_suppression = on,
+            Message::GainControl(on) => self.gain_control = on,
             Message::MicTest if self.mic_testing => return Some(Event::StopMicTest),
             Message::MicTest => return Some(Event::MicTest(DeviceChoice::from_setting(&self.audio_input))),
             Message::Cancel => return Some(Event::Cancel),
@@ -264,6 +277,9 @@ impl Settings {
             media,
             audio_input: self.audio_input.clone(),
             audio_output: self.audio_output.clone(),
+            echo_cancellation: self.echo_cancellation,
+            noise_suppression: self.noise_suppression,
+            gain_control: self.gain_control,
         })
     }
 
@@ -400,6 +416,11 @@ impl Settings {
             ]
             .spacing(8)
             .align_y(iced::Center),
+            toggler(self.echo_cancellation)
+                .label("Echo cancellation: the other side does not hear itself")
+                .on_toggle(Message::EchoCancellation),
+            toggler(self.noise_suppression).label("Noise suppression").on_toggle(Message::NoiseSuppression),
+            toggler(self.gain_control).label("Automatic microphone level").on_toggle(Message::GainControl),
         ]
         .spacing(8);
         if self.devices.inputs.is_empty() {

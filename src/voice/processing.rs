@@ -1,0 +1,199 @@
+//! The microphone's cleaning before Opus: echo cancellation, noise
+//! suppression and gain control, sans-IO like the rest of `voice`.
+//!
+//! The stage is WebRTC's audio processing module (AEC3, NS, AGC2 with its
+//! limiter, and the high-pass filter AEC3 wants) in the pure-Rust port
+//! `sonora`; docs/media.md ("Echo, noise and gain") has the figures that
+//! chose it over the alternatives. The canceller's reference is the far
+//! end as played: the playback side hands each frame it wrote to the
+//! speaker to a [`FarEndTap`], a bounded lock-free channel, and the capture
+//! side drains it into the processor before it cleans each microphone
+//! frame ([`CaptureProcessing`]). Nobody waits: a full channel drops the
+//! frame (the capture side stalled for half a second), an empty one means
+//! nothing new was played. AEC3 finds the delay between the two itself
+//! (device buffers, the acoustic path, the threads' jitter).
+
+pub mod echo_path;
+
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+
+use sonora::config::{
+    AdaptiveDigital, EchoCanceller, GainController2, HighPassFilter, NoiseSuppression, NoiseSuppressionLevel,
+};
+use sonora::{AudioProcessing, Config, StreamConfig};
+
+use super::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
+
+/// The module's unit: 10 ms at 48 kHz; a 20 ms frame is two of them.
+const CHUNK_SAMPLES: usize = FRAME_SAMPLES / 2;
+/// Played frames waiting for the capture side: 25 are half a second.
+const FAR_END_FRAMES: usize = 25;
+
+/// Which stages clean the microphone ([`super::AudioEnds::processing`]).
+/// The default has all three on (a laptop's speaker leaks into its
+/// microphone); each can be turned off (a headset needs no echo
+/// canceller, a studio microphone no gain control).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessingConfig {
+    /// Removes the far end's voice that the speaker plays into the microphone.
+    pub echo_cancellation: bool,
+    /// Removes steady background noise (fans, hum, street).
+    pub noise_suppression: bool,
+    /// Brings the voice to a steady level, and limits peaks.
+    pub gain_control: bool,
+}
+
+impl Default for ProcessingConfig {
+    fn default() -> Self {
+        ProcessingConfig { echo_cancellation: true, noise_suppression: true, gain_control: true }
+    }
+}
+
+impl ProcessingConfig {
+    /// No processing: the microphone goes to Opus as captured.
+    pub const OFF: ProcessingConfig =
+        ProcessingConfig { echo_cancellation: false, noise_suppression: false, gain_control: false };
+
+    /// Whether any stage is on.
+    pub fn any(&self) -> bool {
+        self.echo_cancellation || self.noise_suppression || self.gain_control
+    }
+
+    /// The module's configuration for these stages.
+    fn module_config(&self) -> Config {
+        Config {
+            // AEC3 runs the filter anyway (`enforce_high_pass_filtering`);
+            // without it, the other stages still lose rumble and DC.
+            high_pass_filter: self.any().then(HighPassFilter::default),
+            echo_canceller: self.echo_cancellation.then(EchoCanceller::default),
+            noise_suppression: self
+                .noise_suppression
+                .then(|| NoiseSuppression { level: NoiseSuppressionLevel::Moderate, ..Default::default() }),
+            gain_controller2: self.gain_control.then(|| GainController2 {
+                adaptive_digital: Some(AdaptiveDigital::default()),
+                ..Default::default()
+            }),
+            ..Config::default()
+        }
+    }
+}
+
+/// A processing setting that is not `on`, `off` or a list of stages.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audio processing {0:?}: expected on, off, or stages from aec, ns, agc joined by commas")]
+pub struct ProcessingParseError(String);
+
+impl std::str::FromStr for ProcessingConfig {
+    type Err = ProcessingParseError;
+
+    /// `on` (all three), `off`, or the stages to run, e.g. `aec,ns`.
+    fn from_str(text: &str) -> Result<ProcessingConfig, ProcessingParseError> {
+        match text.trim() {
+            "on" => return Ok(ProcessingConfig::default()),
+            "off" => return Ok(ProcessingConfig::OFF),
+            _ => {}
+        }
+        let mut config = ProcessingConfig::OFF;
+        for stage in text.split(',').map(str::trim) {
+            match stage {
+                "aec" => config.echo_cancellation = true,
+                "ns" => config.noise_suppression = true,
+                "agc" => config.gain_control = true,
+                _ => return Err(ProcessingParseError(text.to_owned())),
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// The processing module, fed the far end as played and the microphone,
+/// 20 ms frames of 48 kHz mono.
+pub struct AudioProcessor {
+    module: AudioProcessing,
+    config: ProcessingConfig,
+}
+
+impl AudioProcessor {
+    pub fn new(config: ProcessingConfig) -> AudioProcessor {
+        let stream = StreamConfig::new(SAMPLE_RATE, 1);
+        let module = AudioProcessing::builder()
+            .config(config.module_config())
+            .capture_config(stream)
+            .render_config(stream)
+            .build();
+        AudioProcessor { module, config }
+    }
+
+    /// The stages this processor runs.
+    pub fn config(&self) -> ProcessingConfig {
+        self.config
+    }
+
+    /// Notes a frame the speaker played: the echo canceller's reference.
+    pub fn on_far_end_frame(&mut self, frame: &Frame) {
+        let mut unused = [0i16; CHUNK_SAMPLES];
+        for chunk in frame.chunks_exact(CHUNK_SAMPLES) {
+            // Fails only for formats other than the one it was built with.
+            let _ = self.module.process_render_i16(chunk, &mut unused);
+        }
+    }
+
+    /// Cleans a microphone frame in place.
+    pub fn process_captured_frame(&mut self, frame: &mut Frame) {
+        let mut cleaned = [0i16; CHUNK_SAMPLES];
+        for chunk in frame.chunks_exact_mut(CHUNK_SAMPLES) {
+            if self.module.process_capture_i16(chunk, &mut cleaned).is_ok() {
+                chunk.copy_from_slice(&cleaned);
+            }
+        }
+    }
+}
+
+/// The playback side's end of the far-end channel.
+#[derive(Debug, Clone)]
+pub struct FarEndTap {
+    frames: SyncSender<Frame>,
+}
+
+impl FarEndTap {
+    /// Hands a frame just written to the speaker to the capture side; never
+    /// waits (a full channel drops it, a finished call ignores it).
+    pub fn played(&self, frame: &Frame) {
+        match self.frames.try_send(*frame) {
+            Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+/// The capture side's stage: the processor and the far end's frames.
+pub struct CaptureProcessing {
+    processor: AudioProcessor,
+    far_end: Option<Receiver<Frame>>,
+}
+
+impl CaptureProcessing {
+    /// The stage, and the tap the playback side feeds when echo
+    /// cancellation is on (without it the far end is not needed).
+    pub fn new(config: ProcessingConfig) -> (CaptureProcessing, Option<FarEndTap>) {
+        let processor = AudioProcessor::new(config);
+        if !config.echo_cancellation {
+            return (CaptureProcessing { processor, far_end: None }, None);
+        }
+        let (frames, far_end) = sync_channel(FAR_END_FRAMES);
+        (CaptureProcessing { processor, far_end: Some(far_end) }, Some(FarEndTap { frames }))
+    }
+
+    /// Takes what was played since the last frame, then cleans `frame`.
+    pub fn process(&mut self, frame: &mut Frame) {
+        if let Some(far_end) = &self.far_end {
+            while let Ok(played) = far_end.try_recv() {
+                self.processor.on_far_end_frame(&played);
+            }
+        }
+        self.processor.process_captured_frame(frame);
+    }
+}
+
+#[cfg(test)]
+#[path = "processing_tests.rs"]
+mod tests;

@@ -1,0 +1,108 @@
+//! The processing stage on the rig's synthetic scenes (no sound card):
+//! the echo goes, the near end's speech stays, the noise goes, each stage
+//! turns off, and the far end's channel never blocks. The margins are far
+//! from the figures the rig measures (docs/media.md), so they cannot flake.
+
+use super::super::codec::{FRAME_SAMPLES, Frame};
+use super::super::processing_rig::{
+    ECHO_ONLY, Scene, Untouched, near_pesq, pause_dbfs, ratio_db, run, speech_level_db,
+};
+use super::*;
+
+#[test]
+fn the_echo_is_far_below_the_uncancelled_echo_once_converged() {
+    let untouched = run(ECHO_ONLY, &mut Untouched);
+    let cancelled = run(ECHO_ONLY, &mut AudioProcessor::new(ProcessingConfig::default()));
+    let before = ratio_db(&untouched.far, &untouched.out, &untouched.near, 8);
+    let after = ratio_db(&cancelled.far, &cancelled.out, &cancelled.near, 8);
+    eprintln!("echo once converged: {before:.1} dB unprocessed, {after:.1} dB cancelled");
+    assert!((-22.0..-14.0).contains(&before), "the room couples at about -18 dB: {before}");
+    assert!(after <= before - 30.0, "{after} dB left of {before} dB");
+}
+
+#[test]
+fn near_end_speech_passes_alone_and_while_the_far_end_talks() {
+    let alone = Scene { far_talks: false, near_from: Some(0), ..ECHO_ONLY };
+    let run_alone = run(alone, &mut AudioProcessor::new(ProcessingConfig::default()));
+    let (pesq_alone, lag) = near_pesq(&run_alone.near, &run_alone.out, 0);
+    let double_talk = Scene { near_from: Some(6), ..ECHO_ONLY };
+    let talk = run(double_talk, &mut AudioProcessor::new(ProcessingConfig::default()));
+    let (pesq_talk, _) = near_pesq(&talk.near, &talk.out, 6);
+    let (pesq_raw, _) = near_pesq(&talk.near, &talk.mic, 6);
+    let level = speech_level_db(&talk.near, &talk.out, 6);
+    eprintln!(
+        "near end: alone PESQ-WB {pesq_alone:.2} (lag {lag}); double talk {pesq_talk:.2}, unprocessed \
+         {pesq_raw:.2}, its level {level:+.1} dB"
+    );
+    assert!(pesq_alone >= 3.8, "near end alone: {pesq_alone}");
+    // AEC3 suppresses some of the near end while both talk (the rig
+    // measures PESQ-WB 1.3 against 1.9 unprocessed), but its speech passes.
+    assert!(level >= -10.0, "the near end's speech is suppressed in double talk: {level} dB");
+    assert!(pesq_talk >= 1.1, "double talk: {pesq_talk}");
+}
+
+#[test]
+fn noise_in_the_pauses_is_suppressed_and_only_with_noise_suppression_on() {
+    let noisy = Scene { far_talks: false, near_from: Some(2), noise_dbfs: Some(-50.0), ..ECHO_ONLY };
+    let without_ns = ProcessingConfig { noise_suppression: false, ..ProcessingConfig::default() };
+    let left = |config: ProcessingConfig| {
+        let r = run(noisy, &mut AudioProcessor::new(config));
+        pause_dbfs(&r.near, &r.out, 4) - pause_dbfs(&r.near, &r.mic, 4)
+    };
+    let (suppressed, kept) = (left(ProcessingConfig::default()), left(without_ns));
+    // Gain control raises speech and noise alike; compare against it.
+    eprintln!("noise in the pauses: {suppressed:+.1} dB with NS, {kept:+.1} dB without");
+    assert!(suppressed <= kept - 6.0, "{suppressed} dB with NS, {kept} dB without");
+}
+
+#[test]
+fn with_echo_cancellation_off_the_echo_stays() {
+    let config = ProcessingConfig { echo_cancellation: false, ..ProcessingConfig::default() };
+    let (processing, tap) = CaptureProcessing::new(config);
+    assert!(tap.is_none(), "no far end is needed without the canceller");
+    drop(processing);
+    let echo = run(ECHO_ONLY, &mut AudioProcessor::new(config));
+    let untouched = run(ECHO_ONLY, &mut Untouched);
+    let (with, without) = (
+        ratio_db(&echo.far, &echo.out, &echo.near, 8),
+        ratio_db(&untouched.far, &untouched.out, &untouched.near, 8),
+    );
+    eprintln!("echo with the canceller off: {with:.1} dB, unprocessed {without:.1} dB");
+    assert!(with > without - 10.0, "{with} dB against {without} dB");
+    assert!(!ProcessingConfig::OFF.any() && ProcessingConfig::default().any());
+}
+
+#[test]
+fn the_far_end_channel_drops_when_full_and_feeds_the_canceller() {
+    let (mut processing, tap) = CaptureProcessing::new(ProcessingConfig::default());
+    let tap = tap.expect("echo cancellation needs the far end");
+    let played: Frame = [1000; FRAME_SAMPLES];
+    // Far more than it holds: never waits.
+    for _ in 0..FAR_END_FRAMES * 4 {
+        tap.played(&played);
+    }
+    let far_end = processing.far_end.as_ref().unwrap();
+    assert_eq!(far_end.try_iter().count(), FAR_END_FRAMES);
+    tap.played(&played);
+    let mut frame: Frame = [0; FRAME_SAMPLES];
+    processing.process(&mut frame);
+    assert_eq!(processing.far_end.as_ref().unwrap().try_recv().ok(), None, "drained into the canceller");
+    // A call that ended: the tap ignores frames.
+    drop(processing);
+    tap.played(&played);
+}
+
+#[test]
+fn a_setting_names_all_stages_none_or_some_and_nothing_else() {
+    let off = ProcessingConfig::OFF;
+    assert_eq!("on".parse(), Ok(ProcessingConfig::default()));
+    assert_eq!("off".parse(), Ok(off));
+    assert_eq!(
+        "aec,ns".parse(),
+        Ok(ProcessingConfig { echo_cancellation: true, noise_suppression: true, ..off })
+    );
+    assert_eq!("agc".parse(), Ok(ProcessingConfig { gain_control: true, ..off }));
+    for bad in ["", "yes", "aec,,ns", "aec;ns", "AEC"] {
+        assert!(bad.parse::<ProcessingConfig>().is_err(), "{bad:?}");
+    }
+}
