@@ -123,7 +123,7 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
         };
         let voice = (args.audio_in.is_some() || args.audio_out.is_some()).then(|| {
             let files = VoiceFiles { audio_in: args.audio_in.clone(), audio_out: args.audio_out.clone() };
-            Arc::new(PeerVoice::new(files, args.server.clone()))
+            Arc::new(PeerVoice::new(files, args.server.clone(), out.clone()))
         });
         let answering = Answering {
             mode: args.auto.unwrap_or(AutoMode::Ignore),

@@ -17,6 +17,7 @@ pub mod jitter;
 pub mod level;
 pub mod packet;
 pub mod report;
+pub mod safety;
 pub mod session;
 
 #[cfg(test)]

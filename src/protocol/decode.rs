@@ -66,6 +66,7 @@ mod tests {
                 content: String::new(),
                 channel_id: String::new(),
                 media_key: None,
+                media_commit: None,
             }
         );
         for kind in REQUEST_TYPES {

@@ -15,12 +15,13 @@ use super::invitation::{
 };
 use super::{Error, error::local_limit};
 use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, Request};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 mod after_login;
 mod replies;
 mod server_events;
+mod voice;
 
 /// How many ended invitations stay in the table (for lookups by id) before
 /// the oldest are forgotten; handles keep their own entry alive regardless.
@@ -40,6 +41,8 @@ pub(crate) enum Pending {
     /// The SDK's own subscribe after logging in again.
     Resubscribe,
     Logout,
+    /// The caller's key reveal (v1.2), sent by the SDK itself.
+    Reveal(String),
 }
 
 /// Where the client itself stands, as the rules of a request see it. The
@@ -76,6 +79,9 @@ pub(crate) struct Table {
     /// subscriptions can be renewed after a reconnect and only real changes
     /// reported.
     subscriptions: BTreeMap<String, Option<bool>>,
+    /// When each callee waiting for its caller's key reveal stops waiting
+    /// (protocol v1.2), soonest first; the worker wakes for the first.
+    reveals_due: BTreeSet<(tokio::time::Instant, String)>,
 }
 
 fn not_started(what: &str) -> Error {
@@ -97,6 +103,7 @@ impl Table {
             remote: HashMap::new(),
             ended: VecDeque::new(),
             subscriptions: BTreeMap::new(),
+            reveals_due: BTreeSet::new(),
         }
     }
 
@@ -184,6 +191,7 @@ impl Table {
             content: e.content.clone(),
             channel_id: e.channel_id.clone(),
             media_key: e.media.ours.clone(),
+            media_commit: e.media.commit.clone(),
         };
         Ok((request, Pending::Invite(call_id.to_owned())))
     }
@@ -346,6 +354,7 @@ impl Table {
 
     /// Moves an ended call to the forgettable end of the table.
     fn retire(&mut self, call_id: &str) {
+        self.voice_over(call_id);
         self.ended.push_back(call_id.to_owned());
         while self.ended.len() > KEEP_ENDED {
             let old = self.ended.pop_front().expect("non-empty");
@@ -384,6 +393,7 @@ mod tests {
             channel_id: String::new(),
             expires_in_ms: 1000,
             media_key: None,
+            media_commit: None,
         }
     }
 

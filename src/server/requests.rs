@@ -241,6 +241,25 @@ impl<C: CallStore> State<C> {
         Ok(())
     }
 
+    /// v1.2: the caller's key reveal, passed on to the callee's sessions
+    /// (every one; those that did not answer ignore it). Nothing changes.
+    pub fn reveal(
+        &mut self,
+        id: SessionId,
+        peer: &str,
+        req: &Option<Req>,
+        call_id: &str,
+        media_key: String,
+    ) -> Result<(), ProtocolError> {
+        let Some(callee) = reveal_to(self.calls.get(call_id), peer, call_id)? else {
+            return Err(reveal_ended_error(self.calls.ended(call_id), call_id, peer));
+        };
+        self.peers.send(id, &encode(&ok(req.clone())));
+        let reveal = ServerMessage::MediaReveal { call_id: call_id.to_owned(), media_key };
+        self.peers.send_to_peer(&callee, &encode(&reveal), None, true);
+        Ok(())
+    }
+
     /// The error for an action on a call that is not live for `peer` in `role`.
     fn ended_error(&self, call_id: &str, peer: &str, role: Role) -> ProtocolError {
         ended_error(self.calls.ended(call_id), call_id, peer, role)
@@ -287,4 +306,30 @@ pub(super) struct Answer {
     pub response: String,
     /// The callee's public key for the media session, passed on opaquely.
     pub media_key: Option<String>,
+}
+
+/// Whom a `media_reveal` from `peer` goes to, by the call as it stands
+/// (both backends decide with it): the callee of an accepted call whose
+/// caller is `peer`; `not_found` for a call that is not `peer`'s to reveal
+/// in or still rings; `None` when no such call is live (see
+/// [`reveal_ended_error`]).
+pub(super) fn reveal_to<T>(
+    call: Option<&Call<T>>,
+    peer: &str,
+    call_id: &str,
+) -> Result<Option<Arc<str>>, ProtocolError> {
+    let Some(call) = call else { return Ok(None) };
+    if *call.caller != *peer || matches!(call.phase, Phase::Ringing { .. }) {
+        return Err(err(ErrorCode::NotFound, format!("no accepted call {call_id} in which you are the caller")));
+    }
+    Ok(Some(call.callee.clone()))
+}
+
+/// The error for a `media_reveal` in a call that is not live:
+/// `already_ended` if `peer` was its caller, else `not_found`.
+pub(super) fn reveal_ended_error(ended: Option<&Ended>, call_id: &str, peer: &str) -> ProtocolError {
+    match ended {
+        Some(e) if *e.caller == *peer => err(ErrorCode::AlreadyEnded, format!("call {call_id} has ended")),
+        _ => err(ErrorCode::NotFound, format!("no accepted call {call_id} in which you are the caller")),
+    }
 }

@@ -143,6 +143,7 @@ pub(super) fn invitation<T: Moment>(call: &Call<T>, now: T) -> Outbound {
         channel_id: call.channel_id.clone(),
         expires_in_ms: millis_up(left),
         media_key: call.media_key.clone(),
+        media_commit: call.media_commit.clone(),
     })
 }
 

@@ -60,7 +60,7 @@ impl Table {
                 }
             }
             Pending::Resubscribe => self.on_renewed(online, out),
-            Pending::Query | Pending::Unsubscribe | Pending::Logout => {}
+            Pending::Query | Pending::Unsubscribe | Pending::Logout | Pending::Reveal(_) => {}
         }
     }
 
@@ -111,7 +111,8 @@ impl Table {
             | Pending::Subscribe(_)
             | Pending::Unsubscribe
             | Pending::Resubscribe
-            | Pending::Logout => {}
+            | Pending::Logout
+            | Pending::Reveal(_) => {}
         }
     }
 }

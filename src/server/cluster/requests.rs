@@ -12,7 +12,7 @@ use crate::protocol::{
 use crate::server::calls::{Ack, Call, Ended, Invite, Phase, UnixMs};
 use crate::server::expiry::Notice;
 use crate::server::outbound::{SessionId, encode};
-use crate::server::requests::{ended_error, hangup_error, not_found_to_hang_up};
+use crate::server::requests::{ended_error, hangup_error, not_found_to_hang_up, reveal_ended_error, reveal_to};
 use crate::server::state::{LogEntry, Outcome, err, invitation, ok};
 use redis::AsyncCommands;
 use std::collections::BTreeMap;
@@ -36,12 +36,12 @@ impl ClusterHub {
         request: Request,
     ) -> Result<(), ProtocolError> {
         match request {
-            Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
+            Request::Invite { call_id, callee_id, content, channel_id, media_key, media_commit } => {
                 if *callee_id == **peer {
                     return Err(ProtocolError::invalid_argument("callee_id must not be your own peer_id"));
                 }
                 let callee = callee_id.as_str().into();
-                let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key };
+                let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key, media_commit };
                 let call = Call::ringing(invite, peer.clone(), callee, now_ms(), self.config.invite_ttl);
                 self.invite(id, req, call).await
             }
@@ -52,6 +52,9 @@ impl ClusterHub {
             }
             Request::Refuse { call_id, response } => self.refuse(id, peer, req, &call_id, response).await,
             Request::Hangup { call_id } => self.hangup(id, peer, req, &call_id).await,
+            Request::MediaReveal { call_id, media_key } => {
+                self.reveal(id, peer, req, &call_id, media_key).await
+            }
             Request::QueryPresence { peer_ids } => {
                 let online = self.online_map(&peer_ids).await?;
                 let reply = ServerMessage::Ok { req: req.clone(), result: OkResult::Presence { online } };
@@ -422,6 +425,36 @@ impl ClusterHub {
                 (notice(&call.callee, &hung_up, true), me),
             ];
             if self.end_as_read(id, req, &read, notices, Outcome::HungUp(HangupReason::Hangup)).await? {
+                return Ok(());
+            }
+        }
+        Err(contended(call_id))
+    }
+
+    /// v1.2: the caller's key reveal, passed on to the callee's sessions on
+    /// every node. The call does not change; the event rides on a
+    /// compare-and-set of the call as read, so it goes out only while the
+    /// call is still the accepted one that was checked.
+    async fn reveal(
+        &self,
+        id: SessionId,
+        peer: &str,
+        req: &Option<Req>,
+        call_id: &str,
+        media_key: String,
+    ) -> Result<(), ProtocolError> {
+        let revealable = |call: &Call<UnixMs>| *call.caller == *peer && !call.is_ringing();
+        for _ in 0..RETRIES {
+            let read = self.read_for(call_id, revealable).await?;
+            let Some(callee) = reveal_to(read.as_ref().map(|r| &r.record.call), peer, call_id)? else {
+                return Err(reveal_ended_error(self.ended(call_id).await?.as_ref(), call_id, peer));
+            };
+            let read = read.expect("a live call was read");
+            let reveal = ServerMessage::MediaReveal { call_id: call_id.to_owned(), media_key: media_key.clone() };
+            let notices = vec![(notice(&callee, &reveal, true), None)];
+            let transition = Transition::of(&read, Change::Update(read.record.clone()), notices);
+            if self.commit(&transition).await? == Committed::Done {
+                self.send_local(id, &encode(&ok(req.clone())));
                 return Ok(());
             }
         }
