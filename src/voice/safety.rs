@@ -109,3 +109,7 @@ pub fn safety_code_v11(a: &[u8; PUBLIC_KEY_LEN], b: &[u8; PUBLIC_KEY_LEN]) -> St
 fn six_digits(number: [u8; 8]) -> String {
     format!("{:06}", u64::from_be_bytes(number) % CODE_MODULUS)
 }
+
+#[cfg(test)]
+#[path = "safety_tests.rs"]
+mod tests;
