@@ -134,7 +134,7 @@ impl MediaSlots {
     /// The caller got `accepted` (its media facts are in the slots): agree
     /// the keys; the reveal to send, if it may be sent.
     pub fn on_accepted(&mut self, call_id: &str) -> Option<String> {
-        let Some(commitment) = decode::<32>(self.commit.as_deref()) else { return None };
+        let commitment = decode::<32>(self.commit.as_deref())?;
         let theirs = self.their_key();
         let hs = self.handshake.as_mut()?;
         let Some(theirs) = theirs else {
@@ -150,6 +150,11 @@ impl MediaSlots {
     /// server runs a relay): a v1.1 caller's keys are agreed now, a v1.2
     /// caller's reveal is awaited until `now` + [`REVEAL_WAIT`].
     pub fn on_answered(&mut self, call_id: &str, relay: Option<MediaInfo>, now: Instant) {
+        // A plain accept does not ask for the credential; the raw key API
+        // (`accept_with_media`) records its own from the reply.
+        if self.handshake.is_none() {
+            return;
+        }
         self.relay = relay;
         let (theirs, committed) = (self.their_key(), self.commit.is_some());
         let has_relay = self.relay.is_some();

@@ -320,7 +320,10 @@ pub(super) fn reveal_to<T>(
 ) -> Result<Option<Arc<str>>, ProtocolError> {
     let Some(call) = call else { return Ok(None) };
     if *call.caller != *peer || matches!(call.phase, Phase::Ringing { .. }) {
-        return Err(err(ErrorCode::NotFound, format!("no accepted call {call_id} in which you are the caller")));
+        return Err(err(
+            ErrorCode::NotFound,
+            format!("no accepted call {call_id} in which you are the caller"),
+        ));
     }
     Ok(Some(call.callee.clone()))
 }

@@ -143,7 +143,10 @@ fn a_tampered_public_key_gives_different_codes_on_the_two_sides() {
 #[test]
 fn a_low_order_public_key_is_refused() {
     let key = LocalKey::from_rng(&mut StdRng::seed_from_u64(12));
-    assert_eq!(key.agree(&[0u8; 32], Role::Caller, "c", Exchange::Uncommitted).err(), Some(KeyError::NotContributory));
+    assert_eq!(
+        key.agree(&[0u8; 32], Role::Caller, "c", Exchange::Uncommitted).err(),
+        Some(KeyError::NotContributory)
+    );
 }
 
 #[test]

@@ -50,7 +50,10 @@ async fn a_man_in_the_middle_who_swaps_keys_and_grinds_cannot_match_the_codes() 
     eprintln!("man in the middle: {report:?}");
     assert_eq!(report.caller_code, alice_keys.keys.safety_code, "the attacker knows the caller's code");
     if let Ok(bob_keys) = &bob_outcome {
-        assert_ne!(bob_keys.keys.safety_code, alice_keys.keys.safety_code, "never equal codes with swapped keys");
+        assert_ne!(
+            bob_keys.keys.safety_code, alice_keys.keys.safety_code,
+            "never equal codes with swapped keys"
+        );
     }
     match (report.found, bob_outcome) {
         // A key that makes the codes agree is not the committed one: voice refuses to start.
@@ -101,20 +104,64 @@ async fn the_honest_path_shows_the_same_protected_code_and_voice_flows() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     alice.hang_up(&call_id).await.unwrap();
     let (alice_stats, bob_stats) = (alice_call.run_to_end().await, bob_call.run_to_end().await);
-    let (alice_stats, bob_stats) = (alice_stats.expect("alice's voice ran"), bob_stats.expect("bob's voice ran"));
-    assert!(alice_stats.packets_received > 10 && bob_stats.packets_received > 10, "{alice_stats:?} {bob_stats:?}");
+    let (alice_stats, bob_stats) =
+        (alice_stats.expect("alice's voice ran"), bob_stats.expect("bob's voice ran"));
+    assert!(
+        alice_stats.packets_received > 10 && bob_stats.packets_received > 10,
+        "{alice_stats:?} {bob_stats:?}"
+    );
     assert_eq!(bob_stats.quality.rejected, Default::default(), "every packet opened");
+}
+
+/// A raw v1.1 client logged in as `peer`: its sending and receiving halves.
+async fn raw_v11_client(
+    url: String,
+    peer: &'static str,
+) -> (
+    impl SinkExt<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+    impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+) {
+    let (socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (mut tx, mut rx) = socket.split();
+    let login = json!({"type": "login", "req": 1, "peer_id": peer});
+    tx.send(Message::Text(login.to_string().into())).await.unwrap();
+    assert_eq!(next_json(&mut rx).await["type"], "ok");
+    (tx, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_headless_peer_says_plainly_that_a_v11_callers_code_does_not_protect_the_call() {
+    let server = start_server(server_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let heard = dir.path().join("heard.wav");
+    let args = ["--auto", "accept", "--audio-out", heard.to_str().unwrap()];
+    let mut bob = crate::peer::Peer::spawn(&server.url(), "bob", &args);
+    bob.expect(json!({"event": "connected"})).await;
+    let (mut carol_tx, mut carol_rx) = raw_v11_client(server.url(), "carol").await;
+    let carol_key = LocalKey::generate();
+    let invite = json!({"type": "invite", "req": 2, "call_id": "v11-peer", "callee_id": "bob", "media_key": encode_public_key(&carol_key.public())});
+    carol_tx.send(Message::Text(invite.to_string().into())).await.unwrap();
+    let started = bob.expect(json!({"voice": "started", "protected": false})).await;
+    assert!(started["note"].as_str().unwrap().contains("does not protect"), "{started}");
+    let accepted = loop {
+        let v = next_json(&mut carol_rx).await;
+        if v["type"] == "accepted" {
+            break v;
+        }
+    };
+    let bob_public = decode_public_key(accepted["media_key"].as_str().unwrap()).unwrap();
+    let carol_keys = carol_key.agree(&bob_public, Role::Caller, "v11-peer", Exchange::Uncommitted).unwrap();
+    assert_eq!(started["safety_code"], json!(carol_keys.safety_code), "the v1.1 code on both sides");
+    bob.send("quit").await;
+    bob.exit_code().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v11_caller_still_gets_voice_flagged_as_unprotected() {
     let server = start_server(server_config()).await;
     let (bob, mut bob_events) = connect(&server.url(), "bob").await;
-    let (socket, _) = tokio_tungstenite::connect_async(server.url()).await.unwrap();
-    let (mut carol_tx, mut carol_rx) = socket.split();
+    let (mut carol_tx, mut carol_rx) = raw_v11_client(server.url(), "carol").await;
     let mut send = async |v: Value| carol_tx.send(Message::Text(v.to_string().into())).await.unwrap();
-    send(json!({"type": "login", "req": 1, "peer_id": "carol"})).await;
-    assert_eq!(next_json(&mut carol_rx).await["type"], "ok");
     let carol_key = LocalKey::generate();
     let carol_public = carol_key.public();
     send(json!({"type": "invite", "req": 2, "call_id": "v11", "callee_id": "bob", "media_key": encode_public_key(&carol_public)}))
@@ -144,5 +191,8 @@ async fn a_v11_caller_still_gets_voice_flagged_as_unprotected() {
     bob.hang_up(&call_id).await.unwrap();
     let bob_stats = bob_call.run_to_end().await.expect("bob's voice ran");
     let carol_stats = carol_call.stop().await;
-    assert!(bob_stats.packets_received > 10 && carol_stats.packets_received > 10, "{bob_stats:?} {carol_stats:?}");
+    assert!(
+        bob_stats.packets_received > 10 && carol_stats.packets_received > 10,
+        "{bob_stats:?} {carol_stats:?}"
+    );
 }

@@ -103,11 +103,15 @@ impl Attack {
         let b_point = MontgomeryPoint(b).to_edwards(0).expect("the callee's key is a curve point");
         let m1 = Scalar::from_bytes_mod_order(self.m1);
         let (mut public, mut shared) = (m1 * ED25519_BASEPOINT_POINT, m1 * b_point);
-        let (step_public, step_shared) = (ED25519_BASEPOINT_POINT.mul_by_cofactor(), b_point.mul_by_cofactor());
+        let (step_public, step_shared) =
+            (ED25519_BASEPOINT_POINT.mul_by_cofactor(), b_point.mul_by_cofactor());
         // The walk starts where X25519 itself does: check it once.
         let m1_secret = StaticSecret::from(self.m1);
         assert_eq!(public.to_montgomery().to_bytes(), PublicKey::from(&m1_secret).to_bytes());
-        assert_eq!(shared.to_montgomery().to_bytes(), *m1_secret.diffie_hellman(&PublicKey::from(b)).as_bytes());
+        assert_eq!(
+            shared.to_montgomery().to_bytes(),
+            *m1_secret.diffie_hellman(&PublicKey::from(b)).as_bytes()
+        );
         let m1_public = public.to_montgomery().to_bytes();
         let callee_code_with_m1 =
             safety_code(&shared.to_montgomery().to_bytes(), exchange, &m1_public, &b, &self.call_id).digits;

@@ -48,7 +48,8 @@ pub(crate) async fn reveals_reach_the_callee_and_bad_ones_are_refused(caller_url
     let mut alice = Client::login(caller_url, "alice").await;
     let (mut bob, _) = Client::login_device(callee_url, "bob", "phone").await;
     let (mut bob_desk, _) = Client::login_device(caller_url, "bob", "desk").await;
-    let reveal = |call_id: &str, key: &str| json!({"type": "media_reveal", "call_id": call_id, "media_key": key});
+    let reveal =
+        |call_id: &str, key: &str| json!({"type": "media_reveal", "call_id": call_id, "media_key": key});
     let key = b64(3, 32);
     alice.error(reveal("c1", &key), "not_found").await;
     alice

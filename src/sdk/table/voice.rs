@@ -97,7 +97,10 @@ mod tests {
         let entry = t.remote("c").unwrap();
         lock(&entry).media.answer_with_new_key();
         let (request, pending) = t.begin_accept("c", &entry).unwrap();
-        assert!(matches!(request, Request::Accept { media_key: Some(_), .. }), "our key goes with the accept");
+        assert!(
+            matches!(request, Request::Accept { media_key: Some(_), .. }),
+            "our key goes with the accept"
+        );
         let now = Instant::now();
         t.on_accept_answered("c", &OkResult::Media { media: relay() }, now);
         t.on_ok(&pending, None, &mut out);
@@ -165,13 +168,20 @@ mod tests {
         reveal(&mut t, &caller);
         assert!(matches!(status(&t, "c"), VoiceStatus::Ready { protected: true, .. }));
         reveal(&mut t, &caller);
-        assert!(matches!(status(&t, "c"), VoiceStatus::Ready { .. }), "the same reveal again changes nothing");
+        assert!(
+            matches!(status(&t, "c"), VoiceStatus::Ready { .. }),
+            "the same reveal again changes nothing"
+        );
         reveal(&mut t, &LocalKey::generate().public());
         assert_eq!(status(&t, "c"), VoiceStatus::Failed(TAMPERED.into()), "a second key ends voice");
 
         let (mut t, _) = accepted_callee(None, Some(commit));
         reveal(&mut t, &LocalKey::generate().public());
-        assert_eq!(status(&t, "c"), VoiceStatus::Failed(TAMPERED.into()), "a key that is not the committed one");
+        assert_eq!(
+            status(&t, "c"),
+            VoiceStatus::Failed(TAMPERED.into()),
+            "a key that is not the committed one"
+        );
         assert!(lock(&t.remote["c"]).media.take_keys().is_none(), "and no keys");
     }
 

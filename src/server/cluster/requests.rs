@@ -12,7 +12,9 @@ use crate::protocol::{
 use crate::server::calls::{Ack, Call, Ended, Invite, Phase, UnixMs};
 use crate::server::expiry::Notice;
 use crate::server::outbound::{SessionId, encode};
-use crate::server::requests::{ended_error, hangup_error, not_found_to_hang_up, reveal_ended_error, reveal_to};
+use crate::server::requests::{
+    ended_error, hangup_error, not_found_to_hang_up, reveal_ended_error, reveal_to,
+};
 use crate::server::state::{LogEntry, Outcome, err, invitation, ok};
 use redis::AsyncCommands;
 use std::collections::BTreeMap;
@@ -41,7 +43,8 @@ impl ClusterHub {
                     return Err(ProtocolError::invalid_argument("callee_id must not be your own peer_id"));
                 }
                 let callee = callee_id.as_str().into();
-                let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key, media_commit };
+                let invite =
+                    Invite { call_id, callee: callee_id, content, channel_id, media_key, media_commit };
                 let call = Call::ringing(invite, peer.clone(), callee, now_ms(), self.config.invite_ttl);
                 self.invite(id, req, call).await
             }
@@ -450,7 +453,8 @@ impl ClusterHub {
                 return Err(reveal_ended_error(self.ended(call_id).await?.as_ref(), call_id, peer));
             };
             let read = read.expect("a live call was read");
-            let reveal = ServerMessage::MediaReveal { call_id: call_id.to_owned(), media_key: media_key.clone() };
+            let reveal =
+                ServerMessage::MediaReveal { call_id: call_id.to_owned(), media_key: media_key.clone() };
             let notices = vec![(notice(&callee, &reveal, true), None)];
             let transition = Transition::of(&read, Change::Update(read.record.clone()), notices);
             if self.commit(&transition).await? == Committed::Done {

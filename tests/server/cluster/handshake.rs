@@ -2,7 +2,9 @@
 //! `../handshake.rs`, with the caller on one node and the callee on another.
 
 use super::Cluster;
-use crate::server::handshake::{bad_commitments_change_nothing, reveals_reach_the_callee_and_bad_ones_are_refused};
+use crate::server::handshake::{
+    bad_commitments_change_nothing, reveals_reach_the_callee_and_bad_ones_are_refused,
+};
 
 #[tokio::test]
 async fn bad_media_commitments_are_refused_on_a_cluster() {
