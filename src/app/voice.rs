@@ -124,9 +124,9 @@ impl VoiceSession {
 
 impl MediaSession for VoiceSession {
     fn poll(&mut self) -> MediaStatus {
-        if self.view.control.is_none() {
-            self.view.control = self.line.control();
-        }
+        // Controls appear once the relay answers and go when voice ends
+        // (a tampered reveal ends voice while the call goes on).
+        self.view.control = self.line.control();
         self.read_code();
         self.line.status()
     }
