@@ -21,6 +21,8 @@
 //! - [`sdk`]: the client SDK: Agora RTM's call invitation over protocol v1,
 //!   with reconnect; the headless peer, the demo peers and the app are
 //!   built on it.
+//! - [`call_voice`]: one call's built-in voice from the SDK's key
+//!   handshake to its end, shared by the app, the headless peer and `echo`.
 //! - [`peer`]: the headless peer (`softphone peer`): scripts in, JSON lines out.
 //! - [`demo`]: the demo peers `echo`, `busy` and `noanswer`, on the SDK.
 //! - [`bench`](mod@bench): the load generator (`softphone bench
@@ -67,6 +69,7 @@
 #[cfg(feature = "desktop")]
 pub mod app;
 pub mod bench;
+pub mod call_voice;
 pub mod cli;
 pub mod clock;
 pub mod command;

@@ -110,8 +110,11 @@ pub trait MediaSession {
 pub struct VoiceView {
     /// `None` while the call driver is still reaching the relay.
     pub control: Option<VoiceControl>,
-    /// The six digits derived from both sides' keys.
+    /// The six digits derived from both sides' keys; empty until they are agreed.
     pub safety_code: String,
+    /// Said under the code when comparing it does not protect the call (a
+    /// v1.1 peer); `None` when it does.
+    pub safety_note: Option<String>,
     /// Why there is no microphone (the other side hears silence), if so.
     pub no_microphone: Option<String>,
     /// Why there is no speaker (we hear nothing), if so.

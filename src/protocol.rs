@@ -85,9 +85,18 @@ pub enum Request {
         channel_id: String,
         /// Additive: the caller's X25519 public key (base64url, 32 bytes),
         /// passed to the callee in `invitation`; the server never uses it.
+        /// A v1.1 caller sends it; a v1.2 caller sends `media_commit` instead.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         media_key: Option<String>,
+        /// v1.2: the caller's commitment to its key (SHA-256, base64url, 32
+        /// bytes), passed to the callee in `invitation`; the key itself
+        /// follows in `media_reveal` once the callee has chosen its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_commit: Option<String>,
     },
+    /// v1.2: the caller reveals the key it committed to, once it has the
+    /// callee's; passed on to the callee's sessions, never checked here.
+    MediaReveal { call_id: String, media_key: String },
     /// Withdraws a ringing call (Agora: cancelLocalInvitation).
     Cancel { call_id: String },
     /// The callee's automatic acknowledgement of an `invitation`; no reply.
@@ -135,6 +144,7 @@ pub const REQUEST_TYPES: &[&str] = &[
     "subscribe_presence",
     "unsubscribe_presence",
     "renew_token",
+    "media_reveal",
 ];
 
 impl Request {
@@ -148,12 +158,17 @@ impl Request {
             }
             Request::Logout => Ok(()),
             Request::RenewToken { token } => check_len("token", token, MAX_TEXT_BYTES),
-            Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
+            Request::Invite { call_id, callee_id, content, channel_id, media_key, media_commit } => {
                 check_id("call_id", call_id)?;
                 check_id("callee_id", callee_id)?;
                 check_len("content", content, MAX_TEXT_BYTES)?;
                 check_len("channel_id", channel_id, MAX_CHANNEL_BYTES)?;
-                media::check_media_key(media_key)
+                media::check_media_key(media_key)?;
+                media::check_media_commit(media_commit, media_key)
+            }
+            Request::MediaReveal { call_id, media_key } => {
+                check_id("call_id", call_id)?;
+                media::check_media_key(&Some(media_key.clone()))
             }
             Request::Cancel { call_id } | Request::Received { call_id } | Request::Hangup { call_id } => {
                 check_id("call_id", call_id)
@@ -234,7 +249,13 @@ pub enum ServerMessage {
         /// Additive: the caller's `media_key` from its invite, when it sent one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         media_key: Option<String>,
+        /// v1.2: the caller's `media_commit` from its invite, when it sent one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_commit: Option<String>,
     },
+    /// v1.2, to the callee's sessions: the caller's key, as its
+    /// `media_reveal` sent it (the callee checks it against the commitment).
+    MediaReveal { call_id: String, media_key: String },
     /// To the caller: a callee session acknowledged the invitation.
     ReceivedByPeer { call_id: String },
     /// To the caller: the callee accepted, from the device named.

@@ -35,6 +35,7 @@ mod invitation;
 mod media;
 mod media_slots;
 mod table;
+mod voice;
 mod worker;
 
 pub use config::{Backoff, ClientConfig};
@@ -44,6 +45,8 @@ pub use event::{
 };
 pub use invitation::{LocalInvitation, LocalInvitationState, RemoteInvitation, RemoteInvitationState};
 pub use media::MediaKey;
+pub use media_slots::{NEVER_REVEALED, REVEAL_WAIT, TAMPERED};
+pub use voice::{NoVoice, Voice, VoiceKeys, VoiceStatus};
 
 use table::Pending;
 use worker::{Answer, ClientState, Command, Worker};

@@ -18,6 +18,7 @@ pub mod level;
 pub mod packet;
 pub mod processing;
 pub mod report;
+pub mod safety;
 pub mod session;
 
 #[cfg(test)]

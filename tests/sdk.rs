@@ -15,10 +15,14 @@ mod servers;
 mod demo;
 #[path = "sdk/fuzz.rs"]
 mod fuzz;
+#[path = "sdk/handshake.rs"]
+mod handshake;
 #[path = "sdk/local.rs"]
 mod local;
 #[path = "sdk/media_bench.rs"]
 mod media_bench;
+#[path = "sdk/mitm.rs"]
+mod mitm;
 #[path = "sdk/peer.rs"]
 mod peer;
 #[path = "sdk/reconnect.rs"]

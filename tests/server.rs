@@ -22,6 +22,7 @@ mod server {
     mod envelope;
     mod exhaustion;
     mod fuzz;
+    mod handshake;
     mod identifiers;
     mod invitation;
     mod limits;

@@ -8,7 +8,6 @@
 
 use super::relay_voice::RelayVoice;
 use crate::sdk::{self, Client, Error, Events, Reply};
-use crate::voice::crypto::LocalKey;
 use futures_util::FutureExt;
 use std::sync::Arc;
 
@@ -36,7 +35,7 @@ pub trait Phone: Send + Sync {
 pub type Connector = Box<dyn Fn(sdk::ClientConfig) -> Result<(Arc<dyn Phone>, Option<Events>), Error>>;
 
 /// The real connector: an SDK client that connects in the background,
-/// offering a voice key with every invite and accept (kept in `voice`).
+/// asking for voice with every invite and accept (registered in `voice`).
 /// Needs a tokio runtime, which iced's tokio executor provides.
 pub fn sdk_connector(voice: Arc<RelayVoice>) -> Connector {
     Box::new(move |config| {
@@ -47,7 +46,7 @@ pub fn sdk_connector(voice: Arc<RelayVoice>) -> Connector {
     })
 }
 
-/// The SDK client, with a fresh X25519 key offered in each invite and accept.
+/// The SDK client, asking for built-in voice with each invite and accept.
 struct VoicePhone {
     client: Client,
     voice: Arc<RelayVoice>,
@@ -60,9 +59,8 @@ impl Phone for VoicePhone {
         let invitation = self.client.create_local_invitation(peer)?;
         invitation.set_channel_id(channel)?;
         invitation.set_content(content)?;
-        let key = LocalKey::generate();
-        invitation.set_media_key(&key.public())?;
-        self.voice.offered(invitation.call_id(), key, &self.client, &self.server_url);
+        invitation.offer_voice()?;
+        self.voice.offered(invitation.call_id(), &self.client, &self.server_url);
         Ok((invitation.call_id().to_owned(), invitation.send()))
     }
 
@@ -70,10 +68,8 @@ impl Phone for VoicePhone {
         let Some(invitation) = self.client.remote_invitation(call_id) else {
             return failed(unknown_call(call_id));
         };
-        let key = LocalKey::generate();
-        let public = key.public();
-        self.voice.offered(call_id, key, &self.client, &self.server_url);
-        invitation.accept_with_media(&public).map(|reply| reply.map(|_| ())).boxed()
+        self.voice.offered(call_id, &self.client, &self.server_url);
+        invitation.accept_with_voice()
     }
 
     fn cancel(&self, call_id: &str) -> Reply<()> {

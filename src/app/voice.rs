@@ -22,8 +22,13 @@ pub trait VoiceLine {
     /// Mute, volume, levels and the quality line; `None` while the
     /// driver is still reaching the relay (it starts in the background).
     fn control(&self) -> Option<VoiceControl>;
-    /// The six digits both call screens show.
+    /// The six digits both call screens show; empty until the keys are agreed.
     fn safety_code(&self) -> String;
+    /// What the screen must say under the code when comparing it does not
+    /// protect the call (a v1.1 peer); `None` when it does.
+    fn safety_note(&self) -> Option<String> {
+        None
+    }
     /// How it is doing, for the call screen's status line.
     fn status(&mut self) -> MediaStatus;
     /// Stops the audio; called once, at hang-up.
@@ -80,12 +85,16 @@ impl MediaHook for VoiceMedia {
             processing: self.processing,
         };
         let line = self.starter.start(call, ends)?;
-        // Logged so a script (scripts/two-app-voice-check.sh) can check both
-        // ends show the same code without reading the screen.
-        tracing::info!(call_id = %call.call_id, safety_code = %line.safety_code(), "voice call started");
-        let view =
-            VoiceView { control: line.control(), safety_code: line.safety_code(), no_microphone, no_speaker };
-        Ok(Box::new(VoiceSession { line, view }))
+        let view = VoiceView {
+            control: line.control(),
+            safety_code: String::new(),
+            safety_note: None,
+            no_microphone,
+            no_speaker,
+        };
+        let mut session = VoiceSession { line, view, call_id: call.call_id.clone() };
+        session.read_code();
+        Ok(Box::new(session))
     }
 }
 
@@ -93,13 +102,35 @@ impl MediaHook for VoiceMedia {
 struct VoiceSession {
     line: Box<dyn VoiceLine>,
     view: VoiceView,
+    /// For the log line that gives the code.
+    call_id: String,
+}
+
+impl VoiceSession {
+    /// Takes the code once the keys are agreed (a callee learns it only
+    /// once the caller's key is revealed).
+    fn read_code(&mut self) {
+        if !self.view.safety_code.is_empty() {
+            return;
+        }
+        self.view.safety_code = self.line.safety_code();
+        self.view.safety_note = self.line.safety_note();
+        if !self.view.safety_code.is_empty() {
+            // Logged so a script (scripts/two-app-voice-check.sh) can check
+            // both ends show the same code without reading the screen.
+            let (call_id, code) = (&self.call_id, &self.view.safety_code);
+            let protected = self.view.safety_note.is_none();
+            tracing::info!(%call_id, safety_code = %code, protected, "voice call started");
+        }
+    }
 }
 
 impl MediaSession for VoiceSession {
     fn poll(&mut self) -> MediaStatus {
-        if self.view.control.is_none() {
-            self.view.control = self.line.control();
-        }
+        // Controls appear once the relay answers and go when voice ends
+        // (a tampered reveal ends voice while the call goes on).
+        self.view.control = self.line.control();
+        self.read_code();
         self.line.status()
     }
 

@@ -385,7 +385,7 @@ impl Caller {
                     let sent = Instant::now();
                     let _ = report.send(Report::Lag(sent.saturating_duration_since(scheduled)));
                     let content = sent.duration_since(epoch).as_micros().to_string();
-                    let invite = Request::Invite { call_id: call_id.clone(), callee_id: callee, content, channel_id: String::new(), media_key: None };
+                    let invite = Request::Invite { call_id: call_id.clone(), callee_id: callee, content, channel_id: String::new(), media_key: None, media_commit: None };
                     reqs.insert(next_req, call_id.clone());
                     live.insert(call_id, (sent, None));
                     if sink.send(frame(Some(next_req), invite)).await.is_err() { break; }

@@ -1,15 +1,16 @@
-//! The demo peer `echo`'s voice: it accepts with a media key of its own, so
-//! it is a participant of the end-to-end encrypted call like any other
-//! (it decrypts what it hears and encrypts what it says), and says back
+//! The demo peer `echo`'s voice: it accepts with voice of its own (the
+//! shared [`CallVoice`], handshake included), so it is a participant of the
+//! end-to-end encrypted call like any other (it decrypts what it hears and
+//! encrypts what it says), and says back
 //! what it heard [`ECHO_DELAY`] later, so a caller can test their
 //! microphone and the whole path.
 
 use super::AcceptWith;
+use crate::call_voice::{CallVoice, RelayAt, Stage};
 use crate::relay_link::LinkOptions;
 use crate::voice::audio::{AudioError, AudioSink, AudioSource};
 use crate::voice::codec::{FRAME_SAMPLES, Frame};
-use crate::voice::crypto::{LocalKey, Role};
-use crate::voice::{AudioEnds, CallLink, VoiceCall, VoiceConfig};
+use crate::voice::{AudioEnds, VoiceConfig};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -18,8 +19,6 @@ use std::time::Duration;
 /// How much later `echo` says what it heard: long enough to hear oneself
 /// apart from one's own voice, short enough to wait for.
 pub const ECHO_DELAY: Duration = Duration::from_secs(1);
-/// How often the echo checks whether its call is still live.
-const LIVE_CHECK: Duration = Duration::from_millis(200);
 
 /// The playback end of the delay line: what the echo hears goes in here.
 pub struct DelaySink {
@@ -66,39 +65,26 @@ impl AudioSource for DelaySource {
     }
 }
 
-/// `echo`'s accept: with a key, then the voice of the call until it ends.
-/// A caller that offered no key (or a server without a relay) gets a plain
-/// accepted call with nothing to hear.
+/// `echo`'s accept: with voice, then the voice of the call until it ends.
+/// A caller that offered no voice (or a server without a relay) gets a
+/// plain accepted call with nothing to hear.
 pub fn accept_with(server_url: String) -> AcceptWith {
     AcceptWith(Arc::new(move |invitation| {
         let server_url = server_url.clone();
         Box::pin(async move {
-            let key = LocalKey::generate();
-            let media = invitation.accept_with_media(&key.public()).await?;
-            let (Some(theirs), Some(media)) = (invitation.remote_media_key(), media) else {
-                return Ok(());
-            };
-            let keys = match key.agree(&theirs, Role::Callee, invitation.call_id()) {
-                Ok(keys) => keys,
-                Err(e) => {
-                    tracing::info!(call_id = invitation.call_id(), "echo: no voice: {e}");
-                    return Ok(());
-                }
-            };
+            invitation.accept_with_voice().await?;
+            let Some(voice) = invitation.voice() else { return Ok(()) };
             let (sink, source) = delay_line(ECHO_DELAY);
-            let link = CallLink { media, server_url, options: LinkOptions::default() };
+            let relay = RelayAt { server_url, options: LinkOptions::default() };
             let ends = AudioEnds::clocked(Box::new(source), Box::new(sink));
-            match VoiceCall::start(keys, &link, VoiceConfig::default(), ends).await {
-                Ok(call) => {
-                    tokio::spawn(async move {
-                        while invitation.is_call_live() {
-                            tokio::time::sleep(LIVE_CHECK).await;
-                        }
-                        call.stop().await;
-                    });
+            let mut call = CallVoice::start(voice, relay, VoiceConfig::default(), ends);
+            let call_id = invitation.call_id().to_owned();
+            tokio::spawn(async move {
+                if let Stage::Over { why, .. } = call.started().await {
+                    tracing::info!(call_id, "echo: no voice: {why}");
                 }
-                Err(e) => tracing::info!(call_id = invitation.call_id(), "echo: no voice: {e}"),
-            }
+                call.run_to_end().await;
+            });
             Ok(())
         })
     }))

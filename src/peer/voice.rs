@@ -1,23 +1,28 @@
 //! The headless peer's built-in voice (`--audio-in`, `--audio-out`): it
-//! offers a key with every call it places and accepts with one, and in an
+//! offers voice with every call it places and accepts with it, and in an
 //! accepted call sends the input file as its microphone (silence when it
 //! runs out, or without `--audio-in`) and writes what it hears to the
-//! output file, 48 kHz mono 16-bit, from accept to hang-up. The output is
-//! a valid WAV while it grows and is completed when the call ends or the
-//! peer stops (SIGINT, SIGTERM, `quit`).
+//! output file, 48 kHz mono 16-bit, from the moment voice starts to hang-up.
+//! The output is a valid WAV while it grows and is completed when the call
+//! ends or the peer stops (SIGINT, SIGTERM, `quit`).
+//!
+//! The handshake and the voice itself are the shared [`CallVoice`]; this
+//! module opens the files and prints what happens: `started` (with the
+//! safety code and whether it protects the call), `failed` (with why),
+//! `stopped` (with the figures).
 
-use super::output::{Line, voice_line};
-use crate::protocol::MediaInfo;
+use super::output::{Line, Output, voice_line};
+use crate::call_voice::{CallVoice, RelayAt, Stage};
 use crate::relay_link::{LinkOptions, Transport};
-use crate::sdk::{self, Client, Event, LocalInvitation, MediaKey, RemoteInvitation};
+use crate::sdk::{self, Client, Event, LocalInvitation, RemoteInvitation, Voice};
 use crate::voice::audio::wav::{WavSink, WavSource};
 use crate::voice::audio::{AudioError, AudioSink, AudioSource, Discard, Silence};
-use crate::voice::crypto::{CallKeys, LocalKey, Role};
-use crate::voice::{AudioEnds, CallLink, ProcessingConfig, VoiceCall, VoiceConfig};
+use crate::voice::safety::UNPROTECTED_NOTE;
+use crate::voice::{AudioEnds, ProcessingConfig, VoiceConfig};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 /// A call's microphone and speaker.
 type Audio = (Box<dyn AudioSource>, Box<dyn AudioSink>);
@@ -37,89 +42,82 @@ pub struct VoiceFiles {
 pub struct PeerVoice {
     files: VoiceFiles,
     server_url: String,
-    /// Our key for each call placed, until it is accepted.
-    offered: Mutex<HashMap<String, LocalKey>>,
+    /// Where a voice that ends by itself (a tampered reveal) is reported.
+    out: Output,
     /// The running calls.
-    calls: tokio::sync::Mutex<HashMap<String, VoiceCall>>,
+    calls: tokio::sync::Mutex<HashMap<String, CallVoice>>,
 }
 
 impl PeerVoice {
-    pub fn new(files: VoiceFiles, server_url: String) -> PeerVoice {
-        PeerVoice { files, server_url, offered: Mutex::default(), calls: Default::default() }
+    pub fn new(files: VoiceFiles, server_url: String, out: Output) -> PeerVoice {
+        PeerVoice { files, server_url, out, calls: Default::default() }
     }
 
-    /// Offers a fresh key with a call about to be placed.
+    /// Asks for voice with a call about to be placed.
     pub fn offer(&self, invitation: &LocalInvitation) -> Result<(), sdk::Error> {
-        let key = LocalKey::generate();
-        invitation.set_media_key(&key.public())?;
-        let mut offered = self.offered.lock().unwrap_or_else(|p| p.into_inner());
-        offered.insert(invitation.call_id().to_owned(), key);
-        Ok(())
+        invitation.offer_voice()
     }
 
-    /// Accepts with a fresh key and starts the voice; the line says how it went.
-    pub async fn accept(&self, invitation: &RemoteInvitation) -> Result<Option<Line>, sdk::Error> {
-        let key = LocalKey::generate();
-        let media = invitation.accept_with_media(&key.public()).await?;
-        let call_id = invitation.call_id().to_owned();
-        Ok(Some(self.start(&call_id, key, invitation.remote_media_key(), media, Role::Callee).await))
+    /// Accepts with voice and starts it; the line says how it went.
+    pub async fn accept(self: &Arc<Self>, invitation: &RemoteInvitation) -> Result<Option<Line>, sdk::Error> {
+        invitation.accept_with_voice().await?;
+        Ok(Some(self.start(invitation.call_id(), invitation.voice()).await))
     }
 
     /// Starts the voice when a call we placed is accepted, stops it when a
     /// call ends; the line says what happened.
-    pub async fn on_event(&self, client: &Client, event: &Event) -> Option<Line> {
+    pub async fn on_event(self: &Arc<Self>, client: &Client, event: &Event) -> Option<Line> {
         match event {
             Event::LocalInvitationAccepted { call_id, .. } => {
-                let key = self.offered.lock().unwrap_or_else(|p| p.into_inner()).remove(call_id)?;
-                let invitation = client.local_invitation(call_id)?;
-                let (theirs, media) = (invitation.remote_media_key(), invitation.relay());
-                Some(self.start(call_id, key, theirs, media, Role::Caller).await)
+                let voice = client.local_invitation(call_id)?.voice();
+                Some(self.start(call_id, voice).await)
             }
             Event::HungUp { call_id, .. } => self.stop(call_id).await,
-            Event::LocalInvitationRefused { call_id, .. }
-            | Event::LocalInvitationCanceled { call_id }
-            | Event::LocalInvitationFailure { call_id, .. } => {
-                self.offered.lock().unwrap_or_else(|p| p.into_inner()).remove(call_id);
-                None
-            }
             _ => None,
         }
     }
 
-    async fn start(
-        &self,
-        call_id: &str,
-        key: LocalKey,
-        theirs: Option<MediaKey>,
-        media: Option<MediaInfo>,
-        role: Role,
-    ) -> Line {
+    async fn start(self: &Arc<Self>, call_id: &str, voice: Option<Voice>) -> Line {
         let failed = |message: String| voice_line("failed", call_id, json!({ "message": message }));
-        let (Some(theirs), Some(media)) = (theirs, media) else {
-            return failed("the other side sent no media key, or the server runs no relay".into());
-        };
-        let keys: CallKeys = match key.agree(&theirs, role, call_id) {
-            Ok(keys) => keys,
-            Err(e) => return failed(e.to_string()),
-        };
+        let Some(voice) = voice else { return failed("no voice was offered for this call".into()) };
         let (source, sink) = match self.open_files() {
             Ok(audio) => audio,
             Err(e) => return failed(e.to_string()),
         };
-        let link = CallLink { media, server_url: self.server_url.clone(), options: LinkOptions::default() };
+        let relay = RelayAt { server_url: self.server_url.clone(), options: LinkOptions::default() };
         let ends = AudioEnds { processing: self.files.processing, ..AudioEnds::clocked(source, sink) };
-        match VoiceCall::start(keys, &link, VoiceConfig::default(), ends).await {
-            Ok(call) => {
-                let line = voice_line(
-                    "started",
-                    call_id,
-                    json!({ "safety_code": call.safety_code, "transport": transport_name(call.transport()) }),
-                );
-                self.calls.lock().await.insert(call_id.to_owned(), call);
-                line
+        let mut call = CallVoice::start(voice, relay, VoiceConfig::default(), ends);
+        let line = match call.started().await {
+            Stage::Running { safety, transport, .. } => {
+                let mut fields = json!({
+                    "safety_code": safety.digits,
+                    "protected": safety.protected,
+                    "transport": transport_name(transport),
+                });
+                if !safety.protected {
+                    fields["note"] = json!(UNPROTECTED_NOTE);
+                }
+                voice_line("started", call_id, fields)
             }
-            Err(e) => failed(e.to_string()),
-        }
+            Stage::Over { why, .. } => return failed(why),
+            Stage::Connecting => unreachable!("started() waits past connecting"),
+        };
+        self.watch_for_tampering(call_id, &call);
+        self.calls.lock().await.insert(call_id.to_owned(), call);
+        line
+    }
+
+    /// Reports a voice that ends for a reason of its own (the caller's
+    /// reveal did not match), while the call goes on.
+    fn watch_for_tampering(&self, call_id: &str, call: &CallVoice) {
+        let mut stage = call.watch();
+        let (out, call_id) = (self.out.clone(), call_id.to_owned());
+        tokio::spawn(async move {
+            let _ = stage.wait_for(|s| matches!(s, Stage::Over { .. })).await;
+            if let Stage::Over { why, quietly: false } = stage.borrow().clone() {
+                out.print(&voice_line("failed", &call_id, json!({ "message": why })));
+            }
+        });
     }
 
     fn open_files(&self) -> Result<Audio, AudioError> {
@@ -136,7 +134,7 @@ impl PeerVoice {
 
     async fn stop(&self, call_id: &str) -> Option<Line> {
         let call = self.calls.lock().await.remove(call_id)?;
-        let stats = call.stop().await;
+        let stats = call.finish().await?;
         Some(voice_line(
             "stopped",
             call_id,

@@ -66,6 +66,7 @@ mod tests {
                 content: String::new(),
                 channel_id: String::new(),
                 media_key: None,
+                media_commit: None,
             }
         );
         for kind in REQUEST_TYPES {
@@ -76,6 +77,35 @@ mod tests {
                 .unwrap_or((None, ErrorCode::BadRequest));
             assert_ne!(c, ErrorCode::UnknownType, "{kind}");
         }
+    }
+
+    #[test]
+    fn media_reveal_decodes_and_its_key_is_checked() {
+        let key = "A".repeat(43);
+        let text = format!(r#"{{"type":"media_reveal","req":9,"call_id":"c","media_key":"{key}"}}"#);
+        let (req, r) = decode_request(&text).unwrap();
+        assert_eq!(
+            (req, &r),
+            (Some(9.into()), &Request::MediaReveal { call_id: "c".into(), media_key: key })
+        );
+        assert!(r.validate().is_ok());
+        assert_eq!(
+            code(r#"{"type":"media_reveal","req":3,"call_id":"c"}"#),
+            (Some(3.into()), ErrorCode::BadRequest)
+        );
+        let short = Request::MediaReveal { call_id: "c".into(), media_key: "A".repeat(42) };
+        let e = short.validate().unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        assert!(e.message.contains("media_key"), "{e}");
+        let both = Request::Invite {
+            call_id: "c".into(),
+            callee_id: "b".into(),
+            content: String::new(),
+            channel_id: String::new(),
+            media_key: Some("A".repeat(43)),
+            media_commit: Some("A".repeat(43)),
+        };
+        assert_eq!(both.validate().unwrap_err().code, ErrorCode::InvalidArgument);
     }
 
     #[test]

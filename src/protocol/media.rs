@@ -1,6 +1,7 @@
 //! The additive media parts of the protocol: the `media` object that hands a
 //! participant its relay credential, the optional `media_key` that carries a
-//! side's X25519 public key, and the framing of the relay's packets (UDP
+//! side's X25519 public key, the v1.2 `media_commit` (the caller's hash
+//! commitment to its key), and the framing of the relay's packets (UDP
 //! datagrams or binary frames on the WebSocket path `/media`).
 //!
 //! No I/O: the server's relay and the client's relay link both frame and
@@ -75,6 +76,27 @@ pub fn check_media_key(key: &Option<String>) -> Result<(), ProtocolError> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Bytes of a v1.2 `media_commit` (a SHA-256 digest).
+pub const MEDIA_COMMIT_BYTES: usize = 32;
+
+/// Checks an optional `media_commit` (v1.2): absent, or 32 bytes in
+/// base64url without padding, and never beside a `media_key` (a v1.2
+/// caller commits to its key instead of sending it).
+pub fn check_media_commit(commit: &Option<String>, key: &Option<String>) -> Result<(), ProtocolError> {
+    let Some(commit) = commit else { return Ok(()) };
+    if decode_fixed::<MEDIA_COMMIT_BYTES>(commit).is_none() {
+        return Err(ProtocolError::invalid_argument(format!(
+            "media_commit must be {MEDIA_COMMIT_BYTES} bytes in base64url without padding"
+        )));
+    }
+    if key.is_some() {
+        return Err(ProtocolError::invalid_argument(
+            "an invite carries media_commit (v1.2) or media_key (v1.1), not both",
+        ));
+    }
+    Ok(())
 }
 
 /// A packet a client sends into the relay.
@@ -198,6 +220,14 @@ mod tests {
         let e = check_media_key(&Some(URL_SAFE_NO_PAD.encode([0u8; 31]))).unwrap_err();
         assert!(e.message.contains("media_key"), "{e}");
         assert!(check_media_key(&Some("not base64!".into())).is_err());
+        let commit = Some(URL_SAFE_NO_PAD.encode([1u8; 32]));
+        assert!(check_media_commit(&None, &None).is_ok());
+        assert!(check_media_commit(&commit, &None).is_ok());
+        let e = check_media_commit(&Some(URL_SAFE_NO_PAD.encode([1u8; 33])), &None).unwrap_err();
+        assert!(e.message.contains("media_commit"), "{e}");
+        assert!(check_media_commit(&Some(format!("{}=", URL_SAFE_NO_PAD.encode([1u8; 32]))), &None).is_err());
+        let both = check_media_commit(&commit, &Some(URL_SAFE_NO_PAD.encode([0u8; 32]))).unwrap_err();
+        assert!(both.message.contains("not both"), "{both}");
         let info =
             MediaInfo { relay: None, ws: MEDIA_WS_PATH.into(), credential: encode_credential(&[5; 16]) };
         assert_eq!(info.credential_bytes(), Some([5; 16]));

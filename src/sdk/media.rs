@@ -1,4 +1,6 @@
-//! The SDK's media additions (beyond Agora): each side's X25519 public
+//! The SDK's media additions (beyond Agora), by hand (v1.1; `voice.rs`
+//! runs the v1.2 handshake instead and is what the app, the peer and
+//! `echo` use): each side's X25519 public
 //! key travels in the invite and the accept (`media_key`), and the server
 //! hands each participant its relay credential (`media`): the caller in
 //! `accepted`, the callee in its accept's `ok`.

@@ -15,12 +15,13 @@ use super::invitation::{
 };
 use super::{Error, error::local_limit};
 use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, Request};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 mod after_login;
 mod replies;
 mod server_events;
+mod voice;
 
 /// How many ended invitations stay in the table (for lookups by id) before
 /// the oldest are forgotten; handles keep their own entry alive regardless.
@@ -42,6 +43,8 @@ pub(crate) enum Pending {
     Logout,
     /// `renew_token` with this token: on `ok`, the token of the next logins.
     RenewToken(String),
+    /// The caller's key reveal (v1.2), sent by the SDK itself.
+    Reveal(String),
 }
 
 /// Where the client itself stands, as the rules of a request see it. The
@@ -81,6 +84,9 @@ pub(crate) struct Table {
     /// A token the server took in a `renew_token`, not yet handed to the
     /// worker for its next login (the one it started with has expired).
     renewed_token: Option<String>,
+    /// When each callee waiting for its caller's key reveal stops waiting
+    /// (protocol v1.2), soonest first; the worker wakes for the first.
+    reveals_due: BTreeSet<(tokio::time::Instant, String)>,
 }
 
 fn not_started(what: &str) -> Error {
@@ -103,6 +109,7 @@ impl Table {
             ended: VecDeque::new(),
             subscriptions: BTreeMap::new(),
             renewed_token: None,
+            reveals_due: BTreeSet::new(),
         }
     }
 
@@ -203,6 +210,7 @@ impl Table {
             content: e.content.clone(),
             channel_id: e.channel_id.clone(),
             media_key: e.media.ours.clone(),
+            media_commit: e.media.commit.clone(),
         };
         Ok((request, Pending::Invite(call_id.to_owned())))
     }
@@ -365,6 +373,7 @@ impl Table {
 
     /// Moves an ended call to the forgettable end of the table.
     fn retire(&mut self, call_id: &str) {
+        self.voice_over(call_id);
         self.ended.push_back(call_id.to_owned());
         while self.ended.len() > KEEP_ENDED {
             let old = self.ended.pop_front().expect("non-empty");
@@ -403,6 +412,7 @@ mod tests {
             channel_id: String::new(),
             expires_in_ms: 1000,
             media_key: None,
+            media_commit: None,
         }
     }
 

@@ -342,7 +342,18 @@ impl Worker {
         let idle = tokio::time::sleep_until(last_heard + idle_timeout);
         tokio::pin!(idle);
         loop {
+            let reveal_due = self.state.table().next_reveal_due();
+            let reveal_overdue = async move {
+                match reveal_due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let step = tokio::select! {
+                _ = reveal_overdue => {
+                    self.state.table().reveals_overdue(Instant::now());
+                    Ok(())
+                }
                 command = self.commands.recv() => {
                     let Some(Command { request, pending, reply }) = command else {
                         return SessionEnd::Halt(Halt::Stopped);
@@ -444,6 +455,13 @@ impl Worker {
                 let ack = self.state.table().on_event(event, &mut out);
                 self.emit(out);
                 match ack {
+                    // The reveal is answered: sent as the SDK's own request.
+                    Some(Request::MediaReveal { call_id, media_key }) => {
+                        let pending = Pending::Reveal(call_id.clone());
+                        let (req, frame) = self.write_frame(Request::MediaReveal { call_id, media_key });
+                        in_flight.insert(req, InFlight { pending, reply: None });
+                        self.send(sink, frame).await
+                    }
                     // No `req`: the server does not answer a `received`.
                     Some(ack) => self.send(sink, encode(ClientFrame { req: None, request: ack })).await,
                     None => Ok(()),
@@ -459,7 +477,13 @@ impl Worker {
             _ => None,
         };
         let mut out = Vec::new();
-        self.state.table().on_ok(&flight.pending, online, &mut out);
+        {
+            let mut table = self.state.table();
+            if let Pending::Accept(call_id) = &flight.pending {
+                table.on_accept_answered(call_id, &result, Instant::now());
+            }
+            table.on_ok(&flight.pending, online, &mut out);
+        }
         self.emit(out);
         let logged_out = flight.pending == Pending::Logout;
         if let Some(reply) = flight.reply {

@@ -79,6 +79,10 @@ pub(super) struct Call<T = Instant> {
     pub channel_id: String,
     /// The caller's `media_key`, handed to the callee with the invitation.
     pub media_key: Option<String>,
+    /// The caller's v1.2 `media_commit`, handed to the callee with the
+    /// invitation (absent in records written before v1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_commit: Option<String>,
     /// When the invite came.
     pub invited: T,
     pub phase: Phase<T>,
@@ -111,6 +115,8 @@ pub(super) struct Invite {
     pub channel_id: String,
     /// The caller's public key for the media session, passed on opaquely.
     pub media_key: Option<String>,
+    /// The caller's commitment to its key (v1.2), passed on opaquely.
+    pub media_commit: Option<String>,
 }
 
 impl<T: Moment> Call<T> {
@@ -125,6 +131,7 @@ impl<T: Moment> Call<T> {
             content: invite.content,
             channel_id: invite.channel_id,
             media_key: invite.media_key,
+            media_commit: invite.media_commit,
             invited: now,
             phase: Phase::Ringing { expires: now + ttl, received: false, ack: Ack::NotStarted },
             callee_seen: false,
@@ -227,6 +234,7 @@ pub(super) fn test_call<T: Moment>(now: T) -> Call<T> {
         content: String::new(),
         channel_id: String::new(),
         media_key: None,
+        media_commit: None,
     };
     Call::ringing(invite, "alice".into(), "bob".into(), now, Duration::from_secs(60))
 }

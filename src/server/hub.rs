@@ -132,10 +132,11 @@ fn apply(
     now: Instant,
 ) -> Result<(), ProtocolError> {
     match request {
-        Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
-            let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key };
+        Request::Invite { call_id, callee_id, content, channel_id, media_key, media_commit } => {
+            let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key, media_commit };
             state.invite(id, peer, req, invite, now)
         }
+        Request::MediaReveal { call_id, media_key } => state.reveal(id, peer, req, &call_id, media_key),
         Request::Cancel { call_id } => state.cancel(id, peer, req, &call_id, now),
         Request::Received { call_id } => {
             state.received(peer, &call_id);
@@ -204,6 +205,7 @@ mod tests {
             content: String::new(),
             channel_id: String::new(),
             media_key: None,
+            media_commit: None,
         };
         hub.handle(id, None, invite);
         tokio::time::advance(ttl).await;
@@ -267,6 +269,7 @@ mod tests {
             content: String::new(),
             channel_id: String::new(),
             media_key: None,
+            media_commit: None,
         };
         let (tx, _alice) = outbox();
         let alice = hub.login("alice", "a", None, tx, Kick::default()).unwrap();

@@ -161,4 +161,21 @@ impl<C: CallStore> State<C> {
         self.end_as_decided(id, req, call_id, ending, now);
         Ok(())
     }
+
+    /// v1.2: the caller's key reveal, passed on to the callee's sessions as
+    /// the rules decide. Nothing changes.
+    pub fn reveal(
+        &mut self,
+        id: SessionId,
+        peer: &str,
+        req: &Option<Req>,
+        call_id: &str,
+        media_key: String,
+    ) -> Result<(), ProtocolError> {
+        let notice = rules::reveal(self.calls.get(call_id), peer, media_key)
+            .map_err(|r| self.refused(r, call_id, peer))?;
+        self.peers.send(id, &encode(&ok(req.clone())));
+        self.tell(Some(id), [notice]);
+        Ok(())
+    }
 }

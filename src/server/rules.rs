@@ -141,6 +141,8 @@ pub(super) enum Asked {
     As(Role),
     /// A hang-up, which either party of an accepted call may do.
     Hangup,
+    /// A `media_reveal` (v1.2), which only the caller of an accepted call sends.
+    Reveal,
 }
 
 impl Refused {
@@ -184,6 +186,14 @@ pub(super) fn too_many_subscriptions() -> ProtocolError {
 pub(super) fn not_live(asked: Asked, ended: Option<&Ended>, call_id: &str, peer: &str) -> ProtocolError {
     let role = match asked {
         Asked::As(role) => role,
+        Asked::Reveal => {
+            return match ended {
+                Some(e) if *e.caller == *peer => {
+                    err(ErrorCode::AlreadyEnded, format!("call {call_id} has ended"))
+                }
+                _ => no_call_to_reveal_in(call_id),
+            };
+        }
         Asked::Hangup => {
             return match ended {
                 Some(e) if e.accepted && (*e.caller == *peer || *e.callee == *peer) => {
@@ -209,6 +219,10 @@ pub(super) fn not_live(asked: Asked, ended: Option<&Ended>, call_id: &str, peer:
 
 fn was_accepted(call_id: &str) -> ProtocolError {
     err(ErrorCode::AlreadyAccepted, format!("call {call_id} was accepted"))
+}
+
+fn no_call_to_reveal_in(call_id: &str) -> ProtocolError {
+    err(ErrorCode::NotFound, format!("no accepted call {call_id} in which you are the caller"))
 }
 
 fn no_accepted_call(call_id: &str) -> ProtocolError {
@@ -247,6 +261,7 @@ pub(super) fn invitation<T: Moment>(call: &Call<T>, now: T) -> Outbound {
         channel_id: call.channel_id.clone(),
         expires_in_ms: millis_up(left),
         media_key: call.media_key.clone(),
+        media_commit: call.media_commit.clone(),
     })
 }
 
@@ -454,6 +469,22 @@ pub(super) fn hangup<T: Moment>(call: Option<&Call<T>>, peer: &str) -> Result<En
         ),
         while_offline: None,
     })
+}
+
+/// The caller of an accepted call reveals its media key (v1.2): it goes to
+/// every session of the callee (those that did not answer ignore it) and
+/// changes nothing; the server never checks it against the commitment.
+pub(super) fn reveal<T: Moment>(
+    call: Option<&Call<T>>,
+    peer: &str,
+    media_key: String,
+) -> Result<Notice, Refused> {
+    let call = call.ok_or(Refused::NotLive(Asked::Reveal))?;
+    if *call.caller != *peer || call.is_ringing() {
+        return Err(Refused::Now(no_call_to_reveal_in(&call.id)));
+    }
+    let reveal = encode(&ServerMessage::MediaReveal { call_id: call.id.to_string(), media_key });
+    Ok(Notice::to(&call.callee, &reveal, true))
 }
 
 // ---- deadlines ----

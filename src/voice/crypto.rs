@@ -2,24 +2,30 @@
 //! bytes it cannot read or forge.
 //!
 //! Each side makes an ephemeral X25519 key ([`LocalKey`]); the public halves
-//! travel in the invite and the accept. Both sides derive the same two
-//! direction keys with HKDF-SHA256 over the shared secret, with both public
-//! keys and the call id in the info, and seal every packet with
-//! ChaCha20-Poly1305: the nonce is the packet's sequence number, the clear
-//! header is the associated data. An [`Opener`] drops forged, replayed and
-//! stale packets (a 128-packet replay window). [`safety_code`] gives both
-//! screens the same six digits to compare by voice.
+//! travel in signaling (v1.2: the caller's as a commitment first, then
+//! revealed; see `safety.rs`). Both sides derive the same two direction keys
+//! with HKDF-SHA256 over the shared secret, with both public keys and the
+//! call id in the info, and seal every packet with ChaCha20-Poly1305: the
+//! 96-bit nonce is eight zero bytes then the packet's 32-bit sequence
+//! number, big-endian (each direction has its own key, so the two senders'
+//! counters never share a key and nonce); the clear header is the
+//! associated data. An [`Opener`] drops forged, replayed and stale packets (a
+//! 128-packet replay window). The agreed [`CallKeys`] carry the safety code
+//! both screens show. Every secret (the private key, the shared secret, the
+//! direction keys, the ciphers' keys) is wiped when it drops.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hkdf::Hkdf;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use thiserror::Error;
-use x25519_dalek::{EphemeralSecret, PublicKey};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
 
 use super::packet::{Header, PacketError};
+use super::safety::{Exchange, SafetyCode};
 
 /// Bytes of an X25519 public key.
 pub const PUBLIC_KEY_LEN: usize = 32;
@@ -29,7 +35,6 @@ pub const PUBLIC_KEY_LEN: usize = 32;
 const REPLAY_WINDOW: u32 = 128;
 /// Domain separation: these keys are for nothing else.
 const KDF_LABEL: &[u8] = b"softphone voice v1";
-const SAFETY_LABEL: &[u8] = b"softphone safety code v1";
 
 /// Which end of the call this side is: it decides which direction key
 /// seals and which opens.
@@ -67,11 +72,12 @@ pub enum OpenError {
 #[error("sequence numbers exhausted; the call must be re-keyed")]
 pub struct SealExhausted;
 
-/// This side's ephemeral key pair for one call; consumed by [`LocalKey::agree`].
+/// This side's key pair for one call, made fresh for each call and
+/// consumed by [`LocalKey::agree`]: the secret is used once.
 pub struct LocalKey {
     /// Never leaves this struct and is wiped when it drops.
-    secret: EphemeralSecret,
-    /// Goes to the other side in the invite or the accept.
+    secret: StaticSecret,
+    /// Goes to the other side (committed to, or in the accept).
     public: PublicKey,
 }
 
@@ -83,7 +89,14 @@ impl LocalKey {
 
     /// A key from the given cryptographic RNG (seeded in tests).
     pub fn from_rng<R: rand::CryptoRng + ?Sized>(rng: &mut R) -> LocalKey {
-        let secret = EphemeralSecret::random_from_rng(rng);
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut *bytes);
+        LocalKey::from_bytes(*bytes)
+    }
+
+    /// The key of these private bytes: for the fixed test vectors only.
+    pub fn from_bytes(bytes: [u8; 32]) -> LocalKey {
+        let secret = StaticSecret::from(bytes);
         let public = PublicKey::from(&secret);
         LocalKey { secret, public }
     }
@@ -93,12 +106,14 @@ impl LocalKey {
         self.public.to_bytes()
     }
 
-    /// Agrees the call keys with the other side's public key.
+    /// Agrees the call keys with the other side's public key; `exchange`
+    /// says how the keys travelled, which decides the safety code.
     pub fn agree(
         self,
         theirs: &[u8; PUBLIC_KEY_LEN],
         role: Role,
         call_id: &str,
+        exchange: Exchange,
     ) -> Result<CallKeys, KeyError> {
         let ours = self.public();
         let shared = self.secret.diffie_hellman(&PublicKey::from(*theirs));
@@ -109,6 +124,7 @@ impl LocalKey {
             Role::Caller => (ours, *theirs),
             Role::Callee => (*theirs, ours),
         };
+        let safety = super::safety::safety_code(shared.as_bytes(), exchange, &caller, &callee, call_id);
         let mut info = Vec::with_capacity(KDF_LABEL.len() + 64 + call_id.len() + 16);
         info.extend_from_slice(KDF_LABEL);
         info.extend_from_slice(&caller);
@@ -116,9 +132,9 @@ impl LocalKey {
         info.extend_from_slice(call_id.as_bytes());
         let kdf = Hkdf::<Sha256>::new(None, shared.as_bytes());
         let direction_key = |label: &[u8]| {
-            let mut key = [0u8; 32];
+            let mut key = Zeroizing::new([0u8; 32]);
             let info = [info.as_slice(), label].concat();
-            kdf.expand(&info, &mut key).expect("32 bytes is a valid HKDF-SHA256 length");
+            kdf.expand(&info, &mut *key).expect("32 bytes is a valid HKDF-SHA256 length");
             key
         };
         let caller_to_callee = direction_key(b" caller to callee");
@@ -127,39 +143,49 @@ impl LocalKey {
             Role::Caller => (caller_to_callee, callee_to_caller),
             Role::Callee => (callee_to_caller, caller_to_callee),
         };
-        Ok(CallKeys { send, receive, safety_code: safety_code(&ours, theirs) })
+        Ok(CallKeys { send, receive, safety_code: safety.digits, protected: safety.protected })
     }
 }
 
-/// Both direction keys of one call and its safety code.
+/// Both direction keys of one call and its safety code. The keys are
+/// wiped when it drops.
 pub struct CallKeys {
     /// Seals what this side sends.
-    send: [u8; 32],
+    send: Zeroizing<[u8; 32]>,
     /// Opens what the other side sends.
-    receive: [u8; 32],
+    receive: Zeroizing<[u8; 32]>,
     /// Shown on the call screen.
     pub safety_code: String,
+    /// Whether comparing the code protects the call (`false` with a v1.1
+    /// peer, see [`super::safety::SafetyCode::protected`]).
+    pub protected: bool,
 }
 
 impl CallKeys {
     /// The sealing half (for the sending task) and the opening half (for
     /// the receiving task).
     pub fn split(self) -> (Sealer, Opener) {
-        let sealer = Sealer { cipher: ChaCha20Poly1305::new(&self.send.into()), next_seq: Some(0) };
-        let opener =
-            Opener { cipher: ChaCha20Poly1305::new(&self.receive.into()), window: ReplayWindow::default() };
+        let sealer = Sealer { cipher: ChaCha20Poly1305::new(&(*self.send).into()), next_seq: Some(0) };
+        let opener = Opener {
+            cipher: ChaCha20Poly1305::new(&(*self.receive).into()),
+            window: ReplayWindow::default(),
+        };
         (sealer, opener)
     }
-}
 
-/// Six decimal digits from the two public keys, the same on both sides
-/// whatever the order; a man in the middle holds different keys with each
-/// side, so the two screens show different codes.
-pub fn safety_code(a: &[u8; PUBLIC_KEY_LEN], b: &[u8; PUBLIC_KEY_LEN]) -> String {
-    let (low, high) = if a <= b { (a, b) } else { (b, a) };
-    let digest = Sha256::new().chain_update(SAFETY_LABEL).chain_update(low).chain_update(high).finalize();
-    let number = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 1_000_000;
-    format!("{number:06}")
+    /// The code and whether it protects the call.
+    pub fn safety(&self) -> SafetyCode {
+        SafetyCode { digits: self.safety_code.clone(), protected: self.protected }
+    }
+
+    /// The key each direction is sealed with, caller to callee first, as
+    /// seen by a side in `role`: for the fixed test vectors.
+    pub fn direction_keys(&self, role: Role) -> ([u8; 32], [u8; 32]) {
+        match role {
+            Role::Caller => (*self.send, *self.receive),
+            Role::Callee => (*self.receive, *self.send),
+        }
+    }
 }
 
 /// A public key as signaling carries it: unpadded base64url.

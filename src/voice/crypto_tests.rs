@@ -1,6 +1,7 @@
 //! The encryption rules, one test each.
 
 use super::*;
+use crate::voice::safety::{Exchange, commitment, safety_code_v11};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -10,8 +11,9 @@ fn call(seed: u64, call_id: &str) -> (CallKeys, CallKeys) {
     let caller = LocalKey::from_rng(&mut rng);
     let callee = LocalKey::from_rng(&mut rng);
     let (caller_public, callee_public) = (caller.public(), callee.public());
-    let caller_keys = caller.agree(&callee_public, Role::Caller, call_id).unwrap();
-    let callee_keys = callee.agree(&caller_public, Role::Callee, call_id).unwrap();
+    let exchange = Exchange::Committed(commitment(&caller_public, call_id));
+    let caller_keys = caller.agree(&callee_public, Role::Caller, call_id, exchange).unwrap();
+    let callee_keys = callee.agree(&caller_public, Role::Callee, call_id, exchange).unwrap();
     (caller_keys, callee_keys)
 }
 
@@ -118,6 +120,7 @@ fn sequence_numbers_never_wrap() {
 fn both_sides_show_the_same_six_digit_safety_code() {
     let (caller, callee) = call(10, "c");
     assert_eq!(caller.safety_code, callee.safety_code);
+    assert!(caller.protected && callee.protected, "a committed exchange protects the call");
     assert_eq!(caller.safety_code.len(), 6);
     assert!(caller.safety_code.bytes().all(|b| b.is_ascii_digit()));
 }
@@ -129,17 +132,21 @@ fn a_tampered_public_key_gives_different_codes_on_the_two_sides() {
         (LocalKey::from_rng(&mut rng), LocalKey::from_rng(&mut rng), LocalKey::from_rng(&mut rng));
     // Mallory swaps her key into both directions of the exchange.
     let mallory_public = mallory.public();
-    let caller_code = safety_code(&caller.public(), &mallory_public);
-    let callee_code = safety_code(&mallory_public, &callee.public());
+    let caller_code = safety_code_v11(&caller.public(), &mallory_public);
+    let callee_code = safety_code_v11(&mallory_public, &callee.public());
     assert_ne!(caller_code, callee_code);
-    let caller_keys = caller.agree(&mallory_public, Role::Caller, "c").unwrap();
+    let caller_keys = caller.agree(&mallory_public, Role::Caller, "c", Exchange::Uncommitted).unwrap();
     assert_eq!(caller_keys.safety_code, caller_code);
+    assert!(!caller_keys.protected, "a v1.1 exchange does not protect the call");
 }
 
 #[test]
 fn a_low_order_public_key_is_refused() {
     let key = LocalKey::from_rng(&mut StdRng::seed_from_u64(12));
-    assert_eq!(key.agree(&[0u8; 32], Role::Caller, "c").err(), Some(KeyError::NotContributory));
+    assert_eq!(
+        key.agree(&[0u8; 32], Role::Caller, "c", Exchange::Uncommitted).err(),
+        Some(KeyError::NotContributory)
+    );
 }
 
 #[test]

@@ -49,8 +49,12 @@ fn sessions(config: VoiceConfig, epoch: Instant) -> (VoiceSession, VoiceSession)
     let mut rng = StdRng::seed_from_u64(42);
     let (caller, callee) = (LocalKey::from_rng(&mut rng), LocalKey::from_rng(&mut rng));
     let (caller_public, callee_public) = (caller.public(), callee.public());
-    let a = caller.agree(&callee_public, Role::Caller, "pipeline").unwrap();
-    let b = callee.agree(&caller_public, Role::Callee, "pipeline").unwrap();
+    let a = caller
+        .agree(&callee_public, Role::Caller, "pipeline", crate::voice::safety::Exchange::Uncommitted)
+        .unwrap();
+    let b = callee
+        .agree(&caller_public, Role::Callee, "pipeline", crate::voice::safety::Exchange::Uncommitted)
+        .unwrap();
     (VoiceSession::new(a, config, epoch).unwrap(), VoiceSession::new(b, config, epoch).unwrap())
 }
 

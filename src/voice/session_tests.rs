@@ -14,8 +14,12 @@ fn pair(seed: u64) -> (VoiceSession, VoiceSession, Instant) {
     let (caller_public, callee_public) = (caller.public(), callee.public());
     let epoch = Instant::now();
     let config = VoiceConfig::default();
-    let a = caller.agree(&callee_public, Role::Caller, "call").unwrap();
-    let b = callee.agree(&caller_public, Role::Callee, "call").unwrap();
+    let a = caller
+        .agree(&callee_public, Role::Caller, "call", crate::voice::safety::Exchange::Uncommitted)
+        .unwrap();
+    let b = callee
+        .agree(&caller_public, Role::Callee, "call", crate::voice::safety::Exchange::Uncommitted)
+        .unwrap();
     (VoiceSession::new(a, config, epoch).unwrap(), VoiceSession::new(b, config, epoch).unwrap(), epoch)
 }
 

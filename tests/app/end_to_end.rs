@@ -478,3 +478,53 @@ async fn two_apps_talk_through_the_relay_and_show_the_same_safety_code() {
     alice.send(Message::InCall(in_call::Message::HangUp));
     bob.until_notice("alice hung up").await;
 }
+
+/// A v1.1 caller (a raw WebSocket with its key in the invite) still gets
+/// voice with the app, whose call screen says the code does not protect it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v11_callers_call_screen_says_the_code_does_not_protect_the_call() {
+    use futures_util::SinkExt;
+    use softphone::voice::crypto::{LocalKey, Role, decode_public_key, encode_public_key};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
+    let url = server.url();
+    let mut bob = Driver::start_voice("bob", signed_in_to(&url, "bob"));
+    bob.until_dial().await;
+    let (mut carol, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let carol_key = LocalKey::generate();
+    let frames = [
+        serde_json::json!({"type": "login", "req": 1, "peer_id": "carol"}),
+        serde_json::json!({"type": "invite", "req": 2, "call_id": "v11", "callee_id": "bob",
+                           "media_key": encode_public_key(&carol_key.public())}),
+    ];
+    for frame in frames {
+        carol.send(Ws::Text(frame.to_string().into())).await.unwrap();
+    }
+    bob.tick_until("the invitation", |app| app.incoming().is_some()).await;
+    bob.send(Message::Incoming(incoming::Message::Accept));
+    let bob_public = loop {
+        let Some(Ok(Ws::Text(text))) = tokio::time::timeout(WAIT, carol.next()).await.unwrap() else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if v["type"] == "accepted" {
+            break decode_public_key(v["media_key"].as_str().unwrap()).unwrap();
+        }
+    };
+    let keys = carol_key
+        .agree(&bob_public, Role::Caller, "v11", softphone::voice::safety::Exchange::Uncommitted)
+        .unwrap();
+    let agreed = |app: &App| app.voice().is_some_and(|v| !v.safety_code.is_empty());
+    for _ in 0..100 {
+        if agreed(&bob.app) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        bob.send(Message::Tick(std::time::Instant::now()));
+    }
+    bob.tick_until("the code", agreed).await;
+    let view = bob.app.voice().unwrap();
+    assert_eq!(view.safety_code, keys.safety_code, "the v1.1 code, as the old phone shows it");
+    let note = view.safety_note.clone().expect("a note under the code");
+    assert!(note.contains("does not protect the call"), "{note}");
+}

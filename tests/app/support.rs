@@ -498,7 +498,12 @@ impl VoiceStarter for FakeDriver {
         let other = LocalKey::from_rng(&mut rand::rngs::StdRng::seed_from_u64(7));
         let ours = LocalKey::from_rng(&mut rand::rngs::StdRng::seed_from_u64(8));
         let keys = ours
-            .agree(&other.public(), Role::Caller, &call.call_id)
+            .agree(
+                &other.public(),
+                Role::Caller,
+                &call.call_id,
+                softphone::voice::safety::Exchange::Uncommitted,
+            )
             .map_err(|e| MediaError(e.to_string()))?;
         let now = std::time::Instant::now();
         let mut session =

@@ -19,6 +19,7 @@ use softphone::voice::audio::wav::WavSource;
 use softphone::voice::audio::{AudioError, AudioSink, AudioSource, Playback};
 use softphone::voice::codec::{Frame, SAMPLE_RATE};
 use softphone::voice::crypto::{LocalKey, Role};
+use softphone::voice::safety::Exchange;
 use softphone::voice::{AudioEnds, CallLink, VoiceCall, VoiceConfig};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -154,8 +155,8 @@ pub(crate) async fn media_call(url: &str, options: LinkOptions) -> MediaCall {
     assert_ne!(alice_media.credential, bob_media.credential);
     let link = |media| CallLink { media, server_url: url.to_owned(), options: options.clone() };
     MediaCall {
-        alice_keys: alice_key.agree(&bob_public, Role::Caller, &call_id).unwrap(),
-        bob_keys: bob_key.agree(&alice_public, Role::Callee, &call_id).unwrap(),
+        alice_keys: alice_key.agree(&bob_public, Role::Caller, &call_id, Exchange::Uncommitted).unwrap(),
+        bob_keys: bob_key.agree(&alice_public, Role::Callee, &call_id, Exchange::Uncommitted).unwrap(),
         alice_link: link(alice_media),
         bob_link: link(bob_media),
         alice: (alice, alice_events),

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+mod handshake;
 mod invitation;
 mod limits;
 mod node_loss;

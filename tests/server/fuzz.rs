@@ -79,15 +79,17 @@ fn request() -> impl Strategy<Value = Request> {
             device
         }),
         Just(Request::Logout),
-        (text(), text(), text(), text(), media_key()).prop_map(
-            |(call_id, callee_id, content, channel_id, media_key)| Request::Invite {
+        (text(), text(), text(), text(), media_key(), media_key()).prop_map(
+            |(call_id, callee_id, content, channel_id, media_key, media_commit)| Request::Invite {
                 call_id,
                 callee_id,
                 content,
                 channel_id,
-                media_key
+                media_key,
+                media_commit
             }
         ),
+        (text(), text()).prop_map(|(call_id, media_key)| Request::MediaReveal { call_id, media_key }),
         text().prop_map(|call_id| Request::Cancel { call_id }),
         text().prop_map(|call_id| Request::Received { call_id }),
         (text(), text(), media_key()).prop_map(|(call_id, response, media_key)| Request::Accept {

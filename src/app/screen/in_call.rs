@@ -71,9 +71,15 @@ pub fn view<'a>(call: &'a InCall, voice: Option<&'a VoiceView>, now: Instant) ->
 
 /// The safety code, the missing devices, the controls and the meters.
 fn voice_part<'a>(mut body: Column<'a, Message>, voice: &'a VoiceView) -> Column<'a, Message> {
-    body = body
-        .push(text(spaced(&voice.safety_code)).size(theme::HEADLINE + 12.0))
-        .push(text("Compare this code with the other person").size(theme::SMALL));
+    body = match (voice.safety_code.is_empty(), &voice.safety_note) {
+        (true, _) => body.push(text("Agreeing the voice keys...").size(theme::SMALL)),
+        (false, Some(note)) => body
+            .push(text(spaced(&voice.safety_code)).size(theme::HEADLINE + 12.0))
+            .push(text(note.as_str()).style(text::warning)),
+        (false, None) => body
+            .push(text(spaced(&voice.safety_code)).size(theme::HEADLINE + 12.0))
+            .push(text("Compare this code with the other person").size(theme::SMALL)),
+    };
     for missing in [&voice.no_microphone, &voice.no_speaker].into_iter().flatten() {
         body = body.push(text(missing.as_str()).style(text::warning));
     }

@@ -57,6 +57,7 @@ async fn place(url: &str, tokens: &Tokens, tag: &str, i: usize) -> Result<SetUp,
         content: String::new(),
         channel_id: String::new(),
         media_key: None,
+        media_commit: None,
     };
     caller_sink.send(frame(Some(1), invite)).await?;
     loop {

@@ -61,7 +61,7 @@ impl Table {
             }
             Pending::Resubscribe => self.on_renewed(online, out),
             Pending::RenewToken(token) => self.renewed_token = Some(token.clone()),
-            Pending::Query | Pending::Unsubscribe | Pending::Logout => {}
+            Pending::Query | Pending::Unsubscribe | Pending::Logout | Pending::Reveal(_) => {}
         }
     }
 
@@ -113,7 +113,8 @@ impl Table {
             | Pending::Unsubscribe
             | Pending::Resubscribe
             | Pending::Logout
-            | Pending::RenewToken(_) => {}
+            | Pending::RenewToken(_)
+            | Pending::Reveal(_) => {}
         }
     }
 }

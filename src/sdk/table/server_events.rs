@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 impl Table {
-    /// Applies a server event. Returns the `received` acknowledgement to
-    /// send for an `invitation`.
+    /// Applies a server event. Returns what to send back: the `received`
+    /// acknowledgement of an `invitation`, or the key reveal that follows
+    /// our call's `accepted` (v1.2).
     pub fn on_event(&mut self, message: ServerMessage, out: &mut Vec<Event>) -> Option<Request> {
         match message {
             ServerMessage::Invitation {
@@ -23,6 +24,7 @@ impl Table {
                 channel_id,
                 expires_in_ms,
                 media_key,
+                media_commit,
             } => {
                 let entry = RemoteEntry {
                     caller_id,
@@ -30,7 +32,7 @@ impl Table {
                     channel_id,
                     response: String::new(),
                     phase: RemotePhase::Ringing,
-                    media: MediaSlots::offered(media_key),
+                    media: MediaSlots::offered(media_key, media_commit),
                     arrived_in: match self.lifecycle {
                         Lifecycle::Online { login } => login,
                         _ => 0,
@@ -52,8 +54,14 @@ impl Table {
                     e.response = response.clone();
                     e.media.theirs = media_key;
                     e.media.relay = media;
-                    out.push(Event::LocalInvitationAccepted { call_id, response, device });
+                    let reveal = e.media.on_accepted(&call_id);
+                    out.push(Event::LocalInvitationAccepted { call_id: call_id.clone(), response, device });
+                    // v1.2: our key, now that the callee has chosen its own.
+                    return reveal.map(|media_key| Request::MediaReveal { call_id, media_key });
                 }
+            }
+            ServerMessage::MediaReveal { call_id, media_key } => {
+                lock(self.remote.get(&call_id)?).media.on_reveal(&call_id, &media_key);
             }
             ServerMessage::Refused { call_id, response } => {
                 let entry = self.local.get(&call_id).cloned()?;

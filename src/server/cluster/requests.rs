@@ -31,10 +31,11 @@ impl ClusterHub {
         request: Request,
     ) -> Result<(), ProtocolError> {
         match request {
-            Request::Invite { call_id, callee_id, content, channel_id, media_key } => {
+            Request::Invite { call_id, callee_id, content, channel_id, media_key, media_commit } => {
                 rules::may_call(peer, &callee_id)?;
                 let callee = callee_id.as_str().into();
-                let invite = Invite { call_id, callee: callee_id, content, channel_id, media_key };
+                let invite =
+                    Invite { call_id, callee: callee_id, content, channel_id, media_key, media_commit };
                 let call = Call::ringing(invite, peer.clone(), callee, now_ms(), self.config.invite_ttl);
                 self.invite(id, req, call).await
             }
@@ -52,6 +53,9 @@ impl ClusterHub {
             }
             Request::Hangup { call_id } => {
                 self.end_on_request(id, peer, req, &call_id, |call| rules::hangup(call, peer)).await
+            }
+            Request::MediaReveal { call_id, media_key } => {
+                self.reveal(id, peer, req, &call_id, media_key).await
             }
             Request::QueryPresence { peer_ids } => {
                 let online = self.online_map(&peer_ids).await?;
@@ -317,6 +321,32 @@ impl ClusterHub {
             self.metrics.call_accepted();
             LogEntry::answered(&read.record.call, now_ms()).write();
             return Ok(());
+        }
+        Err(contended(call_id))
+    }
+
+    /// v1.2: the caller's key reveal, passed on to the callee's sessions on
+    /// every node as the rules decide. The call does not change: the event
+    /// rides on a compare-and-set of the call as read, so it goes out only
+    /// while the call is still the accepted one that was checked.
+    async fn reveal(
+        &self,
+        id: SessionId,
+        peer: &str,
+        req: &Option<Req>,
+        call_id: &str,
+        media_key: String,
+    ) -> Result<(), ProtocolError> {
+        let rule = |call: Option<&Call<UnixMs>>| rules::reveal(call, peer, media_key.clone());
+        for _ in 0..RETRIES {
+            let (read, told) = self.decide(call_id, peer, &rule).await?;
+            let unchanged = Change::Update(read.record.clone());
+            if self.commit(&Transition::of(&read, unchanged, Notices::one(told), None)).await?
+                == Committed::Done
+            {
+                self.send_local(id, &encode(&ok(req.clone())));
+                return Ok(());
+            }
         }
         Err(contended(call_id))
     }
