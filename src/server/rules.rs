@@ -14,26 +14,31 @@
 //! still as read, a cap still not reached), never which rule applies.
 //!
 //! Every error sentence of a call rule is written here and nowhere else.
-//! A new request is one more function of the same shape: for example
-//! `media_reveal` (only the caller, only once accepted, forwarded to the
-//! callee's sessions) takes the live call or `None` and returns the one
-//! [`Notice`] for the callee or [`Refused`], with one more [`Asked`] case
-//! for what it says about a call that is not live; a single node sends the
-//! notice under its lock, a cluster node commits it as an update that
-//! leaves the record as read (so it goes out only if the call is still
-//! accepted).
+//! A request is one function of the same shape: `media_reveal` (v1.2;
+//! only the caller, only once accepted, passed on to the callee's
+//! sessions), for example, takes the live call or `None` and returns the
+//! one [`Notice`] for the callee or [`Refused`] ([`reveal`]); a single node
+//! sends the notice under its lock, a cluster node commits it as an update
+//! that leaves the record as read (so it goes out only if the call is still
+//! accepted). Deadlines are in `rules/deadlines.rs`, logins and departures
+//! in `rules/arrivals.rs`.
 
-use super::calls::{Ack, Call, Ended, Lapse, Moment, Phase};
+use super::calls::{Ack, Call, Ended, Moment, Phase};
 use super::outbound::{Outbound, encode};
 use crate::protocol::{
-    CancelReason, ErrorCode, FailureReason, HangupReason, LiveCall, MAX_RINGING_PER_CALLEE,
-    MAX_SUBSCRIPTIONS, MediaInfo, ProtocolError, Role, ServerMessage,
+    CancelReason, ErrorCode, FailureReason, HangupReason, MAX_RINGING_PER_CALLEE, MAX_SUBSCRIPTIONS,
+    MediaInfo, ProtocolError, Role, ServerMessage,
 };
 use std::sync::Arc;
 use std::time::Duration;
 
+mod arrivals;
+mod deadlines;
 #[cfg(test)]
 mod tests;
+
+pub(super) use arrivals::{arrive, found_online, went_offline};
+pub(super) use deadlines::{end_by, lapsed};
 
 /// An event for every session of a peer, decided with a call's change.
 #[derive(Debug)]
@@ -485,142 +490,4 @@ pub(super) fn reveal<T: Moment>(
     }
     let reveal = encode(&ServerMessage::MediaReveal { call_id: call.id.to_string(), media_key });
     Ok(Notice::to(&call.callee, &reveal, true))
-}
-
-// ---- deadlines ----
-
-/// The deadline of `call` that has passed by `now`, if one has (`grace`:
-/// the offline grace). Judged on the call itself, so a deadline looked at
-/// twice, or late, ends a call once and only if due.
-pub(super) fn lapsed<T: Moment>(call: &Call<T>, grace: Duration, now: T) -> Option<Lapse> {
-    let (at, lapse) = call.next_deadline(grace)?;
-    (at <= now).then_some(lapse)
-}
-
-/// What ends `call` when `lapse` passes, and what each side is told: a
-/// ringing call fails (`peer_offline` to the caller, `caller_offline` to the
-/// callee, `peer_no_response` to the caller and `expired` to the callee for
-/// the ack timeout, `expired` to both for the ring timeout); an accepted
-/// call whose party stayed offline is hung up for the other.
-pub(super) fn end_by<T: Moment>(call: &Call<T>, lapse: Lapse) -> Ending {
-    let failure = |reason| encode(&ServerMessage::Failure { call_id: call.id.to_string(), reason });
-    let hung_up = |by: &str| {
-        encode(&ServerMessage::HungUp {
-            call_id: call.id.to_string(),
-            reason: HangupReason::PeerOffline,
-            by: by.to_owned(),
-        })
-    };
-    let (caller, callee, seen) = (&call.caller, &call.callee, call.callee_seen);
-    let to = |who: &Arc<str>, text: Outbound, seen: bool| Notice::to(who, &text, seen);
-    let (outcome, notices) = match (lapse, call.is_ringing()) {
-        (Lapse::CalleeLost, true) => (
-            Outcome::Failed(FailureReason::PeerOffline),
-            Notices::one(to(caller, failure(FailureReason::PeerOffline), true)),
-        ),
-        (Lapse::CallerLost, true) => (
-            Outcome::Failed(FailureReason::CallerOffline),
-            Notices::one(to(callee, failure(FailureReason::CallerOffline), seen)),
-        ),
-        (Lapse::CalleeLost, false) => {
-            (Outcome::HungUp(HangupReason::PeerOffline), Notices::one(to(caller, hung_up(callee), true)))
-        }
-        (Lapse::CallerLost, false) => {
-            (Outcome::HungUp(HangupReason::PeerOffline), Notices::one(to(callee, hung_up(caller), true)))
-        }
-        (Lapse::AckTimeout, _) => (
-            Outcome::Failed(FailureReason::PeerNoResponse),
-            Notices::two(
-                to(caller, failure(FailureReason::PeerNoResponse), true),
-                to(callee, failure(FailureReason::Expired), seen),
-            ),
-        ),
-        (Lapse::Expired, _) => {
-            let text = failure(FailureReason::Expired);
-            (
-                Outcome::Failed(FailureReason::Expired),
-                Notices::two(to(caller, text.clone(), true), to(callee, text, seen)),
-            )
-        }
-    };
-    let while_offline = match lapse {
-        Lapse::CalleeLost => Some(callee.clone()),
-        Lapse::CallerLost => Some(caller.clone()),
-        Lapse::AckTimeout | Lapse::Expired => None,
-    };
-    Ending { outcome, notices, while_offline }
-}
-
-// ---- sessions coming and going ----
-
-/// How one of a peer's calls looks to a session of it that just logged in.
-#[derive(Debug)]
-pub(super) struct Arrival {
-    /// The call as the login reply lists it.
-    pub live: Option<LiveCall>,
-    /// The invitation to hand the session, for a call ringing at it.
-    pub invitation: Option<Outbound>,
-    /// How long after the invite the callee was first reached, if it is now.
-    pub first_reached: Option<Duration>,
-}
-
-/// A session of `peer` logs in (its first, if it `came_online`): the
-/// peer's offline grace in `call` ends, and a call ringing at it is handed
-/// over, starting (or resuming) its ack timeout.
-pub(super) fn arrive<T: Moment>(
-    call: &mut Call<T>,
-    peer: &str,
-    came_online: bool,
-    now: T,
-    ack_timeout: Duration,
-) -> Arrival {
-    if came_online {
-        if *call.caller == *peer {
-            call.caller_lost = None;
-        } else {
-            call.callee_lost = None;
-        }
-    }
-    let ringing_here = call.is_ringing() && *call.callee == *peer;
-    let mut first_reached = None;
-    if ringing_here {
-        if !call.callee_seen {
-            first_reached = Some(now.since(call.invited));
-        }
-        call.callee_seen = true;
-        call.run_ack(now, ack_timeout);
-    }
-    Arrival {
-        live: call.as_live(peer),
-        invitation: ringing_here.then(|| invitation(call, now)),
-        first_reached,
-    }
-}
-
-/// `peer` has had no session since `at`: its offline grace in `call` starts
-/// (the caller's always, the callee's once it has seen the invitation, which
-/// pauses the ack timeout). Marked once: a repeated mark keeps the first
-/// time. Whether the call changed.
-pub(super) fn went_offline<T: Moment>(call: &mut Call<T>, peer: &str, at: T) -> bool {
-    if *call.caller == *peer && call.caller_lost.is_none() {
-        call.caller_lost = Some(at);
-    } else if *call.callee == *peer && call.callee_seen && call.callee_lost.is_none() {
-        call.callee_lost = Some(at);
-        call.pause_ack(at);
-    } else {
-        return false;
-    }
-    true
-}
-
-/// `call` marks `peer` offline while it has a session (the mark's node died
-/// between the login and the call's update): the mark goes, and for the
-/// callee the ack timeout runs again.
-pub(super) fn found_online<T: Moment>(call: &mut Call<T>, peer: &str, now: T, ack_timeout: Duration) {
-    if *call.caller == *peer {
-        call.caller_lost = None;
-    } else {
-        call.callee_lost = None;
-        call.run_ack(now, ack_timeout);
-    }
 }

@@ -2,7 +2,7 @@
 //! no store, no clock.
 
 use super::*;
-use crate::server::calls::{UnixMs, test_call};
+use crate::server::calls::{Lapse, UnixMs, test_call};
 
 const T0: UnixMs = UnixMs(1_764_000_000_000);
 const ACK: Duration = Duration::from_secs(30);
