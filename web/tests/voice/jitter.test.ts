@@ -1,6 +1,7 @@
 // The jitter buffer driven with explicit times (microseconds): no clock.
-import { describe, expect, test } from 'vitest';
-import { FRAME_US, JitterBuffer, MAX_TARGET_US, MIN_TARGET_US, type Playout } from '../../src/voice/jitter';
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FRAME_US, JitterBuffer, MAX_TARGET_US, MIN_TARGET_US, type Playout } from '../../src/voice/jitter.ts';
 
 const payload = (seq: number) => Uint8Array.of(seq >> 8, seq & 255);
 const seqOf = (p: Playout) =>
@@ -26,51 +27,52 @@ describe('jitter buffer', () => {
     const buffer = new JitterBuffer();
     const out = run(buffer, 200, () => 1_000);
     const played = out.map(seqOf).filter((s) => s !== null);
-    expect(played).toEqual(Array.from({ length: 200 }, (_, k) => k));
+    assert.deepEqual(played, Array.from({ length: 200 }, (_, k) => k));
     const leading = out.findIndex((p) => p.kind !== 'silence');
-    expect(leading * FRAME_US).toBeGreaterThanOrEqual(MIN_TARGET_US - 20_000);
-    expect(leading * FRAME_US).toBeLessThanOrEqual(MIN_TARGET_US + 20_000);
+    assert.ok((leading * FRAME_US) >= (MIN_TARGET_US - 20_000));
+    assert.ok((leading * FRAME_US) <= (MIN_TARGET_US + 20_000));
     const lastPlayed = out.map((p) => p.kind).lastIndexOf('packet');
-    expect(out.slice(leading, lastPlayed).every((p) => p.kind === 'packet')).toBe(true);
-    expect(buffer.stats()).toMatchObject({ played: 200, late: 0, droppedForDelay: 0, insertedForDelay: 0 });
+    assert.equal(out.slice(leading, lastPlayed).every((p) => p.kind === 'packet'), true);
+    const s = buffer.stats();
+    assert.deepEqual({ played: s.played, late: s.late, droppedForDelay: s.droppedForDelay, insertedForDelay: s.insertedForDelay }, { played: 200, late: 0, droppedForDelay: 0, insertedForDelay: 0 });
   });
 
   test('a lost packet is recovered from the next one, two lost in a row are concealed', () => {
     const buffer = new JitterBuffer();
     const out = run(buffer, 100, (k) => (k === 40 || k === 60 || k === 61 ? null : 1_000));
     const fec = out.filter((p) => p.kind === 'fec').map(seqOf);
-    expect(fec).toContain(40);
-    expect(fec).toContain(61);
-    expect(buffer.stats().concealed).toBeGreaterThanOrEqual(1);
+    assert.ok((fec).includes(40));
+    assert.ok((fec).includes(61));
+    assert.ok((buffer.stats().concealed) >= (1));
   });
 
   test('jitter raises the target (bounded) and late packets are counted, not played', () => {
     const buffer = new JitterBuffer();
     run(buffer, 150, (k) => ((k * 7919) % 5) * 15_000);
     const { targetUs } = buffer.stats();
-    expect(targetUs).toBeGreaterThan(MIN_TARGET_US);
-    expect(targetUs).toBeLessThanOrEqual(MAX_TARGET_US);
+    assert.ok((targetUs) > (MIN_TARGET_US));
+    assert.ok((targetUs) <= (MAX_TARGET_US));
     const late = new JitterBuffer();
     run(late, 100, (k) => (k === 50 ? 400_000 : 1_000));
-    expect(late.stats().late).toBe(1);
+    assert.equal(late.stats().late, 1);
   });
 
   test('a delay that grows for good is absorbed by inserted frames, one that shrinks by dropped ones', () => {
     const growing = new JitterBuffer();
     run(growing, 300, (k) => Math.min(k, 60) * 1_000);
-    expect(growing.stats().insertedForDelay).toBeGreaterThan(0);
+    assert.ok((growing.stats().insertedForDelay) > (0));
     const shrinking = new JitterBuffer();
     // Drift: the receiver's clock runs 2 % slow, so packets pile up.
     run(shrinking, 400, (k) => -k * 400);
-    expect(shrinking.stats().droppedForDelay).toBeGreaterThan(0);
+    assert.ok((shrinking.stats().droppedForDelay) > (0));
   });
 
   test('a stream that restarts far ahead starts afresh', () => {
     const buffer = new JitterBuffer();
     for (let k = 0; k < 10; k++) buffer.push(k, payload(k), k * FRAME_US);
-    expect(seqOf(buffer.pop(100_000))).toBe(0);
+    assert.equal(seqOf(buffer.pop(100_000)), 0);
     buffer.push(5000, payload(5000), 120_000);
-    expect(seqOf(buffer.pop(200_000))).toBe(5000);
-    expect(seqOf(buffer.pop(220_000))).toBeNull();
+    assert.equal(seqOf(buffer.pop(200_000)), 5000);
+    assert.equal(seqOf(buffer.pop(220_000)), null);
   });
 });
