@@ -31,3 +31,5 @@ mod storm;
 mod voice;
 #[path = "sdk/voice_driver.rs"]
 mod voice_driver;
+#[path = "sdk/web_voice.rs"]
+mod web_voice;

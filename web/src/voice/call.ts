@@ -6,13 +6,13 @@
  * (src/voice/session.rs), so a tab talks with the desktop app, the
  * headless peer and another tab alike. See README.md beside this file.
  */
-import { FRAME_SAMPLES, OpusDecoder, OpusEncoder, SAMPLE_RATE, opusUnsupportedReason } from './codec';
+import { FRAME_MS, FRAME_SAMPLES, OpusDecoder, OpusEncoder, SAMPLE_RATE, opusUnsupportedReason } from './codec';
 import { OpenError, Opener, Sealer } from './crypto';
 import type { VoiceKeys } from './handshake';
 import { JitterBuffer, type Playout } from './jitter';
 import { FLAG_MUTED, FLAG_REPORT, LOSS_UNKNOWN, NO_ECHO, encodeReport, roundTripMs, splitReport } from './packet';
 import { MediaSocket, decodeCredential, mediaUrl } from './relay';
-import { ReceiveStats, levelDbfs } from './stats';
+import { Mean, ReceiveStats, levelDbfs } from './stats';
 
 /** The playout queue's low-water mark in samples (10 ms): the main thread's time to answer a request. */
 export const PLAYOUT_LOW_WATER = 480;
@@ -61,6 +61,9 @@ interface Slot {
   /** Decode for the decoder's state only; play nothing (a frame dropped to shorten the delay). */
   discard: boolean;
   conceal: boolean;
+  /** When its packet arrived and when it went to the decoder (performance.now ms), for `timings`. */
+  arrivedMs?: number;
+  decodingSinceMs?: number;
 }
 
 export class VoiceCall {
@@ -75,10 +78,34 @@ export class VoiceCall {
   private readonly epoch = performance.now();
   private readonly received = new ReceiveStats();
   private readonly jitter = new JitterBuffer();
+  /** Frames for the playout worklet, in playout order. */
   private readonly slots: Slot[] = [];
+  /** Slots waiting for the decoder's output, in decode order. */
+  private readonly decoding: Slot[] = [];
+  /** Payloads decoded ahead of their playout, and their slots. */
+  private readonly ahead = new WeakMap<Uint8Array, Slot>();
+  /** Where the time goes (ms): capture to encoded, decode call to output, arrival to the worklet. */
+  private readonly timings = { encode: new Mean(), decode: new Mean(), buffered: new Mean() };
+  /** The least (send time - frame time) seen, and how much later than that packets left. */
+  private sendEarliest = Infinity;
+  private readonly sendSpread = new Mean();
+  /** When each frame in the encoder was captured, in order. */
+  private readonly encoding: number[] = [];
+  /** When each buffered payload arrived. */
+  private readonly arrivals = new WeakMap<Uint8Array, number>();
+  /** The newest sequence number handed to the decoder. */
+  private decodedUpTo: number | null = null;
   private lastFrame: Float32Array<ArrayBuffer> = new Float32Array(FRAME_SAMPLES);
   private concealGain = 1;
   private underruns = 0;
+  /**
+   * The wall-clock time (ms since the epoch) at which the sender's first
+   * frame began, as the fastest packet implies (its path's delay, about a
+   * millisecond on loopback, is in it): for measuring delays across processes.
+   */
+  private senderOriginMs = Infinity;
+  /** The playout worklet's low-water mark now (samples): grows on a loaded machine. */
+  private lowWater = PLAYOUT_LOW_WATER;
   private sent = 0;
   private rttMs: number | null = null;
   private remoteLossPct: number | null = null;
@@ -154,6 +181,7 @@ export class VoiceCall {
     this.playout.port.onmessage = (e) => {
       if (e.data.need) this.onNeed();
       if (typeof e.data.underruns === 'number') this.underruns = e.data.underruns;
+      if (typeof e.data.lowWater === 'number') this.lowWater = e.data.lowWater;
     };
     this.source.connect(this.capture);
     this.playout.connect(this.outputNode);
@@ -170,12 +198,15 @@ export class VoiceCall {
     if (this.ended) return;
     this.opts.onCapturedFrame?.(frame.slice(), performance.timeOrigin + performance.now());
     this.micDbfs = levelDbfs(frame);
+    this.encoding.push(performance.now());
     this.encoder.encode(this.mutedNow ? new Float32Array(frame.length) : frame);
   }
 
   /** Seals an encoded frame (with a report every tenth) and sends it. */
   private sendFrame(opus: Uint8Array, timestamp: number): void {
     if (this.ended) return;
+    const captured = this.encoding.shift();
+    if (captured !== undefined) this.timings.encode.add(performance.now() - captured);
     let flags = this.mutedNow ? FLAG_MUTED : 0;
     let body = opus;
     if (this.sent % REPORT_EVERY === 0) {
@@ -193,6 +224,10 @@ export class VoiceCall {
       body.set(opus, report.length);
       flags |= FLAG_REPORT;
     }
+    // How far behind its frame's time each packet leaves (main-thread and encoder delays).
+    const lateness = performance.now() - (this.sent + 1) * FRAME_MS;
+    this.sendEarliest = Math.min(this.sendEarliest, lateness);
+    this.sendSpread.add(lateness - this.sendEarliest);
     this.sent += 1;
     this.socket.send(this.sealer.seal(flags, timestamp >>> 0, body));
   }
@@ -225,7 +260,30 @@ export class VoiceCall {
       }
     }
     this.received.note(opened.header.seq, opened.header.timestamp, now);
+    this.arrivals.set(opus, now);
+    // Packet k leaves the sender when its frame is complete, (k + 1) x 20 ms after its clock began.
+    const origin = performance.timeOrigin + now - (opened.header.seq + 1) * FRAME_MS;
+    this.senderOriginMs = Math.min(this.senderOriginMs, origin);
     this.jitter.push(opened.header.seq, opus, now * 1000);
+    this.decodeAhead();
+  }
+
+  /**
+   * Decodes the buffered packets that follow the last one decoded, as they
+   * arrive: WebCodecs decodes on another thread and answers later, so a
+   * frame decoded only when the speaker asks would come late. Opus needs
+   * its packets in order, so this stops at a gap (the pull fills it).
+   */
+  private decodeAhead(): void {
+    if (this.decodedUpTo === null) {
+      const first = this.jitter.firstSeq();
+      if (first === undefined) return;
+      this.decodedUpTo = first - 1;
+    }
+    for (let payload = this.jitter.peek(this.decodedUpTo + 1); payload; payload = this.jitter.peek(this.decodedUpTo + 1)) {
+      this.decodedUpTo += 1;
+      this.ahead.set(payload, this.decode(payload));
+    }
   }
 
   /** The playout worklet needs its next frame: the jitter buffer decides what it is. */
@@ -236,8 +294,13 @@ export class VoiceCall {
         this.slots.push({ pcm: new Float32Array(FRAME_SAMPLES), discard: false, conceal: false });
         break;
       case 'packet':
-        if (playout.skipped) this.decode(playout.skipped, true);
-        this.decode(playout.payload, false);
+        if (playout.skipped) {
+          const skipped = this.decoded(playout.skipped);
+          skipped.discard = true;
+          this.slots.push(skipped);
+        }
+        this.slots.push(this.decoded(playout.payload));
+        if (this.decodedUpTo === null || playout.seq > this.decodedUpTo) this.decodedUpTo = playout.seq;
         break;
       // WebCodecs has no FEC decode nor PLC call: a lost frame is concealed by a fade of the last one.
       case 'fec':
@@ -246,29 +309,40 @@ export class VoiceCall {
         break;
     }
     this.flush();
+    this.decodeAhead();
   }
 
-  private decode(opus: Uint8Array, discard: boolean): void {
-    const slot: Slot = { pcm: null, discard, conceal: false };
-    this.slots.push(slot);
+  /** The slot of a payload decoded ahead, or of one decoded now. */
+  private decoded(payload: Uint8Array): Slot {
+    const slot = this.ahead.get(payload) ?? this.decode(payload);
+    this.ahead.delete(payload);
+    return slot;
+  }
+
+  private decode(opus: Uint8Array): Slot {
+    const slot: Slot = { pcm: null, discard: false, conceal: false, arrivedMs: this.arrivals.get(opus) };
     if (this.decoder.ok && opus.length > 0) {
+      slot.decodingSinceMs = performance.now();
+      this.decoding.push(slot);
       this.decoder.decode(opus);
     } else {
       slot.conceal = true;
     }
+    return slot;
   }
 
   private makeDecoder(): OpusDecoder {
     return new OpusDecoder(
       (pcm) => {
-        const slot = this.slots.find((s) => s.pcm === null && !s.conceal);
+        const slot = this.decoding.shift();
         if (slot) slot.pcm = pcm;
+        if (slot?.decodingSinceMs !== undefined) this.timings.decode.add(performance.now() - slot.decodingSinceMs);
         this.flush();
       },
       () => {
         // An undecodable packet closes a WebCodecs decoder: conceal what it
         // held and start a fresh one (as the Rust side conceals such a frame).
-        for (const slot of this.slots) if (slot.pcm === null) slot.conceal = true;
+        for (const slot of this.decoding.splice(0)) slot.conceal = true;
         if (!this.ended) this.decoder = this.makeDecoder();
         this.flush();
       },
@@ -280,17 +354,19 @@ export class VoiceCall {
     while (this.slots.length && (this.slots[0].pcm !== null || this.slots[0].conceal)) {
       const slot = this.slots.shift()!;
       if (slot.discard) {
-        if (slot.pcm) this.lastFrame = slot.pcm;
+        if (slot.pcm) this.lastFrame = slot.pcm.slice();
         continue;
       }
       let pcm: Float32Array<ArrayBuffer>;
       if (slot.pcm) {
         pcm = slot.pcm;
+        if (slot.arrivedMs !== undefined) this.timings.buffered.add(performance.now() - slot.arrivedMs);
         this.concealGain = 1;
       } else {
         pcm = this.concealed();
       }
-      this.lastFrame = pcm;
+      // A copy: the frame's buffer is transferred to the worklet below.
+      this.lastFrame = pcm.slice();
       this.speakerDbfs = levelDbfs(pcm) + 20 * Math.log10(Math.max(this.volume, 1e-5));
       this.playout.port.postMessage({ frame: pcm }, [pcm.buffer]);
     }
@@ -354,6 +430,14 @@ export class VoiceCall {
       jitter: this.jitter.stats(),
       underruns: this.underruns,
       remoteLossPct: this.remoteLossPct,
+      lowWater: this.lowWater,
+      senderOriginMs: this.senderOriginMs,
+      timingsMs: {
+        encode: this.timings.encode.value,
+        decode: this.timings.decode.value,
+        arrivalToWorklet: this.timings.buffered.value,
+        sendLateness: this.sendSpread.value,
+      },
     };
   }
 

@@ -34,7 +34,7 @@ const GIVE_UP_FRAMES = 25;
 export type Playout =
   | { kind: 'silence' }
   /** Decode `payload`; `skipped` was dropped to shorten the delay (decode it first, discard its sound). */
-  | { kind: 'packet'; payload: Uint8Array; skipped: Uint8Array | null }
+  | { kind: 'packet'; seq: number; payload: Uint8Array; skipped: Uint8Array | null }
   /** This frame was lost but the next one is here. */
   | { kind: 'fec'; nextPayload: Uint8Array }
   /** Lost (or inserted): conceal it. */
@@ -96,7 +96,13 @@ export class JitterBuffer {
     while (this.packets.size > CAPACITY) this.packets.delete(this.firstSeq()!);
   }
 
-  private firstSeq(): number | undefined {
+  /** The payload of a buffered packet (the receiver decodes ahead of playout). */
+  peek(seq: number): Uint8Array | undefined {
+    return this.packets.get(seq);
+  }
+
+  /** The lowest buffered sequence number. */
+  firstSeq(): number | undefined {
     let first: number | undefined;
     for (const seq of this.packets.keys()) if (first === undefined || seq < first) first = seq;
     return first;
@@ -156,7 +162,7 @@ export class JitterBuffer {
     if (payload) {
       this.packets.delete(seq);
       this.statsNow.played += 1;
-      playout = { kind: 'packet', payload, skipped: null };
+      playout = { kind: 'packet', seq, payload, skipped: null };
     } else if (next) {
       this.statsNow.recoveredByFec += 1;
       playout = { kind: 'fec', nextPayload: next };

@@ -55,3 +55,18 @@ export class ReceiveStats {
     return this.lastLossPct;
   }
 }
+
+/** A running mean (for where the time goes: encode, decode, buffered). */
+export class Mean {
+  private sum = 0;
+  private n = 0;
+
+  add(value: number): void {
+    this.sum += value;
+    this.n += 1;
+  }
+
+  get value(): number | null {
+    return this.n ? this.sum / this.n : null;
+  }
+}

@@ -23,6 +23,11 @@ declare class AudioWorkletProcessor {
 const FRAME = 960;
 /** Frames asked for at most before one arrives. */
 const MAX_ASKED = 3;
+/** The low-water mark's growth at each underrun, and its ceiling (60 ms). */
+const LOW_WATER_STEP = 256;
+const LOW_WATER_MAX = 2880;
+/** Quanta (128 samples) without an underrun before the mark comes down a step (about 2 s). */
+const CALM_QUANTA = 750;
 
 class Capture extends AudioWorkletProcessor {
   private frame = new Float32Array(FRAME);
@@ -48,8 +53,18 @@ class Capture extends AudioWorkletProcessor {
 }
 
 class Playout extends AudioWorkletProcessor {
-  /** Samples under which the next frame is asked for: the main thread's time to answer. */
-  private readonly lowWater: number;
+  /** The configured low-water mark: the least time the main thread is given to answer. */
+  private readonly minLowWater: number;
+  /**
+   * Samples under which the next frame is asked for. It grows at each
+   * underrun (the main thread answered late: a loaded machine) and comes
+   * back down while calm: the latency follows what the machine can do.
+   */
+  private lowWater: number;
+  /** Quanta since the last underrun. */
+  private calm = 0;
+  /** The previous quantum ran dry: one underrun counted per gap, not per quantum. */
+  private dry = false;
   private readonly frames: Float32Array[] = [];
   /** Samples of frames[0] already played. */
   private offset = 0;
@@ -63,7 +78,8 @@ class Playout extends AudioWorkletProcessor {
   constructor(options?: { processorOptions?: Record<string, unknown> }) {
     super(options);
     const lowWater = Number(options?.processorOptions?.lowWater);
-    this.lowWater = lowWater > 0 ? lowWater : FRAME / 2;
+    this.minLowWater = lowWater > 0 ? lowWater : FRAME / 2;
+    this.lowWater = this.minLowWater;
     this.port.onmessage = (event: MessageEvent) => {
       const message = event.data;
       if (message === 'stop') {
@@ -93,10 +109,22 @@ class Playout extends AudioWorkletProcessor {
       }
     }
     if (at < out.length) {
+      // Ran dry: fade out what was played in this quantum's last samples, then silence.
+      const fade = Math.min(at, 32);
+      for (let i = 0; i < fade; i++) out[at - fade + i] *= 1 - (i + 1) / fade;
       out.fill(0, at);
-      if (this.playing) {
+      if (this.playing && !this.dry) {
         this.underruns += 1;
-        this.port.postMessage({ underruns: this.underruns });
+        this.lowWater = Math.min(LOW_WATER_MAX, this.lowWater + LOW_WATER_STEP);
+        this.port.postMessage({ underruns: this.underruns, lowWater: this.lowWater });
+      }
+      this.dry = this.playing;
+      this.calm = 0;
+    } else {
+      this.dry = false;
+      if (++this.calm >= CALM_QUANTA && this.lowWater > this.minLowWater) {
+        this.lowWater = Math.max(this.minLowWater, this.lowWater - LOW_WATER_STEP / 4);
+        this.calm = 0;
       }
     }
     while (!this.stopped && this.queued + this.asked * FRAME < this.lowWater && this.asked < MAX_ASKED) {

@@ -84,7 +84,7 @@ async function bundlePage() {
 function serve(files) {
   const server = createServer((req, res) => {
     const file = files[new URL(req.url, 'http://x').pathname];
-    if (!file) return res.writeHead(404).end();
+    if (!file) return res.writeHead(req.url === '/favicon.ico' ? 204 : 404).end();
     res.writeHead(200, { 'content-type': file[1] }).end(file[0]);
   });
   return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
@@ -102,6 +102,7 @@ function wav(pcm, path) {
   header.writeUInt32LE(96_000, 28);
   header.writeUInt16LE(2, 32);
   header.writeUInt16LE(16, 34);
+  header.write('data', 36);
   header.writeUInt32LE(pcm.length, 40);
   writeFileSync(path, Buffer.concat([header, pcm]));
 }
@@ -151,6 +152,7 @@ try {
   browser = null;
   peer.child.kill('SIGTERM');
   await Promise.race([peer.exited, new Promise((r) => setTimeout(r, DEADLINE_MS))]);
+  const peerStopped = await peer.line((l) => l.includes('"voice":"stopped"'), 'voice stopped line').catch((e) => ({ text: JSON.stringify({ error: e.message }) }));
   server.child.kill('SIGTERM');
   await Promise.race([server.exited, new Promise((r) => setTimeout(r, DEADLINE_MS))]);
   wav(Buffer.from(result.sent.pcm, 'base64'), join(out, 'browser-sent.wav'));
@@ -158,9 +160,15 @@ try {
   const summary = {
     safety_code: { browser: result.safetyCode, peer: peerLine.safety_code },
     peer_transport: peerLine.transport,
+    peer_stopped: JSON.parse(peerStopped.text),
     peer_started_ms: peerStarted.at,
     sent_start_ms: result.sent.startMs,
     heard_start_ms: result.heard.startMs,
+    // Recorded length against the wall clock's: equal when the audio clocks kept real time.
+    clocks: {
+      sent: { recorded_ms: result.sent.ms, wall_ms: result.sent.endMs - result.sent.startMs },
+      heard: { recorded_ms: result.heard.ms, wall_ms: result.heard.endMs - result.heard.startMs },
+    },
     latency: started,
     ended_early: result.ended,
     quality: result.quality,

@@ -15,15 +15,18 @@ interface Take {
   samples: number;
   /** min over chunks of (arrival wall ms - its first sample's offset): the first sample's time. */
   startMs: number;
+  /** The wall-clock ms of the newest chunk's end, to check the audio clock kept real time. */
+  endMs: number;
 }
 
-const take = (): Take => ({ chunks: [], samples: 0, startMs: Infinity });
+const take = (): Take => ({ chunks: [], samples: 0, startMs: Infinity, endMs: 0 });
 
 /** Adds a chunk that ended (or was handed over) at `wallMs`. */
 function keep(t: Take, pcm: Float32Array, wallMs: number): void {
   t.chunks.push(pcm);
   t.samples += pcm.length;
   t.startMs = Math.min(t.startMs, wallMs - (t.samples / 48_000) * 1000);
+  t.endMs = wallMs;
 }
 
 function int16Base64(t: Take): string {
@@ -134,8 +137,8 @@ async function finish() {
     quality,
     stats,
     levels,
-    sent: { pcm: int16Base64(sent), startMs: sent.startMs },
-    heard: { pcm: int16Base64(heard), startMs: heard.startMs },
+    sent: { pcm: int16Base64(sent), startMs: sent.startMs, endMs: sent.endMs, ms: (sent.samples / 48_000) * 1000 },
+    heard: { pcm: int16Base64(heard), startMs: heard.startMs, endMs: heard.endMs, ms: (heard.samples / 48_000) * 1000 },
   };
 }
 
