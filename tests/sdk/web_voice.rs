@@ -1,4 +1,5 @@
-//! Voice between a browser tab and the headless peer, both ways: runs
+//! The browser voice unit tests, and voice between a browser tab and the
+//! headless peer, both ways: runs
 //! `web/tests/voice/browser-call.mjs` (Debian's Chromium through
 //! playwright-core, the microphone fed from the speech WAV, a real
 //! `softphone server` and `softphone peer --auto accept --audio-in
@@ -106,4 +107,19 @@ fn a_browser_tab_and_the_headless_peer_hear_each_other() {
     );
     assert!(pesq_to_tab >= PESQ_FLOOR, "peer -> browser PESQ-WB {pesq_to_tab:.2} < {PESQ_FLOOR}");
     assert!(pesq_to_peer >= PESQ_FLOOR, "browser -> peer PESQ-WB {pesq_to_peer:.2} < {PESQ_FLOOR}");
+}
+
+/// The voice unit tests (web/tests/voice/*.test.ts: handshake vectors,
+/// packets, sealing, the jitter buffer, statistics) under node's test
+/// runner, so `cargo test` runs them too.
+#[test]
+fn the_browser_voice_unit_tests_pass() {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    assert!(web.join("node_modules/esbuild").is_dir(), "web/node_modules is missing: run `npm ci` in web/");
+    let status = Command::new("node")
+        .current_dir(&web)
+        .arg("tests/voice/run-unit.mjs")
+        .status()
+        .expect("run node (is it installed?)");
+    assert!(status.success(), "the voice unit tests failed: {status:?}");
 }
