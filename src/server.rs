@@ -34,6 +34,7 @@ mod requests;
 mod session;
 mod state;
 mod store;
+pub mod web;
 pub mod tls;
 
 pub use relay::{MediaListen, Relay, RelayBindError, RelayConfig, RelayLimits, RelayStats};

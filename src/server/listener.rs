@@ -164,7 +164,10 @@ async fn connection(stream: TcpStream, addr: SocketAddr, permit: Option<OwnedSem
     }
     match &cx.tls {
         None => {
-            if let Some((ws, path)) = handshake(stream, admitted, cx.relay.is_some(), deadline).await {
+            // A plain HTTP request is the browser phone's (web.rs); an upgrade goes on.
+            if let Some(stream) = super::web::route(stream, admitted, deadline).await
+                && let Some((ws, path)) = handshake(stream, admitted, cx.relay.is_some(), deadline).await
+            {
                 tracing::debug!(%addr, "connection open");
                 serve_path(ws, path, &cx).await;
             }
@@ -188,7 +191,9 @@ async fn tls_connection(
 ) {
     match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
-            if let Some((ws, path)) = handshake(tls, admitted, cx.relay.is_some(), deadline).await {
+            if let Some(tls) = super::web::route(tls, admitted, deadline).await
+                && let Some((ws, path)) = handshake(tls, admitted, cx.relay.is_some(), deadline).await
+            {
                 tracing::debug!(%addr, "connection open (TLS)");
                 serve_path(ws, path, cx).await;
             }
