@@ -269,30 +269,21 @@ test('voice signaling with a v1.1 peer: both sides agree the same safety code, m
   assert.ok(a.media.credential && b.media.credential);
 });
 
-test('voice signaling v1.2: commit, accept, reveal, the same protecting code on both sides', async (t) => {
+test('voice signaling, auto: v1.2 where the server carries it (else v1.1), the same code on both sides', async () => {
   const s = await server();
   const alice = await connect(s, 'alice');
   const bob = await connect(s, 'bob');
+  assert.ok(alice.serverMedia === 'v1.2' || alice.serverMedia === 'v1.1');
   const ringing = next(bob, 'RemoteInvitationReceived');
   const callerVoice = next(alice, 'VoiceReady');
-  callerVoice.catch(() => undefined); // unawaited when the server predates v1.2
-  const calleeOutcome = Promise.race([
-    next(bob, 'VoiceReady'),
-    next(bob, 'VoiceUnavailable', 15_000).then((u) => ({ unavailable: u.reason })),
-  ]);
+  const calleeVoice = next(bob, 'VoiceReady');
   await alice.createLocalInvitation('bob').send();
-  const { invitation } = await ringing;
-  await invitation.accept();
-  const callee = await calleeOutcome;
-  if ('unavailable' in callee) {
-    // This server predates v1.2 (it drops media_commit): the callee says so plainly.
-    assert.match(String(callee.unavailable), /offers no voice/);
-    t.skip('the server does not carry media_commit/media_reveal (protocol v1.2) yet');
-    return;
-  }
-  const caller = await callerVoice;
-  assert.equal(caller.keys.safetyCode, callee.keys.safetyCode);
-  assert.equal(caller.keys.protects, true);
+  await (await ringing).invitation.accept();
+  const [a, b] = await Promise.all([callerVoice, calleeVoice]);
+  assert.match(a.keys.safetyCode, /^\d{6}$/);
+  assert.equal(a.keys.safetyCode, b.keys.safetyCode);
+  assert.equal(a.keys.protects, alice.serverMedia === 'v1.2');
+  assert.equal(b.keys.protects, alice.serverMedia === 'v1.2');
 });
 
 test('a headless peer answers the SDK (the Rust and web clients agree on the wire)', async () => {

@@ -37,8 +37,12 @@ export class App {
   private notification: Notification | null = null;
   private presence = new Map<string, boolean>();
 
+  /** Says, above every screen, that the connection is lost and when the next try is. */
+  private readonly banner = h('p', { class: 'banner', role: 'status', hidden: true });
+
   constructor(private readonly root: HTMLElement) {
     document.addEventListener('keydown', (e) => this.onKey(e));
+    root.before(this.banner);
   }
 
   /** Shows the sign-in form. */
@@ -90,10 +94,12 @@ export class App {
   private wire(client: Client): void {
     client.on('ConnectionStateChanged', ({ state, nextTryInMs, error }) => {
       if (state === 'ABORTED') return void this.signedOut(`Signed out: ${describeError(error)}`);
-      if (!this.phone) return;
-      this.phone.status.textContent =
-        state === 'CONNECTED' ? 'Connected' : state === 'RECONNECTING' ? reconnecting(nextTryInMs) : state.toLowerCase();
-      this.phone.root.dataset.connection = state.toLowerCase();
+      const words = state === 'CONNECTED' ? 'Connected' : state === 'RECONNECTING' ? reconnecting(nextTryInMs) : state.toLowerCase();
+      document.body.dataset.connection = state.toLowerCase();
+      // Every screen shows a lost connection, the call screen too.
+      this.banner.hidden = state === 'CONNECTED';
+      this.banner.textContent = state === 'CONNECTED' ? '' : `Connection lost. ${words}`;
+      if (this.phone) this.phone.status.textContent = words;
     });
     client.on('LocalInvitationReceivedByPeer', ({ invitation }) => {
       if (this.active?.call !== invitation) return;
@@ -129,7 +135,7 @@ export class App {
     const phone = phoneScreen(client.peerId);
     this.phone = phone;
     phone.status.textContent = 'Connected';
-    phone.root.dataset.connection = 'connected';
+    document.body.dataset.connection = 'connected';
     phone.signOut.addEventListener('click', () => void this.signOut());
     phone.dialForm.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -210,7 +216,8 @@ export class App {
     if (this.active?.call !== inv) return;
     this.tones.stop();
     this.active = null;
-    void this.record({ peer: inv.calleeId, direction: 'outgoing', outcome: end.outcome, sentence: end.sentence, at: Date.now(), seconds: 0 });
+    const sentence = end.outcome === 'canceled' ? `Call to ${inv.calleeId} canceled` : end.sentence;
+    void this.record({ peer: inv.calleeId, direction: 'outgoing', outcome: end.outcome, sentence, at: Date.now(), seconds: 0 });
     this.showHome(end.sentence);
   }
 
@@ -456,6 +463,8 @@ export class App {
   }
 
   private signedOut(notice: string): void {
+    this.banner.hidden = true;
+    delete document.body.dataset.connection;
     void this.voice.stop();
     this.tones.stop();
     this.stopTicker();

@@ -70,6 +70,8 @@ export function callScreen(peer: string) {
   const duration = h('p', { class: 'duration', 'aria-label': 'Duration' }, '00:00');
   const code = h('output', { class: 'code', 'aria-label': 'Safety code' });
   const codeNote = h('p', { class: 'muted' }, 'Compare this code with the other person');
+  // Hidden until the handshake gives a code (a call without voice has none).
+  const safety = h('div', { class: 'safety', hidden: true }, h('span', { class: 'muted' }, 'Safety code'), code, codeNote);
   const voiceLine = h('p', { class: 'muted', role: 'status' }, 'Connecting voice...');
   const mute = h('button', { type: 'button', 'aria-pressed': 'false' }, 'Mute');
   const volume = h('input', { type: 'range', min: '0', max: '2', step: '0.05', value: '1', 'aria-label': 'Speaker volume' });
@@ -82,7 +84,7 @@ export function callScreen(peer: string) {
     h('p', { class: 'muted' }, 'In call with'),
     h('h1', {}, peer),
     duration,
-    h('div', { class: 'safety' }, h('span', { class: 'muted' }, 'Safety code'), code, codeNote),
+    safety,
     voiceLine,
     h('div', { class: 'controls' },
       mute,
@@ -93,7 +95,7 @@ export function callScreen(peer: string) {
     hangup,
     h('p', { class: 'hint' }, 'M mutes'),
   );
-  return { root, duration, code, codeNote, voiceLine, mute, volume, mic, quality, hangup };
+  return { root, duration, safety, code, codeNote, voiceLine, mute, volume, mic, quality, hangup };
 }
 
 /** The incoming-call dialog: named "Incoming call", with "Accept" and "Refuse". */

@@ -34,6 +34,8 @@ export class Voice {
     await this.stop();
     this.owner = ready.call;
     view.code.textContent = ready.keys.safetyCode;
+    view.safety.hidden = false;
+    view.root.dataset.protects = String(ready.keys.protects);
     view.codeNote.textContent = ready.keys.protects ? 'Compare this code with the other person' : DOES_NOT_PROTECT;
     const support = await this.support();
     if (!support.ok) return this.unavailable(`This browser cannot carry voice: ${support.reason}`, view);

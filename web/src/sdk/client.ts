@@ -29,8 +29,13 @@ export interface ClientConfig {
   /** How long a request may wait for its reply (default 10 s). */
   requestTimeoutMs?: number;
   backoff?: Backoff;
-  /** Which voice handshake to offer when placing calls (default v1.2). */
-  media?: MediaMode;
+  /**
+   * Which voice handshake to offer when placing calls. Default `auto`: v1.2
+   * (commit and reveal) when the server carries it, else v1.1; the client
+   * asks the server once per login (a `media_reveal` for no call: v1.2
+   * servers answer `not_found`, older ones `unknown_type`).
+   */
+  media?: MediaMode | 'auto';
   /**
    * How often a logged-in client checks that the server still answers (a
    * cheap presence query), default 15 s: a browser cannot see the server's
@@ -64,6 +69,8 @@ export class Client extends Emitter<ClientEvents> {
   private readonly subscribed = new Set<string>();
   private readonly online = new Map<string, boolean>();
   private readonly desk: Desk;
+  /** The handshake the server carries, as the last login found (see `media: 'auto'`). */
+  serverMedia: MediaMode = 'v1.2';
 
   /** Connects and logs in; rejects if the first attempt fails (nothing is retried then). */
   static async connect(config: ClientConfig): Promise<Client> {
@@ -87,7 +94,7 @@ export class Client extends Emitter<ClientEvents> {
       device: config.device ?? '',
       requestTimeoutMs: config.requestTimeoutMs ?? 10_000,
       backoff: config.backoff ?? DEFAULT_BACKOFF,
-      media: config.media ?? 'v1.2',
+      media: config.media ?? 'auto',
       heartbeatMs: config.heartbeatMs ?? 15_000,
     };
     const Socket = config.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -228,6 +235,7 @@ export class Client extends Emitter<ClientEvents> {
     }
     this.attempt = 1;
     this.session = String(reply.session ?? '');
+    if (this.config.media === 'auto') this.serverMedia = await this.probeMedia(connection);
     this.setState('CONNECTED', 'login_success');
     this.heartbeat(connection);
     const listed = (reply.calls as ListedCall[] | undefined) ?? [];
@@ -252,6 +260,16 @@ export class Client extends Emitter<ClientEvents> {
           }
         })
         .catch(() => undefined);
+    }
+  }
+
+  /** Whether the server carries the v1.2 media handshake (`media_reveal`). */
+  private async probeMedia(connection: Connection): Promise<MediaMode> {
+    try {
+      await connection.request({ type: 'media_reveal', call_id: `probe-${crypto.randomUUID()}`, media_key: encode(new Uint8Array(32)) });
+      return 'v1.2';
+    } catch (e) {
+      return (e as SdkError).code === 'unknown_type' ? 'v1.1' : 'v1.2';
     }
   }
 
@@ -515,10 +533,11 @@ export class Client extends Emitter<ClientEvents> {
       peerId: this.peerId,
       request: (message) => this.request(message as Message),
       inviteMedia: (inv) => {
-        if (this.config.media === 'off') return {};
+        const mode = this.config.media === 'auto' ? this.serverMedia : this.config.media;
+        if (mode === 'off') return {};
         const handshake = new MediaHandshake('caller', inv.callId);
         this.handshakes.set(inv.callId, handshake);
-        return handshake.inviteFields(this.config.media);
+        return handshake.inviteFields(mode);
       },
       acceptMedia: (inv) => {
         const handshake = this.handshakes.get(inv.callId);

@@ -147,6 +147,12 @@ export class Peer {
     return JSON.parse(line) as Record<string, unknown>;
   }
 
+  /** The next voice line of that kind (`started`, `failed`, ...), parsed. */
+  async voice(kind: string, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+    const line = await this.lines.next((l) => l.includes(`"voice":"${kind}"`), `voice ${kind}`, timeoutMs);
+    return JSON.parse(line) as Record<string, unknown>;
+  }
+
   /** The next reply to a command of that name. */
   async command(name: string, timeoutMs = 15_000): Promise<Record<string, unknown>> {
     const line = await this.lines.next((l) => l.includes(`"command":"${name}"`), `command ${name}`, timeoutMs);
