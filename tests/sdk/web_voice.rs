@@ -17,8 +17,8 @@ use std::process::Command;
 
 /// Samples per millisecond at 48 kHz.
 const PER_MS: f64 = 48.0;
-/// The largest delay looked for: half a second.
-const MAX_LAG: usize = 24_000;
+/// The largest lag looked for: 700 ms (half a second of delay, and the slack).
+const MAX_LAG: usize = 33_600;
 /// Left out at the start of both recordings: the first packets that go
 /// out before the other side listens (its relay link, its jitter buffer's
 /// first fill) are no measure of the path.
@@ -32,14 +32,22 @@ const SETTLE_MS: f64 = 500.0;
 const PESQ_FLOOR: f32 = 2.0;
 
 /// `sent` began at `sent_ms` and `heard` at `heard_ms` (wall clock): both
-/// cut to begin at the later instant (and [`SETTLE_MS`] after it), so a
-/// lag found between them is the delay from the first to the second.
+/// cut to begin [`SETTLE_MS`] after the later instant, `heard` [`SLACK_MS`]
+/// earlier still, so a lag found between them is the delay from the first
+/// to the second plus `SLACK_MS`.
 fn from_the_same_instant(sent: &[i16], sent_ms: f64, heard: &[i16], heard_ms: f64) -> (Vec<i16>, Vec<i16>) {
-    let skip = |ms: f64| ((ms.max(0.0) + SETTLE_MS) * PER_MS).round() as usize;
-    let sent = sent.get(skip(heard_ms - sent_ms)..).unwrap_or(&[]).to_vec();
-    let heard = heard.get(skip(sent_ms - heard_ms)..).unwrap_or(&[]).to_vec();
+    let common = sent_ms.max(heard_ms);
+    let at = |ms: f64| (ms * PER_MS).round().max(0.0) as usize;
+    let sent = sent.get(at(common - sent_ms + SETTLE_MS)..).unwrap_or(&[]).to_vec();
+    let heard = heard.get(at(common - heard_ms + SETTLE_MS - SLACK_MS)..).unwrap_or(&[]).to_vec();
     (sent, heard)
 }
+
+/// How much earlier than its estimated start `heard` may really begin: a
+/// playback clock that skipped ticks on a loaded machine (the peer's
+/// `Ticker`) moves what follows earlier, which is a negative lag. Less
+/// than [`SETTLE_MS`].
+const SLACK_MS: f64 = 200.0;
 
 /// PESQ-WB and the delay (ms) of `heard` against `sent`.
 fn score(what: &str, sent: &[i16], sent_ms: f64, heard: &[i16], heard_ms: f64) -> (f32, f64) {
@@ -47,7 +55,7 @@ fn score(what: &str, sent: &[i16], sent_ms: f64, heard: &[i16], heard_ms: f64) -
     assert!(sent.len() > 48_000 * 3 && heard.len() > 48_000 * 3, "{what}: under three seconds recorded");
     let (lag, correlation) = best_lag(&sent, &heard, MAX_LAG);
     let pesq = pesq_wb(&sent, &heard, lag);
-    let delay = lag as f64 / PER_MS;
+    let delay = lag as f64 / PER_MS - SLACK_MS;
     eprintln!("{what}: PESQ-WB {pesq:.2}, delay {delay:.1} ms, correlation {correlation:.2}");
     (pesq, delay)
 }
