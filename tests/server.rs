@@ -34,4 +34,5 @@ mod server {
     mod session;
     mod timers;
     mod tls;
+    mod web;
 }

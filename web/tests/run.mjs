@@ -10,7 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, '..', '.test-build');
+// One folder per run: cargo test runs the SDK and browser suites at once.
+const out = join(here, '..', '.test-build', String(process.pid));
 const words = process.argv.slice(2);
 const files = readdirSync(here)
   .filter((f) => f.endsWith('.test.ts'))
@@ -36,6 +37,7 @@ const built = files.map((f) => join(out, f.replace(/\.ts$/, '.mjs')));
 const result = spawnSync(
   process.execPath,
   ['--experimental-websocket', '--enable-source-maps', '--test', '--test-concurrency=1', ...built],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { ...process.env, WEB_DIR: join(here, '..') } },
 );
+rmSync(out, { recursive: true, force: true });
 process.exit(result.status ?? 1);

@@ -48,7 +48,7 @@ export class App {
   /** Shows the sign-in form. */
   async start(notice = ''): Promise<void> {
     const support = await this.voice.support();
-    const note = support.ok ? null : h('p', { class: 'warning', role: 'note' }, `This browser cannot carry voice: ${support.reason}. Calls ring and connect, without sound.`);
+    const note = support.ok ? null : h('p', { class: 'warning', role: 'note' }, `${support.reason} Calls ring and connect, without sound.`);
     const saved = localStorage.getItem('softphone.peer') ?? '';
     const view = signInScreen(
       { peer: saved, device: localStorage.getItem('softphone.device') ?? 'browser', server: defaultServer() },
@@ -148,7 +148,7 @@ export class App {
     const support = await this.voice.support();
     if (!support.ok) {
       phone.voiceNote.hidden = false;
-      phone.voiceNote.textContent = `This browser cannot carry voice: ${support.reason}. Calls ring and connect, without sound.`;
+      phone.voiceNote.textContent = `${support.reason} Calls ring and connect, without sound.`;
     }
     this.showHome();
     const contacts = await this.store!.contacts();

@@ -38,7 +38,7 @@ export class Voice {
     view.root.dataset.protects = String(ready.keys.protects);
     view.codeNote.textContent = ready.keys.protects ? 'Compare this code with the other person' : DOES_NOT_PROTECT;
     const support = await this.support();
-    if (!support.ok) return this.unavailable(`This browser cannot carry voice: ${support.reason}`, view);
+    if (!support.ok) return this.unavailable(support.reason, view);
     view.voiceLine.textContent = 'Connecting voice...';
     try {
       this.microphone = await navigator.mediaDevices.getUserMedia({
