@@ -34,8 +34,8 @@ mod requests;
 mod session;
 mod state;
 mod store;
-pub mod web;
 pub mod tls;
+pub mod web;
 
 pub use relay::{MediaListen, Relay, RelayBindError, RelayConfig, RelayLimits, RelayStats};
 

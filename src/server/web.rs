@@ -111,7 +111,11 @@ pub(super) struct Replay<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.replayed < this.head.len() {
             let n = buf.remaining().min(this.head.len() - this.replayed);
@@ -223,7 +227,9 @@ fn parse(buf: &[u8]) -> Result<Option<Head>, ()> {
     let upgrade = header("upgrade").is_some_and(|v| v.to_ascii_lowercase().contains("websocket"));
     let gzip = header("accept-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("gzip"));
     let host = header("host").filter(|h| {
-        !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        !h.is_empty()
+            && h.len() <= 255
+            && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
     });
     let target = request.path.unwrap_or("/");
     Ok(Some(Head {
@@ -296,14 +302,18 @@ fn answer(head: &Head) -> Answer {
     };
     let asset = &ASSETS[index];
     let tag = etag(index);
-    let matches = head.if_none_match.as_deref().is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let matches = head
+        .if_none_match
+        .as_deref()
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
     let (body, encoding) = match asset.gzip {
         Some(gz) if head.gzip => (gz, "Content-Encoding: gzip\r\n"),
         _ => (asset.body, ""),
     };
     let status = if matches { Status::NotModified.line() } else { "200 OK" };
     let length = if matches { String::new() } else { format!("Content-Length: {}\r\n", body.len()) };
-    let type_line = if matches { String::new() } else { format!("Content-Type: {}\r\n{encoding}", asset.content_type) };
+    let type_line =
+        if matches { String::new() } else { format!("Content-Type: {}\r\n{encoding}", asset.content_type) };
     let response_head = format!(
         "HTTP/1.1 {status}\r\n{type_line}{length}ETag: {tag}\r\nCache-Control: no-cache\r\n\
          Vary: Accept-Encoding\r\nContent-Security-Policy: {}\r\nX-Content-Type-Options: nosniff\r\n\
