@@ -256,6 +256,21 @@ test('the network drops mid-call: the page reconnects and the call ends as the l
   }
 });
 
+test('contacts show live presence, kept in the browser across a reload', async () => {
+  const page = await newPage();
+  await signIn(page, 'lister');
+  await page.getByRole('textbox', { name: 'New contact' }).fill('zoe');
+  await page.getByRole('button', { name: 'Add contact' }).click();
+  await page.getByLabel('zoe is offline').waitFor();
+  const zoe = await peer('zoe');
+  await page.getByLabel('zoe is online').waitFor();
+  await zoe.stop();
+  await page.getByLabel('zoe is offline').waitFor();
+  await page.reload();
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('list', { name: 'Contacts' }).getByText('zoe', { exact: true }).waitFor();
+});
+
 test('a server with a secret: without a token the page says so; with one it signs in', async () => {
   const guarded = await Server.start({ secret: 'a secret of more than sixteen bytes' });
   try {
