@@ -186,10 +186,12 @@ where
             Ok(None) => break Err(Status::HeadTooLarge),
             Err(()) => break Err(Status::BadRequest),
         }
-        let mut chunk = [0u8; 2048];
-        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+        // Straight into the heap buffer: a buffer on the stack would be held
+        // in every connection's task for its whole life.
+        buf.reserve(1024);
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Ok(_)) => {}
         }
     };
     let answer = match parsed {

@@ -148,6 +148,19 @@ async fn over_tls_the_page_comes_over_https_on_the_same_port() {
     server.shutdown().await;
 }
 
+/// The desktop app hosts its default server with `server::spawn_on` on a
+/// listener it bound (src/app/embedded.rs): that server serves the page too.
+#[tokio::test]
+async fn the_server_the_desktop_app_embeds_serves_the_page() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server = server::spawn_on(listener, ServerConfig::default());
+    let addr = server.addr();
+    let page = get(addr, &format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n")).await;
+    assert_eq!(page.status, "HTTP/1.1 200 OK");
+    assert_eq!(page.body, dist("index.html"));
+    server.shutdown().await;
+}
+
 #[test]
 fn every_file_of_web_dist_is_built_into_the_binary() {
     let mut on_disk: Vec<String> = std::fs::read_dir(web_dir().join("dist"))
