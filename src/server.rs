@@ -41,6 +41,7 @@ mod state;
 mod store;
 pub mod tls;
 mod token_clock;
+pub mod web;
 
 pub use relay::{MediaListen, Relay, RelayBindError, RelayConfig, RelayLimits, RelayStats};
 

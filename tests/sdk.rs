@@ -39,3 +39,5 @@ mod voice;
 mod voice_driver;
 #[path = "sdk/voice_processing.rs"]
 mod voice_processing;
+#[path = "sdk/web_voice.rs"]
+mod web_voice;

@@ -39,4 +39,5 @@ mod server {
     mod timers;
     mod tls;
     mod token_expiry;
+    mod web;
 }

@@ -175,7 +175,10 @@ async fn connection(
     }
     match &cx.tls {
         None => {
-            if let Some((ws, path)) = handshake(stream, admitted, &cx, deadline).await {
+            // A plain HTTP request is the browser phone's (web.rs); an upgrade goes on.
+            if let Some(stream) = super::web::route(stream, admitted, deadline).await
+                && let Some((ws, path)) = handshake(stream, admitted, &cx, deadline).await
+            {
                 tracing::debug!(%addr, "connection open");
                 serve_path(ws, path, &mut permit, &cx).await;
             }
@@ -201,7 +204,9 @@ async fn tls_connection(
 ) {
     match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
-            if let Some((ws, path)) = handshake(tls, admitted, cx, deadline).await {
+            if let Some(tls) = super::web::route(tls, admitted, deadline).await
+                && let Some((ws, path)) = handshake(tls, admitted, cx, deadline).await
+            {
                 tracing::debug!(%addr, "connection open (TLS)");
                 serve_path(ws, path, permit, cx).await;
             }

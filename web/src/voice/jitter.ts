@@ -1,0 +1,183 @@
+/**
+ * The adaptive jitter buffer, a port of src/voice/jitter.rs (same delay
+ * model and constants): packets in by sequence number whenever the relay
+ * delivers them, one playout decision out every 20 ms when the playout
+ * worklet asks.
+ *
+ * Each packet's offset is its arrival time minus seq x 20 ms; the smallest
+ * offset of the last two seconds is the fastest path. A pull's headroom
+ * is how long the fastest packet of its frame would have waited. The
+ * target headroom is the spread of recent offsets plus a margin, between
+ * 40 and 120 ms; three pulls in a row out of the band around it drop one
+ * frame or insert one concealed frame (following jitter changes and the
+ * drift between the two sound cards' clocks).
+ */
+
+/** One frame in microseconds. */
+export const FRAME_US = 20_000;
+export const MIN_TARGET_US = 40_000;
+export const MAX_TARGET_US = 120_000;
+const MARGIN_US = 15_000;
+const LOW_US = 10_000;
+const HIGH_US = 15_000;
+const OUT_OF_BAND_PULLS = 3;
+/** Offsets remembered (two seconds of packets). */
+const OFFSET_WINDOW = 100;
+/** Packets held at most; a flood cannot grow the buffer. */
+const CAPACITY = 128;
+/** A packet this many frames ahead of playout means the stream restarted. */
+const RESYNC_FRAMES = 100;
+/** Concealed frames in a row with nothing buffered before playout waits again. */
+const GIVE_UP_FRAMES = 25;
+
+/** What to play for one 20 ms frame. */
+export type Playout =
+  | { kind: 'silence' }
+  /** Decode `payload`; `skipped` was dropped to shorten the delay (decode it first, discard its sound). */
+  | { kind: 'packet'; seq: number; payload: Uint8Array; skipped: Uint8Array | null }
+  /** This frame was lost but the next one is here. */
+  | { kind: 'fec'; nextPayload: Uint8Array }
+  /** Lost (or inserted): conceal it. */
+  | { kind: 'conceal' };
+
+export interface JitterStats {
+  played: number;
+  recoveredByFec: number;
+  concealed: number;
+  /** Packets that came after their frame had played. */
+  late: number;
+  droppedForDelay: number;
+  insertedForDelay: number;
+  /** The target headroom now, microseconds. */
+  targetUs: number;
+}
+
+interface Playing {
+  nextSeq: number;
+  /** Consecutive pulls above (positive) or below (negative) the band. */
+  outOfBand: number;
+  /** Concealed frames in a row with an empty buffer. */
+  starving: number;
+}
+
+export class JitterBuffer {
+  /** Received, not yet played: payload by sequence number. */
+  private packets = new Map<number, Uint8Array>();
+  /** Offsets (arrival minus frame time) of the latest packets, microseconds. */
+  private offsets: number[] = [];
+  /** null while waiting for the first frame (or after the stream stopped). */
+  private playing: Playing | null = null;
+  private readonly statsNow: JitterStats = {
+    played: 0, recoveredByFec: 0, concealed: 0, late: 0, droppedForDelay: 0, insertedForDelay: 0,
+    targetUs: MIN_TARGET_US,
+  };
+
+  stats(): JitterStats {
+    return { ...this.statsNow };
+  }
+
+  /** Stores a packet that arrived at `nowUs` (microseconds on any steady clock). */
+  push(seq: number, payload: Uint8Array, nowUs: number): void {
+    if (this.playing) {
+      if (seq < this.playing.nextSeq) {
+        this.statsNow.late += 1;
+        return;
+      }
+      if (seq - this.playing.nextSeq > RESYNC_FRAMES) {
+        this.packets.clear();
+        this.offsets = [];
+        this.playing = null;
+      }
+    }
+    if (this.offsets.length === OFFSET_WINDOW) this.offsets.shift();
+    this.offsets.push(nowUs - seq * FRAME_US);
+    this.statsNow.targetUs = this.target();
+    this.packets.set(seq, payload);
+    while (this.packets.size > CAPACITY) this.packets.delete(this.firstSeq()!);
+  }
+
+  /** The payload of a buffered packet (the receiver decodes ahead of playout). */
+  peek(seq: number): Uint8Array | undefined {
+    return this.packets.get(seq);
+  }
+
+  /** The lowest buffered sequence number. */
+  firstSeq(): number | undefined {
+    let first: number | undefined;
+    for (const seq of this.packets.keys()) if (first === undefined || seq < first) first = seq;
+    return first;
+  }
+
+  private fastest(): number {
+    return this.offsets.length ? Math.min(...this.offsets) : 0;
+  }
+
+  private target(): number {
+    const slowest = this.offsets.length ? Math.max(...this.offsets) : 0;
+    return Math.min(Math.max(slowest - this.fastest() + MARGIN_US, MIN_TARGET_US), MAX_TARGET_US);
+  }
+
+  private headroom(seq: number, nowUs: number): number {
+    return nowUs - seq * FRAME_US - this.fastest();
+  }
+
+  /** The decision for the frame the speaker needs at `nowUs`. */
+  pop(nowUs: number): Playout {
+    const target = this.target();
+    if (!this.playing) {
+      const first = this.firstSeq();
+      if (first === undefined || this.headroom(first, nowUs) < target - LOW_US) return { kind: 'silence' };
+      this.playing = { nextSeq: first, outOfBand: 0, starving: 0 };
+      return this.popPlaying(first, 0);
+    }
+    const { nextSeq, starving } = this.playing;
+    const headroom = this.headroom(nextSeq, nowUs);
+    let outOfBand = 0;
+    if (headroom > target + HIGH_US) outOfBand = Math.max(this.playing.outOfBand, 0) + 1;
+    else if (headroom < target - LOW_US) outOfBand = Math.min(this.playing.outOfBand, 0) - 1;
+    this.playing = { nextSeq, outOfBand, starving };
+    if (outOfBand <= -OUT_OF_BAND_PULLS) {
+      // Too little headroom: play a concealed frame and keep this one.
+      this.statsNow.insertedForDelay += 1;
+      this.playing = { nextSeq, outOfBand: 0, starving };
+      return { kind: 'conceal' };
+    }
+    if (outOfBand >= OUT_OF_BAND_PULLS) {
+      this.statsNow.droppedForDelay += 1;
+      this.playing = { nextSeq: nextSeq + 1, outOfBand: 0, starving };
+      const skipped = this.packets.get(nextSeq) ?? null;
+      this.packets.delete(nextSeq);
+      const next = this.popPlaying(nextSeq + 1, starving);
+      return next.kind === 'packet' ? { ...next, skipped } : next;
+    }
+    return this.popPlaying(nextSeq, starving);
+  }
+
+  /** Plays frame `seq` (or recovers or conceals it) and moves on. */
+  private popPlaying(seq: number, starving: number): Playout {
+    const outOfBand = this.playing?.outOfBand ?? 0;
+    let playout: Playout;
+    const payload = this.packets.get(seq);
+    const next = this.packets.get(seq + 1);
+    if (payload) {
+      this.packets.delete(seq);
+      this.statsNow.played += 1;
+      playout = { kind: 'packet', seq, payload, skipped: null };
+    } else if (next) {
+      this.statsNow.recoveredByFec += 1;
+      playout = { kind: 'fec', nextPayload: next };
+    } else {
+      this.statsNow.concealed += 1;
+      playout = { kind: 'conceal' };
+    }
+    const starved = playout.kind === 'conceal' && this.packets.size === 0 ? starving + 1 : 0;
+    if (starved >= GIVE_UP_FRAMES) {
+      // When the stream comes back its timing starts afresh.
+      this.offsets = [];
+      this.playing = null;
+    } else {
+      this.playing = { nextSeq: seq + 1, outOfBand, starving: starved };
+    }
+    return playout;
+  }
+}
