@@ -5,7 +5,7 @@
 use crate::app;
 use crate::command::{AnyError, parse_duration, shutdown_signal};
 #[cfg(feature = "desktop")]
-use crate::config::MediaConfig;
+use crate::app::config::MediaConfig;
 use crate::server::{self, ServerConfig};
 use crate::token;
 use clap::{Args, Parser, Subcommand};

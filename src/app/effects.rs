@@ -9,7 +9,7 @@
 use super::model::{self, Ask, Effect, policy::DND_DETAIL};
 use super::phone::Phone;
 use super::{App, Message, Page, Screen};
-use crate::history::Record;
+use crate::app::call_history::Record;
 use crate::sdk::Reply;
 use iced::{Task, window};
 

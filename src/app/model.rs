@@ -28,10 +28,10 @@ mod ringing;
 pub use call::{Active, Call, InCall, Incoming, Outgoing, OutgoingStage, RingStage};
 pub use policy::Policy;
 
-use crate::history::{Outcome, Record};
-use crate::media::{CallFacts, MediaStatus};
+use crate::app::call_history::{Outcome, Record};
+use crate::app::media_hook::{CallFacts, MediaStatus};
 use crate::protocol::ErrorCode;
-use crate::ringtone::Tone;
+use crate::app::ringtone::Tone;
 use crate::sdk::{self, HangupReason};
 use std::time::Instant;
 

@@ -8,7 +8,7 @@
 
 use super::voice::{VoiceLine, VoiceStarter};
 use crate::call_voice::{CallVoice, RelayAt, Stage};
-use crate::media::{CallFacts, MediaError, MediaStatus};
+use crate::app::media_hook::{CallFacts, MediaError, MediaStatus};
 use crate::protocol::Role as CallRole;
 use crate::relay_link::Transport;
 use crate::sdk::Client;

@@ -3,7 +3,7 @@
 
 use super::{App, Message, contacts, dial, settings, sign_in};
 use crate::app::model::{Active, Incoming};
-use crate::event_log::EventLog;
+use crate::app::event_log::EventLog;
 use serde_json::{Value, json};
 use std::path::Path;
 

@@ -10,10 +10,10 @@ use iced::Task;
 use softphone::app::link::{Link, Status};
 use softphone::app::model::{OutgoingStage, RingStage};
 use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, phone};
-use softphone::config::AppConfig;
-use softphone::history::{Direction, Outcome};
-use softphone::paths::Paths;
-use softphone::ringtone::Tone;
+use softphone::app::config::AppConfig;
+use softphone::app::call_history::{Direction, Outcome};
+use softphone::app::paths::Paths;
+use softphone::app::ringtone::Tone;
 use softphone::sdk::{self, Client, Event, Events};
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +70,7 @@ impl Driver {
                 order: Log::default(),
             })),
             connector: phone::sdk_connector(Default::default()),
-            notifier: Box::new(softphone::notify::NoNotifier),
+            notifier: Box::new(softphone::app::notify::NoNotifier),
             audio: Arc::new(FakeDevices::full()),
             voice: Arc::new(FakeDriver { order: Log::default(), connecting: Default::default() }),
         };
@@ -91,7 +91,7 @@ impl Driver {
             ringer: Box::new(RecordingRinger(tones.clone())),
             media_hook: None,
             connector: phone::sdk_connector(voice.clone()),
-            notifier: Box::new(softphone::notify::NoNotifier),
+            notifier: Box::new(softphone::app::notify::NoNotifier),
             audio: Arc::new(FakeDevices::full()),
             voice,
         };
@@ -326,7 +326,7 @@ async fn with_several_servers_the_app_skips_a_dead_one_and_moves_on_when_its_ser
     alice.until_dial().await;
     let (watcher, mut watcher_events) = sdk_peer(&second.url(), "watcher").await;
     assert!(!watcher.query_presence(&["alice"]).await.unwrap()["alice"], "alice is on the first");
-    let (config, _) = softphone::config::AppConfig::load(&Paths::under(alice._home.path().to_owned()));
+    let (config, _) = softphone::app::config::AppConfig::load(&Paths::under(alice._home.path().to_owned()));
     assert_eq!(config.servers.urls(), [dead.as_str(), &first.url(), &second.url()], "the list is remembered");
 
     first.shutdown().await;

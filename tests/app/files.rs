@@ -2,9 +2,9 @@
 //! read back, and loaded tolerantly when damaged or partial. Real files in
 //! temp folders.
 
-use softphone::config::{AppConfig, Contact, MediaConfig, ServerList};
-use softphone::history::{Direction, History, Outcome, Record};
-use softphone::paths::Paths;
+use softphone::app::config::{AppConfig, Contact, MediaConfig, ServerList};
+use softphone::app::call_history::{Direction, History, Outcome, Record};
+use softphone::app::paths::Paths;
 use std::path::Path;
 
 fn temp_paths() -> (tempfile::TempDir, Paths) {
@@ -107,7 +107,7 @@ fn config_partial_keeps_good_fields_and_defaults_bad_ones() {
     let (config, note) = AppConfig::load(&paths);
     assert_eq!(config.peer_id, "bob");
     assert!(config.do_not_disturb);
-    assert_eq!(config.volume, softphone::config::DEFAULT_VOLUME, "a bad field falls back to its default");
+    assert_eq!(config.volume, softphone::app::config::DEFAULT_VOLUME, "a bad field falls back to its default");
     assert_eq!(config.contacts, vec![Contact { peer_id: "carol".into(), name: String::new() }]);
     assert_eq!(config.media, MediaConfig::Url { template: "https://m/{channel}".into() });
     let note = note.expect("the user is told");
@@ -274,7 +274,7 @@ fn a_call_up_when_the_app_is_killed_is_in_the_history_as_answered() {
         (call.call_id.as_str(), call.direction, call.outcome),
         ("c1", Direction::Incoming, Outcome::Answered)
     );
-    assert_eq!(call.detail, softphone::history::UNFINISHED);
+    assert_eq!(call.detail, softphone::app::call_history::UNFINISHED);
 }
 
 /// A history written before answered lines existed loads as it did.

@@ -4,8 +4,8 @@
 
 use softphone::app::model::policy::{BUSY, DND, DND_DETAIL};
 use softphone::app::model::{Active, Ask, Calls, Effect, Event, OutgoingStage, Policy, RingStage};
-use softphone::history::{Direction, Outcome, Record};
-use softphone::ringtone::Tone;
+use softphone::app::call_history::{Direction, Outcome, Record};
+use softphone::app::ringtone::Tone;
 use softphone::sdk::{self, CancelReason, HangupReason};
 use std::time::{Duration, Instant};
 

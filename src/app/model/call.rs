@@ -3,8 +3,8 @@
 //! placed ([`Outgoing`]) or up ([`InCall`]).
 
 use crate::clock::unix_millis;
-use crate::history::{Direction, Outcome, Record};
-use crate::media::{CallFacts, MediaStatus};
+use crate::app::call_history::{Direction, Outcome, Record};
+use crate::app::media_hook::{CallFacts, MediaStatus};
 use crate::protocol::Role;
 use std::time::Instant;
 

@@ -5,7 +5,7 @@
 
 use crate::app::theme;
 use crate::app::widget::clock;
-use crate::history::{Direction, History, Outcome, Record};
+use crate::app::call_history::{Direction, History, Outcome, Record};
 use iced::widget::{button, column, container, row, scrollable, text};
 use iced::{Element, Fill};
 use std::time::Duration;

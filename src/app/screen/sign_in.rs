@@ -4,7 +4,7 @@
 //! asked for with [`Event::SignIn`].
 
 use crate::app::theme;
-use crate::config::{AppConfig, DEFAULT_SERVER_URL, ServerList};
+use crate::app::config::{AppConfig, DEFAULT_SERVER_URL, ServerList};
 use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use iced::widget::{button, column, container, row, space, text, text_input};
 use iced::{Element, Fill};

@@ -1,5 +1,5 @@
 //! The call history: every call in and out, in `history.jsonl` in the data
-//! directory (see [`crate::paths`]), one JSON object a line.
+//! directory (see [`crate::app::paths`]), one JSON object a line.
 //!
 //! A line is either a [`Record`] (`"type": "call"`) or a marker that the
 //! user has seen the missed calls so far (`"type": "seen"`): the missed
@@ -22,7 +22,7 @@
 //! valid lines are written back, and the app starts with them.
 
 use crate::clock::unix_millis;
-use crate::paths;
+use crate::app::paths;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
