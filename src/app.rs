@@ -106,7 +106,7 @@ pub struct Options {
     /// Where a fresh token comes from when the server says ours is expiring
     /// (`--token-file` read again, `--token-command`); the app's own server
     /// needs none (the app mints its tokens).
-    pub token_source: Option<crate::token_source::TokenSource>,
+    pub token_source: Option<crate::token::source::TokenSource>,
 }
 
 impl Default for Options {
@@ -213,7 +213,7 @@ pub struct App {
     /// Handed to every SDK client (`--ca-file`), for a private deployment's `wss://`.
     ca_file: Option<PathBuf>,
     /// Where sessions on a configured server renew their token from.
-    token_source: Option<crate::token_source::TokenSource>,
+    token_source: Option<crate::token::source::TokenSource>,
     /// The screen under the calls: sign-in or one of the tabs.
     page: Page,
     /// Every call: what rings, what waits, what is placed or up.

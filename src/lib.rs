@@ -69,7 +69,6 @@
 #[cfg(feature = "desktop")]
 pub mod app;
 pub mod bench;
-pub mod call_voice;
 pub mod cli;
 pub mod clock;
 pub mod command;
@@ -80,5 +79,4 @@ pub mod relay_link;
 pub mod sdk;
 pub mod server;
 pub mod token;
-pub mod token_source;
 pub mod voice;

@@ -21,8 +21,8 @@
 //! some other way: it is kept aside as `history.jsonl.corrupt-<time>`, the
 //! valid lines are written back, and the app starts with them.
 
-use crate::clock::unix_millis;
 use crate::app::paths;
+use crate::clock::unix_millis;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};

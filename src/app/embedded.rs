@@ -14,8 +14,8 @@
 //! from it ([`mint`]). Another user's process, or a web page, cannot log
 //! in as you (web pages are refused by `Origin` besides).
 
-use crate::demo::{self, DemoPeers};
 use crate::app::paths::Paths;
+use crate::demo::{self, DemoPeers};
 use crate::server::{self, ServerHandle};
 use std::io;
 use std::net::SocketAddr;

@@ -30,8 +30,8 @@ pub use policy::Policy;
 
 use crate::app::call_history::{Outcome, Record};
 use crate::app::media_hook::{CallFacts, MediaStatus};
-use crate::protocol::ErrorCode;
 use crate::app::ringtone::Tone;
+use crate::protocol::ErrorCode;
 use crate::sdk::{self, HangupReason};
 use std::time::Instant;
 

@@ -10,10 +10,10 @@
 use super::audio::{AudioDevices, MicTest};
 use super::voice::{VoiceMedia, VoiceStarter};
 use super::{App, Page};
-use crate::clock::unix_micros;
 use crate::app::config::{AppConfig, MediaConfig};
 use crate::app::media_hook::{self, MediaHook, MediaSession, MediaStatus, VoiceView};
 use crate::app::ringtone::{Ringer, Sound, Tone};
+use crate::clock::unix_micros;
 use crate::voice::audio::device::DeviceChoice;
 use std::sync::Arc;
 

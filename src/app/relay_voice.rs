@@ -7,11 +7,11 @@
 //! waits for the network.
 
 use super::voice::{VoiceLine, VoiceStarter};
-use crate::call_voice::{CallVoice, RelayAt, Stage};
 use crate::app::media_hook::{CallFacts, MediaError, MediaStatus};
 use crate::protocol::Role as CallRole;
 use crate::relay_link::Transport;
 use crate::sdk::Client;
+use crate::sdk::call_voice::{CallVoice, RelayAt, Stage};
 use crate::voice::call::AudioEnds;
 use crate::voice::safety::UNPROTECTED_NOTE;
 use crate::voice::{VoiceConfig, VoiceControl};

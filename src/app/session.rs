@@ -10,7 +10,7 @@ use super::sign_in::{Credentials, SignIn};
 use super::{App, Message, Page, embedded};
 use crate::app::config::DEFAULT_SERVER_URL;
 use crate::sdk::{self, ConnectionState};
-use crate::token_source::TokenSource;
+use crate::token::source::TokenSource;
 use iced::Task;
 use std::time::Duration;
 

@@ -7,13 +7,13 @@ use super::support::{FakeDevices, FakeDriver, Log, MediaRecord, RecordingMedia, 
 use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
+use softphone::app::call_history::{Direction, Outcome};
+use softphone::app::config::AppConfig;
 use softphone::app::link::{Link, Status};
 use softphone::app::model::{OutgoingStage, RingStage};
-use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, phone};
-use softphone::app::config::AppConfig;
-use softphone::app::call_history::{Direction, Outcome};
 use softphone::app::paths::Paths;
 use softphone::app::ringtone::Tone;
+use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, phone};
 use softphone::sdk::{self, Client, Event, Events};
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! read back, and loaded tolerantly when damaged or partial. Real files in
 //! temp folders.
 
-use softphone::app::config::{AppConfig, Contact, MediaConfig, ServerList};
 use softphone::app::call_history::{Direction, History, Outcome, Record};
+use softphone::app::config::{AppConfig, Contact, MediaConfig, ServerList};
 use softphone::app::paths::Paths;
 use std::path::Path;
 
@@ -107,7 +107,11 @@ fn config_partial_keeps_good_fields_and_defaults_bad_ones() {
     let (config, note) = AppConfig::load(&paths);
     assert_eq!(config.peer_id, "bob");
     assert!(config.do_not_disturb);
-    assert_eq!(config.volume, softphone::app::config::DEFAULT_VOLUME, "a bad field falls back to its default");
+    assert_eq!(
+        config.volume,
+        softphone::app::config::DEFAULT_VOLUME,
+        "a bad field falls back to its default"
+    );
     assert_eq!(config.contacts, vec![Contact { peer_id: "carol".into(), name: String::new() }]);
     assert_eq!(config.media, MediaConfig::Url { template: "https://m/{channel}".into() });
     let note = note.expect("the user is told");

@@ -2,9 +2,9 @@
 //! out. The screens' tests (simulator, transitions) drive the same model
 //! through the app.
 
+use softphone::app::call_history::{Direction, Outcome, Record};
 use softphone::app::model::policy::{BUSY, DND, DND_DETAIL};
 use softphone::app::model::{Active, Ask, Calls, Effect, Event, OutgoingStage, Policy, RingStage};
-use softphone::app::call_history::{Direction, Outcome, Record};
 use softphone::app::ringtone::Tone;
 use softphone::sdk::{self, CancelReason, HangupReason};
 use std::time::{Duration, Instant};

@@ -5,14 +5,14 @@
 use futures_util::FutureExt;
 use rand::SeedableRng;
 use softphone::app::audio::AudioDevices;
-use softphone::app::phone::Phone;
-use softphone::app::voice::{VoiceLine, VoiceStarter};
-use softphone::app::{App, Message, Options, Parts, sign_in};
 use softphone::app::config::AppConfig;
 use softphone::app::media_hook::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus};
 use softphone::app::notify::Notifier;
 use softphone::app::paths::Paths;
+use softphone::app::phone::Phone;
 use softphone::app::ringtone::{Ringer, Sound, Tone};
+use softphone::app::voice::{VoiceLine, VoiceStarter};
+use softphone::app::{App, Message, Options, Parts, sign_in};
 use softphone::sdk::{self, Event, Presence, Reply};
 use softphone::voice::audio::device::{DeviceChoice, DeviceList};
 use softphone::voice::audio::{AudioError, AudioSink, AudioSource};

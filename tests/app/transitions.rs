@@ -3,12 +3,12 @@
 //! end, each checked to stop the ringtone.
 
 use super::support::{Harness, MediaRecord, Sent, TEST_URL};
+use softphone::app::config::AppConfig;
 use softphone::app::link::{Link, Status};
 use softphone::app::model::{OutgoingStage, RingStage};
-use softphone::app::{CallRequest, Message, Screen, dial, in_call, incoming, outgoing};
-use softphone::app::config::AppConfig;
-use softphone::protocol::{ErrorCode, ProtocolError, Role};
 use softphone::app::ringtone::Tone;
+use softphone::app::{CallRequest, Message, Screen, dial, in_call, incoming, outgoing};
+use softphone::protocol::{ErrorCode, ProtocolError, Role};
 use softphone::sdk::{
     self, CancelReason, ConnectionReason, ConnectionState, Event, FailureReason, HangupReason,
 };
@@ -411,7 +411,10 @@ fn a_media_session_that_fails_to_start_is_shown_on_the_call_screen() {
     h.sign_in("alice");
     in_call_with_bob(&mut h);
     let Screen::InCall(call) = h.app.screen() else { panic!() };
-    assert_eq!(call.media, softphone::app::media_hook::MediaStatus::Ended("Could not start ffplay: not found".into()));
+    assert_eq!(
+        call.media,
+        softphone::app::media_hook::MediaStatus::Ended("Could not start ffplay: not found".into())
+    );
 }
 
 #[test]

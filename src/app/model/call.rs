@@ -2,9 +2,9 @@
 //! slot that says where it stands: ringing here ([`Incoming`]), being
 //! placed ([`Outgoing`]) or up ([`InCall`]).
 
-use crate::clock::unix_millis;
 use crate::app::call_history::{Direction, Outcome, Record};
 use crate::app::media_hook::{CallFacts, MediaStatus};
+use crate::clock::unix_millis;
 use crate::protocol::Role;
 use std::time::Instant;
 

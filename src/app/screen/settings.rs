@@ -6,10 +6,10 @@
 //! was. Saving is the parent's job, asked for with [`Event::Save`].
 
 use crate::app::audio::meter_fill;
-use crate::app::theme;
 use crate::app::config::{AppConfig, DEFAULT_SERVER_URL, MediaConfig, ServerList};
-use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use crate::app::ringtone::{self, Sound};
+use crate::app::theme;
+use crate::protocol::{MAX_ID_BYTES, is_valid_id};
 use crate::voice::audio::device::{DeviceChoice, DeviceList};
 use crate::voice::level::Level;
 use iced::widget::{

@@ -1,5 +1,5 @@
 //! What one call's invitation entry keeps for built-in voice (see
-//! `media.rs` and `voice.rs` for the API that fills and reads it): plain
+//! `manual_voice_keys.rs` and `voice.rs` for the API that fills and reads it): plain
 //! data and the handshake's steps, so the entries can hold it without
 //! depending on the API.
 //!
