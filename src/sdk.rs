@@ -15,7 +15,7 @@
 //!
 //! Inside: `worker` (the connection task: reconnect loop, the only producer
 //! of events), `table` (the call table, the rules of each phase, the
-//! client's own lifecycle, and the settling after a new login),
+//! client's own lifecycle, and the reconciling after a new login),
 //! `invitation` (the handles, their phases and the Agora states derived
 //! from them), `event`, `error` and `config` (what comes out, what fails,
 //! what goes in).

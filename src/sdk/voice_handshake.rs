@@ -11,8 +11,9 @@
 //! [`VoiceStatus`]; the call table calls them under its lock.
 
 use crate::protocol::MediaInfo;
+use crate::protocol::Role;
 use crate::protocol::media::MEDIA_KEY_BYTES;
-use crate::voice::crypto::{CallKeys, LocalKey, Role};
+use crate::voice::crypto::{CallKeys, LocalKey};
 use crate::voice::safety::{self, Exchange};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

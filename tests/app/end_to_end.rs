@@ -484,7 +484,8 @@ async fn two_apps_talk_through_the_relay_and_show_the_same_safety_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v11_callers_call_screen_says_the_code_does_not_protect_the_call() {
     use futures_util::SinkExt;
-    use softphone::voice::crypto::{LocalKey, Role, decode_public_key, encode_public_key};
+    use softphone::protocol::Role;
+    use softphone::voice::crypto::{LocalKey, decode_public_key, encode_public_key};
     use tokio_tungstenite::tungstenite::Message as Ws;
     let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
     let url = server.url();

@@ -2,7 +2,7 @@
 //! read back, and loaded tolerantly when damaged or partial. Real files in
 //! temp folders.
 
-use softphone::app::call_history::{Direction, History, Outcome, Record};
+use softphone::app::call_history::{Direction, History, HistoryEntry, Outcome};
 use softphone::app::config::{AppConfig, Contact, MediaConfig, ServerList};
 use softphone::app::paths::Paths;
 use std::path::Path;
@@ -130,8 +130,8 @@ fn config_that_is_not_an_object_is_set_aside() {
     assert_eq!(files_starting(&paths.config_dir, "config.json.corrupt-").len(), 1);
 }
 
-fn record(call_id: &str, peer: &str, outcome: Outcome) -> Record {
-    Record {
+fn record(call_id: &str, peer: &str, outcome: Outcome) -> HistoryEntry {
+    HistoryEntry {
         call_id: call_id.into(),
         direction: if outcome == Outcome::Missed { Direction::Incoming } else { Direction::Outgoing },
         peer: peer.into(),
