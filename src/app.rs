@@ -33,6 +33,11 @@
 //! - [`embedded`]: the in-process server of the default setup, its secret
 //!   and the tokens minted from it; [`tokens`]: renewing a session's token.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
+//! - What only the desktop uses: [`config`] and [`paths`] (the settings and
+//!   where the app's files live), [`call_history`] (the call history and
+//!   its unseen missed calls), [`ringtone`], [`notify`] (desktop
+//!   notifications), [`media_hook`] (what an accepted call starts) and
+//!   [`event_log`] (the QA timeline's file).
 
 pub mod audio;
 pub mod call_history;
