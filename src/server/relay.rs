@@ -213,7 +213,7 @@ pub struct Relay {
     /// The UDP receive loops and the consent checker, stopped at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Slots for `/media` connections (`max_media_connections`).
-    voice_handshake: Arc<Semaphore>,
+    media_slots: Arc<Semaphore>,
     /// How long a `/media` connection may go without a live credential.
     media_bind_deadline: Duration,
 }
@@ -239,7 +239,7 @@ impl Relay {
             limits: config.limits,
             announced: format!("udp://{local}"),
             tasks: Mutex::new(Vec::new()),
-            voice_handshake: Arc::new(Semaphore::new(media_cap(config.max_media_connections))),
+            media_slots: Arc::new(Semaphore::new(media_cap(config.max_media_connections))),
             media_bind_deadline: config.media_bind_deadline,
         });
         let mut tasks: Vec<_> = (0..udp::loops())
@@ -288,7 +288,7 @@ impl Relay {
 
     /// A slot for a `/media` connection, or `None` at the cap.
     pub(crate) fn media_slot(&self) -> Option<OwnedSemaphorePermit> {
-        self.voice_handshake.clone().try_acquire_owned().ok()
+        self.media_slots.clone().try_acquire_owned().ok()
     }
 
     /// Stops the UDP loops and forgets every call, releasing the socket.
