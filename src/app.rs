@@ -33,17 +33,29 @@
 //! - [`embedded`]: the in-process server of the default setup, its secret
 //!   and the tokens minted from it; [`tokens`]: renewing a session's token.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
+//! - What only the desktop uses: [`config`] and [`paths`] (the settings and
+//!   where the app's files live), [`call_history`] (the call history and
+//!   its unseen missed calls), [`ringtone`], [`notify`] (desktop
+//!   notifications), [`media_hook`] (what an accepted call starts) and
+//!   [`event_log`] (the QA timeline's file).
 
 pub mod audio;
+pub mod call_history;
+pub mod config;
 pub mod effects;
 pub mod embedded;
+pub mod event_log;
 pub mod layout;
 pub mod link;
+pub mod media_hook;
 pub mod model;
+pub mod notify;
 pub mod outputs;
 pub mod pages;
+pub mod paths;
 pub mod phone;
 pub mod relay_voice;
+pub mod ringtone;
 pub mod screen;
 pub mod session;
 pub mod signals;
@@ -56,18 +68,18 @@ pub mod widget;
 pub use model::CallRequest;
 pub use screen::{Page, Screen, contacts, dial, history, in_call, incoming, outgoing, settings, sign_in};
 
-use crate::config::{AppConfig, MediaConfig};
-use crate::history::History;
-use crate::media::{self, MediaHook, VoiceView};
-use crate::notify::{self, Notifier};
-use crate::paths::Paths;
-use crate::ringtone::{self, Ringer, Sound, Tone};
 use crate::sdk;
+use call_history::History;
+use config::{AppConfig, MediaConfig};
 use embedded::Embedded;
 use link::Link;
+use media_hook::{MediaHook, VoiceView};
 use model::{Active, Calls, Incoming, Policy};
+use notify::Notifier;
 use outputs::Outputs;
+use paths::Paths;
 use phone::Connector;
+use ringtone::{Ringer, Sound, Tone};
 use sign_in::SignIn;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -99,7 +111,7 @@ pub struct Options {
     /// Where a fresh token comes from when the server says ours is expiring
     /// (`--token-file` read again, `--token-command`); the app's own server
     /// needs none (the app mints its tokens).
-    pub token_source: Option<crate::token_source::TokenSource>,
+    pub token_source: Option<crate::token::source::TokenSource>,
 }
 
 impl Default for Options {
@@ -206,7 +218,7 @@ pub struct App {
     /// Handed to every SDK client (`--ca-file`), for a private deployment's `wss://`.
     ca_file: Option<PathBuf>,
     /// Where sessions on a configured server renew their token from.
-    token_source: Option<crate::token_source::TokenSource>,
+    token_source: Option<crate::token::source::TokenSource>,
     /// The screen under the calls: sign-in or one of the tabs.
     page: Page,
     /// Every call: what rings, what waits, what is placed or up.
@@ -477,7 +489,7 @@ impl App {
     }
 
     /// The built-in voice of the call that is up, if it runs.
-    pub fn voice(&self) -> Option<&media::VoiceView> {
+    pub fn voice(&self) -> Option<&media_hook::VoiceView> {
         self.outputs.voice()
     }
 
@@ -515,7 +527,7 @@ enum CallScreen {
 fn load_config(paths: &Paths, options: &Options) -> (AppConfig, Option<String>) {
     let (mut config, note) = AppConfig::load(paths);
     if let Some(url) = &options.server_url {
-        config.servers = crate::config::ServerList::from_text(url);
+        config.servers = crate::app::config::ServerList::from_text(url);
     }
     if let Some(peer) = &options.peer_id {
         config.peer_id = peer.clone();

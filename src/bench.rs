@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 mod conn;
-mod media;
+mod relay_load;
 mod sessions;
 mod setups;
 mod storm;
@@ -46,7 +46,7 @@ pub enum BenchCommand {
     /// Server memory per idle logged-in session.
     Sessions(sessions::SessionsArgs),
     /// Relayed media: packets per second, loss, relay delay, server CPU.
-    Media(media::MediaArgs),
+    Media(relay_load::MediaArgs),
     /// SDK clients coming back after a server restart.
     Storm(storm::StormArgs),
     /// One worker process of `sessions` (started by it, not by hand).
@@ -119,7 +119,7 @@ pub fn run(args: BenchArgs) -> Result<(), AnyError> {
         match args.what {
             BenchCommand::Setups(a) => setups::run(a).await,
             BenchCommand::Sessions(a) => sessions::run(a).await,
-            BenchCommand::Media(a) => media::run(a).await,
+            BenchCommand::Media(a) => relay_load::run(a).await,
             BenchCommand::Storm(a) => storm::run(a).await,
             BenchCommand::SessionsWorker(a) => sessions::run_worker(a).await,
         }

@@ -3,9 +3,9 @@
 
 #[cfg(feature = "desktop")]
 use crate::app;
-use crate::command::{AnyError, parse_duration, shutdown_signal};
 #[cfg(feature = "desktop")]
-use crate::config::MediaConfig;
+use crate::app::config::MediaConfig;
+use crate::command::{AnyError, parse_duration, shutdown_signal};
 use crate::server::{self, ServerConfig};
 use crate::token;
 use clap::{Args, Parser, Subcommand};
@@ -443,8 +443,8 @@ fn run_app(args: AppArgs) -> Result<(), AnyError> {
         return Err(NO_DISPLAY.into());
     }
     let token_source = match (&args.token_file, &args.token_command) {
-        (Some(path), _) => Some(crate::token_source::TokenSource::File(path.clone())),
-        (None, Some(command)) => Some(crate::token_source::TokenSource::Command(command.clone())),
+        (Some(path), _) => Some(crate::token::source::TokenSource::File(path.clone())),
+        (None, Some(command)) => Some(crate::token::source::TokenSource::Command(command.clone())),
         (None, None) => None,
     };
     let token = match &token_source {

@@ -10,7 +10,7 @@
 use crate::command::{AnyError, parse_duration};
 use crate::demo::{Answering, AutoMode};
 use crate::sdk::{self, Client, ClientConfig, Event};
-use crate::token_source::TokenSource;
+use crate::token::source::TokenSource;
 use clap::Args;
 use futures_util::StreamExt;
 use serde_json::json;
@@ -298,7 +298,7 @@ async fn renew_token(client: Client, tokens: Option<Tokens>, expires_in: Duratio
             let current = tokens.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let send = |token: &str| client.renew_token(token);
             let renewed =
-                crate::token_source::renew(&tokens.source, client.peer_id(), &current, expires_in, send)
+                crate::token::source::renew(&tokens.source, client.peer_id(), &current, expires_in, send)
                     .await;
             renewed.map(|token| *tokens.current.lock().unwrap_or_else(|p| p.into_inner()) = token)
         }

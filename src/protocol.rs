@@ -325,7 +325,8 @@ pub struct LiveCall {
     pub peer_id: String,
 }
 
-/// Which side of a call a peer is on.
+/// Which side of a call a peer is on; in voice it also decides which
+/// direction key seals and which opens (`voice::crypto`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

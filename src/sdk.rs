@@ -15,7 +15,7 @@
 //!
 //! Inside: `worker` (the connection task: reconnect loop, the only producer
 //! of events), `table` (the call table, the rules of each phase, the
-//! client's own lifecycle, and the settling after a new login),
+//! client's own lifecycle, and the reconciling after a new login),
 //! `invitation` (the handles, their phases and the Agora states derived
 //! from them), `event`, `error` and `config` (what comes out, what fails,
 //! what goes in).
@@ -28,14 +28,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+pub mod call_voice;
 mod config;
 mod error;
 mod event;
 mod invitation;
-mod media;
-mod media_slots;
+mod manual_voice_keys;
 mod table;
 mod voice;
+mod voice_handshake;
 mod worker;
 
 pub use config::{Backoff, ClientConfig};
@@ -44,9 +45,9 @@ pub use event::{
     CancelReason, ConnectionReason, ConnectionState, Event, Events, FailureReason, HangupReason,
 };
 pub use invitation::{LocalInvitation, LocalInvitationState, RemoteInvitation, RemoteInvitationState};
-pub use media::MediaKey;
-pub use media_slots::{NEVER_REVEALED, REVEAL_WAIT, TAMPERED};
+pub use manual_voice_keys::MediaKey;
 pub use voice::{NoVoice, Voice, VoiceKeys, VoiceStatus};
+pub use voice_handshake::{NEVER_REVEALED, REVEAL_WAIT, TAMPERED};
 
 use table::Pending;
 use worker::{Answer, ClientState, Command, Worker};

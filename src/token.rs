@@ -1,7 +1,10 @@
 //! Login tokens: `v1.<expiry unix seconds>.<base64url(HMAC-SHA256(secret, "v1.<peer_id>.<expiry>"))>`.
 //!
 //! Minted by `softphone token` (or by whatever issues credentials in a
-//! deployment) and checked by the server when it has a secret.
+//! deployment) and checked by the server when it has a secret. Where a
+//! client's token comes from, and its renewal, is [`source`].
+
+pub mod source;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

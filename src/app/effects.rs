@@ -9,7 +9,7 @@
 use super::model::{self, Ask, Effect, policy::DND_DETAIL};
 use super::phone::Phone;
 use super::{App, Message, Page, Screen};
-use crate::history::Record;
+use crate::app::call_history::HistoryEntry;
 use crate::sdk::Reply;
 use iced::{Task, window};
 
@@ -61,7 +61,7 @@ impl App {
     }
 
     /// Adds a row to the history; a missed call is also a notification.
-    fn record(&mut self, record: Record, history_open: bool) {
+    fn record(&mut self, record: HistoryEntry, history_open: bool) {
         if record.is_missed() && record.detail != DND_DETAIL {
             // Do-not-disturb means no interruptions, a notification included.
             self.notify("Missed call", &format!("Missed call from {}", record.peer));

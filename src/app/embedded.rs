@@ -1,5 +1,5 @@
 //! The embedded default: with no server configured the app uses
-//! [`DEFAULT_SERVER_URL`](crate::config::DEFAULT_SERVER_URL), and when
+//! [`DEFAULT_SERVER_URL`](crate::app::config::DEFAULT_SERVER_URL), and when
 //! nothing listens there it hosts the signaling server itself, in-process
 //! on loopback, with the demo peers. A second instance on the same machine
 //! finds the address taken and connects to the first: two phones that can
@@ -14,8 +14,8 @@
 //! from it ([`mint`]). Another user's process, or a web page, cannot log
 //! in as you (web pages are refused by `Origin` besides).
 
+use crate::app::paths::Paths;
 use crate::demo::{self, DemoPeers};
-use crate::paths::Paths;
 use crate::server::{self, ServerHandle};
 use std::io;
 use std::net::SocketAddr;

@@ -38,7 +38,7 @@ pub struct SessionToken {
     pub current: String,
     /// Where a fresh token comes from when the server says ours is
     /// expiring; `None`: the session ends at expiry, saying why.
-    pub source: Option<crate::token_source::TokenSource>,
+    pub source: Option<crate::token::source::TokenSource>,
 }
 
 /// A signed-in (or signing-in) SDK client.

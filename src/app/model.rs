@@ -28,10 +28,10 @@ mod ringing;
 pub use call::{Active, Call, InCall, Incoming, Outgoing, OutgoingStage, RingStage};
 pub use policy::Policy;
 
-use crate::history::{Outcome, Record};
-use crate::media::{CallFacts, MediaStatus};
+use crate::app::call_history::{HistoryEntry, Outcome};
+use crate::app::media_hook::{CallFacts, MediaStatus};
+use crate::app::ringtone::Tone;
 use crate::protocol::ErrorCode;
-use crate::ringtone::Tone;
 use crate::sdk::{self, HangupReason};
 use std::time::Instant;
 
@@ -80,13 +80,13 @@ pub enum Effect {
     /// Send this request; its reply comes back as [`Event::Replied`].
     Ask(Ask),
     /// Add the call to the history (an answered call: complete its row).
-    Record(Record),
+    Record(HistoryEntry),
     /// Write the call to the history as answered now, before it ends, so
     /// that a crash mid-call leaves it there.
-    RecordAnswered(Record),
+    RecordAnswered(HistoryEntry),
     /// Add the call to the history unless it has a row already (an
     /// invitation sent anew after a reconnect is not a second call).
-    RecordOnce(Record),
+    RecordOnce(HistoryEntry),
     /// Show this sentence in the notice bar (`None`: clear it).
     Notice(Option<String>),
     /// A desktop notification, for when the window is not in front.

@@ -10,10 +10,10 @@
 use super::audio::{AudioDevices, MicTest};
 use super::voice::{VoiceMedia, VoiceStarter};
 use super::{App, Page};
+use crate::app::config::{AppConfig, MediaConfig};
+use crate::app::media_hook::{self, MediaHook, MediaSession, MediaStatus, VoiceView};
+use crate::app::ringtone::{Ringer, Sound, Tone};
 use crate::clock::unix_micros;
-use crate::config::{AppConfig, MediaConfig};
-use crate::media::{self, MediaHook, MediaSession, MediaStatus, VoiceView};
-use crate::ringtone::{Ringer, Sound, Tone};
 use crate::voice::audio::device::DeviceChoice;
 use std::sync::Arc;
 
@@ -130,7 +130,7 @@ fn hook_for(
             output: DeviceChoice::from_setting(&config.audio_output),
             processing: config.processing(),
         }),
-        other => media::hook_for(other),
+        other => media_hook::hook_for(other),
     }
 }
 

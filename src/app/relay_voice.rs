@@ -7,11 +7,11 @@
 //! waits for the network.
 
 use super::voice::{VoiceLine, VoiceStarter};
-use crate::call_voice::{CallVoice, RelayAt, Stage};
-use crate::media::{CallFacts, MediaError, MediaStatus};
-use crate::protocol::Role as CallRole;
+use crate::app::media_hook::{CallFacts, MediaError, MediaStatus};
+use crate::protocol::Role;
 use crate::relay_link::Transport;
 use crate::sdk::Client;
+use crate::sdk::call_voice::{CallVoice, RelayAt, Stage};
 use crate::voice::call::AudioEnds;
 use crate::voice::safety::UNPROTECTED_NOTE;
 use crate::voice::{VoiceConfig, VoiceControl};
@@ -51,8 +51,8 @@ impl VoiceStarter for RelayVoice {
             return Err(MediaError("No voice was asked for this call".into()));
         };
         let voice = match call.role {
-            CallRole::Caller => client.local_invitation(&call.call_id).and_then(|i| i.voice()),
-            CallRole::Callee => client.remote_invitation(&call.call_id).and_then(|i| i.voice()),
+            Role::Caller => client.local_invitation(&call.call_id).and_then(|i| i.voice()),
+            Role::Callee => client.remote_invitation(&call.call_id).and_then(|i| i.voice()),
         };
         let Some(voice) = voice else {
             return Err(MediaError("No voice was asked for this call".into()));

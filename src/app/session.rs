@@ -8,9 +8,9 @@ use super::model::{self, Effect};
 use super::phone;
 use super::sign_in::{Credentials, SignIn};
 use super::{App, Message, Page, embedded};
-use crate::config::DEFAULT_SERVER_URL;
+use crate::app::config::DEFAULT_SERVER_URL;
 use crate::sdk::{self, ConnectionState};
-use crate::token_source::TokenSource;
+use crate::token::source::TokenSource;
 use iced::Task;
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! events let in, and a line whenever what the user sees has changed.
 
 use super::{App, Message, contacts, dial, settings, sign_in};
+use crate::app::event_log::EventLog;
 use crate::app::model::{Active, Incoming};
-use crate::event_log::EventLog;
 use serde_json::{Value, json};
 use std::path::Path;
 

@@ -6,7 +6,6 @@
 //! reason on the sign-in form.
 
 use super::{App, Message};
-use crate::token_source;
 use iced::Task;
 use std::time::Duration;
 
@@ -28,7 +27,7 @@ impl App {
         Task::perform(
             async move {
                 let send = |token: &str| phone.renew_token(token);
-                token_source::renew(&source, &peer_id, &current, expires_in, send).await
+                crate::token::source::renew(&source, &peer_id, &current, expires_in, send).await
             },
             move |result| Message::TokenRenewed(number, result),
         )

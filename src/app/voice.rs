@@ -11,7 +11,7 @@
 //! put a fake one in [`super::Parts`].
 
 use super::audio::AudioDevices;
-use crate::media::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus, VoiceView};
+use crate::app::media_hook::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus, VoiceView};
 use crate::voice::audio::device::DeviceChoice;
 use crate::voice::audio::{AudioSink, AudioSource, Discard, Silence};
 use crate::voice::{AudioEnds, Pacing, ProcessingConfig, VoiceControl};

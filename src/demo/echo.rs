@@ -6,8 +6,8 @@
 //! microphone and the whole path.
 
 use super::AcceptWith;
-use crate::call_voice::{CallVoice, RelayAt, Stage};
 use crate::relay_link::LinkOptions;
+use crate::sdk::call_voice::{CallVoice, RelayAt, Stage};
 use crate::voice::audio::{AudioError, AudioSink, AudioSource};
 use crate::voice::codec::{FRAME_SAMPLES, Frame};
 use crate::voice::{AudioEnds, VoiceConfig};

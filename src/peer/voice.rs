@@ -12,8 +12,8 @@
 //! `stopped` (with the figures).
 
 use super::output::{Line, Output, voice_line};
-use crate::call_voice::{CallVoice, RelayAt, Stage};
 use crate::relay_link::{LinkOptions, Transport};
+use crate::sdk::call_voice::{CallVoice, RelayAt, Stage};
 use crate::sdk::{self, Client, Event, LocalInvitation, RemoteInvitation, Voice};
 use crate::voice::audio::wav::{WavSink, WavSource};
 use crate::voice::audio::{AudioError, AudioSink, AudioSource, Discard, Silence};

@@ -39,7 +39,7 @@ pub enum Error {
     #[error("not connected to the server")]
     NotConnected,
     /// The connection dropped while the request was in flight: the server
-    /// may or may not have applied it. Invitations touched by it are settled
+    /// may or may not have applied it. Invitations touched by it are reconciled
     /// after the next login (see the SDK docs on reconnecting).
     #[error("the connection was lost while the request was in flight")]
     ConnectionLost,

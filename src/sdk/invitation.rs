@@ -128,7 +128,7 @@ impl CallPhase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delivery {
     /// Our invite is on the wire, issued during login number `login` (see
-    /// `Table::settle_after_login`); Agora still calls this `IDLE`.
+    /// `Table::reconcile_after_login`); Agora still calls this `IDLE`.
     InFlight { login: u64 },
     /// The server has it (`SENT_TO_REMOTE`).
     Sent,
@@ -242,8 +242,8 @@ pub(crate) struct LocalEntry {
     pub response: String,
     /// Where it stands.
     pub phase: LocalPhase,
-    /// Public keys and relay credential for built-in voice (`media.rs`).
-    pub media: super::media_slots::MediaSlots,
+    /// Public keys and relay credential for built-in voice (`manual_voice_keys.rs`, `voice_handshake.rs`).
+    pub media: super::voice_handshake::MediaSlots,
 }
 
 /// The callee's side of one call.
@@ -259,11 +259,11 @@ pub(crate) struct RemoteEntry {
     pub response: String,
     /// Where it stands.
     pub phase: RemotePhase,
-    /// Public keys and relay credential for built-in voice (`media.rs`).
-    pub media: super::media_slots::MediaSlots,
+    /// Public keys and relay credential for built-in voice (`manual_voice_keys.rs`, `voice_handshake.rs`).
+    pub media: super::voice_handshake::MediaSlots,
     /// The login during which the invitation arrived. One that arrived
     /// after a login's reply (in the same read as the reply, say) is newer
-    /// than that reply's `calls` list and is not settled against it.
+    /// than that reply's `calls` list and is not reconciled against it.
     pub arrived_in: u64,
 }
 

@@ -8,7 +8,7 @@
 //! end), so nobody polls.
 
 use super::invitation::{LocalPhase, RemoteInvitationState, lock};
-pub use super::media_slots::VoiceStatus;
+pub use super::voice_handshake::VoiceStatus;
 use super::{Client, Error, LocalInvitation, RemoteInvitation, Reply};
 use crate::protocol::MediaInfo;
 use crate::voice::crypto::CallKeys;

@@ -1,7 +1,7 @@
 //! The connection: one task per client that connects, logs in, writes the
 //! client's requests, reads replies and events, and when the connection
 //! drops, retries with backoff, logs in again, renews presence
-//! subscriptions and settles the call table with the server's list.
+//! subscriptions and reconciles the call table with the server's list.
 //!
 //! It is the only producer of [`Event`]s, so they come out in the order
 //! things happened. Requests in flight when a connection drops fail with
@@ -275,14 +275,14 @@ impl Worker {
         let mut in_flight: HashMap<u64, InFlight> = HashMap::new();
         self.state.table().logged_in();
         self.set_state(ConnectionState::Connected { session }, ConnectionReason::LoginSuccess);
-        let end = match self.settle(calls, &mut sink, &mut stream, &mut in_flight).await {
+        let end = match self.catch_up_after_login(calls, &mut sink, &mut stream, &mut in_flight).await {
             Ok(()) => self.serve(&mut sink, &mut stream, &mut in_flight).await,
             Err(end) => end,
         };
         self.state.table().connection_lost();
         for (_, flight) in in_flight.drain() {
             // The server may or may not have applied it: the phase stays as
-            // it is until the next login's settling.
+            // it is until the next login's reconciling.
             if let Some(reply) = flight.reply {
                 let _ = reply.send(Err(Error::ConnectionLost));
             }
@@ -299,9 +299,9 @@ impl Worker {
 
     /// Right after login: applies the events the server kept for us (they
     /// follow the login reply), so a call that ended while we were away
-    /// ends with its real reason rather than a guess; then settles the
+    /// ends with its real reason rather than a guess; then reconciles the
     /// table with the login's `calls` and renews the subscriptions.
-    async fn settle(
+    async fn catch_up_after_login(
         &mut self,
         calls: Vec<LiveCall>,
         sink: &mut Sink,
@@ -314,7 +314,7 @@ impl Worker {
         let mut out = Vec::new();
         let renew = {
             let mut table = self.state.table();
-            table.settle_after_login(&calls, &mut out);
+            table.reconcile_after_login(&calls, &mut out);
             table.resubscribe()
         };
         self.emit(out);

@@ -25,7 +25,10 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use super::packet::{Header, PacketError};
+// Which end of the call this side is (the protocol's own `Role`): it decides
+// which direction key seals and which opens.
 use super::safety::{Exchange, SafetyCode};
+use crate::protocol::Role;
 
 /// Bytes of an X25519 public key.
 pub const PUBLIC_KEY_LEN: usize = 32;
@@ -35,14 +38,6 @@ pub const PUBLIC_KEY_LEN: usize = 32;
 const REPLAY_WINDOW: u32 = 128;
 /// Domain separation: these keys are for nothing else.
 const KDF_LABEL: &[u8] = b"softphone voice v1";
-
-/// Which end of the call this side is: it decides which direction key
-/// seals and which opens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Caller,
-    Callee,
-}
 
 /// Why a call key could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

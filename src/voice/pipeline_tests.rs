@@ -15,8 +15,9 @@ use super::audio::resample::resample_i16;
 use super::audio::wav::WavSource;
 use super::audio::{AudioSink, AudioSource, Recording};
 use super::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
-use super::crypto::{LocalKey, Role};
+use super::crypto::LocalKey;
 use super::{VoiceConfig, VoiceSession};
+use crate::protocol::Role;
 
 /// Speech made with `espeak-ng -v en-us -s 160` (three Harvard sentences,
 /// 22,050 Hz mono); see docs/media.md.

@@ -3,7 +3,8 @@
 //! X25519 example, a fixed call id, and everything derived from them.
 
 use super::*;
-use crate::voice::crypto::{LocalKey, Role, encode_public_key};
+use crate::protocol::Role;
+use crate::voice::crypto::{LocalKey, encode_public_key};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};

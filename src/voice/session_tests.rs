@@ -1,8 +1,9 @@
 //! Two sessions of one call talking in-process, with explicit times.
 
 use super::*;
+use crate::protocol::Role;
 use crate::voice::codec::{FRAME_SAMPLES, SAMPLE_RATE};
-use crate::voice::crypto::{LocalKey, Role};
+use crate::voice::crypto::LocalKey;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Duration;

@@ -7,13 +7,13 @@ use super::support::{FakeDevices, FakeDriver, Log, MediaRecord, RecordingMedia, 
 use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
+use softphone::app::call_history::{Direction, Outcome};
+use softphone::app::config::AppConfig;
 use softphone::app::link::{Link, Status};
 use softphone::app::model::{OutgoingStage, RingStage};
+use softphone::app::paths::Paths;
+use softphone::app::ringtone::Tone;
 use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, phone};
-use softphone::config::AppConfig;
-use softphone::history::{Direction, Outcome};
-use softphone::paths::Paths;
-use softphone::ringtone::Tone;
 use softphone::sdk::{self, Client, Event, Events};
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +70,7 @@ impl Driver {
                 order: Log::default(),
             })),
             connector: phone::sdk_connector(Default::default()),
-            notifier: Box::new(softphone::notify::NoNotifier),
+            notifier: Box::new(softphone::app::notify::NoNotifier),
             audio: Arc::new(FakeDevices::full()),
             voice: Arc::new(FakeDriver { order: Log::default(), connecting: Default::default() }),
         };
@@ -91,7 +91,7 @@ impl Driver {
             ringer: Box::new(RecordingRinger(tones.clone())),
             media_hook: None,
             connector: phone::sdk_connector(voice.clone()),
-            notifier: Box::new(softphone::notify::NoNotifier),
+            notifier: Box::new(softphone::app::notify::NoNotifier),
             audio: Arc::new(FakeDevices::full()),
             voice,
         };
@@ -326,7 +326,7 @@ async fn with_several_servers_the_app_skips_a_dead_one_and_moves_on_when_its_ser
     alice.until_dial().await;
     let (watcher, mut watcher_events) = sdk_peer(&second.url(), "watcher").await;
     assert!(!watcher.query_presence(&["alice"]).await.unwrap()["alice"], "alice is on the first");
-    let (config, _) = softphone::config::AppConfig::load(&Paths::under(alice._home.path().to_owned()));
+    let (config, _) = softphone::app::config::AppConfig::load(&Paths::under(alice._home.path().to_owned()));
     assert_eq!(config.servers.urls(), [dead.as_str(), &first.url(), &second.url()], "the list is remembered");
 
     first.shutdown().await;
@@ -484,7 +484,8 @@ async fn two_apps_talk_through_the_relay_and_show_the_same_safety_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v11_callers_call_screen_says_the_code_does_not_protect_the_call() {
     use futures_util::SinkExt;
-    use softphone::voice::crypto::{LocalKey, Role, decode_public_key, encode_public_key};
+    use softphone::protocol::Role;
+    use softphone::voice::crypto::{LocalKey, decode_public_key, encode_public_key};
     use tokio_tungstenite::tungstenite::Message as Ws;
     let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
     let url = server.url();

@@ -4,10 +4,10 @@
 //! timeline.
 
 use super::support::{Harness, MediaRecord, Sent};
+use softphone::app::call_history::{Direction, Outcome};
+use softphone::app::config::{AppConfig, Contact};
+use softphone::app::ringtone::Tone;
 use softphone::app::{Message, Options, Screen, Tab, contacts, history, in_call, incoming, settings};
-use softphone::config::{AppConfig, Contact};
-use softphone::history::{Direction, Outcome};
-use softphone::ringtone::Tone;
 use softphone::sdk::{CancelReason, Event, FailureReason, HangupReason};
 use std::time::{Duration, Instant};
 

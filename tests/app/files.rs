@@ -2,9 +2,9 @@
 //! read back, and loaded tolerantly when damaged or partial. Real files in
 //! temp folders.
 
-use softphone::config::{AppConfig, Contact, MediaConfig, ServerList};
-use softphone::history::{Direction, History, Outcome, Record};
-use softphone::paths::Paths;
+use softphone::app::call_history::{Direction, History, HistoryEntry, Outcome};
+use softphone::app::config::{AppConfig, Contact, MediaConfig, ServerList};
+use softphone::app::paths::Paths;
 use std::path::Path;
 
 fn temp_paths() -> (tempfile::TempDir, Paths) {
@@ -107,7 +107,11 @@ fn config_partial_keeps_good_fields_and_defaults_bad_ones() {
     let (config, note) = AppConfig::load(&paths);
     assert_eq!(config.peer_id, "bob");
     assert!(config.do_not_disturb);
-    assert_eq!(config.volume, softphone::config::DEFAULT_VOLUME, "a bad field falls back to its default");
+    assert_eq!(
+        config.volume,
+        softphone::app::config::DEFAULT_VOLUME,
+        "a bad field falls back to its default"
+    );
     assert_eq!(config.contacts, vec![Contact { peer_id: "carol".into(), name: String::new() }]);
     assert_eq!(config.media, MediaConfig::Url { template: "https://m/{channel}".into() });
     let note = note.expect("the user is told");
@@ -126,8 +130,8 @@ fn config_that_is_not_an_object_is_set_aside() {
     assert_eq!(files_starting(&paths.config_dir, "config.json.corrupt-").len(), 1);
 }
 
-fn record(call_id: &str, peer: &str, outcome: Outcome) -> Record {
-    Record {
+fn record(call_id: &str, peer: &str, outcome: Outcome) -> HistoryEntry {
+    HistoryEntry {
         call_id: call_id.into(),
         direction: if outcome == Outcome::Missed { Direction::Incoming } else { Direction::Outgoing },
         peer: peer.into(),
@@ -274,7 +278,7 @@ fn a_call_up_when_the_app_is_killed_is_in_the_history_as_answered() {
         (call.call_id.as_str(), call.direction, call.outcome),
         ("c1", Direction::Incoming, Outcome::Answered)
     );
-    assert_eq!(call.detail, softphone::history::UNFINISHED);
+    assert_eq!(call.detail, softphone::app::call_history::UNFINISHED);
 }
 
 /// A history written before answered lines existed loads as it did.

@@ -8,8 +8,8 @@ use crate::fuzz_strategies::{fixed, json_value, text};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::{Map, Value};
-use softphone::config::{AppConfig, ConfigError, FieldProblem};
-use softphone::history::{Direction, History, Outcome, Record};
+use softphone::app::call_history::{Direction, History, HistoryEntry, Outcome};
+use softphone::app::config::{AppConfig, ConfigError, FieldProblem};
 
 /// The keys of `config.json`, and some it does not have.
 const CONFIG_KEYS: &[&str] = &[
@@ -95,7 +95,7 @@ fn fuzz_config_parse() {
     TestRunner::new(fixed(3_000)).run(&input, |bytes| config_holds(&bytes)).unwrap();
 }
 
-fn record() -> impl Strategy<Value = Record> {
+fn record() -> impl Strategy<Value = HistoryEntry> {
     let direction = prop_oneof![Just(Direction::Incoming), Just(Direction::Outgoing)];
     let outcome = prop::sample::select(vec![
         Outcome::Answered,
@@ -107,7 +107,7 @@ fn record() -> impl Strategy<Value = Record> {
         Outcome::AnsweredElsewhere,
     ]);
     (text(), direction, text(), text(), any::<u64>(), any::<u64>(), outcome, text()).prop_map(
-        |(call_id, direction, peer, channel, started_at_ms, duration_ms, outcome, detail)| Record {
+        |(call_id, direction, peer, channel, started_at_ms, duration_ms, outcome, detail)| HistoryEntry {
             call_id,
             direction,
             peer,
@@ -121,7 +121,7 @@ fn record() -> impl Strategy<Value = Record> {
 }
 
 /// One line of a history file as the app writes it.
-fn record_line(record: &Record) -> Vec<u8> {
+fn record_line(record: &HistoryEntry) -> Vec<u8> {
     let mut value = serde_json::to_value(record).expect("a record encodes");
     value["type"] = "call".into();
     let mut line = serde_json::to_vec(&value).expect("JSON encodes");
@@ -131,7 +131,7 @@ fn record_line(record: &Record) -> Vec<u8> {
 
 /// A history file: intact lines, `seen` markers, garbage lines, maybe a
 /// torn last line; and the records the loader must recover from it.
-fn history_file() -> impl Strategy<Value = (Vec<u8>, Vec<Record>)> {
+fn history_file() -> impl Strategy<Value = (Vec<u8>, Vec<HistoryEntry>)> {
     let line = prop_oneof![
         4 => record().prop_map(Some),
         1 => Just(None),
@@ -174,7 +174,7 @@ fn history_file() -> impl Strategy<Value = (Vec<u8>, Vec<Record>)> {
 
 /// The history loader's property, on a real file: it recovers `expected`
 /// (when given), and what it leaves on disk loads again the same, quietly.
-fn history_holds(bytes: &[u8], expected: Option<&[Record]>) -> Result<(), TestCaseError> {
+fn history_holds(bytes: &[u8], expected: Option<&[HistoryEntry]>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("history.jsonl");
     std::fs::write(&path, bytes).expect("write the history file");

@@ -2,10 +2,10 @@
 //! out. The screens' tests (simulator, transitions) drive the same model
 //! through the app.
 
+use softphone::app::call_history::{Direction, HistoryEntry, Outcome};
 use softphone::app::model::policy::{BUSY, DND, DND_DETAIL};
 use softphone::app::model::{Active, Ask, Calls, Effect, Event, OutgoingStage, Policy, RingStage};
-use softphone::history::{Direction, Outcome, Record};
-use softphone::ringtone::Tone;
+use softphone::app::ringtone::Tone;
 use softphone::sdk::{self, CancelReason, HangupReason};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ fn invitation(call_id: &str, caller: &str) -> Event {
     })
 }
 
-fn records(effects: &[Effect]) -> Vec<&Record> {
+fn records(effects: &[Effect]) -> Vec<&HistoryEntry> {
     effects
         .iter()
         .filter_map(|e| if let Effect::Record(r) | Effect::RecordOnce(r) = e { Some(r) } else { None })

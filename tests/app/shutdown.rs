@@ -6,8 +6,8 @@
 
 use super::end_to_end::{Driver, WAIT, next_event, sdk_peer, signed_in_to};
 use futures_util::{FutureExt, StreamExt};
+use softphone::app::call_history::{History, Outcome};
 use softphone::app::{Message, incoming, signals};
-use softphone::history::{History, Outcome};
 use softphone::sdk::{Event, HangupReason};
 
 /// Sends `signal` to this very process, as `kill` from a shell would.

@@ -9,8 +9,8 @@ use super::support::{Harness, Sent};
 use iced::keyboard::{Key, key::Named};
 use iced_test::Simulator;
 use softphone::app::model::OutgoingStage;
+use softphone::app::ringtone::Tone;
 use softphone::app::{Message, Screen, Tab, contacts, settings, theme};
-use softphone::ringtone::Tone;
 use softphone::sdk::{CancelReason, Event};
 
 /// The window size the app opens with.

@@ -9,7 +9,7 @@ use softphone::app::Options;
 use softphone::app::link::Link;
 use softphone::sdk::{self, Client};
 use softphone::server::ServerConfig;
-use softphone::token_source::TokenSource;
+use softphone::token::source::TokenSource;
 
 const SECRET: &[u8] = b"app-token-tests-secret-of-32-byt";
 

@@ -3,12 +3,12 @@
 //! end, each checked to stop the ringtone.
 
 use super::support::{Harness, MediaRecord, Sent, TEST_URL};
+use softphone::app::config::AppConfig;
 use softphone::app::link::{Link, Status};
 use softphone::app::model::{OutgoingStage, RingStage};
+use softphone::app::ringtone::Tone;
 use softphone::app::{CallRequest, Message, Screen, dial, in_call, incoming, outgoing};
-use softphone::config::AppConfig;
 use softphone::protocol::{ErrorCode, ProtocolError, Role};
-use softphone::ringtone::Tone;
 use softphone::sdk::{
     self, CancelReason, ConnectionReason, ConnectionState, Event, FailureReason, HangupReason,
 };
@@ -41,7 +41,7 @@ fn sign_in_connects_shows_dial_and_remembers_the_form() {
         matches!(h.app.link(), Link::Up { session, status: Status::Connected } if session.url == TEST_URL)
     );
     assert_eq!(h.app.title(), "alice \u{2014} softphone");
-    let paths = softphone::paths::Paths::under(h.home.path().to_owned());
+    let paths = softphone::app::paths::Paths::under(h.home.path().to_owned());
     let (config, _) = AppConfig::load(&paths);
     assert_eq!((config.peer_id.as_str(), config.servers.urls()), ("alice", &[TEST_URL.to_owned()][..]));
 }
@@ -411,7 +411,10 @@ fn a_media_session_that_fails_to_start_is_shown_on_the_call_screen() {
     h.sign_in("alice");
     in_call_with_bob(&mut h);
     let Screen::InCall(call) = h.app.screen() else { panic!() };
-    assert_eq!(call.media, softphone::media::MediaStatus::Ended("Could not start ffplay: not found".into()));
+    assert_eq!(
+        call.media,
+        softphone::app::media_hook::MediaStatus::Ended("Could not start ffplay: not found".into())
+    );
 }
 
 #[test]

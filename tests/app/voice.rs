@@ -9,9 +9,9 @@
 use super::simulator::interact;
 use super::support::{FakeDevices, Harness};
 use iced::keyboard::Key;
+use softphone::app::config::{AppConfig, MediaConfig};
 use softphone::app::settings::DeviceOption;
 use softphone::app::{Message, Screen, Tab, in_call, settings, theme};
-use softphone::config::{AppConfig, MediaConfig};
 use std::time::{Duration, Instant};
 
 fn voice_code(h: &Harness) -> String {

@@ -2,9 +2,9 @@
 //! slot that says where it stands: ringing here ([`Incoming`]), being
 //! placed ([`Outgoing`]) or up ([`InCall`]).
 
+use crate::app::call_history::{Direction, HistoryEntry, Outcome};
+use crate::app::media_hook::{CallFacts, MediaStatus};
 use crate::clock::unix_millis;
-use crate::history::{Direction, Outcome, Record};
-use crate::media::{CallFacts, MediaStatus};
 use crate::protocol::Role;
 use std::time::Instant;
 
@@ -47,8 +47,8 @@ impl Call {
     }
 
     /// Its row in the history: the one place a call becomes a record.
-    pub fn record(&self, outcome: Outcome, detail: &str, duration_ms: u64) -> Record {
-        Record {
+    pub fn record(&self, outcome: Outcome, detail: &str, duration_ms: u64) -> HistoryEntry {
+        HistoryEntry {
             call_id: self.facts.call_id.clone(),
             direction: match self.facts.role {
                 Role::Caller => Direction::Outgoing,
@@ -135,7 +135,7 @@ impl InCall {
     }
 
     /// Its history row as it ends now: answered, with how long it lasted.
-    pub fn record(&self, now: Instant) -> Record {
+    pub fn record(&self, now: Instant) -> HistoryEntry {
         let duration = now.saturating_duration_since(self.since).as_millis() as u64;
         self.call.record(Outcome::Answered, "", duration)
     }

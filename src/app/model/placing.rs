@@ -4,7 +4,7 @@
 
 use super::policy::{BUSY, DND};
 use super::{Active, Ask, Call, Calls, Effect, InCall, Outgoing, OutgoingStage, describe_error};
-use crate::history::Outcome;
+use crate::app::call_history::Outcome;
 use crate::protocol::{ErrorCode, Role};
 use crate::sdk::{self, FailureReason};
 use std::time::Instant;

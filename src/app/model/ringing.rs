@@ -4,7 +4,7 @@
 
 use super::policy::{BUSY, DND, DND_DETAIL, Policy};
 use super::{Active, Ask, Call, Calls, Effect, InCall, Incoming, RingStage, describe_error};
-use crate::history::Outcome;
+use crate::app::call_history::Outcome;
 use crate::sdk::{self, CancelReason, FailureReason};
 use std::time::Instant;
 

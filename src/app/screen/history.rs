@@ -3,9 +3,9 @@
 //! marked. Every row has Call back. Keyboard: Up and Down pick a row,
 //! Enter calls back.
 
+use crate::app::call_history::{Direction, History, HistoryEntry, Outcome};
 use crate::app::theme;
 use crate::app::widget::clock;
-use crate::history::{Direction, History, Outcome, Record};
 use iced::widget::{button, column, container, row, scrollable, text};
 use iced::{Element, Fill};
 use std::time::Duration;
@@ -95,7 +95,7 @@ impl HistoryScreen {
     }
 }
 
-fn row_view(record: &Record, fresh: bool, selected: bool, now_ms: u64) -> Element<'_, Message> {
+fn row_view(record: &HistoryEntry, fresh: bool, selected: bool, now_ms: u64) -> Element<'_, Message> {
     let direction = match record.direction {
         Direction::Incoming => "In",
         Direction::Outgoing => "Out",

@@ -8,10 +8,10 @@
 //! screen shows what the audio does, not what a widget remembers.
 
 use crate::app::audio::meter_fill;
+use crate::app::media_hook::{MediaStatus, VoiceView};
 use crate::app::model::InCall;
 use crate::app::theme;
 use crate::app::widget::clock;
-use crate::media::{MediaStatus, VoiceView};
 use crate::voice::Quality;
 use iced::widget::{Column, button, column, progress_bar, row, slider, text};
 use iced::{Center, Element, Fill};

@@ -1,4 +1,4 @@
-//! Settling the call table after a new login: the `calls` list of the
+//! Reconciling the call table after a new login: the `calls` list of the
 //! login reply says which calls are still live, and every call the client
 //! believed live ends, stays, or moves on accordingly, so nothing rings
 //! forever after a dropped connection.
@@ -9,13 +9,13 @@ use crate::sdk::event::{CancelReason, Event, FailureReason, HangupReason};
 use crate::sdk::invitation::{CallPhase, Delivery, LocalPhase, RemotePhase, lock};
 
 impl Table {
-    /// After a new login: settles every call this client believed live
+    /// After a new login: reconciles every call this client believed live
     /// against the server's list. A call absent from it has ended while we
     /// were away and ends here too, so nothing rings forever; requests that
-    /// were in flight when the connection dropped are settled by what the
+    /// were in flight when the connection dropped are reconciled by what the
     /// server says now.
-    pub fn settle_after_login(&mut self, calls: &[LiveCall], out: &mut Vec<Event>) {
-        // A logout on its way: the client is stopping, nothing to settle.
+    pub fn reconcile_after_login(&mut self, calls: &[LiveCall], out: &mut Vec<Event>) {
+        // A logout on its way: the client is stopping, nothing to reconcile.
         let Lifecycle::Online { login } = self.lifecycle else { return };
         // What the server says of a call in which we hold `role`, if it is live.
         let on =
@@ -24,22 +24,28 @@ impl Table {
         ids.sort();
         for id in ids {
             let on_server = on(&id, Role::Caller);
-            self.settle_local(id, on_server, login, out);
+            self.reconcile_local(id, on_server, login, out);
         }
         let mut ids: Vec<String> = self.remote.keys().cloned().collect();
         ids.sort();
         for id in ids {
             let on_server = on(&id, Role::Callee);
-            self.settle_remote(id, on_server, login, out);
+            self.reconcile_remote(id, on_server, login, out);
         }
     }
 
     /// One call we placed, which the server has as `on_server` (`None`: not live).
-    fn settle_local(&mut self, id: String, on_server: Option<LiveState>, login: u64, out: &mut Vec<Event>) {
+    fn reconcile_local(
+        &mut self,
+        id: String,
+        on_server: Option<LiveState>,
+        login: u64,
+        out: &mut Vec<Event>,
+    ) {
         let entry = self.local[&id].clone();
         let mut e = lock(&entry);
         let believed_live = match e.phase {
-            // An invite issued during this login has not gone out yet: not ours to settle.
+            // An invite issued during this login has not gone out yet: not ours to reconcile.
             LocalPhase::Ringing { delivery: Delivery::InFlight { login: sent_in }, .. } => sent_in != login,
             LocalPhase::Ringing { .. } => true,
             LocalPhase::Accepted(call) => call.is_live(),
@@ -86,10 +92,16 @@ impl Table {
     }
 
     /// One call placed to us, which the server has as `on_server` (`None`: not live).
-    fn settle_remote(&mut self, id: String, on_server: Option<LiveState>, login: u64, out: &mut Vec<Event>) {
+    fn reconcile_remote(
+        &mut self,
+        id: String,
+        on_server: Option<LiveState>,
+        login: u64,
+        out: &mut Vec<Event>,
+    ) {
         let entry = self.remote[&id].clone();
         let mut e = lock(&entry);
-        // Rang only after this login's list was made: not ours to settle.
+        // Rang only after this login's list was made: not ours to reconcile.
         if e.arrived_in == login {
             return;
         }
@@ -141,10 +153,10 @@ mod tests {
     use crate::sdk::table::tests::invitation;
 
     /// Under load the invitation of a call placed just after our login is
-    /// read together with the login reply, and applied before the settling:
+    /// read together with the login reply, and applied before the reconciling:
     /// the reply's `calls` list, older than it, must not fail it.
     #[test]
-    fn an_invitation_that_arrived_after_the_login_reply_is_not_settled_against_it() {
+    fn an_invitation_that_arrived_after_the_login_reply_is_not_reconciled_against_it() {
         let mut t = Table::new("bob".into());
         t.logged_in();
         let mut out = Vec::new();
@@ -153,7 +165,7 @@ mod tests {
         t.logged_in();
         t.on_event(invitation("after"), &mut out);
         out.clear();
-        t.settle_after_login(&[], &mut out);
+        t.reconcile_after_login(&[], &mut out);
         assert_eq!(lock(&t.remote("after").unwrap()).phase, RemotePhase::Ringing, "{out:?}");
         assert_eq!(lock(&t.remote("before").unwrap()).phase, RemotePhase::Failed);
         assert_eq!(out.len(), 1, "only the call from before the login ends: {out:?}");
@@ -168,11 +180,11 @@ mod tests {
         let (old, o) = t.create_local("bob").unwrap();
         t.begin_send(&old, &o).unwrap();
         t.connection_lost();
-        // The second login: an invite issued right after it is still queued when the settling runs.
+        // The second login: an invite issued right after it is still queued when the reconciling runs.
         t.logged_in();
         let (fresh, f) = t.create_local("carol").unwrap();
         let (_, pending) = t.begin_send(&fresh, &f).unwrap();
-        t.settle_after_login(&[], &mut out);
+        t.reconcile_after_login(&[], &mut out);
         assert_eq!(lock(&o).phase, LocalPhase::Failed);
         assert_eq!(
             lock(&f).phase,
@@ -185,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn settling_ends_what_the_server_no_longer_has_and_keeps_the_rest() {
+    fn reconciling_ends_what_the_server_no_longer_has_and_keeps_the_rest() {
         let mut t = Table::new("alice".into());
         t.logged_in();
         let mut out = Vec::new();
@@ -216,7 +228,7 @@ mod tests {
                 peer_id: "bob".into(),
             },
         ];
-        t.settle_after_login(&calls, &mut out);
+        t.reconcile_after_login(&calls, &mut out);
         assert_eq!(lock(&g).phase.state(), L::Failure);
         assert_eq!(lock(&k).phase.state(), L::SentToRemote);
         assert_eq!(lock(&t.remote("r1").unwrap()).phase.state(), R::Failure);

@@ -7,7 +7,7 @@ use super::{Lifecycle, Table};
 use crate::protocol::{Request, ServerMessage};
 use crate::sdk::event::{Event, FailureReason};
 use crate::sdk::invitation::{CallPhase, Delivery, LocalPhase, RemoteEntry, RemotePhase, lock};
-use crate::sdk::media_slots::MediaSlots;
+use crate::sdk::voice_handshake::MediaSlots;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

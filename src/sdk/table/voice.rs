@@ -1,7 +1,7 @@
 //! The call table's part in the media handshake (v1.2): the callee's
 //! answered accept starts the wait for the caller's reveal, the worker
 //! wakes when the first wait is over, and a call that ends ends its voice.
-//! The steps themselves are in `media_slots.rs`.
+//! The steps themselves are in `voice_handshake.rs`.
 
 use super::Table;
 use crate::protocol::OkResult;
@@ -58,7 +58,7 @@ impl Table {
 mod tests {
     use super::*;
     use crate::protocol::{MediaInfo, Request, ServerMessage};
-    use crate::sdk::media_slots::{NEVER_REVEALED, REVEAL_WAIT, TAMPERED, VoiceStatus};
+    use crate::sdk::voice_handshake::{NEVER_REVEALED, REVEAL_WAIT, TAMPERED, VoiceStatus};
     use crate::voice::crypto::{LocalKey, encode_public_key};
     use crate::voice::safety::commitment;
 

@@ -1,7 +1,7 @@
 //! The call history: every call in and out, in `history.jsonl` in the data
-//! directory (see [`crate::paths`]), one JSON object a line.
+//! directory (see [`crate::app::paths`]), one JSON object a line.
 //!
-//! A line is either a [`Record`] (`"type": "call"`) or a marker that the
+//! A line is either a [`HistoryEntry`] (`"type": "call"`) or a marker that the
 //! user has seen the missed calls so far (`"type": "seen"`): the missed
 //! calls after the last marker are the unseen ones the home screen counts.
 //! Keeping the marker in the same file keeps "seen" and the calls it covers
@@ -21,8 +21,8 @@
 //! some other way: it is kept aside as `history.jsonl.corrupt-<time>`, the
 //! valid lines are written back, and the app starts with them.
 
+use crate::app::paths;
 use crate::clock::unix_millis;
-use crate::paths;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -75,7 +75,7 @@ impl Outcome {
 
 /// One call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
+pub struct HistoryEntry {
     /// The server's id of the call; tells two calls with the same peer apart.
     pub call_id: String,
     pub direction: Direction,
@@ -94,7 +94,7 @@ pub struct Record {
     pub detail: String,
 }
 
-impl Record {
+impl HistoryEntry {
     /// Whether this is a call that rang here and was not answered anywhere.
     pub fn is_missed(&self) -> bool {
         self.direction == Direction::Incoming && self.outcome == Outcome::Missed
@@ -105,10 +105,10 @@ impl Record {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Line {
-    Call(Record),
+    Call(HistoryEntry),
     /// A call was answered and is in progress; its `call` line follows
     /// when it ends.
-    Answered(Record),
+    Answered(HistoryEntry),
     /// The user looked at the history: the missed calls so far are seen.
     Seen {
         at_ms: u64,
@@ -131,7 +131,7 @@ pub enum HistoryError {
 pub struct History {
     path: PathBuf,
     /// Every call, oldest first.
-    records: Vec<Record>,
+    records: Vec<HistoryEntry>,
     /// How many of `records` the last "seen" marker covers.
     seen: usize,
     /// The calls answered and not ended yet: their `call` line completes
@@ -201,7 +201,7 @@ impl History {
 
     /// Adds a call and appends it to the file. The call is kept in memory
     /// even when the file cannot be written.
-    pub fn append(&mut self, record: Record) -> Result<(), HistoryError> {
+    pub fn append(&mut self, record: HistoryEntry) -> Result<(), HistoryError> {
         let line = Line::Call(record);
         self.apply(line.clone());
         self.write_line(&line)
@@ -210,7 +210,7 @@ impl History {
     /// Writes an answered call now, before it ends, so that it is in the
     /// history whatever happens to the app; [`append`](Self::append) of
     /// the same call id completes it.
-    pub fn append_answered(&mut self, record: Record) -> Result<(), HistoryError> {
+    pub fn append_answered(&mut self, record: HistoryEntry) -> Result<(), HistoryError> {
         let line = Line::Answered(record);
         self.apply(line.clone());
         self.write_line(&line)
@@ -227,18 +227,18 @@ impl History {
     }
 
     /// Every call, oldest first.
-    pub fn records(&self) -> &[Record] {
+    pub fn records(&self) -> &[HistoryEntry] {
         &self.records
     }
 
     /// The missed calls not seen yet, newest first.
-    pub fn unseen_missed(&self) -> impl Iterator<Item = &Record> {
+    pub fn unseen_missed(&self) -> impl Iterator<Item = &HistoryEntry> {
         self.records[self.seen..].iter().rev().filter(|r| r.is_missed())
     }
 
     /// Whether the call at `index` in [`records`](Self::records) is a missed call not seen yet.
     pub fn is_unseen_missed(&self, index: usize) -> bool {
-        index >= self.seen && self.records.get(index).is_some_and(Record::is_missed)
+        index >= self.seen && self.records.get(index).is_some_and(HistoryEntry::is_missed)
     }
 
     /// Where it is written.
@@ -339,8 +339,8 @@ fn parse(path: &Path, bytes: &[u8]) -> Parsed {
 mod tests {
     use super::*;
 
-    fn missed(peer: &str) -> Record {
-        Record {
+    fn missed(peer: &str) -> HistoryEntry {
+        HistoryEntry {
             call_id: format!("c-{peer}"),
             direction: Direction::Incoming,
             peer: peer.into(),
@@ -367,8 +367,8 @@ mod tests {
         assert_eq!(again.unseen_missed().count(), 1);
     }
 
-    fn answered(call_id: &str, duration_ms: u64) -> Record {
-        Record { call_id: call_id.into(), outcome: Outcome::Answered, duration_ms, ..missed("bob") }
+    fn answered(call_id: &str, duration_ms: u64) -> HistoryEntry {
+        HistoryEntry { call_id: call_id.into(), outcome: Outcome::Answered, duration_ms, ..missed("bob") }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! callee's relay credential.
 
 use super::invitation::{LocalPhase, RemoteInvitationState, lock};
-pub use super::media_slots::MediaKey;
+pub use super::voice_handshake::MediaKey;
 use super::{Client, Error, LocalInvitation, RemoteInvitation, Reply};
 use crate::protocol::{MediaInfo, OkResult};
 use base64::Engine;

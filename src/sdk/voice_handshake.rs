@@ -1,5 +1,5 @@
 //! What one call's invitation entry keeps for built-in voice (see
-//! `media.rs` and `voice.rs` for the API that fills and reads it): plain
+//! `manual_voice_keys.rs` and `voice.rs` for the API that fills and reads it): plain
 //! data and the handshake's steps, so the entries can hold it without
 //! depending on the API.
 //!
@@ -11,8 +11,9 @@
 //! [`VoiceStatus`]; the call table calls them under its lock.
 
 use crate::protocol::MediaInfo;
+use crate::protocol::Role;
 use crate::protocol::media::MEDIA_KEY_BYTES;
-use crate::voice::crypto::{CallKeys, LocalKey, Role};
+use crate::voice::crypto::{CallKeys, LocalKey};
 use crate::voice::safety::{self, Exchange};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,4 +1,4 @@
-//! The desktop app's settings, in `config.json` (see [`crate::paths`]):
+//! The desktop app's settings, in `config.json` (see [`crate::app::paths`]):
 //! the servers and identity the sign-in screen remembers, the sounds, do
 //! not disturb, call waiting, the contacts, which media session an
 //! accepted call starts, and for built-in voice the devices and how the
@@ -23,7 +23,7 @@
 //!
 //! Saving is atomic (temp file + rename).
 
-use crate::paths::{self, Paths};
+use crate::app::paths::{self, Paths};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -171,7 +171,7 @@ impl Contact {
     }
 }
 
-/// Which media session an accepted call starts (see [`crate::media`]).
+/// Which media session an accepted call starts (see [`crate::app::media_hook`]).
 ///
 /// A fresh config gets [`MediaConfig::Voice`]; so does a config file
 /// without a `media` key (older versions wrote one only once saved, and
