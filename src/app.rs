@@ -29,12 +29,15 @@
 //!   ([`voice::VoiceStarter`]); [`audio`]: the sound card's devices and the mic test.
 //! - [`layout`]: the window: title, tabs, banners, dialog layer, keys.
 //! - [`phone`]: the seam to the SDK and the iced adapter for its events.
-//! - [`signals`]: SIGTERM and SIGINT close the app as its window does.
+//! - [`signals`]: SIGTERM and SIGINT quit the app.
+//! - [`tray`]: the tray icon, and what closing the window does (hide behind
+//!   the icon when a tray host shows it, else quit); [`autostart`]: starting at login.
 //! - [`embedded`]: the in-process server of the default setup, its secret
 //!   and the tokens minted from it; [`tokens`]: renewing a session's token.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
 
 pub mod audio;
+pub mod autostart;
 pub mod effects;
 pub mod embedded;
 pub mod layout;
@@ -50,6 +53,7 @@ pub mod signals;
 pub mod theme;
 pub mod timeline;
 mod tokens;
+pub mod tray;
 pub mod voice;
 pub mod widget;
 
@@ -131,6 +135,8 @@ pub struct Parts {
     pub audio: Arc<dyn audio::AudioDevices>,
     /// The call driver that carries built-in voice.
     pub voice: Arc<dyn voice::VoiceStarter>,
+    /// The tray icon: over D-Bus, or none (closing the window quits).
+    pub tray: Box<dyn tray::TrayIcon>,
 }
 
 impl Parts {
@@ -145,6 +151,7 @@ impl Parts {
             notifier: Box::new(notify::DesktopNotifier::default()),
             audio: Arc::new(audio::CpalDevices),
             voice,
+            tray: Box::new(tray::KsniTray::default()),
         }
     }
 }
@@ -188,8 +195,18 @@ pub enum Message {
     },
     Tick(Instant),
     DismissNotice,
-    /// The window's close button: stop sounds and calls, then exit.
+    /// Quit: stop sounds and calls, then exit (SIGTERM, SIGINT, the tray's Quit).
     CloseRequested,
+    /// The window's close button: hide behind the tray icon, or quit
+    /// when no tray host shows one.
+    WindowCloseRequested,
+    /// Open or Quit in the tray icon's menu.
+    Tray(tray::TrayAction),
+    /// List the sound card's devices again (every few seconds while the
+    /// settings screen is open: a headset plugged in shows up).
+    RefreshDevices,
+    /// The sound card's devices, listed afresh for the settings screen.
+    DevicesListed(crate::voice::audio::device::DeviceList),
     /// Nothing to do (a finished fire-and-forget task).
     Done,
     /// How renewing the token of the session with this number went.
@@ -240,6 +257,12 @@ pub struct App {
     connector: Connector,
     /// Closing: no more sounds, media or notifications.
     quitting: bool,
+    /// The tray icon, told what to show after every update.
+    tray: Box<dyn tray::TrayIcon>,
+    /// What the tray icon was last told to show.
+    tray_view: Option<tray::TrayView>,
+    /// The window is hidden behind the tray icon (closed with a tray host).
+    window_hidden: bool,
 }
 
 impl App {
@@ -262,6 +285,8 @@ impl App {
             voice: parts.voice,
         };
         let outputs = Outputs::new(devices, &config);
+        let mut tray = parts.tray;
+        let tray_actions = tray::start(tray.as_mut());
         let mut app = App {
             paths: parts.paths,
             page: Page::SignIn(SignIn::from_config(&config)),
@@ -284,14 +309,17 @@ impl App {
             embedded: None,
             connector: parts.connector,
             quitting: false,
+            tray,
+            tray_view: None,
+            window_hidden: false,
         };
         // Any sign-in flag signs in at start, when a peer id is known.
         let task = if sign_in_flags && !app.config.peer_id.is_empty() {
             app.update(Message::SignIn(sign_in::Message::Submit))
         } else {
-            Task::none()
+            app.drive_window()
         };
-        (app, task)
+        (app, Task::batch([task, tray_actions]))
     }
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
@@ -302,7 +330,8 @@ impl App {
         self.log_message(&message);
         let task = self.handle(message);
         self.drive_outputs();
-        task
+        let window = self.drive_window();
+        Task::batch([task, window])
     }
 
     /// Routes a message: calls to the model, the rest to whom it concerns.
@@ -344,6 +373,15 @@ impl App {
                 Task::none()
             }
             Message::CloseRequested => self.quit(),
+            Message::WindowCloseRequested => self.on_window_close(),
+            Message::Tray(action) => self.on_tray(action),
+            Message::RefreshDevices => self.refresh_devices(),
+            Message::DevicesListed(devices) => {
+                if let Page::Settings(form) = &mut self.page {
+                    form.devices = devices;
+                }
+                Task::none()
+            }
         }
     }
 

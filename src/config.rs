@@ -79,6 +79,9 @@ pub struct AppConfig {
     pub noise_suppression: bool,
     /// Built-in voice brings the microphone to a steady level.
     pub gain_control: bool,
+    /// The desktop starts the phone at login (an XDG autostart entry,
+    /// written and removed as this changes), so it rings with no window open.
+    pub start_at_login: bool,
 }
 
 impl Default for AppConfig {
@@ -100,6 +103,7 @@ impl Default for AppConfig {
             echo_cancellation: true,
             noise_suppression: true,
             gain_control: true,
+            start_at_login: false,
         }
     }
 }
