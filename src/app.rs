@@ -149,7 +149,10 @@ impl Parts {
             media_hook: None,
             connector: phone::sdk_connector(voice.clone()),
             notifier: Box::new(notify::DesktopNotifier::default()),
-            audio: Arc::new(audio::CpalDevices),
+            audio: Arc::new(audio::FallbackDevices {
+                inner: Arc::new(audio::CpalDevices),
+                policy: crate::voice::audio::reopen::ReopenPolicy::default(),
+            }),
             voice,
             tray: Box::new(tray::KsniTray::default()),
         }

@@ -335,6 +335,7 @@ impl AppConfig {
             "echo_cancellation" => self.echo_cancellation = field(value)?,
             "noise_suppression" => self.noise_suppression = field(value)?,
             "gain_control" => self.gain_control = field(value)?,
+            "start_at_login" => self.start_at_login = field(value)?,
             _ => return Err(None),
         }
         Ok(())

@@ -6,6 +6,7 @@ use futures_util::FutureExt;
 use rand::SeedableRng;
 use softphone::app::audio::AudioDevices;
 use softphone::app::phone::Phone;
+use softphone::app::tray::{TrayAction, TrayHost, TrayIcon, TrayView};
 use softphone::app::voice::{VoiceLine, VoiceStarter};
 use softphone::app::{App, Message, Options, Parts, sign_in};
 use softphone::config::AppConfig;
@@ -210,6 +211,23 @@ impl Phone for RecordingPhone {
     }
 }
 
+/// A tray icon that records what it was told to show; whether a host
+/// shows it is the test's to set (none, at first: as on CI).
+pub struct RecordingTray {
+    pub host: Arc<Mutex<TrayHost>>,
+    pub views: Log<TrayView>,
+}
+
+impl TrayIcon for RecordingTray {
+    fn start(&mut self, _actions: tokio::sync::mpsc::UnboundedSender<TrayAction>) {}
+    fn host(&self) -> TrayHost {
+        *self.host.lock().unwrap()
+    }
+    fn show(&mut self, view: &TrayView) {
+        self.views.push(view.clone());
+    }
+}
+
 /// The server URL the harness signs in to; nothing is ever sent there.
 pub const TEST_URL: &str = "ws://test.invalid/";
 
@@ -226,6 +244,10 @@ pub struct Harness {
     /// While set, the fake call driver has not reached the relay yet.
     pub voice_connecting: Arc<AtomicBool>,
     pub home: tempfile::TempDir,
+    /// Whether a tray host shows the icon (absent until a test says otherwise).
+    pub tray_host: Arc<Mutex<TrayHost>>,
+    /// What the tray icon was told to show, in order.
+    pub tray_views: Log<TrayView>,
 }
 
 impl Harness {
@@ -313,6 +335,8 @@ impl Harness {
             Media::Voice => None,
         };
         let devices = FakeDevices { order: order.clone(), ..devices };
+        let tray_host = Arc::new(Mutex::new(TrayHost::Absent));
+        let tray_views = Log::default();
         let parts = Parts {
             paths: Paths::under(home.path().to_owned()),
             ringer: Box::new(ConfiguredRinger {
@@ -325,9 +349,10 @@ impl Harness {
             notifier: Box::new(RecordingNotifier(notes.clone())),
             audio: Arc::new(devices),
             voice: Arc::new(FakeDriver { order: order.clone(), connecting: voice_connecting.clone() }),
+            tray: Box::new(RecordingTray { host: tray_host.clone(), views: tray_views.clone() }),
         };
         let (app, _task) = App::new(options, parts);
-        Harness { app, tones, media, sent, sounds, notes, order, voice_connecting, home }
+        Harness { app, tones, media, sent, sounds, notes, order, voice_connecting, home, tray_host, tray_views }
     }
 
     /// The same app's files, opened by a new app (a restart).
