@@ -46,7 +46,11 @@ impl Paths {
 
     /// Everything under one folder, as `SOFTPHONE_HOME` asks.
     pub fn under(home: PathBuf) -> Paths {
-        Paths { config_dir: home.join("config"), data_dir: home.join("data"), autostart_dir: home.join("autostart") }
+        Paths {
+            config_dir: home.join("config"),
+            data_dir: home.join("data"),
+            autostart_dir: home.join("autostart"),
+        }
     }
 
     /// The XDG autostart entry that starts the phone at login.

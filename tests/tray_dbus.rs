@@ -83,7 +83,12 @@ async fn eventually<T>(what: &str, mut done: impl AsyncFnMut() -> Option<T>) -> 
 
 /// A proxy that reads every property afresh, as a panel does on the
 /// item's `New*` signals (a cache would follow `PropertiesChanged` only).
-async fn uncached<'a>(conn: &zbus::Connection, service: &str, path: &str, interface: &str) -> zbus::Proxy<'a> {
+async fn uncached<'a>(
+    conn: &zbus::Connection,
+    service: &str,
+    path: &str,
+    interface: &str,
+) -> zbus::Proxy<'a> {
     zbus::proxy::Builder::<zbus::Proxy>::new(conn)
         .destination(service.to_owned())
         .unwrap()
@@ -96,6 +101,11 @@ async fn uncached<'a>(conn: &zbus::Connection, service: &str, path: &str, interf
         .await
         .unwrap()
 }
+
+/// An icon as StatusNotifierItem sends it: width, height, ARGB32 bytes.
+type Pixmap = (i32, i32, Vec<u8>);
+/// The `ToolTip` property: icon name, icons, title, description.
+type ToolTip = (String, Vec<Pixmap>, String, String);
 
 /// A dbusmenu layout node: id, properties, children.
 type Node = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
@@ -130,7 +140,8 @@ fn the_tray_item_registers_with_a_watcher_shows_the_state_and_its_menu_works() {
         // No watcher on the bus: no host, closing the window would quit.
         let mut lonely = KsniTray::default();
         lonely.start(unbounded_channel().0);
-        eventually("the tray looked for a host", async || (lonely.host() != TrayHost::Unknown).then_some(())).await;
+        eventually("the tray looked for a host", async || (lonely.host() != TrayHost::Unknown).then_some(()))
+            .await;
         assert_eq!(lonely.host(), TrayHost::Absent);
 
         let items = Arc::new(Mutex::new(Vec::new()));
@@ -153,16 +164,18 @@ fn the_tray_item_registers_with_a_watcher_shows_the_state_and_its_menu_works() {
 
         let item = uncached(&watcher, &service, "/StatusNotifierItem", "org.kde.StatusNotifierItem").await;
         let tooltip = eventually("the tooltip shows the call", async || {
-            let (_icon, _pixmaps, title, description): (String, Vec<(i32, i32, Vec<u8>)>, String, String) =
-                item.get_property("ToolTip").await.ok()?;
+            let (_icon, _pixmaps, title, description): ToolTip = item.get_property("ToolTip").await.ok()?;
             (description.starts_with("In a call")).then_some((title, description))
         })
         .await;
         assert_eq!(tooltip, ("Softphone".to_owned(), "In a call with bob\n2 missed calls".to_owned()));
         assert_eq!(item.get_property::<String>("Title").await.unwrap(), "Softphone: In a call with bob");
         assert_eq!(item.get_property::<String>("Status").await.unwrap(), "NeedsAttention", "missed calls");
-        let pixmaps: Vec<(i32, i32, Vec<u8>)> = item.get_property("IconPixmap").await.unwrap();
-        assert!(pixmaps.first().is_some_and(|(w, h, data)| data.len() == (w * h * 4) as usize), "the app's icon");
+        let pixmaps: Vec<Pixmap> = item.get_property("IconPixmap").await.unwrap();
+        assert!(
+            pixmaps.first().is_some_and(|(w, h, data)| data.len() == (w * h * 4) as usize),
+            "the app's icon"
+        );
 
         // A click on the icon opens the window.
         let () = item.call("Activate", &(0i32, 0i32)).await.expect("Activate");

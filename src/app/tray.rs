@@ -67,7 +67,9 @@ impl TrayView {
                 (None, Link::Up { session, status: Status::Connected }) => {
                     TrayStatus::SignedIn(session.credentials.peer_id.clone())
                 }
-                (None, Link::Up { session, .. }) => TrayStatus::Connecting(session.credentials.peer_id.clone()),
+                (None, Link::Up { session, .. }) => {
+                    TrayStatus::Connecting(session.credentials.peer_id.clone())
+                }
             }
         };
         TrayView { status, missed }

@@ -352,7 +352,19 @@ impl Harness {
             tray: Box::new(RecordingTray { host: tray_host.clone(), views: tray_views.clone() }),
         };
         let (app, _task) = App::new(options, parts);
-        Harness { app, tones, media, sent, sounds, notes, order, voice_connecting, home, tray_host, tray_views }
+        Harness {
+            app,
+            tones,
+            media,
+            sent,
+            sounds,
+            notes,
+            order,
+            voice_connecting,
+            home,
+            tray_host,
+            tray_views,
+        }
     }
 
     /// The same app's files, opened by a new app (a restart).

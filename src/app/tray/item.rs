@@ -75,7 +75,11 @@ impl TrayIcon for KsniTray {
 }
 
 /// The tray's thread: registers the item, then shows every view sent.
-async fn run(mut views: UnboundedReceiver<TrayView>, actions: UnboundedSender<TrayAction>, host: Arc<SharedHost>) {
+async fn run(
+    mut views: UnboundedReceiver<TrayView>,
+    actions: UnboundedSender<TrayAction>,
+    host: Arc<SharedHost>,
+) {
     let item = Item { view: TrayView::default(), actions, host: host.clone(), icon: app_icon() };
     let handle = match item.spawn().await {
         Ok(handle) => handle,

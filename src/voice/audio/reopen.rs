@@ -73,7 +73,16 @@ enum Step<'a, T> {
 impl<T> Reopener<T> {
     fn new(current: T, open: Opener<T>, policy: ReopenPolicy, what: &'static str) -> Reopener<T> {
         let now = Instant::now();
-        Reopener { current: Some(current), open, policy, what, stalls_in_a_row: 0, tries: 0, next_try: now, last_error: None }
+        Reopener {
+            current: Some(current),
+            open,
+            policy,
+            what,
+            stalls_in_a_row: 0,
+            tries: 0,
+            next_try: now,
+            last_error: None,
+        }
     }
 
     /// The device to use now, after a try to open the default when one is due;
@@ -82,7 +91,10 @@ impl<T> Reopener<T> {
         if self.current.is_none() {
             if self.tries >= self.policy.backoff.len() {
                 let last = self.last_error.as_ref().map_or_else(String::new, |e| format!(": {e}"));
-                return Err(AudioError::Device(format!("the {} is gone and the default would not open{last}", self.what)));
+                return Err(AudioError::Device(format!(
+                    "the {} is gone and the default would not open{last}",
+                    self.what
+                )));
             }
             if Instant::now() < self.next_try {
                 return Ok(Step::Wait);
@@ -95,7 +107,12 @@ impl<T> Reopener<T> {
                     self.stalls_in_a_row = 0;
                 }
                 Err(e) => {
-                    tracing::info!("voice: the default {} did not open ({e}); try {} of {}", self.what, self.tries, self.policy.backoff.len());
+                    tracing::info!(
+                        "voice: the default {} did not open ({e}); try {} of {}",
+                        self.what,
+                        self.tries,
+                        self.policy.backoff.len()
+                    );
                     self.last_error = Some(e);
                     self.schedule_try();
                     return Ok(Step::Wait);
@@ -147,7 +164,11 @@ pub struct ReopeningSource(Reopener<Box<dyn AudioSource>>);
 
 impl ReopeningSource {
     /// `source`, replaced by what `open_default` opens when it fails.
-    pub fn new(source: Box<dyn AudioSource>, open_default: Opener<Box<dyn AudioSource>>, policy: ReopenPolicy) -> Self {
+    pub fn new(
+        source: Box<dyn AudioSource>,
+        open_default: Opener<Box<dyn AudioSource>>,
+        policy: ReopenPolicy,
+    ) -> Self {
         ReopeningSource(Reopener::new(source, open_default, policy, "microphone"))
     }
 }
@@ -179,7 +200,11 @@ pub struct ReopeningSink {
 
 impl ReopeningSink {
     /// `sink`, replaced by what `open_default` opens when it fails.
-    pub fn new(sink: Box<dyn AudioSink>, open_default: Opener<Box<dyn AudioSink>>, policy: ReopenPolicy) -> Self {
+    pub fn new(
+        sink: Box<dyn AudioSink>,
+        open_default: Opener<Box<dyn AudioSink>>,
+        policy: ReopenPolicy,
+    ) -> Self {
         ReopeningSink { reopener: Reopener::new(sink, open_default, policy, "speaker"), underruns_before: 0 }
     }
 }

@@ -51,11 +51,19 @@ fn quick(tries: usize) -> ReopenPolicy {
 }
 
 /// An opener that fails `failures` times, then opens what `make` makes; counts its calls.
-fn opener<T: 'static>(failures: usize, calls: Arc<Mutex<usize>>, make: impl Fn() -> T + Send + 'static) -> Opener<T> {
+fn opener<T: 'static>(
+    failures: usize,
+    calls: Arc<Mutex<usize>>,
+    make: impl Fn() -> T + Send + 'static,
+) -> Opener<T> {
     Box::new(move || {
         let mut n = calls.lock().unwrap();
         *n += 1;
-        if *n <= failures { Err(AudioError::NoDevice { direction: "input", name: "system default".into() }) } else { Ok(make()) }
+        if *n <= failures {
+            Err(AudioError::NoDevice { direction: "input", name: "system default".into() })
+        } else {
+            Ok(make())
+        }
     })
 }
 
@@ -72,7 +80,8 @@ fn an_unplugged_microphone_moves_to_the_default_without_an_error() {
     let calls = Arc::new(Mutex::new(0));
     let w = written.clone();
     let headset = failing(100, 2, gone(), &written);
-    let open_default = opener(2, calls.clone(), move || Box::new(failing(200, 1000, gone(), &w)) as Box<dyn AudioSource>);
+    let open_default =
+        opener(2, calls.clone(), move || Box::new(failing(200, 1000, gone(), &w)) as Box<dyn AudioSource>);
     let mut source = ReopeningSource::new(Box::new(headset), open_default, quick(4));
     let got: Vec<i16> = (0..7).map(|_| read(&mut source).expect("the call never sees the failure")).collect();
     // Two frames of the headset, silence while the default is tried (it
@@ -86,8 +95,11 @@ fn when_the_default_never_opens_the_source_gives_up_with_an_error() {
     let written = Arc::new(Mutex::new(Vec::new()));
     let calls = Arc::new(Mutex::new(0));
     let w = written.clone();
-    let open_default = opener(usize::MAX, calls.clone(), move || Box::new(failing(1, 1, gone(), &w)) as Box<dyn AudioSource>);
-    let mut source = ReopeningSource::new(Box::new(failing(100, 1, gone(), &written)), open_default, quick(3));
+    let open_default = opener(usize::MAX, calls.clone(), move || {
+        Box::new(failing(1, 1, gone(), &w)) as Box<dyn AudioSource>
+    });
+    let mut source =
+        ReopeningSource::new(Box::new(failing(100, 1, gone(), &written)), open_default, quick(3));
     assert_eq!(read(&mut source), Ok(100));
     for _ in 0..4 {
         assert_eq!(read(&mut source), Ok(0), "silence while trying");
@@ -104,8 +116,13 @@ fn a_stall_is_passed_on_once_and_a_second_one_moves_to_the_default() {
     let written = Arc::new(Mutex::new(Vec::new()));
     let calls = Arc::new(Mutex::new(0));
     let w = written.clone();
-    let open_default = opener(0, calls.clone(), move || Box::new(failing(300, 10, gone(), &w)) as Box<dyn AudioSource>);
-    let mut source = ReopeningSource::new(Box::new(failing(100, 0, AudioError::Stalled, &written)), open_default, quick(2));
+    let open_default =
+        opener(0, calls.clone(), move || Box::new(failing(300, 10, gone(), &w)) as Box<dyn AudioSource>);
+    let mut source = ReopeningSource::new(
+        Box::new(failing(100, 0, AudioError::Stalled, &written)),
+        open_default,
+        quick(2),
+    );
     assert_eq!(read(&mut source), Err(AudioError::Stalled), "one stall: the call retries the device");
     assert_eq!(read(&mut source), Ok(0), "the second: taken for gone");
     assert_eq!(read(&mut source), Ok(300));
@@ -118,8 +135,10 @@ fn an_unplugged_speaker_moves_to_the_default_and_keeps_its_underruns() {
     let default_frames = Arc::new(Mutex::new(Vec::new()));
     let calls = Arc::new(Mutex::new(0));
     let d = default_frames.clone();
-    let open_default = opener(1, calls.clone(), move || Box::new(failing(5, 1000, gone(), &d)) as Box<dyn AudioSink>);
-    let mut sink = ReopeningSink::new(Box::new(failing(3, 2, gone(), &headset_frames)), open_default, quick(3));
+    let open_default =
+        opener(1, calls.clone(), move || Box::new(failing(5, 1000, gone(), &d)) as Box<dyn AudioSink>);
+    let mut sink =
+        ReopeningSink::new(Box::new(failing(3, 2, gone(), &headset_frames)), open_default, quick(3));
     for value in 1..=6 {
         sink.write_frame(&[value; FRAME_SAMPLES]).expect("the call never sees the failure");
     }
