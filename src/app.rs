@@ -320,7 +320,7 @@ impl App {
         let task = if sign_in_flags && !app.config.peer_id.is_empty() {
             app.update(Message::SignIn(sign_in::Message::Submit))
         } else {
-            app.drive_window()
+            app.drive_window().unwrap_or_else(Task::none)
         };
         (app, Task::batch([task, tray_actions]))
     }
@@ -333,8 +333,10 @@ impl App {
         self.log_message(&message);
         let task = self.handle(message);
         self.drive_outputs();
-        let window = self.drive_window();
-        Task::batch([task, window])
+        match self.drive_window() {
+            Some(window) => Task::batch([task, window]),
+            None => task,
+        }
     }
 
     /// Routes a message: calls to the model, the rest to whom it concerns.

@@ -206,10 +206,11 @@ impl App {
     }
 
     /// After every update: the tray shows the state, and an invitation
-    /// ringing while the window is hidden brings the window back.
-    pub(super) fn drive_window(&mut self) -> Task<Message> {
+    /// ringing while the window is hidden brings the window back (the
+    /// task that does, if it must).
+    pub(super) fn drive_window(&mut self) -> Option<Task<Message>> {
         if self.quitting {
-            return Task::none();
+            return None;
         }
         let view = TrayView::of(&self.link, &self.calls, self.history.unseen_missed().count());
         if self.tray_view.as_ref() != Some(&view) {
@@ -218,9 +219,9 @@ impl App {
         }
         if self.window_hidden && self.calls.ringing().is_some() {
             tracing::info!("incoming call: showing the window");
-            return self.show_window();
+            return Some(self.show_window());
         }
-        Task::none()
+        None
     }
 
     /// Whether the window is hidden behind the tray icon.
