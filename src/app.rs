@@ -200,9 +200,9 @@ pub enum Message {
     DismissNotice,
     /// Quit: stop sounds and calls, then exit (SIGTERM, SIGINT, the tray's Quit).
     CloseRequested,
-    /// The window's close button: hide behind the tray icon, or quit
-    /// when no tray host shows one.
-    WindowCloseRequested,
+    /// The close button of this window: hide it behind the tray icon, or
+    /// quit when no tray host shows one.
+    WindowCloseRequested(window::Id),
     /// Open or Quit in the tray icon's menu.
     Tray(tray::TrayAction),
     /// List the sound card's devices again (every few seconds while the
@@ -378,7 +378,7 @@ impl App {
                 Task::none()
             }
             Message::CloseRequested => self.quit(),
-            Message::WindowCloseRequested => self.on_window_close(),
+            Message::WindowCloseRequested(window) => self.on_window_close(window),
             Message::Tray(action) => self.on_tray(action),
             Message::RefreshDevices => self.refresh_devices(),
             Message::DevicesListed(devices) => {
@@ -575,23 +575,46 @@ fn load_config(paths: &Paths, options: &Options) -> (AppConfig, Option<String>) 
     (config, note)
 }
 
-/// Opens the window and runs the app until it is closed.
+/// Runs the app until it quits: closing its window hides it when a tray
+/// host shows the tray icon, so the app is an iced daemon (it outlives its
+/// window) that opens the window at start and again when a call rings.
 pub fn run(options: Options) -> iced::Result {
-    iced::application(move || App::new(options.clone(), Parts::real()), App::update, App::view)
-        .title(App::title)
-        .subscription(App::subscription)
-        .theme(|_: &App| theme::theme())
-        .default_font(iced::Font::with_name("Fira Sans"))
-        .window(window::Settings {
-            size: iced::Size::new(layout::WINDOW.0, layout::WINDOW.1),
-            min_size: Some(iced::Size::new(480.0, 600.0)),
-            exit_on_close_request: false,
-            icon: theme::window_icon(),
-            platform_specific: window::settings::PlatformSpecific {
-                application_id: "softphone".into(),
-                ..Default::default()
-            },
-            ..window::Settings::default()
-        })
-        .run()
+    iced::daemon(
+        move || {
+            let (app, task) = App::new(options.clone(), Parts::real());
+            (app, Task::batch([open_window(), task]))
+        },
+        App::update,
+        view_window,
+    )
+    .title(|app: &App, _window| app.title())
+    .subscription(App::subscription)
+    .theme(|_: &App, _window| theme::theme())
+    .default_font(iced::Font::with_name("Fira Sans"))
+    .run()
+}
+
+/// The one window's view (a daemon's view is per window).
+fn view_window(app: &App, _window: window::Id) -> iced::Element<'_, Message> {
+    app.view()
+}
+
+/// Opens the app's window (at start, and to bring it back from the tray).
+pub(crate) fn open_window() -> Task<Message> {
+    window::open(window_settings()).1.map(|_| Message::Done)
+}
+
+/// The window: its size, icon and class; closing it is the app's to decide.
+fn window_settings() -> window::Settings {
+    window::Settings {
+        size: iced::Size::new(layout::WINDOW.0, layout::WINDOW.1),
+        min_size: Some(iced::Size::new(480.0, 600.0)),
+        exit_on_close_request: false,
+        icon: theme::window_icon(),
+        platform_specific: window::settings::PlatformSpecific {
+            application_id: "softphone".into(),
+            ..Default::default()
+        },
+        ..window::Settings::default()
+    }
 }

@@ -50,7 +50,7 @@ impl App {
     }
 
     pub fn subscription(&self) -> Subscription<Message> {
-        let closing = window::close_requests().map(|_| Message::WindowCloseRequested);
+        let closing = window::close_requests().map(Message::WindowCloseRequested);
         let signals = Subscription::run(super::signals::close_requests);
         let focus = iced::event::listen_with(|event, _status, _window| match event {
             Event::Window(window::Event::Focused) => Some(Message::Focused(true)),

@@ -2,7 +2,9 @@
 //!
 //! With a tray host on the desktop (a `org.kde.StatusNotifierWatcher` on
 //! the session bus: KDE, GNOME with the AppIndicator extension, most
-//! panels), closing the window hides it: the phone stays signed in, the
+//! panels), closing the window leaves the app running (an iced daemon:
+//! the window is closed, and opened anew when wanted; Wayland cannot hide
+//! a window): the phone stays signed in, the
 //! tray icon shows who we are signed in as, the call under way and the
 //! missed calls, and its menu opens the window again or quits. An
 //! invitation ringing while the window is hidden brings it back, with the
@@ -173,14 +175,16 @@ pub fn start(tray: &mut dyn TrayIcon) -> Task<Message> {
 impl App {
     /// The window's close button: hide behind the tray icon when a host
     /// shows it, else quit as without a tray.
-    pub(super) fn on_window_close(&mut self) -> Task<Message> {
+    /// The window is closed (not merely hidden: Wayland cannot hide a
+    /// window), and opened anew when it is wanted: the state is the app's.
+    pub(super) fn on_window_close(&mut self, window: window::Id) -> Task<Message> {
         match on_close(self.tray.host()) {
             CloseAction::Hide => {
                 tracing::info!("window closed: the phone stays signed in behind the tray icon");
                 self.window_hidden = true;
                 // Hidden is not in front: calls and missed calls notify.
                 self.focused = false;
-                window::latest().and_then(|id| window::set_mode(id, window::Mode::Hidden))
+                window::close(window)
             }
             CloseAction::Quit => self.quit(),
         }
@@ -200,9 +204,7 @@ impl App {
             return window::latest().and_then(window::gain_focus);
         }
         self.window_hidden = false;
-        window::latest()
-            .and_then(|id| window::set_mode(id, window::Mode::Windowed))
-            .chain(window::latest().and_then(window::gain_focus))
+        super::open_window()
     }
 
     /// After every update: the tray shows the state, and an invitation

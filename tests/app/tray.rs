@@ -24,7 +24,7 @@ fn shown(h: &Harness) -> TrayStatus {
 #[test]
 fn without_a_tray_host_closing_the_window_quits() {
     let mut h = Harness::signed_in("alice");
-    h.send(Message::WindowCloseRequested);
+    h.send(Message::WindowCloseRequested(iced::window::Id::unique()));
     assert!(!h.app.window_hidden());
     assert!(matches!(h.app.link(), Link::SignedOut { .. }), "quit: the session ended");
 }
@@ -33,7 +33,7 @@ fn without_a_tray_host_closing_the_window_quits() {
 fn with_a_tray_host_closing_the_window_hides_it_and_stays_signed_in() {
     let mut h = Harness::signed_in("alice");
     with_tray_host(&h);
-    h.send(Message::WindowCloseRequested);
+    h.send(Message::WindowCloseRequested(iced::window::Id::unique()));
     assert!(h.app.window_hidden());
     assert!(matches!(h.app.link(), Link::Up { .. }), "still signed in");
     assert!(!h.sent.items().contains(&Sent::Logout));
@@ -44,7 +44,7 @@ fn with_a_tray_host_closing_the_window_hides_it_and_stays_signed_in() {
 fn an_incoming_call_while_hidden_brings_the_window_back_ringing_with_a_notification() {
     let mut h = Harness::signed_in("alice");
     with_tray_host(&h);
-    h.send(Message::WindowCloseRequested);
+    h.send(Message::WindowCloseRequested(iced::window::Id::unique()));
     h.invited("c1", "bob");
     assert!(!h.app.window_hidden(), "the window is asked back");
     assert!(h.app.incoming().is_some(), "with its dialog");
@@ -79,7 +79,7 @@ fn the_tray_shows_offline_signed_in_in_a_call_and_the_missed_calls() {
 fn the_tray_menu_opens_the_window_and_quits() {
     let mut h = Harness::signed_in("alice");
     with_tray_host(&h);
-    h.send(Message::WindowCloseRequested);
+    h.send(Message::WindowCloseRequested(iced::window::Id::unique()));
     h.send(Message::Tray(TrayAction::Open));
     assert!(!h.app.window_hidden());
     assert!(matches!(h.app.link(), Link::Up { .. }));
