@@ -31,13 +31,15 @@
 //! - [`phone`]: the seam to the SDK and the iced adapter for its events.
 //! - [`signals`]: SIGTERM and SIGINT quit the app.
 //! - [`tray`]: the tray icon, and what closing the window does (hide behind
-//!   the icon when a tray host shows it, else quit); [`autostart`]: starting at login.
+//!   the icon when a tray host shows it, else quit); [`autostart`]: starting at login;
+//!   `daemon`: running the app, which outlives its window.
 //! - [`embedded`]: the in-process server of the default setup, its secret
 //!   and the tokens minted from it; [`tokens`]: renewing a session's token.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
 
 pub mod audio;
 pub mod autostart;
+mod daemon;
 pub mod effects;
 pub mod embedded;
 pub mod layout;
@@ -57,6 +59,8 @@ pub mod tray;
 pub mod voice;
 pub mod widget;
 
+pub(crate) use daemon::open_window;
+pub use daemon::run;
 pub use model::CallRequest;
 pub use screen::{Page, Screen, contacts, dial, history, in_call, incoming, outgoing, settings, sign_in};
 
@@ -573,48 +577,4 @@ fn load_config(paths: &Paths, options: &Options) -> (AppConfig, Option<String>) 
         config.media = media.clone();
     }
     (config, note)
-}
-
-/// Runs the app until it quits: closing its window hides it when a tray
-/// host shows the tray icon, so the app is an iced daemon (it outlives its
-/// window) that opens the window at start and again when a call rings.
-pub fn run(options: Options) -> iced::Result {
-    iced::daemon(
-        move || {
-            let (app, task) = App::new(options.clone(), Parts::real());
-            (app, Task::batch([open_window(), task]))
-        },
-        App::update,
-        view_window,
-    )
-    .title(|app: &App, _window| app.title())
-    .subscription(App::subscription)
-    .theme(|_: &App, _window| theme::theme())
-    .default_font(iced::Font::with_name("Fira Sans"))
-    .run()
-}
-
-/// The one window's view (a daemon's view is per window).
-fn view_window(app: &App, _window: window::Id) -> iced::Element<'_, Message> {
-    app.view()
-}
-
-/// Opens the app's window (at start, and to bring it back from the tray).
-pub(crate) fn open_window() -> Task<Message> {
-    window::open(window_settings()).1.map(|_| Message::Done)
-}
-
-/// The window: its size, icon and class; closing it is the app's to decide.
-fn window_settings() -> window::Settings {
-    window::Settings {
-        size: iced::Size::new(layout::WINDOW.0, layout::WINDOW.1),
-        min_size: Some(iced::Size::new(480.0, 600.0)),
-        exit_on_close_request: false,
-        icon: theme::window_icon(),
-        platform_specific: window::settings::PlatformSpecific {
-            application_id: "softphone".into(),
-            ..Default::default()
-        },
-        ..window::Settings::default()
-    }
 }
