@@ -29,7 +29,10 @@
 //!   ([`voice::VoiceStarter`]); [`audio`]: the sound card's devices and the mic test.
 //! - [`layout`]: the window: title, tabs, banners, dialog layer, keys.
 //! - [`phone`]: the seam to the SDK and the iced adapter for its events.
-//! - [`signals`]: SIGTERM and SIGINT close the app as its window does.
+//! - [`signals`]: SIGTERM and SIGINT quit the app.
+//! - [`tray`]: the tray icon, and what closing the window does (hide behind
+//!   the icon when a tray host shows it, else quit); [`autostart`]: starting at login;
+//!   `daemon`: running the app, which outlives its window.
 //! - [`embedded`]: the in-process server of the default setup, its secret
 //!   and the tokens minted from it; [`tokens`]: renewing a session's token.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
@@ -40,8 +43,10 @@
 //!   [`event_log`] (the QA timeline's file).
 
 pub mod audio;
+pub mod autostart;
 pub mod call_history;
 pub mod config;
+mod daemon;
 pub mod effects;
 pub mod embedded;
 pub mod event_log;
@@ -62,9 +67,12 @@ pub mod signals;
 pub mod theme;
 pub mod timeline;
 mod tokens;
+pub mod tray;
 pub mod voice;
 pub mod widget;
 
+pub(crate) use daemon::open_window;
+pub use daemon::run;
 pub use model::CallRequest;
 pub use screen::{Page, Screen, contacts, dial, history, in_call, incoming, outgoing, settings, sign_in};
 
@@ -143,6 +151,8 @@ pub struct Parts {
     pub audio: Arc<dyn audio::AudioDevices>,
     /// The call driver that carries built-in voice.
     pub voice: Arc<dyn voice::VoiceStarter>,
+    /// The tray icon: over D-Bus, or none (closing the window quits).
+    pub tray: Box<dyn tray::TrayIcon>,
 }
 
 impl Parts {
@@ -155,8 +165,12 @@ impl Parts {
             media_hook: None,
             connector: phone::sdk_connector(voice.clone()),
             notifier: Box::new(notify::DesktopNotifier::default()),
-            audio: Arc::new(audio::CpalDevices),
+            audio: Arc::new(audio::FallbackDevices {
+                inner: Arc::new(audio::CpalDevices),
+                policy: crate::voice::audio::reopen::ReopenPolicy::default(),
+            }),
             voice,
+            tray: Box::new(tray::KsniTray::default()),
         }
     }
 }
@@ -200,8 +214,18 @@ pub enum Message {
     },
     Tick(Instant),
     DismissNotice,
-    /// The window's close button: stop sounds and calls, then exit.
+    /// Quit: stop sounds and calls, then exit (SIGTERM, SIGINT, the tray's Quit).
     CloseRequested,
+    /// The close button of this window: hide it behind the tray icon, or
+    /// quit when no tray host shows one.
+    WindowCloseRequested(window::Id),
+    /// Open or Quit in the tray icon's menu.
+    Tray(tray::TrayAction),
+    /// List the sound card's devices again (every few seconds while the
+    /// settings screen is open: a headset plugged in shows up).
+    RefreshDevices,
+    /// The sound card's devices, listed afresh for the settings screen.
+    DevicesListed(crate::voice::audio::device::DeviceList),
     /// Nothing to do (a finished fire-and-forget task).
     Done,
     /// How renewing the token of the session with this number went.
@@ -252,6 +276,12 @@ pub struct App {
     connector: Connector,
     /// Closing: no more sounds, media or notifications.
     quitting: bool,
+    /// The tray icon, told what to show after every update.
+    tray: Box<dyn tray::TrayIcon>,
+    /// What the tray icon was last told to show.
+    tray_view: Option<tray::TrayView>,
+    /// The window is hidden behind the tray icon (closed with a tray host).
+    window_hidden: bool,
 }
 
 impl App {
@@ -274,6 +304,8 @@ impl App {
             voice: parts.voice,
         };
         let outputs = Outputs::new(devices, &config);
+        let mut tray = parts.tray;
+        let tray_actions = tray::start(tray.as_mut());
         let mut app = App {
             paths: parts.paths,
             page: Page::SignIn(SignIn::from_config(&config)),
@@ -296,14 +328,17 @@ impl App {
             embedded: None,
             connector: parts.connector,
             quitting: false,
+            tray,
+            tray_view: None,
+            window_hidden: false,
         };
         // Any sign-in flag signs in at start, when a peer id is known.
         let task = if sign_in_flags && !app.config.peer_id.is_empty() {
             app.update(Message::SignIn(sign_in::Message::Submit))
         } else {
-            Task::none()
+            app.drive_window().unwrap_or_else(Task::none)
         };
-        (app, task)
+        (app, Task::batch([task, tray_actions]))
     }
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
@@ -314,7 +349,10 @@ impl App {
         self.log_message(&message);
         let task = self.handle(message);
         self.drive_outputs();
-        task
+        match self.drive_window() {
+            Some(window) => Task::batch([task, window]),
+            None => task,
+        }
     }
 
     /// Routes a message: calls to the model, the rest to whom it concerns.
@@ -356,6 +394,15 @@ impl App {
                 Task::none()
             }
             Message::CloseRequested => self.quit(),
+            Message::WindowCloseRequested(window) => self.on_window_close(window),
+            Message::Tray(action) => self.on_tray(action),
+            Message::RefreshDevices => self.refresh_devices(),
+            Message::DevicesListed(devices) => {
+                if let Page::Settings(form) = &mut self.page {
+                    form.devices = devices;
+                }
+                Task::none()
+            }
         }
     }
 
@@ -542,25 +589,4 @@ fn load_config(paths: &Paths, options: &Options) -> (AppConfig, Option<String>) 
         config.media = media.clone();
     }
     (config, note)
-}
-
-/// Opens the window and runs the app until it is closed.
-pub fn run(options: Options) -> iced::Result {
-    iced::application(move || App::new(options.clone(), Parts::real()), App::update, App::view)
-        .title(App::title)
-        .subscription(App::subscription)
-        .theme(|_: &App| theme::theme())
-        .default_font(iced::Font::with_name("Fira Sans"))
-        .window(window::Settings {
-            size: iced::Size::new(layout::WINDOW.0, layout::WINDOW.1),
-            min_size: Some(iced::Size::new(480.0, 600.0)),
-            exit_on_close_request: false,
-            icon: theme::window_icon(),
-            platform_specific: window::settings::PlatformSpecific {
-                application_id: "softphone".into(),
-                ..Default::default()
-            },
-            ..window::Settings::default()
-        })
-        .run()
 }

@@ -42,3 +42,6 @@ mod process;
 mod tokens;
 #[path = "app/voice.rs"]
 mod voice;
+
+#[path = "app/tray.rs"]
+mod tray;

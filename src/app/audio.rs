@@ -1,10 +1,12 @@
 //! The sound card as the app sees it: which devices there are, opening a
 //! microphone and a speaker for a call, and the settings screen's
 //! microphone test. Behind [`AudioDevices`], so the app runs with real
-//! cpal devices ([`CpalDevices`]) and tests with a fake list and levels
-//! (no test needs a sound card).
+//! cpal devices ([`CpalDevices`], inside [`FallbackDevices`]: a device
+//! that ends mid-call moves to the default one) and tests with a fake
+//! list and levels (no test needs a sound card).
 
 use crate::voice::audio::device::{DeviceChoice, DeviceList};
+use crate::voice::audio::reopen::{ReopenPolicy, ReopeningSink, ReopeningSource};
 use crate::voice::audio::{AudioError, AudioSink, AudioSource};
 use crate::voice::codec::{FRAME_SAMPLES, Frame};
 use crate::voice::level::{Level, LevelMeter};
@@ -42,6 +44,40 @@ impl AudioDevices for CpalDevices {
 
     fn paces(&self) -> bool {
         true
+    }
+}
+
+/// Devices that move to the system default when they end mid-call (a
+/// headset unplugged): what `inner` opens, wrapped in
+/// [`ReopeningSource`]/[`ReopeningSink`] with `inner`'s default device as
+/// the replacement.
+pub struct FallbackDevices<D> {
+    pub inner: Arc<D>,
+    /// How often, and how soon, the default device is tried.
+    pub policy: ReopenPolicy,
+}
+
+impl<D: AudioDevices + 'static> AudioDevices for FallbackDevices<D> {
+    fn list(&self) -> DeviceList {
+        self.inner.list()
+    }
+
+    fn open_input(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSource>, AudioError> {
+        let source = self.inner.open_input(choice)?;
+        let inner = self.inner.clone();
+        let open_default = Box::new(move || inner.open_input(&DeviceChoice::SystemDefault));
+        Ok(Box::new(ReopeningSource::new(source, open_default, self.policy.clone())))
+    }
+
+    fn open_output(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSink>, AudioError> {
+        let sink = self.inner.open_output(choice)?;
+        let inner = self.inner.clone();
+        let open_default = Box::new(move || inner.open_output(&DeviceChoice::SystemDefault));
+        Ok(Box::new(ReopeningSink::new(sink, open_default, self.policy.clone())))
+    }
+
+    fn paces(&self) -> bool {
+        self.inner.paces()
     }
 }
 
@@ -136,5 +172,53 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(failed.failure(), Some(AudioError::Device("unplugged".into()).to_string()));
+    }
+
+    /// A sound card whose USB headset is unplugged: it opens, then fails;
+    /// the default device works. Counts the default's openings.
+    struct HeadsetGone(std::sync::atomic::AtomicUsize);
+    impl AudioDevices for HeadsetGone {
+        fn list(&self) -> DeviceList {
+            DeviceList { inputs: vec!["USB headset".into()], outputs: vec!["USB headset".into()] }
+        }
+        fn open_input(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSource>, AudioError> {
+            match choice {
+                DeviceChoice::Named(_) => Ok(Box::new(Unplugged)),
+                DeviceChoice::SystemDefault => {
+                    self.0.fetch_add(1, Ordering::Relaxed);
+                    Ok(Box::new(Tone::new(1000.0, -6.0)))
+                }
+            }
+        }
+        fn open_output(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSink>, AudioError> {
+            match choice {
+                DeviceChoice::Named(_) => Err(AudioError::Device("unplugged".into())),
+                DeviceChoice::SystemDefault => {
+                    self.0.fetch_add(1, Ordering::Relaxed);
+                    Ok(Box::new(crate::voice::audio::Discard))
+                }
+            }
+        }
+        fn paces(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_device_that_ends_moves_to_the_default_one() {
+        let card = Arc::new(HeadsetGone(Default::default()));
+        let policy = ReopenPolicy { backoff: vec![Duration::ZERO; 3], frame: Duration::ZERO };
+        let devices = FallbackDevices { inner: card.clone(), policy };
+        assert_eq!(devices.list(), card.list());
+        assert!(devices.paces());
+        let mut source = devices.open_input(&DeviceChoice::Named("USB headset".into())).unwrap();
+        let mut frame = [0; FRAME_SAMPLES];
+        source.read_frame(&mut frame).expect("the headset's end is not the call's");
+        assert!(frame.iter().all(|&s| s == 0), "silence as it goes");
+        source.read_frame(&mut frame).unwrap();
+        assert!(frame.iter().any(|&s| s != 0), "the default microphone's sound");
+        assert_eq!(card.0.load(Ordering::Relaxed), 1);
+        // A device that does not open at all is the caller's to handle, as before.
+        assert!(devices.open_output(&DeviceChoice::Named("USB headset".into())).is_err());
     }
 }

@@ -79,6 +79,9 @@ pub struct AppConfig {
     pub noise_suppression: bool,
     /// Built-in voice brings the microphone to a steady level.
     pub gain_control: bool,
+    /// The desktop starts the phone at login (an XDG autostart entry,
+    /// written and removed as this changes), so it rings with no window open.
+    pub start_at_login: bool,
 }
 
 impl Default for AppConfig {
@@ -100,6 +103,7 @@ impl Default for AppConfig {
             echo_cancellation: true,
             noise_suppression: true,
             gain_control: true,
+            start_at_login: false,
         }
     }
 }
@@ -331,6 +335,7 @@ impl AppConfig {
             "echo_cancellation" => self.echo_cancellation = field(value)?,
             "noise_suppression" => self.noise_suppression = field(value)?,
             "gain_control" => self.gain_control = field(value)?,
+            "start_at_login" => self.start_at_login = field(value)?,
             _ => return Err(None),
         }
         Ok(())

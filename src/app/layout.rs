@@ -22,6 +22,9 @@ pub const WINDOW: (f32, f32) = (600.0, 720.0);
 
 /// How many missed calls the home screen lists (the history has them all).
 const MISSED_SHOWN: usize = 3;
+/// How often the settings screen lists the microphones and speakers again
+/// while it is open: a headset plugged in or out shows up within this.
+const DEVICE_REFRESH: Duration = Duration::from_secs(3);
 
 impl App {
     /// The window title: what is happening, then the app's name.
@@ -47,7 +50,7 @@ impl App {
     }
 
     pub fn subscription(&self) -> Subscription<Message> {
-        let closing = window::close_requests().map(|_| Message::CloseRequested);
+        let closing = window::close_requests().map(Message::WindowCloseRequested);
         let signals = Subscription::run(super::signals::close_requests);
         let focus = iced::event::listen_with(|event, _status, _window| match event {
             Event::Window(window::Event::Focused) => Some(Message::Focused(true)),
@@ -60,6 +63,9 @@ impl App {
             || self.calls.active().is_some()
             || matches!(self.link, Link::Up { status: Status::Reconnecting { .. }, .. });
         let mut subscriptions = vec![closing, signals, focus];
+        if matches!(self.screen(), Screen::Settings(_)) {
+            subscriptions.push(iced::time::every(DEVICE_REFRESH).map(|_| Message::RefreshDevices));
+        }
         // Meters move ten times a second while there is sound to show.
         if self.outputs.voice().is_some() || self.outputs.mic_test().is_some() {
             subscriptions.push(iced::time::every(Duration::from_millis(100)).map(Message::Tick));

@@ -186,13 +186,34 @@ impl App {
         if media(&config) != media(&self.config) {
             self.outputs.media_config_changed(&config);
         }
+        let autostart_failed = if config.start_at_login != self.config.start_at_login {
+            super::autostart::set(&self.paths, config.start_at_login).err()
+        } else {
+            None
+        };
         self.config = config;
         self.save_config();
-        self.notice = Some(if identity_changed && self.link.session().is_some() {
+        self.notice = Some(if let Some(e) = autostart_failed {
+            tracing::warn!("{e}");
+            format!("Settings saved, but {e}")
+        } else if identity_changed && self.link.session().is_some() {
             "Settings saved. The server and identity apply the next time you sign in.".into()
         } else {
             "Settings saved.".into()
         });
+    }
+
+    /// Lists the sound card's devices again, off the UI thread (ALSA's
+    /// enumeration can take a while); the settings screen takes the list.
+    pub(super) fn refresh_devices(&mut self) -> Task<Message> {
+        if !matches!(self.page, Page::Settings(_)) {
+            return Task::none();
+        }
+        let devices = self.outputs.devices().clone();
+        Task::perform(
+            async move { tokio::task::spawn_blocking(move || devices.list()).await.unwrap_or_default() },
+            Message::DevicesListed,
+        )
     }
 
     /// Writes the config; a failure is said, and the settings stay in force.

@@ -19,6 +19,9 @@ pub struct Paths {
     pub config_dir: PathBuf,
     /// Holds what the app records for itself: the call history.
     pub data_dir: PathBuf,
+    /// Where the desktop looks for programs to start at login (XDG
+    /// autostart: `$XDG_CONFIG_HOME/autostart`, `~/.config/autostart`).
+    pub autostart_dir: PathBuf,
 }
 
 impl Paths {
@@ -29,16 +32,30 @@ impl Paths {
             return Paths::under(PathBuf::from(home));
         }
         match directories::ProjectDirs::from("org", "softphone", "softphone") {
-            Some(dirs) => {
-                Paths { config_dir: dirs.config_dir().to_owned(), data_dir: dirs.data_dir().to_owned() }
-            }
+            Some(dirs) => Paths {
+                config_dir: dirs.config_dir().to_owned(),
+                data_dir: dirs.data_dir().to_owned(),
+                autostart_dir: autostart_dir(
+                    std::env::var_os("XDG_CONFIG_HOME"),
+                    directories::BaseDirs::new().map(|b| b.home_dir().to_owned()),
+                ),
+            },
             None => Paths::under(PathBuf::from("softphone")),
         }
     }
 
     /// Everything under one folder, as `SOFTPHONE_HOME` asks.
     pub fn under(home: PathBuf) -> Paths {
-        Paths { config_dir: home.join("config"), data_dir: home.join("data") }
+        Paths {
+            config_dir: home.join("config"),
+            data_dir: home.join("data"),
+            autostart_dir: home.join("autostart"),
+        }
+    }
+
+    /// The XDG autostart entry that starts the phone at login.
+    pub fn autostart_file(&self) -> PathBuf {
+        self.autostart_dir.join("softphone.desktop")
     }
 
     /// The config file.
@@ -56,6 +73,17 @@ impl Paths {
     pub fn history_file(&self) -> PathBuf {
         self.data_dir.join("history.jsonl")
     }
+}
+
+/// `$XDG_CONFIG_HOME/autostart` (an absolute `XDG_CONFIG_HOME` only, as
+/// the spec says), else `~/.config/autostart`.
+fn autostart_dir(xdg_config_home: Option<std::ffi::OsString>, home: Option<PathBuf>) -> PathBuf {
+    let config_home = xdg_config_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| h.join(".config")))
+        .unwrap_or_else(|| PathBuf::from(".config"));
+    config_home.join("autostart")
 }
 
 /// Where a damaged `path` is kept aside: `NAME.corrupt-<unix time>` beside
@@ -101,6 +129,16 @@ mod tests {
         let paths = Paths::under(PathBuf::from("/x"));
         assert_eq!(paths.config_file(), PathBuf::from("/x/config/config.json"));
         assert_eq!(paths.data_dir, PathBuf::from("/x/data"));
+        assert_eq!(paths.autostart_file(), PathBuf::from("/x/autostart/softphone.desktop"));
+    }
+
+    #[test]
+    fn the_autostart_folder_honours_xdg_config_home() {
+        let home = Some(PathBuf::from("/home/a"));
+        assert_eq!(autostart_dir(Some("/cfg".into()), home.clone()), PathBuf::from("/cfg/autostart"));
+        assert_eq!(autostart_dir(None, home.clone()), PathBuf::from("/home/a/.config/autostart"));
+        // A relative XDG_CONFIG_HOME is invalid and ignored, as the spec says.
+        assert_eq!(autostart_dir(Some("rel".into()), home), PathBuf::from("/home/a/.config/autostart"));
     }
 
     #[test]

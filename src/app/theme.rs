@@ -122,6 +122,15 @@ const ICON_PNG: &[u8] = include_bytes!("../../assets/icons/softphone.png");
 /// The window icon, decoded from the embedded PNG; `None` (logged) if it
 /// cannot be, which only a broken build would do.
 pub fn window_icon() -> Option<iced::window::Icon> {
+    let (pixels, width, height) = icon_rgba()?;
+    iced::window::icon::from_rgba(pixels, width, height)
+        .map_err(|e| tracing::warn!("cannot use the window icon: {e}"))
+        .ok()
+}
+
+/// The app's icon as 8-bit RGBA pixels, its width and height: the window's
+/// icon and the tray's.
+pub fn icon_rgba() -> Option<(Vec<u8>, u32, u32)> {
     let decoded = (|| {
         let decoder = png::Decoder::new(std::io::Cursor::new(ICON_PNG));
         let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
@@ -131,9 +140,9 @@ pub fn window_icon() -> Option<iced::window::Icon> {
             return Err(format!("icon is {:?} {:?}, not 8-bit RGBA", info.color_type, info.bit_depth));
         }
         pixels.truncate(info.buffer_size());
-        iced::window::icon::from_rgba(pixels, info.width, info.height).map_err(|e| e.to_string())
+        Ok((pixels, info.width, info.height))
     })();
-    decoded.map_err(|e| tracing::warn!("cannot use the window icon: {e}")).ok()
+    decoded.map_err(|e| tracing::warn!("cannot decode the app icon: {e}")).ok()
 }
 
 /// The colour of a status light.

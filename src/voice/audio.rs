@@ -4,6 +4,7 @@
 
 #[cfg(feature = "desktop")]
 pub mod device;
+pub mod reopen;
 pub mod resample;
 pub mod wav;
 

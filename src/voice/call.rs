@@ -12,7 +12,9 @@
 //! ([`Pacing::Clock`]), each direction by its own ([`AudioEnds`]: a device
 //! microphone with no speaker, say). A device that stalls (a second
 //! without a frame, as when a sound server starts slowly) is retried; one
-//! that fails is replaced by silence or a discard, and the call goes on;
+//! that fails is replaced by silence or a discard, and the call goes on
+//! (the app's devices first move to the system default device when they
+//! end: `audio::reopen`, so a silence here means no device would open);
 //! [`VoiceCall::stop`] returns what they met. The queues are bounded and never waited on from
 //! the audio side (a full queue drops the packet, as the network would),
 //! and nothing on the audio path takes a lock. With

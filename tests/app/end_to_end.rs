@@ -71,6 +71,7 @@ impl Driver {
             })),
             connector: phone::sdk_connector(Default::default()),
             notifier: Box::new(softphone::app::notify::NoNotifier),
+            tray: Box::new(softphone::app::tray::NoTray),
             audio: Arc::new(FakeDevices::full()),
             voice: Arc::new(FakeDriver { order: Log::default(), connecting: Default::default() }),
         };
@@ -92,6 +93,7 @@ impl Driver {
             media_hook: None,
             connector: phone::sdk_connector(voice.clone()),
             notifier: Box::new(softphone::app::notify::NoNotifier),
+            tray: Box::new(softphone::app::tray::NoTray),
             audio: Arc::new(FakeDevices::full()),
             voice,
         };

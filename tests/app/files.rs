@@ -51,6 +51,7 @@ fn config_round_trips_through_json() {
         echo_cancellation: false,
         noise_suppression: true,
         gain_control: false,
+        start_at_login: true,
     };
     config.save(&paths).unwrap();
     assert_eq!(paths.config_file().file_name().unwrap(), "config.json");

@@ -11,6 +11,7 @@ use softphone::app::notify::Notifier;
 use softphone::app::paths::Paths;
 use softphone::app::phone::Phone;
 use softphone::app::ringtone::{Ringer, Sound, Tone};
+use softphone::app::tray::{TrayAction, TrayHost, TrayIcon, TrayView};
 use softphone::app::voice::{VoiceLine, VoiceStarter};
 use softphone::app::{App, Message, Options, Parts, sign_in};
 use softphone::protocol::Role;
@@ -211,6 +212,23 @@ impl Phone for RecordingPhone {
     }
 }
 
+/// A tray icon that records what it was told to show; whether a host
+/// shows it is the test's to set (none, at first: as on CI).
+pub struct RecordingTray {
+    pub host: Arc<Mutex<TrayHost>>,
+    pub views: Log<TrayView>,
+}
+
+impl TrayIcon for RecordingTray {
+    fn start(&mut self, _actions: tokio::sync::mpsc::UnboundedSender<TrayAction>) {}
+    fn host(&self) -> TrayHost {
+        *self.host.lock().unwrap()
+    }
+    fn show(&mut self, view: &TrayView) {
+        self.views.push(view.clone());
+    }
+}
+
 /// The server URL the harness signs in to; nothing is ever sent there.
 pub const TEST_URL: &str = "ws://test.invalid/";
 
@@ -227,6 +245,10 @@ pub struct Harness {
     /// While set, the fake call driver has not reached the relay yet.
     pub voice_connecting: Arc<AtomicBool>,
     pub home: tempfile::TempDir,
+    /// Whether a tray host shows the icon (absent until a test says otherwise).
+    pub tray_host: Arc<Mutex<TrayHost>>,
+    /// What the tray icon was told to show, in order.
+    pub tray_views: Log<TrayView>,
 }
 
 impl Harness {
@@ -314,6 +336,8 @@ impl Harness {
             Media::Voice => None,
         };
         let devices = FakeDevices { order: order.clone(), ..devices };
+        let tray_host = Arc::new(Mutex::new(TrayHost::Absent));
+        let tray_views = Log::default();
         let parts = Parts {
             paths: Paths::under(home.path().to_owned()),
             ringer: Box::new(ConfiguredRinger {
@@ -326,9 +350,22 @@ impl Harness {
             notifier: Box::new(RecordingNotifier(notes.clone())),
             audio: Arc::new(devices),
             voice: Arc::new(FakeDriver { order: order.clone(), connecting: voice_connecting.clone() }),
+            tray: Box::new(RecordingTray { host: tray_host.clone(), views: tray_views.clone() }),
         };
         let (app, _task) = App::new(options, parts);
-        Harness { app, tones, media, sent, sounds, notes, order, voice_connecting, home }
+        Harness {
+            app,
+            tones,
+            media,
+            sent,
+            sounds,
+            notes,
+            order,
+            voice_connecting,
+            home,
+            tray_host,
+            tray_views,
+        }
     }
 
     /// The same app's files, opened by a new app (a restart).

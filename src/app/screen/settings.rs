@@ -1,6 +1,6 @@
 //! The settings screen: server and identity, the ringtone file and volume
 //! (with a preview), ringback, do-not-disturb, call waiting, the media
-//! session an accepted call starts, and for built-in voice the microphone
+//! session an accepted call starts, starting at login, and for built-in voice the microphone
 //! and speaker (with a microphone test and its level meter). Nothing changes until Save (or Enter),
 //! which checks every field first; Cancel (or Esc) leaves everything as it
 //! was. Saving is the parent's job, asked for with [`Event::Save`].
@@ -87,7 +87,10 @@ pub struct Settings {
     pub echo_cancellation: bool,
     pub noise_suppression: bool,
     pub gain_control: bool,
-    /// What the sound card has, as listed when the screen opened.
+    /// Start the phone at login.
+    pub start_at_login: bool,
+    /// What the sound card has, listed when the screen opened and every
+    /// few seconds while it is open.
     pub devices: DeviceList,
     /// Whether the microphone test runs (the app says so; the button reads Stop).
     pub mic_testing: bool,
@@ -115,6 +118,7 @@ pub enum Message {
     EchoCancellation(bool),
     NoiseSuppression(bool),
     GainControl(bool),
+    StartAtLogin(bool),
     /// Starts (or stops) the microphone test on the chosen input.
     MicTest,
     Save,
@@ -162,6 +166,7 @@ impl Settings {
             echo_cancellation: config.echo_cancellation,
             noise_suppression: config.noise_suppression,
             gain_control: config.gain_control,
+            start_at_login: config.start_at_login,
             devices: DeviceList::default(),
             mic_testing: false,
         }
@@ -199,6 +204,7 @@ impl Settings {
             Message::EchoCancellation(on) => self.echo_cancellation = on,
             Message::NoiseSuppression(on) => self.noise_suppression = on,
             Message::GainControl(on) => self.gain_control = on,
+            Message::StartAtLogin(on) => self.start_at_login = on,
             Message::MicTest if self.mic_testing => return Some(Event::StopMicTest),
             Message::MicTest => return Some(Event::MicTest(DeviceChoice::from_setting(&self.audio_input))),
             Message::Cancel => return Some(Event::Cancel),
@@ -280,6 +286,7 @@ impl Settings {
             echo_cancellation: self.echo_cancellation,
             noise_suppression: self.noise_suppression,
             gain_control: self.gain_control,
+            start_at_login: self.start_at_login,
         })
     }
 
@@ -376,6 +383,9 @@ impl Settings {
             toggler(self.call_waiting)
                 .label("Call waiting: a call during a call may be answered")
                 .on_toggle(Message::CallWaiting),
+            toggler(self.start_at_login)
+                .label("Start at login: rings with the window closed (behind the tray icon)")
+                .on_toggle(Message::StartAtLogin),
             label("Media session of an accepted call"),
             pick_list(MediaKind::ALL, Some(self.media_kind), Message::MediaKind),
         ]
