@@ -283,10 +283,12 @@ pub fn main() -> ExitCode {
 pub const DEFAULT_LOG_FILTER: &str = "warn,softphone=info";
 
 /// Logs to standard error, filtered by `RUST_LOG` (default
-/// [`DEFAULT_LOG_FILTER`]). With `lossy`, through a non-blocking writer that
+/// [`DEFAULT_LOG_FILTER`]). With `lossy`, through a batched writer that
 /// drops lines when standard error is not read (a full pipe), so that
-/// logging never stalls the server; the guard flushes what is queued when dropped.
-fn init_logging(lossy: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// logging never stalls the server nor wakes a thread per line
+/// ([`batched_log`](crate::command::batched_log)); the guard writes what is
+/// left when dropped.
+fn init_logging(lossy: bool) -> Option<crate::command::batched_log::FlushGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
@@ -294,8 +296,7 @@ fn init_logging(lossy: bool) -> Option<tracing_appender::non_blocking::WorkerGua
         let _ = builder.with_writer(std::io::stderr).try_init();
         return None;
     }
-    let (writer, guard) =
-        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(true).finish(std::io::stderr());
+    let (writer, guard) = crate::command::batched_log::batched(std::io::stderr());
     let _ = builder.with_writer(writer).try_init();
     Some(guard)
 }

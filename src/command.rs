@@ -1,7 +1,10 @@
 //! What every subcommand of the `softphone` binary shares (server, peer,
 //! bench, token, demo): the error type they return, the duration syntax of
 //! their flags and the signal that stops them. A leaf module, so `cli` and
-//! the commands it dispatches to never import each other.
+//! the commands it dispatches to never import each other. And the server's
+//! log writer ([`batched_log`]).
+
+pub mod batched_log;
 
 use std::time::Duration;
 
