@@ -101,19 +101,8 @@ pub struct PeerArgs {
 
 /// Runs the peer; `Err` (exit status 1) when any command or `wait` failed.
 pub fn run(args: PeerArgs) -> Result<(), AnyError> {
-    let source = match (&args.token_file, &args.token_command) {
-        (Some(path), _) => Some(TokenSource::File(path.clone())),
-        (None, Some(command)) => Some(TokenSource::Command(command.clone())),
-        (None, None) => None,
-    };
-    let lines = match &args.script {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read script {}: {e}", path.display()))?;
-            script_lines(text)
-        }
-        None => stdin_lines(),
-    };
+    let source = token_source(&args);
+    let lines = input_lines(&args)?;
     if let Some(path) = &args.audio_in {
         // Refused before logging in, so a typo is not found only when a call is accepted.
         crate::voice::audio::wav::WavSource::open(path).map_err(|e| format!("--audio-in: {e}"))?;
@@ -181,6 +170,27 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
     match failed {
         0 => Ok(()),
         n => Err(format!("{n} command(s) failed").into()),
+    }
+}
+
+/// Where the peer renews its token from: `--token-file`, else `--token-command`.
+fn token_source(args: &PeerArgs) -> Option<TokenSource> {
+    match (&args.token_file, &args.token_command) {
+        (Some(path), _) => Some(TokenSource::File(path.clone())),
+        (None, Some(command)) => Some(TokenSource::Command(command.clone())),
+        (None, None) => None,
+    }
+}
+
+/// The commands to run: the `--script` file's lines, else standard input's.
+fn input_lines(args: &PeerArgs) -> Result<mpsc::UnboundedReceiver<String>, AnyError> {
+    match &args.script {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read script {}: {e}", path.display()))?;
+            Ok(script_lines(text))
+        }
+        None => Ok(stdin_lines()),
     }
 }
 

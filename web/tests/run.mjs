@@ -1,7 +1,10 @@
 // Runs the web tests: bundles each tests/*.test.ts with esbuild into
 // .test-build/, then node's own test runner over them (node 20 needs
 // --experimental-websocket for a global WebSocket). A test that hangs fails
-// after two minutes with its name, instead of stalling cargo test.
+// after two minutes with its name, instead of stalling cargo test; the
+// runner exits once every test has ended, even if a child or socket a test
+// left behind would keep node alive (seen once under load: all 14 passed,
+// then the file timed out).
 //   npm test                 every test file
 //   npm test -- sdk browser  only the files whose names contain a word
 import * as esbuild from 'esbuild';
@@ -37,7 +40,7 @@ await esbuild.build({
 const built = files.map((f) => join(out, f.replace(/\.ts$/, '.mjs')));
 const result = spawnSync(
   process.execPath,
-  ['--experimental-websocket', '--enable-source-maps', '--test', '--test-concurrency=1', '--test-timeout=120000', ...built],
+  ['--experimental-websocket', '--enable-source-maps', '--test', '--test-concurrency=1', '--test-timeout=120000', '--test-force-exit', ...built],
   { stdio: 'inherit', env: { ...process.env, WEB_DIR: join(here, '..') } },
 );
 rmSync(out, { recursive: true, force: true });

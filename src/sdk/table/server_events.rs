@@ -4,7 +4,7 @@
 //! calls this client does not know, or that no longer fit, are dropped.
 
 use super::{Lifecycle, Table};
-use crate::protocol::{Request, ServerMessage};
+use crate::protocol::{MediaInfo, Request, ServerMessage};
 use crate::sdk::event::{Event, FailureReason};
 use crate::sdk::invitation::{CallPhase, Delivery, LocalPhase, RemoteEntry, RemotePhase, lock};
 use crate::sdk::voice_handshake::MediaSlots;
@@ -48,17 +48,7 @@ impl Table {
                 }
             }
             ServerMessage::Accepted { call_id, response, device, media_key, media } => {
-                let mut e = lock(self.local.get(&call_id)?);
-                if is_delivered(e.phase) {
-                    e.phase = LocalPhase::Accepted(CallPhase::Live);
-                    e.response = response.clone();
-                    e.media.theirs = media_key;
-                    e.media.relay = media;
-                    let reveal = e.media.on_accepted(&call_id);
-                    out.push(Event::LocalInvitationAccepted { call_id: call_id.clone(), response, device });
-                    // v1.2: our key, now that the callee has chosen its own.
-                    return reveal.map(|media_key| Request::MediaReveal { call_id, media_key });
-                }
+                return self.on_accepted(call_id, response, device, (media_key, media), out);
             }
             ServerMessage::MediaReveal { call_id, media_key } => {
                 lock(self.remote.get(&call_id)?).media.on_reveal(&call_id, &media_key);
@@ -98,6 +88,29 @@ impl Table {
             ServerMessage::Ok { .. } | ServerMessage::Error { .. } => {}
         }
         None
+    }
+
+    /// Our call was accepted: it goes live, and with v1.2 the key reveal
+    /// to send back. `media`: the callee's key and our relay credential.
+    fn on_accepted(
+        &mut self,
+        call_id: String,
+        response: String,
+        device: String,
+        media: (Option<String>, Option<MediaInfo>),
+        out: &mut Vec<Event>,
+    ) -> Option<Request> {
+        let mut e = lock(self.local.get(&call_id)?);
+        if !is_delivered(e.phase) {
+            return None;
+        }
+        e.phase = LocalPhase::Accepted(CallPhase::Live);
+        e.response = response.clone();
+        (e.media.theirs, e.media.relay) = media;
+        let reveal = e.media.on_accepted(&call_id);
+        out.push(Event::LocalInvitationAccepted { call_id: call_id.clone(), response, device });
+        // v1.2: our key, now that the callee has chosen its own.
+        reveal.map(|media_key| Request::MediaReveal { call_id, media_key })
     }
 
     /// Every copy of an invitation is acknowledged (the server re-sends it
