@@ -380,6 +380,8 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
         // bind stops the start rather than leaving a server without media.
         let relay =
             server::bind_media(&config, &listener).map_err(|e| StartError(format!("{e}; {}", e.remedy())))?;
+        // Before the ready line, so a SIGTERM right after it is handled.
+        let stop = shutdown_signal();
         let mut out = std::io::stdout();
         let scheme = if config.tls.is_some() { "wss" } else { "ws" };
         writeln!(out, "listening on {scheme}://{addr}")?;
@@ -392,7 +394,7 @@ fn run_server(args: ServerArgs) -> Result<(), AnyError> {
             .demo_peers
             .then(|| crate::demo::spawn(&url, config.secret.clone(), Default::default()))
             .transpose()?;
-        server::run_with_media(listener, config, relay, shutdown_signal()).await;
+        server::run_with_media(listener, config, relay, stop).await;
         tracing::info!("server stopped");
         Ok::<(), AnyError>(())
     })?;

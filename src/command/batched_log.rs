@@ -12,8 +12,8 @@
 //! and the count is written once standard error drains.
 
 use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -24,6 +24,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// The most bytes held for a standard error that is not read (about 4,000
 /// lines); beyond it lines are dropped.
 pub const CAPACITY: usize = 1 << 20;
+
+/// How long the exit waits for the last lines to be written: a standard
+/// error nobody reads must not hold the process open.
+pub const EXIT_FLUSH_DEADLINE: Duration = Duration::from_secs(1);
 
 /// What the writers and the flushing thread share.
 struct Shared {
@@ -60,7 +64,9 @@ pub struct BatchedWriter {
 /// the flushing thread.
 pub struct FlushGuard {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    /// Disconnects when the flushing thread has written its last line and
+    /// ended (its sender drops), which the guard waits for with a deadline.
+    flushed: Receiver<()>,
 }
 
 /// A batched writer into `sink` (standard error in the server) and the
@@ -68,11 +74,15 @@ pub struct FlushGuard {
 pub fn batched<W: Write + Send + 'static>(sink: W) -> (BatchedWriter, FlushGuard) {
     let shared = Arc::new(Shared { state: Mutex::new(Pending::default()), closing: Condvar::new() });
     let flushing = shared.clone();
-    let thread = std::thread::Builder::new()
+    let (ended, flushed) = channel::<()>();
+    std::thread::Builder::new()
         .name("log-writer".into())
-        .spawn(move || flush_loop(&flushing, sink))
+        .spawn(move || {
+            flush_loop(&flushing, sink);
+            drop(ended);
+        })
         .expect("the log writer's thread starts");
-    (BatchedWriter { shared: shared.clone() }, FlushGuard { shared, thread: Some(thread) })
+    (BatchedWriter { shared: shared.clone() }, FlushGuard { shared, flushed })
 }
 
 /// Every [`FLUSH_EVERY`] (or at once when closing): takes what is pending
@@ -134,9 +144,9 @@ impl Drop for FlushGuard {
     fn drop(&mut self) {
         self.shared.pending().closing = true;
         self.shared.closing.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // Disconnected: all written. A timeout: the sink is stuck (a full
+        // pipe nobody reads), and the process exits without the last lines.
+        let _ = self.flushed.recv_timeout(EXIT_FLUSH_DEADLINE);
     }
 }
 
@@ -195,5 +205,18 @@ mod tests {
         let text = String::from_utf8(sink.written.lock().unwrap().clone()).unwrap();
         assert!(text.starts_with("first\n"));
         assert!(text.contains("line(s) dropped: standard error was not read"));
+    }
+
+    #[test]
+    fn a_sink_stuck_for_good_holds_the_exit_no_longer_than_the_deadline() {
+        let sink = Sink::default();
+        let stuck = sink.blocked.lock().unwrap();
+        let (writer, guard) = batched(sink.clone());
+        writer.make_writer().write_all(b"never read\n").unwrap();
+        let started = std::time::Instant::now();
+        drop(guard);
+        // Generous: the point is that it returns at all while the sink blocks.
+        assert!(started.elapsed() < EXIT_FLUSH_DEADLINE * 10);
+        drop(stuck);
     }
 }

@@ -268,5 +268,12 @@ async fn the_server_warns_at_start_when_its_certificate_is_a_ca_certificate() {
             .expect("stderr ends")
             .expect("read");
         assert_eq!(stderr.contains("is a CA certificate"), warns, "{stderr}");
+        // Stopped by its own handler (status 0), not killed by the signal:
+        // the handler is installed before the ready line the test waited for.
+        let status = tokio::time::timeout(WAIT, server.child.wait()).await.expect("exits").expect("wait");
+        assert!(
+            status.success(),
+            "a SIGTERM right after the ready line must stop the server cleanly: {status}"
+        );
     }
 }
