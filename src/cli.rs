@@ -358,7 +358,7 @@ fn server_config(args: &ServerArgs) -> Result<ServerConfig, StartError> {
         // Only the URL is checked here: a Redis that is down at start is
         // waited for (the node answers `unavailable` until it is up).
         server::redis_client(url.as_str(), redis_ca.as_deref())
-            .map_err(|e| StartError(format!("--redis {url}: {e}")))?;
+            .map_err(|e| StartError(format!("--redis {}: {e}", server::redacted_redis_url(url))))?;
     }
     Ok(config)
 }

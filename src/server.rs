@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use cluster::redis_client;
+pub use cluster::{redacted as redacted_redis_url, redis_client};
 pub use metrics::MetricsListener;
 
 mod backend;

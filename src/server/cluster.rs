@@ -319,8 +319,8 @@ impl ClusterHub {
     }
 }
 
-/// `url` without its password, for the log.
-fn redacted(url: &str) -> String {
+/// `url` without its password, for the log and start errors.
+pub fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
         _ => url.to_owned(),

@@ -305,6 +305,11 @@ async fn a_redis_url_that_is_not_one_is_refused_at_start() {
         let stderr = refused_at_start(&["--redis", url]).await;
         assert!(stderr.contains("--redis") && stderr.contains(url), "{url}: says which flag: {stderr}");
     }
+    // A URL that is not one, with a password in it: the error says which
+    // flag and where, never the password (standard error goes to logs).
+    let stderr = refused_at_start(&["--redis", "http://node:hunter2@127.0.0.1:6379/"]).await;
+    assert!(stderr.contains("--redis") && stderr.contains("127.0.0.1:6379"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password is not echoed: {stderr}");
     let stderr = refused_at_start(&["--node-id", "n1"]).await;
     assert!(stderr.contains("--redis"), "--node-id alone: {stderr}");
     let stderr = refused_at_start(&["--redis", "redis://127.0.0.1:9/", "--node-id", "a/b"]).await;
