@@ -133,7 +133,7 @@ pub fn run(args: PeerArgs) -> Result<(), AnyError> {
                 audio_out: args.audio_out.clone(),
                 processing: args.audio_processing,
             };
-            Arc::new(PeerVoice::new(files, args.server.clone(), out.clone()))
+            Arc::new(PeerVoice::new(files, args.server.clone(), &client, out.clone()))
         });
         let answering = Answering {
             mode: args.auto.unwrap_or(AutoMode::Ignore),

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
+use tokio_tungstenite::Connector;
 
 mod websocket;
 
@@ -40,8 +41,9 @@ pub const REBIND_EVERY: Duration = Duration::from_secs(5);
 /// Largest datagram the link reads.
 const RECEIVE_BYTES: usize = 64 * 1024;
 
-/// How a link tries to reach the relay; `Default` is what real clients use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a link tries to reach the relay; `Default` is what real clients
+/// use over `ws://` or a publicly trusted `wss://`.
+#[derive(Clone)]
 pub struct LinkOptions {
     /// How long to wait for the UDP probe's answer.
     pub probe_timeout: Duration,
@@ -49,11 +51,27 @@ pub struct LinkOptions {
     pub force_websocket: bool,
     /// Sends UDP here instead of the announced address (tests, port forwarding).
     pub udp_override: Option<SocketAddr>,
+    /// How the WebSocket fallback verifies a `wss://` server: the same as
+    /// the signaling connection (the SDK client's
+    /// [`tls_connector`](crate::sdk::Client::tls_connector), which trusts
+    /// its `ca_file`); `None`, the public roots.
+    pub tls: Option<Connector>,
 }
 
 impl Default for LinkOptions {
     fn default() -> Self {
-        LinkOptions { probe_timeout: PROBE_TIMEOUT, force_websocket: false, udp_override: None }
+        LinkOptions { probe_timeout: PROBE_TIMEOUT, force_websocket: false, udp_override: None, tls: None }
+    }
+}
+
+impl std::fmt::Debug for LinkOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkOptions")
+            .field("probe_timeout", &self.probe_timeout)
+            .field("force_websocket", &self.force_websocket)
+            .field("udp_override", &self.udp_override)
+            .field("tls", &self.tls.as_ref().map(|_| "custom"))
+            .finish()
     }
 }
 
@@ -163,7 +181,7 @@ impl RelayLink {
             }
         }
         let url = websocket_url(info, server_url)?;
-        let (sender, receiver) = websocket::connect(&url, credential).await?;
+        let (sender, receiver) = websocket::connect(&url, credential, options.tls.clone()).await?;
         Ok(RelayLink {
             sender: RelaySender {
                 way: SendWay::Ws(sender),

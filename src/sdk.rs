@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::Connector;
 
 pub mod call_voice;
 mod config;
@@ -75,6 +76,9 @@ struct Inner {
     peer_id: String,
     /// How long a reply future waits for the server.
     request_timeout: Duration,
+    /// How `wss://` is verified (the `ca_file`), kept for the voice relay's
+    /// WebSocket fallback to the same server.
+    tls: Option<Connector>,
 }
 
 impl std::fmt::Debug for Client {
@@ -89,6 +93,7 @@ impl Client {
     /// refused for good). Must be called within a tokio runtime.
     pub fn start(config: ClientConfig) -> Result<(Client, Events), Error> {
         let urls = config.validate()?;
+        let tls = config.tls_connector()?;
         // rustls 0.23 needs a process-wide crypto provider before the first
         // wss:// connect; the first caller installs ring, later ones no-op.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -101,6 +106,7 @@ impl Client {
                 commands,
                 peer_id: config.peer_id.clone(),
                 request_timeout: config.request_timeout,
+                tls,
             }),
         };
         tokio::spawn(Worker::new(config, urls, state, command_rx, event_tx).run());
@@ -143,6 +149,14 @@ impl Client {
             Ok((_, ConnectionReason::LoginRefused(e))) => Err(Error::LoginRefused(e)),
             _ => Err(Error::Stopped),
         }
+    }
+
+    /// How this client verifies a `wss://` server (with its `ca_file`,
+    /// that file's certificates too; `None`: the public roots). The relay's
+    /// WebSocket fallback goes to the same server, so it needs the same
+    /// ([`LinkOptions::tls`](crate::relay_link::LinkOptions::tls)).
+    pub fn tls_connector(&self) -> Option<Connector> {
+        self.inner.tls.clone()
     }
 
     /// Our own peer id.

@@ -9,7 +9,7 @@
 use super::voice::{VoiceLine, VoiceStarter};
 use crate::app::media_hook::{CallFacts, MediaError, MediaStatus};
 use crate::protocol::Role;
-use crate::relay_link::Transport;
+use crate::relay_link::{LinkOptions, Transport};
 use crate::sdk::Client;
 use crate::sdk::call_voice::{CallVoice, RelayAt, Stage};
 use crate::voice::call::AudioEnds;
@@ -57,7 +57,9 @@ impl VoiceStarter for RelayVoice {
         let Some(voice) = voice else {
             return Err(MediaError("No voice was asked for this call".into()));
         };
-        let relay = RelayAt { server_url, options: Default::default() };
+        // The fallback to the relay's WebSocket verifies wss:// as signaling does.
+        let options = LinkOptions { tls: client.tls_connector(), ..LinkOptions::default() };
+        let relay = RelayAt { server_url, options };
         Ok(Box::new(RelayLine { call: CallVoice::start(voice, relay, VoiceConfig::default(), ends) }))
     }
 }

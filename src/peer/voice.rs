@@ -41,7 +41,8 @@ pub struct VoiceFiles {
 /// The voice of every call of one peer.
 pub struct PeerVoice {
     files: VoiceFiles,
-    server_url: String,
+    /// The server the relay is reached through, and how.
+    relay: RelayAt,
     /// Where a voice that ends by itself (a tampered reveal) is reported.
     out: Output,
     /// The running calls.
@@ -49,8 +50,11 @@ pub struct PeerVoice {
 }
 
 impl PeerVoice {
-    pub fn new(files: VoiceFiles, server_url: String, out: Output) -> PeerVoice {
-        PeerVoice { files, server_url, out, calls: Default::default() }
+    /// Voice for the peer logged in with `client` to `server_url`: the
+    /// relay's WebSocket fallback verifies `wss://` as the client does.
+    pub fn new(files: VoiceFiles, server_url: String, client: &Client, out: Output) -> PeerVoice {
+        let options = LinkOptions { tls: client.tls_connector(), ..LinkOptions::default() };
+        PeerVoice { files, relay: RelayAt { server_url, options }, out, calls: Default::default() }
     }
 
     /// Asks for voice with a call about to be placed.
@@ -84,7 +88,7 @@ impl PeerVoice {
             Ok(audio) => audio,
             Err(e) => return failed(e.to_string()),
         };
-        let relay = RelayAt { server_url: self.server_url.clone(), options: LinkOptions::default() };
+        let relay = self.relay.clone();
         let ends = AudioEnds { processing: self.files.processing, ..AudioEnds::clocked(source, sink) };
         let mut call = CallVoice::start(voice, relay, VoiceConfig::default(), ends);
         let line = match call.started().await {

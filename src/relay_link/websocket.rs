@@ -8,7 +8,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -22,10 +22,12 @@ pub(super) struct WsReceiver {
     stream: SplitStream<Ws>,
 }
 
-/// Connects to `url` and binds the connection to `credential`'s leg.
+/// Connects to `url` (a `wss://` one verified by `tls`, or the public
+/// roots) and binds the connection to `credential`'s leg.
 pub(super) async fn connect(
     url: &str,
     credential: Credential,
+    tls: Option<Connector>,
 ) -> Result<(WsSender, WsReceiver), RelayLinkError> {
     // rustls needs a process-wide crypto provider before the first wss:// connect.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -33,7 +35,7 @@ pub(super) async fn connect(
     let token: [u8; PROBE_TOKEN_BYTES] = rand::random();
     let bound = async {
         let config = Some(crate::protocol::websocket_config());
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, config, true)
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(url, config, true, tls)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         let (sink, stream) = ws.split();

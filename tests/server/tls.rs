@@ -6,6 +6,7 @@
 use super::cli::{ready, refused_at_start, server_command};
 use super::client::*;
 use rustls_pki_types::pem::PemObject;
+use softphone::relay_link::{LinkOptions, RelayLink, RelayLinkError, Transport};
 use softphone::sdk::{self, Client as SdkClient, ClientConfig, Event, Events};
 use softphone::server::{self, ServerConfig, ServerHandle};
 use std::path::{Path, PathBuf};
@@ -276,4 +277,71 @@ async fn the_server_warns_at_start_when_its_certificate_is_a_ca_certificate() {
             "a SIGTERM right after the ready line must stop the server cleanly: {status}"
         );
     }
+}
+
+/// The voice relay's WebSocket fallback goes to the same `wss://` server
+/// as signaling, so it must trust what signaling trusts: with the client's
+/// `ca_file` it binds and carries packets both ways; with the public roots
+/// alone it is refused, as signaling would be.
+#[tokio::test]
+async fn the_relays_websocket_fallback_trusts_the_clients_ca_file() {
+    let pki = SelfSigned::new();
+    let server = start_tls(&pki).await;
+    let url = server.url();
+    let (alice, mut alice_events) = sdk_client(&url, "alice", pki.cert()).await;
+    let (bob, mut bob_events) = sdk_client(&url, "bob", pki.cert()).await;
+    let answer = tokio::spawn(async move {
+        let Event::RemoteInvitationReceived { call_id, .. } = next_call_event(&mut bob_events).await else {
+            panic!("bob expected an invitation");
+        };
+        let invitation = bob.remote_invitation(&call_id).expect("the invitation is in bob's table");
+        invitation.accept_with_voice().await.expect("bob accepts with voice");
+        let keys = invitation.voice().expect("voice was asked for").ready().await.expect("bob's voice keys");
+        (bob, keys.media)
+    });
+    let invitation = alice.create_local_invitation("bob").expect("an invitation");
+    invitation.offer_voice().expect("voice is offered before sending");
+    alice.send_local_invitation(&invitation).await.expect("the invite is sent");
+    let voice = invitation.voice().expect("voice was offered");
+    let alice_media = voice_media(voice, &mut alice_events).await;
+    let (bob, bob_media) = answer.await.expect("bob's task");
+
+    let public_roots = LinkOptions { force_websocket: true, ..LinkOptions::default() };
+    match RelayLink::connect_with(&alice_media, &url, &public_roots).await {
+        Err(RelayLinkError::Unreachable(why)) => assert!(why.to_lowercase().contains("certificate"), "{why}"),
+        other => panic!("a private CA not trusted must be refused, got {:?}", other.map(|l| l.transport())),
+    }
+    let links =
+        [(&alice, &alice_media), (&bob, &bob_media)].map(|(client, media)| {
+            let options =
+                LinkOptions { force_websocket: true, tls: client.tls_connector(), ..LinkOptions::default() };
+            let url = url.clone();
+            let media = media.clone();
+            async move {
+                RelayLink::connect_with(&media, &url, &options).await.expect("the fallback binds over wss")
+            }
+        });
+    let [a, b] = links;
+    let (mut a, mut b) = (a.await, b.await);
+    assert_eq!((a.transport(), b.transport()), (Transport::WebSocket, Transport::WebSocket));
+    a.send(b"from alice").await.expect("alice sends");
+    let got = tokio::time::timeout(WAIT, b.recv()).await.expect("within the wait").expect("bob's link works");
+    assert_eq!(got, b"from alice");
+    b.send(b"from bob").await.expect("bob sends");
+    let got =
+        tokio::time::timeout(WAIT, a.recv()).await.expect("within the wait").expect("alice's link works");
+    assert_eq!(got, b"from bob");
+}
+
+/// Waits for the call to be accepted and takes the caller's voice keys'
+/// relay credential.
+async fn voice_media(mut voice: sdk::Voice, events: &mut Events) -> softphone::protocol::MediaInfo {
+    loop {
+        match next_call_event(events).await {
+            Event::LocalInvitationAccepted { .. } => break,
+            Event::LocalInvitationReceivedByPeer { .. } => {}
+            other => panic!("expected the call to be accepted, got {other:?}"),
+        }
+    }
+    voice.ready().await.expect("alice's voice keys").media
 }
