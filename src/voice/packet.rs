@@ -19,8 +19,8 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 10;
 /// Bytes of the Poly1305 tag at the end of every packet.
 pub const TAG_LEN: usize = 16;
-/// The largest packet accepted: far above an Opus frame at 32 kbit/s
-/// (80 bytes) and under any path MTU, so a packet is never fragmented.
+/// The largest packet accepted: far above an Opus frame at 48 kbit/s
+/// (120 bytes) and under any path MTU, so a packet is never fragmented.
 pub const MAX_PACKET_LEN: usize = 1200;
 
 /// Flag: the body starts with a report (receiver

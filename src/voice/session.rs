@@ -28,8 +28,8 @@ use super::level::Level;
 /// Settings of a voice session.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VoiceConfig {
-    /// Opus bit rate in bit/s, clamped to 24–32 kbit/s; the encoder goes
-    /// to the top of the range while the path loses packets.
+    /// Opus bit rate in bit/s on a clean path, clamped to 24–48 kbit/s;
+    /// the encoder goes to the top of the range while the path loses packets.
     pub bitrate: i32,
     /// The loss (percent) assumed until a first second has been measured.
     /// 0 (the default): a call starts at the configured bit rate without
