@@ -10,7 +10,7 @@ export const SAMPLE_RATE = 48_000;
 export const FRAME_SAMPLES = 960;
 export const FRAME_MS = 20;
 /** The clean path's bit rate (the Rust side's DEFAULT_BITRATE). */
-export const BITRATE = 24_000;
+export const BITRATE = 32_000;
 /** The bit rate while the path loses packets (the Rust side's top of range). */
 export const LOSSY_BITRATE = 32_000;
 /** Reported loss (percent) from which the encoder protects itself. */
