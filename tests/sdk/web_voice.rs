@@ -152,6 +152,15 @@ fn score_call(out: &Path) -> (f32, f32) {
     let (pesq_to_peer, delay_to_peer) =
         score("browser -> peer", &sent_by_tab, ms("sent_start_ms"), &heard_by_peer, origin + 20.0);
     let capture = microphone_against_file(&speech, &sent_by_tab);
+    // The peer's playback clock skips the ticks it slept through (a stall
+    // of 100 ms or more on a loaded machine): its file is then shorter than
+    // the time it covered, and the delay to the peer reads short by as much.
+    if let Some(stopped) = result["peer_stopped_ms"].as_f64() {
+        let missing = (stopped - ms("peer_started_ms")) - heard_by_peer.len() as f64 / PER_MS;
+        if missing > 60.0 {
+            eprintln!("browser -> peer: the peer's file is {missing:.0} ms short of its call: its clock skipped; that delay is not a measure");
+        }
+    }
     eprintln!(
         "browser <-> peer (getUserMedia processing {}): to the tab {pesq_to_tab:.2} / {delay_to_tab:.1} ms, to the peer {pesq_to_peer:.2} / {delay_to_peer:.1} ms; the file to the tab's microphone {capture:.2}; quality {}; timings {}; capture latency {}; peer {}",
         result["processing"],

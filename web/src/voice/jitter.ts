@@ -1,8 +1,8 @@
 /**
  * The adaptive jitter buffer, a port of src/voice/jitter.rs (same delay
- * model and constants): packets in by sequence number whenever the relay
- * delivers them, one playout decision out every 20 ms when the playout
- * worklet asks.
+ * model and constants): frames in by sequence number whenever they come,
+ * one playout decision out whenever the speaker needs its next frame (the
+ * tab runs it in the playout worklet, on the render clock).
  *
  * Each packet's offset is its arrival time minus seq x 20 ms; the smallest
  * offset of the last two seconds is the fastest path. A pull's headroom
@@ -23,7 +23,7 @@ const LOW_US = 10_000;
  * Headroom beyond the band's low edge at which playout starts. The Rust
  * playback thread pulls every 20 ms, so it starts anywhere from the low
  * edge to 20 ms past it (30 to 50 ms at the minimum target); the tab pulls
- * every render quantum (2.7 ms) while it waits (VoiceCall), so it starts
+ * every render quantum (2.7 ms) while it waits (its playout worklet), so it starts
  * within a quantum of this point. The margin keeps the start clear of the
  * low edge, which the quantum-by-quantum variation of the later pulls would
  * otherwise cross (three pulls under it insert a frame).
@@ -31,6 +31,8 @@ const LOW_US = 10_000;
 export const START_MARGIN_US = 5_000;
 const HIGH_US = 15_000;
 const OUT_OF_BAND_PULLS = 3;
+/** Pulls out of the band (one second) after which an adjustment no longer waits for a quiet frame. */
+export const QUIET_WAIT_PULLS = 50;
 /** Offsets remembered (two seconds of packets). */
 const OFFSET_WINDOW = 100;
 /** Packets held at most; a flood cannot grow the buffer. */
@@ -75,6 +77,13 @@ interface Playing {
 }
 
 export class JitterBuffer<P = Uint8Array> {
+  /**
+   * `isQuiet`, when given, says whether a held frame is quiet: a drop or an
+   * insertion then waits for one (the tab's worklet holds decoded frames
+   * and can tell; the Rust buffer, holding Opus payloads, adjusts at once).
+   */
+  constructor(private readonly isQuiet?: (payload: P) => boolean) {}
+
   /** Received, not yet played: payload by sequence number. */
   private packets = new Map<number, P>();
   /** Offsets (arrival minus frame time) of the latest packets, microseconds. */
@@ -150,13 +159,18 @@ export class JitterBuffer<P = Uint8Array> {
     if (headroom > target + HIGH_US) outOfBand = Math.max(this.playing.outOfBand, 0) + 1;
     else if (headroom < target - LOW_US) outOfBand = Math.min(this.playing.outOfBand, 0) - 1;
     this.playing = { nextSeq, outOfBand, starving };
-    if (outOfBand <= -OUT_OF_BAND_PULLS) {
+    // An adjustment waits for a quiet frame (when the buffer was told how
+    // to hear one), at most QUIET_WAIT_PULLS pulls: a frame dropped or
+    // inserted in a pause is not heard.
+    const upcoming = this.packets.get(nextSeq);
+    const adjustNow = !this.isQuiet || upcoming === undefined || this.isQuiet(upcoming) || Math.abs(outOfBand) >= QUIET_WAIT_PULLS;
+    if (outOfBand <= -OUT_OF_BAND_PULLS && adjustNow) {
       // Too little headroom: play a concealed frame and keep this one.
       this.statsNow.insertedForDelay += 1;
       this.playing = { nextSeq, outOfBand: 0, starving };
       return { kind: 'conceal' };
     }
-    if (outOfBand >= OUT_OF_BAND_PULLS) {
+    if (outOfBand >= OUT_OF_BAND_PULLS && adjustNow) {
       this.statsNow.droppedForDelay += 1;
       this.playing = { nextSeq: nextSeq + 1, outOfBand: 0, starving };
       const skipped = this.packets.get(nextSeq) ?? null;

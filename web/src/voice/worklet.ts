@@ -27,6 +27,8 @@ declare class AudioWorkletProcessor {
 
 /** Samples in one 20 ms frame at 48 kHz. */
 const FRAME = 960;
+/** A frame under this RMS level is quiet: a pause between words, where a frame can be dropped or inserted unheard. */
+const QUIET_DBFS = -40;
 /** Render quanta between two reports to the main thread (about 100 ms). */
 const REPORT_QUANTA = 37;
 
@@ -68,7 +70,8 @@ function nowUs(offset = 0): number {
 }
 
 class Playout extends AudioWorkletProcessor {
-  private readonly jitter = new JitterBuffer<Float32Array>();
+  /** Drops and insertions wait for a quiet frame: in a pause they are not heard. */
+  private readonly jitter = new JitterBuffer<Float32Array>((pcm) => level(pcm) < QUIET_DBFS);
   /** When each buffered frame landed (render clock, µs), by its PCM. */
   private readonly landed = new WeakMap<Float32Array, number>();
   /** The frame playing now, and how much of it has played. */

@@ -173,6 +173,8 @@ try {
     peer_transport: peerLine.transport,
     peer_stopped: JSON.parse(peerStopped.text),
     peer_started_ms: peerStarted.at,
+    // When the peer said its voice stopped: with its start, the wall time its --audio-out covered.
+    peer_stopped_ms: peerStopped.at ?? null,
     sent_start_ms: result.sent.startMs,
     heard_start_ms: result.heard.startMs,
     // Recorded length against the wall clock's: equal when the audio clocks kept real time.
