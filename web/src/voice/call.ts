@@ -141,11 +141,13 @@ export class VoiceCall {
         (e) => encoderRef.call?.end(`the Opus encoder failed: ${e.message}`),
       );
       await encoder.configure();
+      const silence = await encoder.warmUp();
       const call = new VoiceCall(
         opts, socket, new Sealer(opts.keys.send), new Opener(opts.keys.receive), encoder,
         context, source, capture, playout, gain,
       );
       encoderRef.call = call;
+      await call.decoder.warmUp(silence);
       call.wire();
       await context.resume();
       return call;
