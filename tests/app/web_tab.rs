@@ -15,7 +15,10 @@ use std::process::Command;
 #[test]
 fn the_desktop_app_calls_a_browser_tab_under_xvfb_with_the_same_safety_code() {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
-    assert!(web.join("node_modules/playwright-core").is_dir(), "web/node_modules is missing: run `bash .ci/setup`");
+    assert!(
+        web.join("node_modules/playwright-core").is_dir(),
+        "web/node_modules is missing: run `bash .ci/setup`"
+    );
     for tool in ["/usr/bin/Xvfb", "/usr/bin/xdotool"] {
         assert!(Path::new(tool).exists(), "{tool} is missing: run `bash .ci/setup`");
     }
@@ -25,8 +28,12 @@ fn the_desktop_app_calls_a_browser_tab_under_xvfb_with_the_same_safety_code() {
         .env("SOFTPHONE_BIN", env!("CARGO_BIN_EXE_softphone"))
         .output()
         .expect("run node (is it installed? `bash .ci/setup`)");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    for line in text.lines().filter(|l| l.starts_with("# safety code") || l.starts_with("# pass") || l.starts_with("# fail")) {
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("# safety code") || l.starts_with("# pass") || l.starts_with("# fail"))
+    {
         eprintln!("{line}");
     }
     assert!(output.status.success(), "the desktop app and tab test failed:\n{text}");

@@ -71,7 +71,9 @@ fn microphone_against_file(speech: &[i16], sent: &[i16]) -> f32 {
     let looped: Vec<i16> = speech.iter().cycle().skip(from).take(sent.len()).copied().collect();
     let settle = (SETTLE_MS * PER_MS) as usize;
     let pesq = pesq_wb(&looped[settle..], &sent[settle..], 0);
-    eprintln!("file -> tab's microphone (Chromium's capture): PESQ-WB {pesq:.2}, correlation {correlation:.2}");
+    eprintln!(
+        "file -> tab's microphone (Chromium's capture): PESQ-WB {pesq:.2}, correlation {correlation:.2}"
+    );
     pesq
 }
 
@@ -102,7 +104,8 @@ fn a_browser_tab_and_the_headless_peer_hear_each_other() {
     // build (a release build, for the figures); WEB_VOICE_PROCESSING=off
     // turns getUserMedia's echo cancellation, noise suppression and gain
     // control off (the page keeps them on), to measure their share.
-    let softphone = std::env::var_os("WEB_VOICE_SOFTPHONE").unwrap_or_else(|| env!("CARGO_BIN_EXE_softphone").into());
+    let softphone =
+        std::env::var_os("WEB_VOICE_SOFTPHONE").unwrap_or_else(|| env!("CARGO_BIN_EXE_softphone").into());
     let processing = std::env::var("WEB_VOICE_PROCESSING").unwrap_or_else(|_| "on".into());
     let mut attempts = Vec::new();
     for _ in 0..ATTEMPTS {
@@ -158,7 +161,9 @@ fn score_call(out: &Path) -> (f32, f32) {
     if let Some(stopped) = result["peer_stopped_ms"].as_f64() {
         let missing = (stopped - ms("peer_started_ms")) - heard_by_peer.len() as f64 / PER_MS;
         if missing > 60.0 {
-            eprintln!("browser -> peer: the peer's file is {missing:.0} ms short of its call: its clock skipped; that delay is not a measure");
+            eprintln!(
+                "browser -> peer: the peer's file is {missing:.0} ms short of its call: its clock skipped; that delay is not a measure"
+            );
         }
     }
     eprintln!(
