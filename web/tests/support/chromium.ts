@@ -35,7 +35,8 @@ export class TabbedChromium {
       ...(options.args ?? []),
       'about:blank',
     ];
-    const child = spawn(options.executable, args, { stdio: ['ignore', 'ignore', 'pipe'], env: options.env ?? process.env });
+    // A process group of its own: closing ends Chromium's helper processes too, before its profile is removed.
+    const child = spawn(options.executable, args, { stdio: ['ignore', 'ignore', 'pipe'], env: options.env ?? process.env, detached: true });
     try {
       const endpoint = await new Promise<string>((resolve, reject) => {
         let seen = '';
@@ -56,8 +57,8 @@ export class TabbedChromium {
       const browser = await chromium.connectOverCDP(endpoint, { noDefaults: true } as Parameters<typeof chromium.connectOverCDP>[1]);
       return new TabbedChromium(child, profile, browser, browser.contexts()[0]);
     } catch (e) {
-      child.kill('SIGKILL');
-      rmSync(profile, { recursive: true, force: true });
+      killGroup(child, 'SIGKILL');
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
       throw e;
     }
   }
@@ -80,9 +81,26 @@ export class TabbedChromium {
     await this.browser.close().catch(() => undefined);
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((r) => this.child.once('exit', r));
-      this.child.kill('SIGTERM');
+      killGroup(this.child, 'SIGTERM');
       await exited;
     }
-    rmSync(this.profile, { recursive: true, force: true });
+    // Its helpers (same group) that outlived it.
+    killGroup(this.child, 'SIGKILL');
+    // A helper may still be writing its last files: retry, and never fail a test on it.
+    try {
+      rmSync(this.profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch (e) {
+      console.log(`could not remove the Chromium profile ${this.profile}: ${e}`);
+    }
+  }
+}
+
+/** Sends `signal` to the process group `child` leads (it was spawned detached); gone already is fine. */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // No such group any more.
   }
 }
