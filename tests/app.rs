@@ -1,7 +1,8 @@
 //! Tests of the desktop app: state transitions driven by SDK events,
 //! headless clicks and key presses on the real views, and end-to-end runs
 //! against a real in-process server; the files the app keeps; do-not-disturb,
-//! call waiting, history, contacts, settings and the QA timeline.
+//! call waiting, history, contacts, settings and the QA timeline; and the
+//! real app under Xvfb calling a browser tab (`web_tab`).
 
 #[path = "app/support.rs"]
 mod support;
@@ -45,3 +46,6 @@ mod voice;
 
 #[path = "app/tray.rs"]
 mod tray;
+
+#[path = "app/web_tab.rs"]
+mod web_tab;

@@ -60,6 +60,23 @@ fn score(what: &str, sent: &[i16], sent_ms: f64, heard: &[i16], heard_ms: f64) -
     (pesq, delay)
 }
 
+/// What Chromium's capture (its getUserMedia processing when on, its
+/// resampling of the 22 kHz file always) did to the file: PESQ-WB of what
+/// the microphone gave the encoder against the WAV, looped as the fake
+/// device plays it from the moment the track opens.
+fn microphone_against_file(speech: &[i16], sent: &[i16]) -> f32 {
+    // Where a loop of the file begins in the recording (within one loop).
+    let (start, correlation) = best_lag(speech, sent, speech.len());
+    let from = speech.len() - start % speech.len();
+    let looped: Vec<i16> = speech.iter().cycle().skip(from).take(sent.len()).copied().collect();
+    let settle = (SETTLE_MS * PER_MS) as usize;
+    let pesq = pesq_wb(&looped[settle..], &sent[settle..], 0);
+    eprintln!(
+        "file -> tab's microphone (Chromium's capture): PESQ-WB {pesq:.2}, correlation {correlation:.2}"
+    );
+    pesq
+}
+
 fn wav(path: &Path) -> Vec<i16> {
     WavSource::read_all(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -83,6 +100,13 @@ fn a_browser_tab_and_the_headless_peer_hear_each_other() {
         Some(dir) => std::path::PathBuf::from(dir),
         None => scratch.path().to_path_buf(),
     };
+    // WEB_VOICE_SOFTPHONE=PATH runs the server and the peer from another
+    // build (a release build, for the figures); WEB_VOICE_PROCESSING=off
+    // turns getUserMedia's echo cancellation, noise suppression and gain
+    // control off (the page keeps them on), to measure their share.
+    let softphone =
+        std::env::var_os("WEB_VOICE_SOFTPHONE").unwrap_or_else(|| env!("CARGO_BIN_EXE_softphone").into());
+    let processing = std::env::var("WEB_VOICE_PROCESSING").unwrap_or_else(|_| "on".into());
     let mut attempts = Vec::new();
     for _ in 0..ATTEMPTS {
         // WEB_VOICE_RESCORE=1 with WEB_VOICE_KEEP scores the kept recordings again without a call.
@@ -90,7 +114,9 @@ fn a_browser_tab_and_the_headless_peer_hear_each_other() {
             let status = Command::new("node")
                 .current_dir(&web)
                 .arg("tests/voice/browser-call.mjs")
-                .args(["--softphone", env!("CARGO_BIN_EXE_softphone"), "--speech", SPEECH, "--out"])
+                .arg("--softphone")
+                .arg(&softphone)
+                .args(["--speech", SPEECH, "--processing", &processing, "--out"])
                 .arg(&out)
                 .status()
                 .expect("run node (is it installed?)");
@@ -128,9 +154,25 @@ fn score_call(out: &Path) -> (f32, f32) {
     let heard_by_peer = wav(&out.join("peer-heard.wav"));
     let (pesq_to_peer, delay_to_peer) =
         score("browser -> peer", &sent_by_tab, ms("sent_start_ms"), &heard_by_peer, origin + 20.0);
+    let capture = microphone_against_file(&speech, &sent_by_tab);
+    // The peer's playback clock skips the ticks it slept through (a stall
+    // of 100 ms or more on a loaded machine): its file is then shorter than
+    // the time it covered, and the delay to the peer reads short by as much.
+    if let Some(stopped) = result["peer_stopped_ms"].as_f64() {
+        let missing = (stopped - ms("peer_started_ms")) - heard_by_peer.len() as f64 / PER_MS;
+        if missing > 60.0 {
+            eprintln!(
+                "browser -> peer: the peer's file is {missing:.0} ms short of its call: its clock skipped; that delay is not a measure"
+            );
+        }
+    }
     eprintln!(
-        "browser <-> peer: to the tab {pesq_to_tab:.2} / {delay_to_tab:.0} ms, to the peer {pesq_to_peer:.2} / {delay_to_peer:.0} ms; {}",
-        result["quality"]
+        "browser <-> peer (getUserMedia processing {}): to the tab {pesq_to_tab:.2} / {delay_to_tab:.1} ms, to the peer {pesq_to_peer:.2} / {delay_to_peer:.1} ms; the file to the tab's microphone {capture:.2}; quality {}; timings {}; capture latency {}; peer {}",
+        result["processing"],
+        result["quality"],
+        result["stats"]["timingsMs"],
+        result["capture"],
+        result["peer_stopped"],
     );
     (pesq_to_tab, pesq_to_peer)
 }

@@ -12,6 +12,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { Server, Peer } from './support/processes.js';
+import { TabbedChromium } from './support/chromium.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const shots = process.env.SCREENSHOTS;
@@ -191,6 +192,73 @@ test('be called and refuse with Esc: the dialog rings, then stops', async () => 
   await carol.event('refused');
   await dialog.waitFor({ state: 'detached' });
   assert.equal(await page.locator('body[data-tone]').count(), 0);
+});
+
+/**
+ * Keeps every `Notification` the page makes (title, body, tag) and what the
+ * browser did with it (`show`, `close`, `error` events): a subclass of the
+ * real constructor, so each notification is the browser's own.
+ */
+function recordNotifications(): void {
+  const Real = window.Notification;
+  const made: { title: string; body: string; tag: string; shown: boolean; closed: boolean; failed: boolean }[] = [];
+  (window as unknown as { notifications: typeof made }).notifications = made;
+  class Recorded extends Real {
+    constructor(title: string, options?: NotificationOptions) {
+      super(title, options);
+      const entry = { title, body: options?.body ?? '', tag: options?.tag ?? '', shown: false, closed: false, failed: false };
+      made.push(entry);
+      this.addEventListener('show', () => (entry.shown = true));
+      this.addEventListener('close', () => (entry.closed = true));
+      this.addEventListener('error', () => (entry.failed = true));
+    }
+  }
+  window.Notification = Recorded;
+}
+
+test('a call while the tab is hidden shows a desktop notification, closed when the ringing ends', async () => {
+  const own = await TabbedChromium.start({ executable: CHROMIUM });
+  try {
+    await own.context.grantPermissions(['notifications'], { origin: new URL(server.httpUrl).origin });
+    await own.context.addInitScript(recordNotifications);
+    const page = await own.firstTab();
+    page.setDefaultTimeout(15_000);
+    await signIn(page, 'hidden-tab');
+    const made = () => page.evaluate(() => (window as unknown as { notifications: { title: string; body: string; tag: string; shown: boolean; closed: boolean; failed: boolean }[] }).notifications);
+    const heidi = await peer('heidi');
+
+    // In front, a call rings in the page only.
+    heidi.send('call hidden-tab');
+    const dialog = page.getByRole('dialog', { name: 'Incoming call' });
+    await dialog.waitFor();
+    heidi.send('cancel');
+    await dialog.waitFor({ state: 'detached' });
+    assert.deepEqual(await made(), [], 'no notification while the tab is in front');
+
+    // Another tab in front: this one is hidden, as when a person switches tabs.
+    const front = await own.openTabInFront();
+    // A hidden tab draws no frames: poll on a timer, not on animation frames.
+    await page.waitForFunction(() => document.hidden, null, { polling: 100 });
+    heidi.send('call hidden-tab');
+    await page.waitForFunction(() => (window as unknown as { notifications: { shown: boolean }[] }).notifications.some((n) => n.shown), null, { polling: 100 });
+    const ringing = (await made())[0];
+    assert.equal(ringing.title, 'Incoming call');
+    assert.equal(ringing.body, 'heidi is calling');
+    assert.equal(ringing.failed, false);
+    assert.equal(ringing.closed, false, 'it stays while the call rings');
+    assert.match(await page.title(), /Incoming call from heidi/);
+
+    // The caller gives up: the notification closes, and a missed call is said.
+    heidi.send('cancel');
+    await page.waitForFunction(() => (window as unknown as { notifications: { title: string; closed: boolean }[] }).notifications.some((n) => n.title === 'Incoming call' && n.closed), null, { polling: 100 });
+    await page.waitForFunction(() => (window as unknown as { notifications: { title: string }[] }).notifications.some((n) => n.title === 'Missed call'), null, { polling: 100 });
+    const missed = (await made()).find((n) => n.title === 'Missed call')!;
+    assert.match(missed.body, /heidi/);
+    await front.close();
+    await page.waitForFunction(() => !document.hidden);
+  } finally {
+    await own.close();
+  }
 });
 
 test('be called and accept with Enter; the caller hangs up', async () => {

@@ -7,6 +7,7 @@
 // then the file timed out).
 //   npm test                 every test file
 //   npm test -- sdk browser  only the files whose names contain a word
+//   TEST_NAME=REGEX npm test -- browser   only the tests whose names match
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
@@ -40,7 +41,8 @@ await esbuild.build({
 const built = files.map((f) => join(out, f.replace(/\.ts$/, '.mjs')));
 const result = spawnSync(
   process.execPath,
-  ['--experimental-websocket', '--enable-source-maps', '--test', '--test-concurrency=1', '--test-timeout=120000', '--test-force-exit', ...built],
+  ['--experimental-websocket', '--enable-source-maps', '--test', '--test-concurrency=1', '--test-timeout=120000', '--test-force-exit',
+    ...(process.env.TEST_NAME ? [`--test-name-pattern=${process.env.TEST_NAME}`] : []), ...built],
   { stdio: 'inherit', env: { ...process.env, WEB_DIR: join(here, '..') } },
 );
 rmSync(out, { recursive: true, force: true });

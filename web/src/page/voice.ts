@@ -93,7 +93,7 @@ export class Voice {
     view.mic.value = Math.max(-60, call.micLevelDbfs());
     const q = call.quality();
     const rtt = q.rttMs === null ? 'rtt -' : `rtt ${Math.round(q.rttMs)} ms`;
-    view.quality.textContent = `Loss ${q.lossPct.toFixed(1)}% · jitter ${Math.round(q.jitterMs)} ms · ${rtt} · buffer ${Math.round(q.bufferMs)} ms · underruns ${q.underruns}`;
+    view.quality.textContent = `Loss ${q.lossPct.toFixed(1)}% · jitter ${Math.round(q.jitterMs)} ms · ${rtt} · buffer ${Math.round(q.bufferMs)} ms · concealed ${q.underruns}`;
   }
 
   async stop(): Promise<void> {

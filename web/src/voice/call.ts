@@ -1,21 +1,19 @@
 /**
  * A call's voice in the browser: microphone -> capture worklet -> Opus
  * (WebCodecs) -> sealed packet -> relay `/media` WebSocket, and back:
- * WebSocket -> open -> jitter buffer -> Opus -> playout worklet -> volume
- * -> speaker. The same packets, keys and reports as the Rust VoiceSession
+ * WebSocket -> open -> Opus -> playout worklet (the jitter buffer, on the
+ * speaker's clock) -> volume -> speaker. The same packets, keys and reports as the Rust VoiceSession
  * (src/voice/session.rs), so a tab talks with the desktop app, the
  * headless peer and another tab alike. See README.md beside this file.
  */
-import { FRAME_MS, FRAME_SAMPLES, OpusDecoder, OpusEncoder, SAMPLE_RATE, opusUnsupportedReason } from './codec';
+import { FRAME_MS, OpusDecoder, OpusEncoder, SAMPLE_RATE, opusUnsupportedReason } from './codec';
 import { OpenError, Opener, Sealer } from './crypto';
 import type { VoiceKeys } from './handshake';
-import { JitterBuffer, type Playout } from './jitter';
+import type { JitterStats } from './jitter';
 import { FLAG_MUTED, FLAG_REPORT, LOSS_UNKNOWN, NO_ECHO, encodeReport, roundTripMs, splitReport } from './packet';
 import { MediaSocket, decodeCredential, mediaUrl } from './relay';
 import { Mean, ReceiveStats, levelDbfs } from './stats';
-
-/** The playout queue's low-water mark in samples (10 ms): the main thread's time to answer a request. */
-export const PLAYOUT_LOW_WATER = 480;
+import type { PlayoutReport } from './worklet';
 
 /** The `media` object of `accepted` (caller) or of the accept's `ok` (callee). */
 export interface MediaInfo {
@@ -30,6 +28,7 @@ export interface Quality {
   jitterMs: number;
   rttMs: number | null;
   bufferMs: number;
+  /** Frames the playout concealed (lost, late, or inserted to follow the jitter). */
   underruns: number;
 }
 
@@ -55,17 +54,6 @@ export interface VoiceCallOptions {
   onCapturedFrame?: (pcm: Float32Array, wallMs: number) => void;
 }
 
-/** One pending playout frame, in order: decoded (waiting for the decoder), concealed or ready. */
-interface Slot {
-  pcm: Float32Array<ArrayBuffer> | null;
-  /** Decode for the decoder's state only; play nothing (a frame dropped to shorten the delay). */
-  discard: boolean;
-  conceal: boolean;
-  /** When its packet arrived and when it went to the decoder (performance.now ms), for `timings`. */
-  arrivedMs?: number;
-  decodingSinceMs?: number;
-}
-
 export class VoiceCall {
   /** The context the call's audio runs in (tests attach recorders to `outputNode`). */
   readonly context: AudioContext;
@@ -74,38 +62,33 @@ export class VoiceCall {
   private mutedNow = false;
   private volume = 1;
   private micDbfs = -100;
-  private speakerDbfs = -100;
   private readonly epoch = performance.now();
   private readonly received = new ReceiveStats();
-  private readonly jitter = new JitterBuffer();
-  /** Frames for the playout worklet, in playout order. */
-  private readonly slots: Slot[] = [];
-  /** Slots waiting for the decoder's output, in decode order. */
-  private readonly decoding: Slot[] = [];
-  /** Payloads decoded ahead of their playout, and their slots. */
-  private readonly ahead = new WeakMap<Uint8Array, Slot>();
-  /** Where the time goes (ms): capture to encoded, decode call to output, arrival to the worklet. */
-  private readonly timings = { encode: new Mean(), decode: new Mean(), buffered: new Mean() };
+  /** Where the time goes (ms): capture to encoded, decode call to output. */
+  private readonly timings = { encode: new Mean(), decode: new Mean() };
   /** The least (send time - frame time) seen, and how much later than that packets left. */
   private sendEarliest = Infinity;
   private readonly sendSpread = new Mean();
   /** When each frame in the encoder was captured, in order. */
   private readonly encoding: number[] = [];
-  /** When each buffered payload arrived. */
-  private readonly arrivals = new WeakMap<Uint8Array, number>();
-  /** The newest sequence number handed to the decoder. */
+  /** The packets in the decoder, in order: their sequence numbers and when decoding began. */
+  private readonly decoding: { seq: number; sinceMs: number }[] = [];
+  /** The newest sequence number handed to the decoder (Opus decodes in order: older ones come too late). */
   private decodedUpTo: number | null = null;
-  private lastFrame: Float32Array<ArrayBuffer> = new Float32Array(FRAME_SAMPLES);
-  private concealGain = 1;
-  private underruns = 0;
+  /** Packets that came after a newer one had been decoded. */
+  private tooLate = 0;
+  /** The playout worklet's newest report (its jitter buffer, its level). */
+  private playout: PlayoutReport = {
+    jitter: { played: 0, recoveredByFec: 0, concealed: 0, late: 0, droppedForDelay: 0, insertedForDelay: 0, targetUs: 40_000 },
+    bufferedMs: 0,
+    levelDbfs: -100,
+  };
   /**
    * The wall-clock time (ms since the epoch) at which the sender's first
    * frame began, as the fastest packet implies (its path's delay, about a
    * millisecond on loopback, is in it): for measuring delays across processes.
    */
   private senderOriginMs = Infinity;
-  /** The playout worklet's low-water mark now (samples): grows on a loaded machine. */
-  private lowWater = PLAYOUT_LOW_WATER;
   private sent = 0;
   private rttMs: number | null = null;
   private remoteLossPct: number | null = null;
@@ -125,7 +108,7 @@ export class VoiceCall {
     context: AudioContext,
     private readonly source: MediaStreamAudioSourceNode,
     private readonly capture: AudioWorkletNode,
-    private readonly playout: AudioWorkletNode,
+    private readonly playoutNode: AudioWorkletNode,
     gain: GainNode,
   ) {
     this.context = context;
@@ -150,7 +133,6 @@ export class VoiceCall {
       });
       const playout = new AudioWorkletNode(context, 'softphone-playout', {
         numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1],
-        processorOptions: { lowWater: PLAYOUT_LOW_WATER },
       });
       const gain = context.createGain();
       const encoderRef: { call?: VoiceCall } = {};
@@ -159,11 +141,13 @@ export class VoiceCall {
         (e) => encoderRef.call?.end(`the Opus encoder failed: ${e.message}`),
       );
       await encoder.configure();
+      const silence = await encoder.warmUp();
       const call = new VoiceCall(
         opts, socket, new Sealer(opts.keys.send), new Opener(opts.keys.receive), encoder,
         context, source, capture, playout, gain,
       );
       encoderRef.call = call;
+      await call.decoder.warmUp(silence);
       call.wire();
       await context.resume();
       return call;
@@ -178,13 +162,11 @@ export class VoiceCall {
     this.socket.onPacket = (packet) => this.onPacket(packet);
     this.socket.onClose = (reason) => this.end(`the relay connection closed: ${reason}`);
     this.capture.port.onmessage = (e) => this.onCaptured(e.data.frame as Float32Array<ArrayBuffer>);
-    this.playout.port.onmessage = (e) => {
-      if (e.data.need) this.onNeed();
-      if (typeof e.data.underruns === 'number') this.underruns = e.data.underruns;
-      if (typeof e.data.lowWater === 'number') this.lowWater = e.data.lowWater;
+    this.playoutNode.port.onmessage = (e) => {
+      if (e.data.report) this.playout = e.data.report as PlayoutReport;
     };
     this.source.connect(this.capture);
-    this.playout.connect(this.outputNode);
+    this.playoutNode.connect(this.outputNode);
     this.outputNode.connect(this.context.destination);
   }
 
@@ -260,129 +242,44 @@ export class VoiceCall {
       }
     }
     this.received.note(opened.header.seq, opened.header.timestamp, now);
-    this.arrivals.set(opus, now);
     // Packet k leaves the sender when its frame is complete, (k + 1) x 20 ms after its clock began.
     const origin = performance.timeOrigin + now - (opened.header.seq + 1) * FRAME_MS;
     this.senderOriginMs = Math.min(this.senderOriginMs, origin);
-    this.jitter.push(opened.header.seq, opus, now * 1000);
-    this.decodeAhead();
+    this.decode(opened.header.seq, opus);
   }
 
   /**
-   * Decodes the buffered packets that follow the last one decoded, as they
-   * arrive: WebCodecs decodes on another thread and answers later, so a
-   * frame decoded only when the speaker asks would come late. Opus needs
-   * its packets in order, so this stops at a gap (the pull fills it).
+   * Decodes a packet as soon as it arrives (WebCodecs decodes on another
+   * thread and answers later), in sequence order: Opus carries state from
+   * frame to frame, so a packet older than one already decoded is dropped
+   * (the worklet conceals its frame, as it does a lost one).
    */
-  private decodeAhead(): void {
-    if (this.decodedUpTo === null) {
-      const first = this.jitter.firstSeq();
-      if (first === undefined) return;
-      this.decodedUpTo = first - 1;
+  private decode(seq: number, opus: Uint8Array): void {
+    if (this.decodedUpTo !== null && seq <= this.decodedUpTo) {
+      this.tooLate += 1;
+      return;
     }
-    for (let payload = this.jitter.peek(this.decodedUpTo + 1); payload; payload = this.jitter.peek(this.decodedUpTo + 1)) {
-      this.decodedUpTo += 1;
-      this.ahead.set(payload, this.decode(payload));
-    }
-  }
-
-  /** The playout worklet needs its next frame: the jitter buffer decides what it is. */
-  private onNeed(): void {
-    const playout: Playout = this.ended ? { kind: 'silence' } : this.jitter.pop(performance.now() * 1000);
-    switch (playout.kind) {
-      case 'silence':
-        this.slots.push({ pcm: new Float32Array(FRAME_SAMPLES), discard: false, conceal: false });
-        break;
-      case 'packet':
-        if (playout.skipped) {
-          const skipped = this.decoded(playout.skipped);
-          skipped.discard = true;
-          this.slots.push(skipped);
-        }
-        this.slots.push(this.decoded(playout.payload));
-        if (this.decodedUpTo === null || playout.seq > this.decodedUpTo) this.decodedUpTo = playout.seq;
-        break;
-      // WebCodecs has no FEC decode nor PLC call: a lost frame is concealed by a fade of the last one.
-      case 'fec':
-      case 'conceal':
-        this.slots.push({ pcm: null, discard: false, conceal: true });
-        break;
-    }
-    this.flush();
-    this.decodeAhead();
-  }
-
-  /** The slot of a payload decoded ahead, or of one decoded now. */
-  private decoded(payload: Uint8Array): Slot {
-    const slot = this.ahead.get(payload) ?? this.decode(payload);
-    this.ahead.delete(payload);
-    return slot;
-  }
-
-  private decode(opus: Uint8Array): Slot {
-    const slot: Slot = { pcm: null, discard: false, conceal: false, arrivedMs: this.arrivals.get(opus) };
-    if (this.decoder.ok && opus.length > 0) {
-      slot.decodingSinceMs = performance.now();
-      this.decoding.push(slot);
-      this.decoder.decode(opus);
-    } else {
-      slot.conceal = true;
-    }
-    return slot;
+    this.decodedUpTo = seq;
+    if (!this.decoder.ok || opus.length === 0) return;
+    this.decoding.push({ seq, sinceMs: performance.now() });
+    this.decoder.decode(opus);
   }
 
   private makeDecoder(): OpusDecoder {
     return new OpusDecoder(
       (pcm) => {
-        const slot = this.decoding.shift();
-        if (slot) slot.pcm = pcm;
-        if (slot?.decodingSinceMs !== undefined) this.timings.decode.add(performance.now() - slot.decodingSinceMs);
-        this.flush();
+        const packet = this.decoding.shift();
+        if (!packet || this.ended) return;
+        this.timings.decode.add(performance.now() - packet.sinceMs);
+        this.playoutNode.port.postMessage({ seq: packet.seq, pcm }, [pcm.buffer]);
       },
       () => {
-        // An undecodable packet closes a WebCodecs decoder: conceal what it
-        // held and start a fresh one (as the Rust side conceals such a frame).
-        for (const slot of this.decoding.splice(0)) slot.conceal = true;
+        // An undecodable packet closes a WebCodecs decoder: the frames it
+        // held are lost (the worklet conceals them) and a new one starts.
+        this.decoding.length = 0;
         if (!this.ended) this.decoder = this.makeDecoder();
-        this.flush();
       },
     );
-  }
-
-  /** Posts the ready frames at the head of the queue, in order, to the playout worklet. */
-  private flush(): void {
-    while (this.slots.length && (this.slots[0].pcm !== null || this.slots[0].conceal)) {
-      const slot = this.slots.shift()!;
-      if (slot.discard) {
-        if (slot.pcm) this.lastFrame = slot.pcm.slice();
-        continue;
-      }
-      let pcm: Float32Array<ArrayBuffer>;
-      if (slot.pcm) {
-        pcm = slot.pcm;
-        if (slot.arrivedMs !== undefined) this.timings.buffered.add(performance.now() - slot.arrivedMs);
-        this.concealGain = 1;
-      } else {
-        pcm = this.concealed();
-      }
-      // A copy: the frame's buffer is transferred to the worklet below.
-      this.lastFrame = pcm.slice();
-      this.speakerDbfs = levelDbfs(pcm) + 20 * Math.log10(Math.max(this.volume, 1e-5));
-      this.playout.port.postMessage({ frame: pcm }, [pcm.buffer]);
-    }
-  }
-
-  /** The last frame again, fading: each concealed frame in a row at half the level of the one before. */
-  private concealed(): Float32Array<ArrayBuffer> {
-    const from = this.concealGain;
-    const to = from / 2;
-    this.concealGain = to;
-    const last = this.lastFrame;
-    const pcm = new Float32Array(FRAME_SAMPLES);
-    for (let i = 0; i < FRAME_SAMPLES; i++) {
-      pcm[i] = (last[i % last.length] ?? 0) * (from + ((to - from) * i) / FRAME_SAMPLES);
-    }
-    return pcm;
   }
 
   // ---- the call screen's controls ------------------------------------
@@ -406,8 +303,9 @@ export class VoiceCall {
     return this.micDbfs;
   }
 
+  /** The level of the last frame played, after the volume. */
   speakerLevelDbfs(): number {
-    return this.speakerDbfs;
+    return this.playout.levelDbfs + 20 * Math.log10(Math.max(this.volume, 1e-5));
   }
 
   quality(): Quality {
@@ -415,8 +313,8 @@ export class VoiceCall {
       lossPct: this.received.lossPct() ?? 0,
       jitterMs: this.received.jitterMs,
       rttMs: this.rttMs,
-      bufferMs: this.jitter.stats().targetUs / 1000,
-      underruns: this.underruns,
+      bufferMs: this.playout.jitter.targetUs / 1000,
+      underruns: this.playout.jitter.concealed,
     };
   }
 
@@ -427,15 +325,13 @@ export class VoiceCall {
       received: this.received.count,
       droppedOnSend: this.socket.dropped,
       rejected: { ...this.rejected },
-      jitter: this.jitter.stats(),
-      underruns: this.underruns,
+      jitter: { ...this.playout.jitter, tooLateToDecode: this.tooLate } as JitterStats & { tooLateToDecode: number },
       remoteLossPct: this.remoteLossPct,
-      lowWater: this.lowWater,
       senderOriginMs: this.senderOriginMs,
       timingsMs: {
         encode: this.timings.encode.value,
         decode: this.timings.decode.value,
-        arrivalToWorklet: this.timings.buffered.value,
+        buffered: this.playout.bufferedMs,
         sendLateness: this.sendSpread.value,
       },
     };
@@ -457,7 +353,7 @@ export class VoiceCall {
   private shutDown(): void {
     if (this.ended) return;
     this.ended = true;
-    this.playout.port.postMessage('stop');
+    this.playoutNode.port.postMessage('stop');
     this.source.disconnect();
     this.socket.onClose = () => {};
     this.socket.close();

@@ -10,7 +10,7 @@ export const SAMPLE_RATE = 48_000;
 export const FRAME_SAMPLES = 960;
 export const FRAME_MS = 20;
 /** The clean path's bit rate (the Rust side's DEFAULT_BITRATE). */
-export const BITRATE = 24_000;
+export const BITRATE = 32_000;
 /** The bit rate while the path loses packets (the Rust side's top of range). */
 export const LOSSY_BITRATE = 32_000;
 /** Reported loss (percent) from which the encoder protects itself. */
@@ -73,12 +73,18 @@ export class OpusEncoder {
   private samples = 0;
   private lossy = false;
   private voiceHints = true;
+  /** Set while warming up: what comes out then is not part of the call, but kept (to warm a decoder). */
+  private warming: Uint8Array[] | null = null;
 
   constructor(onPacket: (opus: Uint8Array, timestamp: number) => void, onError: (e: Error) => void) {
     this.encoder = new AudioEncoder({
       output: (chunk) => {
         const bytes = new Uint8Array(chunk.byteLength);
         chunk.copyTo(bytes);
+        if (this.warming) {
+          this.warming.push(bytes);
+          return;
+        }
         onPacket(bytes, Math.round((chunk.timestamp * SAMPLE_RATE) / 1e6));
       },
       error: (e) => onError(e instanceof Error ? e : new Error(String(e))),
@@ -92,6 +98,27 @@ export class OpusEncoder {
     );
     this.voiceHints = !!withHints.supported;
     this.encoder.configure(encoderConfig(null, { voiceHints: this.voiceHints }));
+  }
+
+  /**
+   * Encodes a few frames of silence and waits for them, discarding what
+   * comes out: a WebCodecs encoder's first frames take tens of
+   * milliseconds (it starts its codec on another thread), and packets that
+   * leave late at the start of a call and on time after it look to the
+   * other side's jitter buffer like a path that got faster: it drops a
+   * frame, mid-speech. Returns the packets of silence (to warm a decoder).
+   */
+  async warmUp(frames = 3): Promise<Uint8Array[]> {
+    const packets: Uint8Array[] = [];
+    this.warming = packets;
+    try {
+      for (let i = 0; i < frames; i++) this.encode(new Float32Array(FRAME_SAMPLES));
+      await this.encoder.flush();
+    } finally {
+      this.warming = null;
+      this.samples = 0;
+    }
+    return packets;
   }
 
   /** Follows the loss the other side reports (reconfigures only when crossing LOSSY_FROM_PCT). */
@@ -132,10 +159,16 @@ export class OpusEncoder {
 export class OpusDecoder {
   private readonly decoder: AudioDecoder;
   private timestamp = 0;
+  /** Set while warming up: what comes out then is not part of the call. */
+  private warming = false;
 
   constructor(onFrame: (pcm: Float32Array<ArrayBuffer>) => void, onError: (e: Error) => void) {
     this.decoder = new AudioDecoder({
       output: (data) => {
+        if (this.warming) {
+          data.close();
+          return;
+        }
         const pcm = new Float32Array(data.numberOfFrames);
         data.copyTo(pcm, { planeIndex: 0, format: 'f32-planar' });
         data.close();
@@ -144,6 +177,23 @@ export class OpusDecoder {
       error: (e) => onError(e instanceof Error ? e : new Error(String(e))),
     });
     this.decoder.configure(DECODER_CONFIG);
+  }
+
+  /**
+   * Decodes `packets` (silence, from the encoder's warm-up) and waits for
+   * them, discarding the sound: the first frames of a WebCodecs decoder
+   * come tens of milliseconds late, which the jitter buffer would take for
+   * the path's speed and then drop frames as it proves faster.
+   */
+  async warmUp(packets: Uint8Array[]): Promise<void> {
+    if (packets.length === 0) return;
+    this.warming = true;
+    try {
+      for (const packet of packets) this.decode(packet);
+      await this.decoder.flush();
+    } finally {
+      this.warming = false;
+    }
   }
 
   /** Decodes one packet; its frame comes out through `onFrame`, in order. */

@@ -10,7 +10,7 @@
 //   OUT/result.json        start times (ms since the epoch), quality, stats
 //
 // Scored by tests/sdk/web_voice.rs (PESQ-WB, cross-correlation delay).
-//   node tests/voice/browser-call.mjs --softphone PATH/softphone --speech tests/data/speech-harvard-22k.wav --out DIR
+//   node tests/voice/browser-call.mjs --softphone PATH/softphone --speech tests/data/speech-harvard-22k.wav --out DIR [--processing off]
 import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
@@ -30,12 +30,20 @@ const { values: args } = parseArgs({
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     // Speech length plus this much more before hanging up.
     tail: { type: 'string', default: '1500' },
+    // getUserMedia's echo cancellation, noise suppression and gain control:
+    // `on` (all three, the page's choice), `off`, or a comma list of those on
+    // (echoCancellation,noiseSuppression,autoGainControl).
+    processing: { type: 'string', default: 'on' },
   },
 });
 for (const name of ['softphone', 'speech', 'out']) {
   if (!args[name]) throw new Error(`--${name} is required`);
 }
 const out = resolve(args.out);
+const PROCESSING = ['echoCancellation', 'noiseSuppression', 'autoGainControl'];
+const processingOn = args.processing === 'on' ? PROCESSING : args.processing === 'off' ? [] : args.processing.split(',');
+for (const name of processingOn) if (!PROCESSING.includes(name)) throw new Error(`--processing: unknown ${name}`);
+const processing = Object.fromEntries(PROCESSING.map((name) => [name, processingOn.includes(name)]));
 mkdirSync(out, { recursive: true });
 /** Every wait of this test gives up after this long (a stuck part fails the test, it does not hang it). */
 const DEADLINE_MS = 30_000;
@@ -145,7 +153,7 @@ try {
   page.on('console', (m) => console.error(`[page] ${m.text()}`));
   page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
   await page.goto(page_url);
-  const started = await page.evaluate((server) => window.voiceTest.start({ server, me: 'alice', callee: 'bob' }), url);
+  const started = await page.evaluate((opts) => window.voiceTest.start(opts), { server: url, me: 'alice', callee: 'bob', processing });
   const peerStarted = await peer.line((l) => l.includes('"voice":"started"'), 'voice started line');
   const peerLine = JSON.parse(peerStarted.text);
   const hold = speechSeconds(args.speech) * 1000 + Number(args.tail);
@@ -165,6 +173,8 @@ try {
     peer_transport: peerLine.transport,
     peer_stopped: JSON.parse(peerStopped.text),
     peer_started_ms: peerStarted.at,
+    // When the peer said its voice stopped: with its start, the wall time its --audio-out covered.
+    peer_stopped_ms: peerStopped.at ?? null,
     sent_start_ms: result.sent.startMs,
     heard_start_ms: result.heard.startMs,
     // Recorded length against the wall clock's: equal when the audio clocks kept real time.
@@ -172,7 +182,9 @@ try {
       sent: { recorded_ms: result.sent.ms, wall_ms: result.sent.endMs - result.sent.startMs },
       heard: { recorded_ms: result.heard.ms, wall_ms: result.heard.endMs - result.heard.startMs },
     },
+    processing,
     latency: started,
+    capture: result.capture,
     ended_early: result.ended,
     quality: result.quality,
     stats: result.stats,

@@ -1,7 +1,7 @@
 // The jitter buffer driven with explicit times (microseconds): no clock.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FRAME_US, JitterBuffer, MAX_TARGET_US, MIN_TARGET_US, type Playout } from '../../src/voice/jitter.ts';
+import { FRAME_US, JitterBuffer, MAX_TARGET_US, MIN_TARGET_US, QUIET_WAIT_PULLS, type Playout } from '../../src/voice/jitter.ts';
 
 const payload = (seq: number) => Uint8Array.of(seq >> 8, seq & 255);
 const seqOf = (p: Playout) =>
@@ -65,6 +65,29 @@ describe('jitter buffer', () => {
     // Drift: the receiver's clock runs 2 % slow, so packets pile up.
     run(shrinking, 400, (k) => -k * 400);
     assert.ok((shrinking.stats().droppedForDelay) > (0));
+  });
+
+  test('told how to hear a quiet frame, the buffer drops or inserts only in one (or after a second)', () => {
+    // Frames 0-89 are speech, 90-109 a pause, then speech; the delay shrinks by 40 ms at frame 60.
+    const quiet = (p: Uint8Array) => { const seq = (p[0] << 8) | p[1]; return seq >= 90 && seq < 110; };
+    const shrinking = (k: number) => (k < 60 ? 45_000 : 5_000);
+    const waits = new JitterBuffer(quiet);
+    const out = run(waits, 300, shrinking);
+    const played = out.map(seqOf).filter((s) => s !== null) as number[];
+    const gaps = played.flatMap((s, i) => (i > 0 && s !== played[i - 1] + 1 ? [played[i - 1] + 1] : []));
+    assert.ok(waits.stats().droppedForDelay > 0, 'the delay came down');
+    // (Later, as the slow packets leave the window, the target comes down too: another drop, forced, follows.)
+    assert.ok(gaps.length > 0 && gaps[0] >= 90 && gaps[0] < 110, `the first drop waited for the pause: ${gaps}`);
+    // Without a pause in reach, the adjustment comes anyway, one second late at most.
+    const never = new JitterBuffer(() => false);
+    const neverOut = run(never, 300, shrinking).map(seqOf).filter((s) => s !== null) as number[];
+    const firstGap = neverOut.findIndex((s, i) => i > 0 && s !== neverOut[i - 1] + 1);
+    assert.ok(never.stats().droppedForDelay > 0 && firstGap > 0 && neverOut[firstGap] <= 60 + QUIET_WAIT_PULLS + 10, `dropped at ${neverOut[firstGap]}`);
+    // And without the hook, at once (as the Rust buffer).
+    const atOnce = new JitterBuffer();
+    const atOnceOut = run(atOnce, 300, shrinking).map(seqOf).filter((s) => s !== null) as number[];
+    const firstAtOnce = atOnceOut.findIndex((s, i) => i > 0 && s !== atOnceOut[i - 1] + 1);
+    assert.ok(firstAtOnce > 0 && atOnceOut[firstAtOnce] < 75, `dropped at ${atOnceOut[firstAtOnce]}`);
   });
 
   test('a stream that restarts far ahead starts afresh', () => {

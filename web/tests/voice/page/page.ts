@@ -88,7 +88,24 @@ let state: {
   ended: string | null;
 } | null = null;
 
-async function start(opts: { server: string; me: string; callee: string }) {
+/** Chromium's capture statistics of the microphone track (MediaStreamTrack.stats, Chromium 125+), in ms. */
+function trackLatency(track: MediaStreamTrack | undefined) {
+  const stats = (track as unknown as { stats?: Record<string, number> } | undefined)?.stats;
+  if (!stats) return null;
+  // Already in milliseconds (DOMHighResTimeStamp).
+  const ms = (s: number | undefined) => (typeof s === "number" ? s : null);
+  return { latencyMs: ms(stats.latency), averageMs: ms(stats.averageLatency), minimumMs: ms(stats.minimumLatency), maximumMs: ms(stats.maximumLatency) };
+}
+
+/** getUserMedia's echo cancellation, noise suppression and gain control: each on or off. */
+interface Processing {
+  echoCancellation: boolean;
+  noiseSuppression: boolean;
+  autoGainControl: boolean;
+}
+
+/** `processing`: the page's own choice is all three on; the test turns some off to measure their share. */
+async function start(opts: { server: string; me: string; callee: string; processing: Processing }) {
   const sig = signaling(opts.server);
   await sig.open;
   await sig.request({ type: 'login', peer_id: opts.me, token: '', device: 'voice test tab' });
@@ -99,11 +116,12 @@ async function start(opts: { server: string; me: string; callee: string }) {
   if (!accepted.media_key || !accepted.media) throw new Error(`accepted without voice: ${JSON.stringify(accepted)}`);
   const keys = agree(key, decodeKey(accepted.media_key), 'caller', callId, null);
   const microphone = await navigator.mediaDevices.getUserMedia({
-    audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+    audio: { ...opts.processing, channelCount: 1 },
   });
+  const track = microphone.getAudioTracks()[0];
   const sent = take();
   const heard = take();
-  const s = { sig, callId, sent, heard, safetyCode: keys.safetyCode, ended: null as string | null } as any;
+  const s = { sig, callId, sent, heard, track, safetyCode: keys.safetyCode, ended: null as string | null } as any;
   const call = await VoiceCall.start({
     keys,
     media: accepted.media,
@@ -119,7 +137,7 @@ async function start(opts: { server: string; me: string; callee: string }) {
   call.outputNode.connect(recorder);
   s.call = call;
   state = s;
-  return { safetyCode: keys.safetyCode, baseLatencyMs: call.context.baseLatency * 1000, outputLatencyMs: (call.context.outputLatency || 0) * 1000 };
+  return { safetyCode: keys.safetyCode, microphone: track?.getSettings(), baseLatencyMs: call.context.baseLatency * 1000, outputLatencyMs: (call.context.outputLatency || 0) * 1000 };
 }
 
 async function finish() {
@@ -128,6 +146,7 @@ async function finish() {
   const quality = call.quality();
   const stats = call.stats();
   const levels = { micDbfs: call.micLevelDbfs(), speakerDbfs: call.speakerLevelDbfs() };
+  const capture = trackLatency((state as any).track);
   await call.stop();
   await sig.request({ type: 'hangup', call_id: callId }).catch(() => {});
   sig.close();
@@ -137,6 +156,7 @@ async function finish() {
     quality,
     stats,
     levels,
+    capture,
     sent: { pcm: int16Base64(sent), startMs: sent.startMs, endMs: sent.endMs, ms: (sent.samples / 48_000) * 1000 },
     heard: { pcm: int16Base64(heard), startMs: heard.startMs, endMs: heard.endMs, ms: (heard.samples / 48_000) * 1000 },
   };
