@@ -1,8 +1,9 @@
 /**
  * Opus through WebCodecs, set up like the Rust side (src/voice/codec.rs):
- * 48 kHz mono, 20 ms frames, 24 kbit/s on a clean path, in-band FEC asked
- * for, and 32 kbit/s with a loss hint while the other side reports loss
- * (at 24 kbit/s the FEC copy starves the primary frame).
+ * 48 kHz mono, 20 ms frames, 40 kbit/s on a clean path, in-band FEC asked
+ * for, and 48 kbit/s with a loss hint while the other side reports loss
+ * (the FEC copy needs bits, or it starves the primary frame; docs/media.md,
+ * "Bit rate").
  */
 
 export const SAMPLE_RATE = 48_000;
@@ -10,9 +11,9 @@ export const SAMPLE_RATE = 48_000;
 export const FRAME_SAMPLES = 960;
 export const FRAME_MS = 20;
 /** The clean path's bit rate (the Rust side's DEFAULT_BITRATE). */
-export const BITRATE = 32_000;
+export const BITRATE = 40_000;
 /** The bit rate while the path loses packets (the Rust side's top of range). */
-export const LOSSY_BITRATE = 32_000;
+export const LOSSY_BITRATE = 48_000;
 /** Reported loss (percent) from which the encoder protects itself. */
 export const LOSSY_FROM_PCT = 2;
 /** Margin added to the reported loss for the encoder's hint (as codec.rs). */
