@@ -22,6 +22,8 @@ pub mod safety;
 pub mod session;
 
 #[cfg(test)]
+mod echo_rig_score;
+#[cfg(test)]
 mod pipeline_tests;
 #[cfg(test)]
 mod processing_rig;

@@ -263,6 +263,10 @@ fn candidates(dir: Option<&Path>) -> Vec<(String, Make)> {
         ("sonora AGC2".into(), sonora(ProcessingConfig { gain_control: true, ..off })),
         ("nnnoiseless".into(), Box::new(|_| Box::new(RnNoise { state: nnnoiseless::DenoiseState::new() }))),
     ];
+    if std::env::var_os("VOICE_RIG_EXPERIMENTS").is_some() {
+        all.truncate(2); // none, and the kept default
+        all.extend(experiments());
+    }
     let Some(dir) = dir else { return all };
     let outputs =
         std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or(Vec::new());
@@ -283,6 +287,44 @@ fn candidates(dir: Option<&Path>) -> Vec<(String, Make)> {
         ));
     }
     all
+}
+
+/// Other settings of the module than [`ProcessingConfig`]'s, each one
+/// change from the kept default (`VOICE_RIG_EXPERIMENTS=1`; docs/media.md,
+/// "Tuning the processing").
+fn experiments() -> Vec<(String, Make)> {
+    use sonora::config::{MaxProcessingRate, NoiseSuppressionLevel, TransparentModeType};
+    let on = ProcessingConfig::default();
+    let base = AudioProcessor::module_config(on);
+    let change = |name: &'static str, edit: &dyn Fn(&mut sonora::Config)| {
+        let mut config = base.clone();
+        edit(&mut config);
+        (name, config)
+    };
+    let variants = [
+        change("AGC2 starting at +15 dB (WebRTC's default, the one before)", &|c| {
+            c.gain_controller2.as_mut().unwrap().adaptive_digital.as_mut().unwrap().initial_gain_db = 15.0
+        }),
+        change("NS low", &|c| c.noise_suppression.as_mut().unwrap().level = NoiseSuppressionLevel::Low),
+        change("NS high", &|c| c.noise_suppression.as_mut().unwrap().level = NoiseSuppressionLevel::High),
+        change("no NS", &|c| c.noise_suppression = None),
+        change("no AGC2", &|c| c.gain_controller2 = None),
+        change("NS on the linear AEC output", &|c| {
+            c.noise_suppression.as_mut().unwrap().analyze_linear_aec_output_when_available = true
+        }),
+        change("AEC3 transparent mode HMM", &|c| {
+            c.echo_canceller.as_mut().unwrap().transparent_mode = TransparentModeType::Hmm
+        }),
+        change("48 kHz internal rate (32 kHz is sonora's default)", &|c| {
+            c.pipeline.maximum_internal_processing_rate = MaxProcessingRate::Rate48kHz
+        }),
+    ];
+    variants
+        .into_iter()
+        .map(|(name, module)| -> (String, Make) {
+            (name.into(), Box::new(move |_| Box::new(AudioProcessor::with_module_config(on, module.clone()))))
+        })
+        .collect()
 }
 
 /// Writes a scene's far end and microphone for other programs to clean.

@@ -21,6 +21,23 @@ fn the_echo_is_far_below_the_uncancelled_echo_once_converged() {
 }
 
 #[test]
+fn the_gain_control_does_not_raise_the_echo_before_the_canceller_has_learnt_it() {
+    let mut webrtc_start = AudioProcessor::module_config(ProcessingConfig::default());
+    let adaptive = webrtc_start.gain_controller2.as_mut().unwrap().adaptive_digital.as_mut().unwrap();
+    assert_eq!(adaptive.initial_gain_db, AGC_INITIAL_GAIN_DB);
+    adaptive.initial_gain_db = 15.0;
+    let raised =
+        run(ECHO_ONLY, &mut AudioProcessor::with_module_config(ProcessingConfig::default(), webrtc_start));
+    let kept = run(ECHO_ONLY, &mut AudioProcessor::new(ProcessingConfig::default()));
+    let (raised, kept) =
+        (ratio_db(&raised.far, &raised.out, &raised.near, 0), ratio_db(&kept.far, &kept.out, &kept.near, 0));
+    eprintln!("echo over the whole call: {kept:.1} dB, {raised:.1} dB with AGC2 starting at +15 dB");
+    // Measured -63.8 against -48.8; the issue asks for -35 dB or less.
+    assert!(kept <= raised - 6.0, "{kept} dB against {raised} dB");
+    assert!(kept <= -45.0, "the echo over the whole call: {kept} dB");
+}
+
+#[test]
 fn near_end_speech_passes_alone_and_while_the_far_end_talks() {
     let alone = Scene { far_talks: false, near_from: Some(0), ..ECHO_ONLY };
     let run_alone = run(alone, &mut AudioProcessor::new(ProcessingConfig::default()));
