@@ -63,13 +63,13 @@ fn the_default_log_filter_keeps_our_events_and_library_warnings_only() {
     let sink = Sink::default();
     let writer = sink.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(softphone::cli::DEFAULT_LOG_FILTER))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(softphone_core::cli::DEFAULT_LOG_FILTER))
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, || {
         tracing::info!(target: "iced_winit::window", "window attributes: icon bytes [0, 1, 2]");
-        tracing::debug!(target: "softphone::app", "a detail of ours");
-        tracing::info!(target: "softphone::app", "incoming call from bob");
+        tracing::debug!(target: "softphone_app::model", "a detail of ours");
+        tracing::info!(target: "softphone_app::model", "incoming call from bob");
         tracing::warn!(target: "wgpu_core", "a library warning");
     });
     let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();

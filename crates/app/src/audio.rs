@@ -5,11 +5,11 @@
 //! that ends mid-call moves to the default one) and tests with a fake
 //! list and levels (no test needs a sound card).
 
-use crate::voice::audio::device::{DeviceChoice, DeviceList};
-use crate::voice::audio::reopen::{ReopenPolicy, ReopeningSink, ReopeningSource};
-use crate::voice::audio::{AudioError, AudioSink, AudioSource};
-use crate::voice::codec::{FRAME_SAMPLES, Frame};
-use crate::voice::level::{Level, LevelMeter};
+use softphone_core::voice::audio::device::{DeviceChoice, DeviceList};
+use softphone_core::voice::audio::reopen::{ReopenPolicy, ReopeningSink, ReopeningSource};
+use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource};
+use softphone_core::voice::codec::{FRAME_SAMPLES, Frame};
+use softphone_core::voice::level::{Level, LevelMeter};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,15 +31,15 @@ pub struct CpalDevices;
 
 impl AudioDevices for CpalDevices {
     fn list(&self) -> DeviceList {
-        crate::voice::audio::device::list_devices()
+        softphone_core::voice::audio::device::list_devices()
     }
 
     fn open_input(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSource>, AudioError> {
-        Ok(Box::new(crate::voice::audio::device::DeviceSource::open(choice)?))
+        Ok(Box::new(softphone_core::voice::audio::device::DeviceSource::open(choice)?))
     }
 
     fn open_output(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSink>, AudioError> {
-        Ok(Box::new(crate::voice::audio::device::DeviceSink::open(choice)?))
+        Ok(Box::new(softphone_core::voice::audio::device::DeviceSink::open(choice)?))
     }
 
     fn paces(&self) -> bool {
@@ -146,7 +146,7 @@ pub fn meter_fill(level: Level) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::voice::audio::Tone;
+    use softphone_core::voice::audio::Tone;
 
     /// A source that fails at once, as an unplugged microphone.
     struct Unplugged;
@@ -195,7 +195,7 @@ mod tests {
                 DeviceChoice::Named(_) => Err(AudioError::Device("unplugged".into())),
                 DeviceChoice::SystemDefault => {
                     self.0.fetch_add(1, Ordering::Relaxed);
-                    Ok(Box::new(crate::voice::audio::Discard))
+                    Ok(Box::new(softphone_core::voice::audio::Discard))
                 }
             }
         }

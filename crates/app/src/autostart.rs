@@ -6,7 +6,7 @@
 //! starts as well as an installed one; with a tray host, the phone then
 //! waits behind its tray icon.
 
-use crate::app::paths::{Paths, write_atomically};
+use crate::paths::{Paths, write_atomically};
 use std::path::Path;
 
 /// Why the entry could not be written or removed.

@@ -1,5 +1,5 @@
 //! The call history: every call in and out, in `history.jsonl` in the data
-//! directory (see [`crate::app::paths`]), one JSON object a line.
+//! directory (see [`crate::paths`]), one JSON object a line.
 //!
 //! A line is either a [`HistoryEntry`] (`"type": "call"`) or a marker that the
 //! user has seen the missed calls so far (`"type": "seen"`): the missed
@@ -21,9 +21,9 @@
 //! some other way: it is kept aside as `history.jsonl.corrupt-<time>`, the
 //! valid lines are written back, and the app starts with them.
 
-use crate::app::paths;
-use crate::clock::unix_millis;
+use crate::paths;
 use serde::{Deserialize, Serialize};
+use softphone_core::clock::unix_millis;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,4 @@
-//! The desktop app's settings, in `config.json` (see [`crate::app::paths`]):
+//! The desktop app's settings, in `config.json` (see [`crate::paths`]):
 //! the servers and identity the sign-in screen remembers, the sounds, do
 //! not disturb, call waiting, the contacts, which media session an
 //! accepted call starts, and for built-in voice the devices and how the
@@ -23,7 +23,7 @@
 //!
 //! Saving is atomic (temp file + rename).
 
-use crate::app::paths::{self, Paths};
+use crate::paths::{self, Paths};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -175,7 +175,7 @@ impl Contact {
     }
 }
 
-/// Which media session an accepted call starts (see [`crate::app::media_hook`]).
+/// Which media session an accepted call starts (see [`crate::media_hook`]).
 ///
 /// A fresh config gets [`MediaConfig::Voice`]; so does a config file
 /// without a `media` key (older versions wrote one only once saved, and
@@ -246,8 +246,8 @@ pub enum FieldProblem {
 
 impl AppConfig {
     /// How built-in voice cleans the microphone, as these settings say.
-    pub fn processing(&self) -> crate::voice::ProcessingConfig {
-        crate::voice::ProcessingConfig {
+    pub fn processing(&self) -> softphone_core::voice::ProcessingConfig {
+        softphone_core::voice::ProcessingConfig {
             echo_cancellation: self.echo_cancellation,
             noise_suppression: self.noise_suppression,
             gain_control: self.gain_control,
@@ -424,7 +424,7 @@ fn default_device_label() -> String {
     from_env
         .or_else(from_file)
         .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty() && h.len() <= crate::protocol::MAX_ID_BYTES)
+        .filter(|h| !h.is_empty() && h.len() <= softphone_core::protocol::MAX_ID_BYTES)
         .unwrap_or_else(|| "desktop".to_owned())
 }
 

@@ -9,9 +9,9 @@
 use super::model::{self, Ask, Effect, policy::DND_DETAIL};
 use super::phone::Phone;
 use super::{App, Message, Page, Screen};
-use crate::app::call_history::HistoryEntry;
-use crate::sdk::Reply;
+use crate::call_history::HistoryEntry;
 use iced::{Task, window};
+use softphone_core::sdk::Reply;
 
 impl App {
     /// Hands `event` to the call model and carries out what it asks.

@@ -1,5 +1,5 @@
 //! The embedded default: with no server configured the app uses
-//! [`DEFAULT_SERVER_URL`](crate::app::config::DEFAULT_SERVER_URL), and when
+//! [`DEFAULT_SERVER_URL`](crate::config::DEFAULT_SERVER_URL), and when
 //! nothing listens there it hosts the signaling server itself, in-process
 //! on loopback, with the demo peers. A second instance on the same machine
 //! finds the address taken and connects to the first: two phones that can
@@ -14,9 +14,9 @@
 //! from it ([`mint`]). Another user's process, or a web page, cannot log
 //! in as you (web pages are refused by `Origin` besides).
 
-use crate::app::paths::Paths;
-use crate::demo::{self, DemoPeers};
-use crate::server::{self, ServerHandle};
+use crate::paths::Paths;
+use softphone_core::demo::{self, DemoPeers};
+use softphone_core::server::{self, ServerHandle};
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -85,7 +85,11 @@ pub fn host_if_free(listen: &str, secret: Vec<u8>) -> std::io::Result<Option<Emb
 
 /// A token for `peer_id` on the local server, minted from its `secret`.
 pub fn mint(secret: &[u8], peer_id: &str) -> String {
-    crate::token::mint(secret, peer_id, crate::clock::unix_secs() + MINTED_TOKEN_TTL.as_secs())
+    softphone_core::token::mint(
+        secret,
+        peer_id,
+        softphone_core::clock::unix_secs() + MINTED_TOKEN_TTL.as_secs(),
+    )
 }
 
 /// The local server's secret: read from [`Paths::server_secret_file`], or
@@ -99,7 +103,7 @@ pub fn local_secret(paths: &Paths) -> io::Result<Vec<u8>> {
         create_secret(&path)?;
     }
     restrict_to_owner(&path)?;
-    crate::token::read_secret_file(&path).map_err(io::Error::other)
+    softphone_core::token::read_secret_file(&path).map_err(io::Error::other)
 }
 
 /// Writes a new secret beside `path` (mode 0600), then links it to `path`
@@ -160,7 +164,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let paths = Paths::under(home.path().to_owned());
         let first = local_secret(&paths).unwrap();
-        assert!(first.len() >= crate::token::MIN_SECRET_BYTES);
+        assert!(first.len() >= softphone_core::token::MIN_SECRET_BYTES);
         let mode = std::fs::metadata(paths.server_secret_file()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "readable by the user only");
         assert_eq!(local_secret(&paths).unwrap(), first, "a second instance reads the same secret");
@@ -172,6 +176,9 @@ mod tests {
         let names: Vec<_> = std::fs::read_dir(&paths.data_dir).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file left");
         let token = mint(&first, "alice");
-        assert_eq!(crate::token::verify(&first, "alice", &token, crate::clock::unix_secs()), Ok(()));
+        assert_eq!(
+            softphone_core::token::verify(&first, "alice", &token, softphone_core::clock::unix_secs()),
+            Ok(())
+        );
     }
 }

@@ -7,9 +7,9 @@
 //! when the app crashed. Writing is best effort: a failed write is logged
 //! once and the app goes on.
 
-use crate::clock::unix_micros;
-use crate::sdk::Event;
 use serde_json::{Value, json};
+use softphone_core::clock::unix_micros;
+use softphone_core::sdk::Event;
 use std::io::Write;
 use std::path::Path;
 
@@ -74,7 +74,7 @@ pub fn describe(event: &Event) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sdk::CancelReason;
+    use softphone_core::sdk::CancelReason;
 
     #[test]
     fn lines_are_json_with_time_and_kind() {

@@ -11,10 +11,10 @@ use super::{
     App, Message, Screen, Tab, contacts, dial, history, in_call, incoming, outgoing, settings, sign_in,
     theme, widget,
 };
-use crate::clock::unix_millis;
 use iced::keyboard::key::Named;
 use iced::widget::{button, center, column, container, opaque, row, space, stack, text};
 use iced::{Element, Event, Fill, Subscription, window};
+use softphone_core::clock::unix_millis;
 use std::time::Duration;
 
 /// The window's size when it opens (tests render at the same size).

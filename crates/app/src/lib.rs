@@ -50,6 +50,7 @@ mod daemon;
 pub mod effects;
 pub mod embedded;
 pub mod event_log;
+pub mod launch;
 pub mod layout;
 pub mod link;
 pub mod media_hook;
@@ -76,7 +77,6 @@ pub use daemon::run;
 pub use model::CallRequest;
 pub use screen::{Page, Screen, contacts, dial, history, in_call, incoming, outgoing, settings, sign_in};
 
-use crate::sdk;
 use call_history::History;
 use config::{AppConfig, MediaConfig};
 use embedded::Embedded;
@@ -89,6 +89,7 @@ use paths::Paths;
 use phone::Connector;
 use ringtone::{Ringer, Sound, Tone};
 use sign_in::SignIn;
+use softphone_core::sdk;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -119,7 +120,7 @@ pub struct Options {
     /// Where a fresh token comes from when the server says ours is expiring
     /// (`--token-file` read again, `--token-command`); the app's own server
     /// needs none (the app mints its tokens).
-    pub token_source: Option<crate::token::source::TokenSource>,
+    pub token_source: Option<softphone_core::token::source::TokenSource>,
 }
 
 impl Default for Options {
@@ -167,7 +168,7 @@ impl Parts {
             notifier: Box::new(notify::DesktopNotifier::default()),
             audio: Arc::new(audio::FallbackDevices {
                 inner: Arc::new(audio::CpalDevices),
-                policy: crate::voice::audio::reopen::ReopenPolicy::default(),
+                policy: softphone_core::voice::audio::reopen::ReopenPolicy::default(),
             }),
             voice,
             tray: Box::new(tray::KsniTray::default()),
@@ -225,7 +226,7 @@ pub enum Message {
     /// settings screen is open: a headset plugged in shows up).
     RefreshDevices,
     /// The sound card's devices, listed afresh for the settings screen.
-    DevicesListed(crate::voice::audio::device::DeviceList),
+    DevicesListed(softphone_core::voice::audio::device::DeviceList),
     /// Nothing to do (a finished fire-and-forget task).
     Done,
     /// How renewing the token of the session with this number went.
@@ -242,7 +243,7 @@ pub struct App {
     /// Handed to every SDK client (`--ca-file`), for a private deployment's `wss://`.
     ca_file: Option<PathBuf>,
     /// Where sessions on a configured server renew their token from.
-    token_source: Option<crate::token::source::TokenSource>,
+    token_source: Option<softphone_core::token::source::TokenSource>,
     /// The screen under the calls: sign-in or one of the tabs.
     page: Page,
     /// Every call: what rings, what waits, what is placed or up.
@@ -541,7 +542,7 @@ impl App {
     }
 
     /// The level of the settings' microphone test, while it runs.
-    pub fn mic_test_level(&self) -> Option<crate::voice::level::Level> {
+    pub fn mic_test_level(&self) -> Option<softphone_core::voice::level::Level> {
         self.outputs.mic_test().map(audio::MicTest::level)
     }
 
@@ -574,7 +575,7 @@ enum CallScreen {
 fn load_config(paths: &Paths, options: &Options) -> (AppConfig, Option<String>) {
     let (mut config, note) = AppConfig::load(paths);
     if let Some(url) = &options.server_url {
-        config.servers = crate::app::config::ServerList::from_text(url);
+        config.servers = crate::config::ServerList::from_text(url);
     }
     if let Some(peer) = &options.peer_id {
         config.peer_id = peer.clone();

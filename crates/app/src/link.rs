@@ -4,8 +4,8 @@
 
 use super::phone::Phone;
 use super::screen::sign_in::Credentials;
-use crate::protocol::ErrorCode;
-use crate::sdk::ConnectionReason;
+use softphone_core::protocol::ErrorCode;
+use softphone_core::sdk::ConnectionReason;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,7 +38,7 @@ pub struct SessionToken {
     pub current: String,
     /// Where a fresh token comes from when the server says ours is
     /// expiring; `None`: the session ends at expiry, saying why.
-    pub source: Option<crate::token::source::TokenSource>,
+    pub source: Option<softphone_core::token::source::TokenSource>,
 }
 
 /// A signed-in (or signing-in) SDK client.
@@ -164,7 +164,7 @@ pub fn describe_reason(reason: &ConnectionReason) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ProtocolError;
+    use softphone_core::protocol::ProtocolError;
     use std::time::Duration;
 
     #[test]

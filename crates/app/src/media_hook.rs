@@ -4,14 +4,14 @@
 //! job. The app hands the call's facts ([`CallFacts`]) to a [`MediaHook`],
 //! which starts a [`MediaSession`]; the session is polled for its status
 //! while the call is up (the call screen shows it) and stopped at hang-up.
-//! Four hooks are built in, chosen by [`crate::app::config::MediaConfig`]: the
+//! Four hooks are built in, chosen by [`crate::config::MediaConfig`]: the
 //! app's built-in voice (`app::voice`, the default), [`NoMedia`],
 //! [`CommandMedia`] (runs a program) and [`UrlMedia`] (opens a meeting
 //! link). A voice session also hands the call screen its [`VoiceView`].
 
-use crate::app::config::MediaConfig;
-use crate::protocol::Role;
-use crate::voice::VoiceControl;
+use crate::config::MediaConfig;
+use softphone_core::protocol::Role;
+use softphone_core::voice::VoiceControl;
 use std::process::{Child, Command, Stdio};
 
 /// What a media session needs to know about its call.

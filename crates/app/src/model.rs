@@ -28,11 +28,11 @@ mod ringing;
 pub use call::{Active, Call, InCall, Incoming, Outgoing, OutgoingStage, RingStage};
 pub use policy::Policy;
 
-use crate::app::call_history::{HistoryEntry, Outcome};
-use crate::app::media_hook::{CallFacts, MediaStatus};
-use crate::app::ringtone::Tone;
-use crate::protocol::ErrorCode;
-use crate::sdk::{self, HangupReason};
+use crate::call_history::{HistoryEntry, Outcome};
+use crate::media_hook::{CallFacts, MediaStatus};
+use crate::ringtone::Tone;
+use softphone_core::protocol::ErrorCode;
+use softphone_core::sdk::{self, HangupReason};
 use std::time::Instant;
 
 /// Which of our requests about a call a reply answers.
@@ -178,8 +178,14 @@ impl Calls {
         use sdk::Event as E;
         match event {
             E::RemoteInvitationReceived { call_id, caller_id, content, channel_id, expires_in } => {
-                let call =
-                    Call::new(call_id, caller_id, channel_id, content, crate::protocol::Role::Callee, now);
+                let call = Call::new(
+                    call_id,
+                    caller_id,
+                    channel_id,
+                    content,
+                    softphone_core::protocol::Role::Callee,
+                    now,
+                );
                 self.invited(call, now + expires_in, policy, out)
             }
             E::RemoteInvitationAccepted { call_id } => self.answered(&call_id, now, out),

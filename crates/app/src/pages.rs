@@ -10,7 +10,7 @@ use super::model::{self, describe_error};
 use super::settings::{self, Settings};
 use super::sign_in::{self, SignIn};
 use super::{App, CallRequest, Message, Page, Screen, Tab};
-use crate::app::config::AppConfig;
+use crate::config::AppConfig;
 use iced::Task;
 use std::time::Duration;
 

@@ -89,7 +89,7 @@ fn autostart_dir(xdg_config_home: Option<std::ffi::OsString>, home: Option<PathB
 /// Where a damaged `path` is kept aside: `NAME.corrupt-<unix time>` beside
 /// it (a number appended when that name is taken, so no backup is lost).
 pub fn backup_path(path: &Path) -> PathBuf {
-    let secs = crate::clock::unix_secs();
+    let secs = softphone_core::clock::unix_secs();
     let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let mut candidate = path.with_file_name(format!("{name}.corrupt-{secs}"));
     let mut n = 1;

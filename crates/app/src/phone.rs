@@ -7,8 +7,8 @@
 //! turns into messages (see [`events`]).
 
 use super::relay_voice::RelayVoice;
-use crate::sdk::{self, Client, Error, Events, Reply};
 use futures_util::FutureExt;
+use softphone_core::sdk::{self, Client, Error, Events, Reply};
 use std::sync::Arc;
 
 /// The requests the app makes; every one answers with the SDK's reply.

@@ -2,19 +2,19 @@
 //! [`VoiceStarter`] with the shared [`CallVoice`]. The phone asks the SDK
 //! for voice when it invites or accepts and registers the call here (which
 //! client, which server); when the call is up, [`RelayVoice::start`] hands
-//! the SDK's [`Voice`](crate::sdk::Voice) to a [`CallVoice`], which waits
+//! the SDK's [`Voice`](softphone_core::sdk::Voice) to a [`CallVoice`], which waits
 //! for the handshake and the relay in the background, so the window never
 //! waits for the network.
 
 use super::voice::{VoiceLine, VoiceStarter};
-use crate::app::media_hook::{CallFacts, MediaError, MediaStatus};
-use crate::protocol::Role;
-use crate::relay_link::Transport;
-use crate::sdk::Client;
-use crate::sdk::call_voice::{CallVoice, RelayAt, Stage};
-use crate::voice::call::AudioEnds;
-use crate::voice::safety::UNPROTECTED_NOTE;
-use crate::voice::{VoiceConfig, VoiceControl};
+use crate::media_hook::{CallFacts, MediaError, MediaStatus};
+use softphone_core::protocol::Role;
+use softphone_core::relay_link::Transport;
+use softphone_core::sdk::Client;
+use softphone_core::sdk::call_voice::{CallVoice, RelayAt, Stage};
+use softphone_core::voice::call::AudioEnds;
+use softphone_core::voice::safety::UNPROTECTED_NOTE;
+use softphone_core::voice::{VoiceConfig, VoiceControl};
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -16,7 +16,7 @@ pub mod settings;
 pub mod sign_in;
 pub mod status_bar;
 
-use crate::app::model::{Active, InCall, Outgoing};
+use crate::model::{Active, InCall, Outgoing};
 use contacts::Contacts;
 use dial::Dial;
 use history::HistoryScreen;

@@ -8,10 +8,10 @@ use super::model::{self, Effect};
 use super::phone;
 use super::sign_in::{Credentials, SignIn};
 use super::{App, Message, Page, embedded};
-use crate::app::config::DEFAULT_SERVER_URL;
-use crate::sdk::{self, ConnectionState};
-use crate::token::source::TokenSource;
+use crate::config::DEFAULT_SERVER_URL;
 use iced::Task;
+use softphone_core::sdk::{self, ConnectionState};
+use softphone_core::token::source::TokenSource;
 use std::time::Duration;
 
 impl App {

@@ -10,7 +10,7 @@ use futures_util::Stream;
 /// A `CloseRequested` for every SIGTERM or SIGINT (Ctrl+C) the process gets.
 pub fn close_requests() -> impl Stream<Item = Message> {
     futures_util::stream::unfold((), |()| async {
-        crate::command::shutdown_signal().await;
+        softphone_core::command::shutdown_signal().await;
         tracing::info!("stop signal: closing the app");
         Some((Message::CloseRequested, ()))
     })

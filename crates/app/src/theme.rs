@@ -117,7 +117,7 @@ pub fn attention(theme: &Theme) -> container::Style {
 }
 
 /// The app's icon (`assets/icons/softphone.png`), for the window.
-const ICON_PNG: &[u8] = include_bytes!("../../assets/icons/softphone.png");
+const ICON_PNG: &[u8] = include_bytes!("../../../assets/icons/softphone.png");
 
 /// The window icon, decoded from the embedded PNG; `None` (logged) if it
 /// cannot be, which only a broken build would do.

@@ -2,8 +2,8 @@
 //! events let in, and a line whenever what the user sees has changed.
 
 use super::{App, Message, contacts, dial, settings, sign_in};
-use crate::app::event_log::EventLog;
-use crate::app::model::{Active, Incoming};
+use crate::event_log::EventLog;
+use crate::model::{Active, Incoming};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -27,7 +27,7 @@ impl Timeline {
     }
 
     /// An SDK event of session `session` that was let in.
-    pub fn sdk(&mut self, session: u64, event: &crate::sdk::Event) {
+    pub fn sdk(&mut self, session: u64, event: &softphone_core::sdk::Event) {
         self.log.sdk(session, event);
     }
 }

@@ -27,7 +27,7 @@ impl App {
         Task::perform(
             async move {
                 let send = |token: &str| phone.renew_token(token);
-                crate::token::source::renew(&source, &peer_id, &current, expires_in, send).await
+                softphone_core::token::source::renew(&source, &peer_id, &current, expires_in, send).await
             },
             move |result| Message::TokenRenewed(number, result),
         )

@@ -11,10 +11,10 @@
 //! put a fake one in [`super::Parts`].
 
 use super::audio::AudioDevices;
-use crate::app::media_hook::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus, VoiceView};
-use crate::voice::audio::device::DeviceChoice;
-use crate::voice::audio::{AudioSink, AudioSource, Discard, Silence};
-use crate::voice::{AudioEnds, Pacing, ProcessingConfig, VoiceControl};
+use crate::media_hook::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus, VoiceView};
+use softphone_core::voice::audio::device::DeviceChoice;
+use softphone_core::voice::audio::{AudioSink, AudioSource, Discard, Silence};
+use softphone_core::voice::{AudioEnds, Pacing, ProcessingConfig, VoiceControl};
 use std::sync::Arc;
 
 /// A call's running voice, as the driver gives it.

@@ -6,9 +6,9 @@
 #[path = "app/support.rs"]
 mod support;
 
-#[path = "shared/fuzz_strategies.rs"]
+#[path = "../../core/tests/shared/fuzz_strategies.rs"]
 mod fuzz_strategies;
-#[path = "shared/servers.rs"]
+#[path = "../../core/tests/shared/servers.rs"]
 mod servers;
 
 #[path = "app/fuzz.rs"]
@@ -34,9 +34,6 @@ mod model;
 
 #[path = "app/shutdown.rs"]
 mod shutdown;
-
-#[path = "app/process.rs"]
-mod process;
 
 #[path = "app/tokens.rs"]
 mod tokens;

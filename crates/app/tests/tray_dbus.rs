@@ -9,7 +9,7 @@
 //! `DBUS_SESSION_BUS_ADDRESS` at the private bus, which no other test may
 //! see. Skipped, saying so, where `dbus-daemon` is not installed.
 
-use softphone::app::tray::{KsniTray, TrayAction, TrayHost, TrayIcon, TrayStatus, TrayView};
+use softphone_app::tray::{KsniTray, TrayAction, TrayHost, TrayIcon, TrayStatus, TrayView};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -1,10 +1,8 @@
 //! The `softphone` command line: parses arguments with clap and calls into
-//! the library. Nothing here decides anything about calls.
+//! the library. Nothing here decides anything about calls. The desktop
+//! app's flags and start are the app's (crates/app, `softphone_app::launch`):
+//! the binary hands them in as [`main_with_app`]'s type and function.
 
-#[cfg(feature = "desktop")]
-use crate::app;
-#[cfg(feature = "desktop")]
-use crate::app::config::MediaConfig;
 use crate::command::{AnyError, parse_duration, shutdown_signal};
 use crate::server::{self, ServerConfig};
 use crate::token;
@@ -17,56 +15,26 @@ use std::time::Duration;
 /// A call-invitation softphone and its signaling server. With no
 /// subcommand, opens the desktop app.
 #[derive(Debug, Parser)]
-#[command(name = "softphone", version, about, args_conflicts_with_subcommands = true)]
-pub struct Cli {
+// The name and about are the shipped binary's, also in this crate's
+// `softphone-headless` (which the tests run).
+#[command(
+    name = "softphone",
+    bin_name = "softphone",
+    version,
+    about = "A call-invitation softphone (desktop app, SDK, tools) and the signaling server behind it",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli<App: Args> {
     #[command(subcommand)]
     pub command: Option<Command>,
-    #[cfg(feature = "desktop")]
+    /// The desktop app's flags (no subcommand); [`NoApp`] in a build without it.
     #[command(flatten)]
-    pub app: AppArgs,
+    pub app: App,
 }
 
-/// The desktop app's flags (no subcommand).
-#[cfg(feature = "desktop")]
+/// The flags of a build without the desktop app: none.
 #[derive(Debug, Args)]
-pub struct AppArgs {
-    /// Signaling server (ws:// or wss://), or the nodes of a cluster as a
-    /// comma list (`ws://a:7878/,ws://b:7878/`, tried in turn); remembered.
-    /// Without one, the app uses ws://127.0.0.1:7878/ and hosts a server
-    /// there if none answers.
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
-    /// Signs in at start as this peer.
-    #[arg(long, value_name = "ID")]
-    pub peer_id: Option<String>,
-    /// File holding the login token (surrounding white space is trimmed),
-    /// read again whenever the server says the token is expiring.
-    #[arg(long, value_name = "FILE", conflicts_with = "token_command")]
-    pub token_file: Option<PathBuf>,
-    /// A command (split like a shell's words, run without a shell) that
-    /// prints a login token; run at start and whenever the server says the
-    /// token is expiring.
-    #[arg(long, value_name = "COMMAND")]
-    pub token_command: Option<String>,
-    /// This device's label.
-    #[arg(long, value_name = "LABEL")]
-    pub device: Option<String>,
-    /// Runs this program for each accepted call, stopped at hang-up; words
-    /// split on spaces; {channel}, {peer}, {role} and {call_id} are replaced.
-    #[arg(long, value_name = "COMMAND", conflicts_with = "media_url")]
-    pub media_command: Option<String>,
-    /// Opens this URL for each accepted call, e.g. https://meet.example.org/{channel}.
-    #[arg(long, value_name = "TEMPLATE")]
-    pub media_url: Option<String>,
-    /// Writes every SDK event, reply and UI change to FILE as JSON lines
-    /// (appended), a timeline to attach to a bug report.
-    #[arg(long, value_name = "FILE")]
-    pub log_events: Option<PathBuf>,
-    /// Also trusts the certificate authorities in this PEM file for wss://
-    /// servers (a private deployment's own CA).
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-}
+pub struct NoApp {}
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -253,9 +221,16 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Entry point of the binary.
+/// Entry point of a binary without the desktop app: `softphone` with no
+/// subcommand says there is none.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    main_with_app(|_: NoApp| Err(NoDesktop.into()))
+}
+
+/// Entry point of the binary: the subcommands here, and with no subcommand
+/// `run_app` with the app's flags `App`.
+pub fn main_with_app<App: Args>(run_app: impl FnOnce(App) -> Result<(), AnyError>) -> ExitCode {
+    let cli = Cli::<App>::parse();
     // Kept to the end: dropping it flushes the server's log (for at most a second).
     let _log_flush = init_logging(matches!(cli.command, Some(Command::Server(_))));
     let result = match cli.command {
@@ -263,16 +238,13 @@ pub fn main() -> ExitCode {
         Some(Command::Token(args)) => print_token(args),
         Some(Command::Bench(args)) => crate::bench::run(args),
         Some(Command::Peer(args)) => crate::peer::run(args),
-        #[cfg(feature = "desktop")]
         None => run_app(cli.app),
-        #[cfg(not(feature = "desktop"))]
-        None => return no_desktop(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("softphone: {e}");
-            if e.is::<StartError>() { ExitCode::from(2) } else { ExitCode::FAILURE }
+            if e.is::<StartError>() || e.is::<NoDesktop>() { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }
@@ -415,103 +387,14 @@ fn media_listen(args: &ServerArgs) -> server::MediaListen {
     }
 }
 
-/// `softphone` with no subcommand in a build without the `desktop` feature.
-#[cfg(not(feature = "desktop"))]
-fn no_desktop() -> ExitCode {
-    eprintln!(
-        "softphone: this build has no desktop app (built without the `desktop` feature); \
-         use a subcommand such as `softphone server` (see `softphone --help`)"
-    );
-    ExitCode::from(2)
-}
-
-/// Why the app cannot start here, in one line.
-#[cfg(feature = "desktop")]
-const NO_DISPLAY: &str =
-    "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset); `softphone server` needs none";
-
-/// Whether a window system is reachable by its environment (X11 or Wayland).
-#[cfg(feature = "desktop")]
-fn has_display() -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    !cfg!(target_os = "linux") || set("DISPLAY") || set("WAYLAND_DISPLAY")
-}
-
-#[cfg(feature = "desktop")]
-fn run_app(args: AppArgs) -> Result<(), AnyError> {
-    if !has_display() {
-        return Err(NO_DISPLAY.into());
-    }
-    let token_source = match (&args.token_file, &args.token_command) {
-        (Some(path), _) => Some(crate::token::source::TokenSource::File(path.clone())),
-        (None, Some(command)) => Some(crate::token::source::TokenSource::Command(command.clone())),
-        (None, None) => None,
-    };
-    let token = match &token_source {
-        Some(source) => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            Some(runtime.block_on(source.fetch(args.peer_id.as_deref().unwrap_or_default()))?)
-        }
-        None => None,
-    };
-    let media = match (&args.media_command, &args.media_url) {
-        (Some(command), _) => {
-            Some(MediaConfig::from_command_line(command).ok_or("--media-command needs a program")?)
-        }
-        (None, Some(template)) => Some(MediaConfig::Url { template: template.clone() }),
-        (None, None) => None,
-    };
-    let options = app::Options {
-        server_url: args.server,
-        peer_id: args.peer_id,
-        token,
-        device: args.device,
-        media,
-        log_events: args.log_events,
-        ca_file: args.ca_file,
-        token_source,
-        ..app::Options::default()
-    };
-    match run_window(options) {
-        Ok(()) => Ok(()),
-        Err(why) => {
-            Err(format!("cannot open the window ({why}); `softphone server` needs no display").into())
-        }
-    }
-}
-
-/// Runs the app's window. iced panics when it cannot reach the window
-/// system (a `DISPLAY` with no server behind it): that one panic becomes an
-/// error, said in one line; any other panic stays a panic.
-#[cfg(feature = "desktop")]
-fn run_window(options: app::Options) -> Result<(), String> {
-    const NO_EVENT_LOOP: &str = "Create event loop";
-    let message = |payload: &(dyn std::any::Any + Send)| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
-    };
-    let default_hook = std::sync::Arc::new(std::panic::take_hook());
-    let hook = default_hook.clone();
-    std::panic::set_hook(Box::new(move |info| {
-        if !message(info.payload()).starts_with(NO_EVENT_LOOP) {
-            hook(info);
-        }
-    }));
-    let outcome = std::panic::catch_unwind(|| app::run(options));
-    let _ = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| default_hook(info)));
-    match outcome {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(payload) if message(payload.as_ref()).starts_with(NO_EVENT_LOOP) => {
-            let why = message(payload.as_ref());
-            Err(why.rsplit_once("error: ").map_or(why.clone(), |(_, e)| e.trim_end_matches(" })").to_owned()))
-        }
-        Err(payload) => std::panic::resume_unwind(payload),
-    }
-}
+/// `softphone` with no subcommand in a build without the `desktop`
+/// feature: a usage error (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "this build has no desktop app (built without the `desktop` feature); \
+     use a subcommand such as `softphone server` (see `softphone --help`)"
+)]
+pub struct NoDesktop;
 
 fn print_token(args: TokenArgs) -> Result<(), AnyError> {
     let secret = token::read_secret_file(&args.secret_file).map_err(|e| StartError(e.to_string()))?;

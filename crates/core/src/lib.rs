@@ -68,12 +68,6 @@
 //! (`scripts/`), the echo canceller's reference tool
 //! (`tools/webrtc-apm-legacy/`) and CI (`.ci/run`).
 
-// The Layout above links the desktop's modules, which a build without the
-// `desktop` feature does not have; the links are right in the default docs.
-#![cfg_attr(not(feature = "desktop"), allow(rustdoc::broken_intra_doc_links))]
-
-#[cfg(feature = "desktop")]
-pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod clock;

@@ -2,10 +2,10 @@
 //! slot that says where it stands: ringing here ([`Incoming`]), being
 //! placed ([`Outgoing`]) or up ([`InCall`]).
 
-use crate::app::call_history::{Direction, HistoryEntry, Outcome};
-use crate::app::media_hook::{CallFacts, MediaStatus};
-use crate::clock::unix_millis;
-use crate::protocol::Role;
+use crate::call_history::{Direction, HistoryEntry, Outcome};
+use crate::media_hook::{CallFacts, MediaStatus};
+use softphone_core::clock::unix_millis;
+use softphone_core::protocol::Role;
 use std::time::Instant;
 
 /// One call, whichever way it goes.

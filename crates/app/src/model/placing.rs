@@ -4,9 +4,9 @@
 
 use super::policy::{BUSY, DND};
 use super::{Active, Ask, Call, Calls, Effect, InCall, Outgoing, OutgoingStage, describe_error};
-use crate::app::call_history::Outcome;
-use crate::protocol::{ErrorCode, Role};
-use crate::sdk::{self, FailureReason};
+use crate::call_history::Outcome;
+use softphone_core::protocol::{ErrorCode, Role};
+use softphone_core::sdk::{self, FailureReason};
 use std::time::Instant;
 
 impl Calls {

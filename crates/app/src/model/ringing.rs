@@ -4,8 +4,8 @@
 
 use super::policy::{BUSY, DND, DND_DETAIL, Policy};
 use super::{Active, Ask, Call, Calls, Effect, InCall, Incoming, RingStage, describe_error};
-use crate::app::call_history::Outcome;
-use crate::sdk::{self, CancelReason, FailureReason};
+use crate::call_history::Outcome;
+use softphone_core::sdk::{self, CancelReason, FailureReason};
 use std::time::Instant;
 
 impl Calls {

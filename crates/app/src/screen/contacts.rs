@@ -3,11 +3,11 @@
 //! button, and a form to add one. Keyboard: Up and Down pick a contact,
 //! Enter calls it, Delete removes it; in the form, Enter adds.
 
-use crate::app::config::Contact;
-use crate::app::theme;
-use crate::protocol::{MAX_ID_BYTES, is_valid_id};
+use crate::config::Contact;
+use crate::theme;
 use iced::widget::{button, column, container, row, scrollable, text, text_input};
 use iced::{Element, Fill};
+use softphone_core::protocol::{MAX_ID_BYTES, is_valid_id};
 use std::collections::BTreeMap;
 
 /// The id of the add form's peer-id field (tests type into it).

@@ -3,10 +3,10 @@
 //! A fresh channel name is suggested for every call, so two calls never
 //! share a media channel by accident.
 
-use crate::app::theme;
-use crate::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, is_valid_id};
+use crate::theme;
 use iced::widget::{button, column, container, row, text, text_input};
 use iced::{Element, Fill};
+use softphone_core::protocol::{MAX_CHANNEL_BYTES, MAX_TEXT_BYTES, is_valid_id};
 
 /// The form.
 #[derive(Debug, Clone)]

@@ -3,9 +3,9 @@
 //! marked. Every row has Call back. Keyboard: Up and Down pick a row,
 //! Enter calls back.
 
-use crate::app::call_history::{Direction, History, HistoryEntry, Outcome};
-use crate::app::theme;
-use crate::app::widget::clock;
+use crate::call_history::{Direction, History, HistoryEntry, Outcome};
+use crate::theme;
+use crate::widget::clock;
 use iced::widget::{button, column, container, row, scrollable, text};
 use iced::{Element, Fill};
 use std::time::Duration;

@@ -7,14 +7,14 @@
 //! draw (the app redraws ten times a second during a voice call), so the
 //! screen shows what the audio does, not what a widget remembers.
 
-use crate::app::audio::meter_fill;
-use crate::app::media_hook::{MediaStatus, VoiceView};
-use crate::app::model::InCall;
-use crate::app::theme;
-use crate::app::widget::clock;
-use crate::voice::Quality;
+use crate::audio::meter_fill;
+use crate::media_hook::{MediaStatus, VoiceView};
+use crate::model::InCall;
+use crate::theme;
+use crate::widget::clock;
 use iced::widget::{Column, button, column, progress_bar, row, slider, text};
 use iced::{Center, Element, Fill};
+use softphone_core::voice::Quality;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]

@@ -3,8 +3,8 @@
 //! Accept (or Enter) and Refuse (or Esc). The call-waiting prompt beside a
 //! call has the same buttons.
 
-use crate::app::model::{Incoming, RingStage};
-use crate::app::theme;
+use crate::model::{Incoming, RingStage};
+use crate::theme;
 use iced::widget::{button, column, container, row, text};
 use iced::{Center, Element, Fill};
 use std::time::Instant;

@@ -1,9 +1,9 @@
 //! The outgoing-call screen: "Calling bob", then "Ringing" once bob's phone
 //! has the invitation; Cancel (or Esc) withdraws it.
 
-use crate::app::model::{Outgoing, OutgoingStage};
-use crate::app::theme;
-use crate::app::widget::clock;
+use crate::model::{Outgoing, OutgoingStage};
+use crate::theme;
+use crate::widget::clock;
 use iced::widget::{button, column, text};
 use iced::{Center, Element};
 use std::time::Instant;

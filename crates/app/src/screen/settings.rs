@@ -5,17 +5,17 @@
 //! which checks every field first; Cancel (or Esc) leaves everything as it
 //! was. Saving is the parent's job, asked for with [`Event::Save`].
 
-use crate::app::audio::meter_fill;
-use crate::app::config::{AppConfig, DEFAULT_SERVER_URL, MediaConfig, ServerList};
-use crate::app::ringtone::{self, Sound};
-use crate::app::theme;
-use crate::protocol::{MAX_ID_BYTES, is_valid_id};
-use crate::voice::audio::device::{DeviceChoice, DeviceList};
-use crate::voice::level::Level;
+use crate::audio::meter_fill;
+use crate::config::{AppConfig, DEFAULT_SERVER_URL, MediaConfig, ServerList};
+use crate::ringtone::{self, Sound};
+use crate::theme;
 use iced::widget::{
     button, column, container, pick_list, progress_bar, row, scrollable, slider, text, text_input, toggler,
 };
 use iced::{Element, Fill};
+use softphone_core::protocol::{MAX_ID_BYTES, is_valid_id};
+use softphone_core::voice::audio::device::{DeviceChoice, DeviceList};
+use softphone_core::voice::level::Level;
 use std::path::PathBuf;
 
 /// Which kind of media session, as the pick list offers them.
@@ -460,7 +460,7 @@ mod tests {
     #[test]
     fn save_checks_fields_and_keeps_contacts() {
         let mut config = AppConfig::default();
-        config.contacts.push(crate::app::config::Contact { peer_id: "bob".into(), name: String::new() });
+        config.contacts.push(crate::config::Contact { peer_id: "bob".into(), name: String::new() });
         let mut form = Settings::from_config(&config);
         form.update(Message::ServerUrl("http://x".into()), &config);
         assert_eq!(form.update(Message::Save, &config), None);

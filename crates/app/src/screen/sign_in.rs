@@ -3,11 +3,11 @@
 //! It only collects and checks the fields; signing in is the parent's job,
 //! asked for with [`Event::SignIn`].
 
-use crate::app::config::{AppConfig, DEFAULT_SERVER_URL, ServerList};
-use crate::app::theme;
-use crate::protocol::{MAX_ID_BYTES, is_valid_id};
+use crate::config::{AppConfig, DEFAULT_SERVER_URL, ServerList};
+use crate::theme;
 use iced::widget::{button, column, container, row, space, text, text_input};
 use iced::{Element, Fill};
+use softphone_core::protocol::{MAX_ID_BYTES, is_valid_id};
 
 /// What the user typed.
 #[derive(Debug, Clone, Default)]

@@ -2,8 +2,8 @@
 //! next try is), or signed out with the reason; and the embedded server's
 //! note on the right.
 
-use crate::app::link::Link;
-use crate::app::theme;
+use crate::link::Link;
+use crate::theme;
 use iced::widget::{column, container, row, text};
 use iced::{Element, Fill};
 use std::time::Instant;
@@ -11,7 +11,7 @@ use std::time::Instant;
 /// The bar for `link`, with `note` under it.
 pub fn view<'a, Message: 'a>(link: &Link, now: Instant, note: Option<String>) -> Element<'a, Message> {
     let state = match link {
-        Link::Up { status: crate::app::link::Status::Connected, .. } => theme::Light::Good,
+        Link::Up { status: crate::link::Status::Connected, .. } => theme::Light::Good,
         Link::SignedOut { .. } => theme::Light::Bad,
         Link::Up { .. } => theme::Light::Waiting,
     };

@@ -178,7 +178,7 @@ impl ksni::Tray for Item {
 
 /// The app's icon as ksni wants it: ARGB32, network byte order.
 fn app_icon() -> Vec<Icon> {
-    let Some((mut data, width, height)) = crate::app::theme::icon_rgba() else { return Vec::new() };
+    let Some((mut data, width, height)) = crate::theme::icon_rgba() else { return Vec::new() };
     for pixel in data.chunks_exact_mut(4) {
         pixel.rotate_right(1);
     }

@@ -7,14 +7,14 @@ use super::support::{FakeDevices, FakeDriver, Log, MediaRecord, RecordingMedia, 
 use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
-use softphone::app::call_history::{Direction, Outcome};
-use softphone::app::config::AppConfig;
-use softphone::app::link::{Link, Status};
-use softphone::app::model::{OutgoingStage, RingStage};
-use softphone::app::paths::Paths;
-use softphone::app::ringtone::Tone;
-use softphone::app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, phone};
-use softphone::sdk::{self, Client, Event, Events};
+use softphone_app::call_history::{Direction, Outcome};
+use softphone_app::config::AppConfig;
+use softphone_app::link::{Link, Status};
+use softphone_app::model::{OutgoingStage, RingStage};
+use softphone_app::paths::Paths;
+use softphone_app::ringtone::Tone;
+use softphone_app::{App, Message, Options, Parts, Screen, dial, in_call, incoming, phone};
+use softphone_core::sdk::{self, Client, Event, Events};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,8 +70,8 @@ impl Driver {
                 order: Log::default(),
             })),
             connector: phone::sdk_connector(Default::default()),
-            notifier: Box::new(softphone::app::notify::NoNotifier),
-            tray: Box::new(softphone::app::tray::NoTray),
+            notifier: Box::new(softphone_app::notify::NoNotifier),
+            tray: Box::new(softphone_app::tray::NoTray),
             audio: Arc::new(FakeDevices::full()),
             voice: Arc::new(FakeDriver { order: Log::default(), connecting: Default::default() }),
         };
@@ -86,14 +86,14 @@ impl Driver {
     pub fn start_voice(name: &'static str, options: Options) -> Driver {
         let home = tempfile::tempdir().unwrap();
         let tones = Log::default();
-        let voice = Arc::new(softphone::app::relay_voice::RelayVoice::default());
+        let voice = Arc::new(softphone_app::relay_voice::RelayVoice::default());
         let parts = Parts {
             paths: Paths::under(home.path().to_owned()),
             ringer: Box::new(RecordingRinger(tones.clone())),
             media_hook: None,
             connector: phone::sdk_connector(voice.clone()),
-            notifier: Box::new(softphone::app::notify::NoNotifier),
-            tray: Box::new(softphone::app::tray::NoTray),
+            notifier: Box::new(softphone_app::notify::NoNotifier),
+            tray: Box::new(softphone_app::tray::NoTray),
             audio: Arc::new(FakeDevices::full()),
             voice,
         };
@@ -239,7 +239,7 @@ pub async fn sdk_peer(url: &str, peer: &str) -> (Client, Events) {
 
 #[tokio::test]
 async fn the_app_answers_and_places_calls_through_a_real_server() {
-    let server = crate::servers::start_server(softphone::server::ServerConfig::default()).await;
+    let server = crate::servers::start_server(softphone_core::server::ServerConfig::default()).await;
     let url = server.url();
     let mut alice = Driver::start("alice", signed_in_to(&url, "alice"));
     alice.until_dial().await;
@@ -317,8 +317,8 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn with_several_servers_the_app_skips_a_dead_one_and_moves_on_when_its_server_goes() {
     let (first, second) = (
-        crate::servers::start_server(softphone::server::ServerConfig::default()).await,
-        crate::servers::start_server(softphone::server::ServerConfig::default()).await,
+        crate::servers::start_server(softphone_core::server::ServerConfig::default()).await,
+        crate::servers::start_server(softphone_core::server::ServerConfig::default()).await,
     );
     // Nothing listens on the first: the sign-in goes on to the next
     // instead of giving up after one failed attempt.
@@ -328,7 +328,7 @@ async fn with_several_servers_the_app_skips_a_dead_one_and_moves_on_when_its_ser
     alice.until_dial().await;
     let (watcher, mut watcher_events) = sdk_peer(&second.url(), "watcher").await;
     assert!(!watcher.query_presence(&["alice"]).await.unwrap()["alice"], "alice is on the first");
-    let (config, _) = softphone::app::config::AppConfig::load(&Paths::under(alice._home.path().to_owned()));
+    let (config, _) = softphone_app::config::AppConfig::load(&Paths::under(alice._home.path().to_owned()));
     assert_eq!(config.servers.urls(), [dead.as_str(), &first.url(), &second.url()], "the list is remembered");
 
     first.shutdown().await;
@@ -381,7 +381,7 @@ async fn two_apps_share_the_embedded_default_server_and_its_demo_peers() {
 
 #[tokio::test]
 async fn do_not_disturb_and_call_waiting_through_a_real_server() {
-    let server = crate::servers::start_server(softphone::server::ServerConfig::default()).await;
+    let server = crate::servers::start_server(softphone_core::server::ServerConfig::default()).await;
     let url = server.url();
     let dnd = AppConfig { do_not_disturb: true, ..AppConfig::default() };
     let mut alice = Driver::start_with("alice", signed_in_to(&url, "alice"), dnd);
@@ -439,8 +439,8 @@ async fn the_app_signs_in_over_wss_trusting_its_ca_file() {
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, made.cert.pem()).unwrap();
     std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
-    let tls = softphone::server::tls::load(&cert, &key).unwrap();
-    let config = softphone::server::ServerConfig { tls: Some(tls), ..Default::default() };
+    let tls = softphone_core::server::tls::load(&cert, &key).unwrap();
+    let config = softphone_core::server::ServerConfig { tls: Some(tls), ..Default::default() };
     let server = crate::servers::start_server(config).await;
     assert!(server.url().starts_with("wss://"));
     let mut alice =
@@ -450,7 +450,8 @@ async fn the_app_signs_in_over_wss_trusting_its_ca_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_apps_talk_through_the_relay_and_show_the_same_safety_code() {
-    let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
+    let server =
+        softphone_core::server::spawn(softphone_core::server::ServerConfig::default()).await.unwrap();
     let url = server.url();
     let mut alice = Driver::start_voice("alice", signed_in_to(&url, "alice"));
     let mut bob = Driver::start_voice("bob", signed_in_to(&url, "bob"));
@@ -486,10 +487,11 @@ async fn two_apps_talk_through_the_relay_and_show_the_same_safety_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v11_callers_call_screen_says_the_code_does_not_protect_the_call() {
     use futures_util::SinkExt;
-    use softphone::protocol::Role;
-    use softphone::voice::crypto::{LocalKey, decode_public_key, encode_public_key};
+    use softphone_core::protocol::Role;
+    use softphone_core::voice::crypto::{LocalKey, decode_public_key, encode_public_key};
     use tokio_tungstenite::tungstenite::Message as Ws;
-    let server = softphone::server::spawn(softphone::server::ServerConfig::default()).await.unwrap();
+    let server =
+        softphone_core::server::spawn(softphone_core::server::ServerConfig::default()).await.unwrap();
     let url = server.url();
     let mut bob = Driver::start_voice("bob", signed_in_to(&url, "bob"));
     bob.until_dial().await;
@@ -515,7 +517,7 @@ async fn a_v11_callers_call_screen_says_the_code_does_not_protect_the_call() {
         }
     };
     let keys = carol_key
-        .agree(&bob_public, Role::Caller, "v11", softphone::voice::safety::Exchange::Uncommitted)
+        .agree(&bob_public, Role::Caller, "v11", softphone_core::voice::safety::Exchange::Uncommitted)
         .unwrap();
     let agreed = |app: &App| app.voice().is_some_and(|v| !v.safety_code.is_empty());
     for _ in 0..100 {

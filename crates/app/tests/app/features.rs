@@ -4,11 +4,11 @@
 //! timeline.
 
 use super::support::{Harness, MediaRecord, Sent};
-use softphone::app::call_history::{Direction, Outcome};
-use softphone::app::config::{AppConfig, Contact};
-use softphone::app::ringtone::Tone;
-use softphone::app::{Message, Options, Screen, Tab, contacts, history, in_call, incoming, settings};
-use softphone::sdk::{CancelReason, Event, FailureReason, HangupReason};
+use softphone_app::call_history::{Direction, Outcome};
+use softphone_app::config::{AppConfig, Contact};
+use softphone_app::ringtone::Tone;
+use softphone_app::{Message, Options, Screen, Tab, contacts, history, in_call, incoming, settings};
+use softphone_core::sdk::{CancelReason, Event, FailureReason, HangupReason};
 use std::time::{Duration, Instant};
 
 fn config(change: impl FnOnce(&mut AppConfig)) -> AppConfig {
@@ -173,7 +173,7 @@ fn every_call_lands_in_the_history_with_its_outcome() {
     let id = place(&mut h, "carol");
     h.sdk(Event::LocalInvitationFailure { call_id: id, reason: FailureReason::PeerOffline });
     let id = place(&mut h, "dave");
-    h.send(Message::Outgoing(softphone::app::outgoing::Message::Cancel));
+    h.send(Message::Outgoing(softphone_app::outgoing::Message::Cancel));
     h.sdk(Event::LocalInvitationCanceled { call_id: id });
     let id = place(&mut h, "erin");
     h.sdk(Event::LocalInvitationAccepted { call_id: id, response: String::new(), device: String::new() });

@@ -2,9 +2,9 @@
 //! read back, and loaded tolerantly when damaged or partial. Real files in
 //! temp folders.
 
-use softphone::app::call_history::{Direction, History, HistoryEntry, Outcome};
-use softphone::app::config::{AppConfig, Contact, MediaConfig, ServerList};
-use softphone::app::paths::Paths;
+use softphone_app::call_history::{Direction, History, HistoryEntry, Outcome};
+use softphone_app::config::{AppConfig, Contact, MediaConfig, ServerList};
+use softphone_app::paths::Paths;
 use std::path::Path;
 
 fn temp_paths() -> (tempfile::TempDir, Paths) {
@@ -108,11 +108,7 @@ fn config_partial_keeps_good_fields_and_defaults_bad_ones() {
     let (config, note) = AppConfig::load(&paths);
     assert_eq!(config.peer_id, "bob");
     assert!(config.do_not_disturb);
-    assert_eq!(
-        config.volume,
-        softphone::app::config::DEFAULT_VOLUME,
-        "a bad field falls back to its default"
-    );
+    assert_eq!(config.volume, softphone_app::config::DEFAULT_VOLUME, "a bad field falls back to its default");
     assert_eq!(config.contacts, vec![Contact { peer_id: "carol".into(), name: String::new() }]);
     assert_eq!(config.media, MediaConfig::Url { template: "https://m/{channel}".into() });
     let note = note.expect("the user is told");
@@ -223,7 +219,7 @@ fn history_of_pure_garbage_starts_empty() {
 
 #[test]
 fn the_desktop_entry_names_the_binary_and_an_icon_that_exists() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let entry = std::fs::read_to_string(root.join("resources/softphone.desktop")).unwrap();
     let keys: std::collections::HashMap<&str, &str> =
         entry.lines().filter_map(|l| l.split_once('=')).collect();
@@ -240,7 +236,8 @@ fn the_desktop_entry_names_the_binary_and_an_icon_that_exists() {
 #[test]
 fn the_example_config_loads_without_a_problem() {
     let bytes =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("resources/config.example.json")).unwrap();
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../resources/config.example.json"))
+            .unwrap();
     let (config, problems) = AppConfig::parse(&bytes).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(config.contacts.len(), 2);
@@ -266,7 +263,7 @@ fn a_config_of_an_earlier_version_keeps_its_server_and_is_written_back_as_a_list
 #[test]
 fn a_call_up_when_the_app_is_killed_is_in_the_history_as_answered() {
     use super::support::Harness;
-    use softphone::app::{CallRequest, Message, incoming};
+    use softphone_app::{CallRequest, Message, incoming};
     let mut h = Harness::signed_in("alice");
     h.invited("c1", "bob");
     h.send(Message::Incoming(incoming::Message::Accept));
@@ -279,7 +276,7 @@ fn a_call_up_when_the_app_is_killed_is_in_the_history_as_answered() {
         (call.call_id.as_str(), call.direction, call.outcome),
         ("c1", Direction::Incoming, Outcome::Answered)
     );
-    assert_eq!(call.detail, softphone::app::call_history::UNFINISHED);
+    assert_eq!(call.detail, softphone_app::call_history::UNFINISHED);
 }
 
 /// A history written before answered lines existed loads as it did.

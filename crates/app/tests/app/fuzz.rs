@@ -8,8 +8,8 @@ use crate::fuzz_strategies::{fixed, json_value, text};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::{Map, Value};
-use softphone::app::call_history::{Direction, History, HistoryEntry, Outcome};
-use softphone::app::config::{AppConfig, ConfigError, FieldProblem};
+use softphone_app::call_history::{Direction, History, HistoryEntry, Outcome};
+use softphone_app::config::{AppConfig, ConfigError, FieldProblem};
 
 /// The keys of `config.json`, and some it does not have.
 const CONFIG_KEYS: &[&str] = &[

@@ -2,11 +2,11 @@
 //! out. The screens' tests (simulator, transitions) drive the same model
 //! through the app.
 
-use softphone::app::call_history::{Direction, HistoryEntry, Outcome};
-use softphone::app::model::policy::{BUSY, DND, DND_DETAIL};
-use softphone::app::model::{Active, Ask, Calls, Effect, Event, OutgoingStage, Policy, RingStage};
-use softphone::app::ringtone::Tone;
-use softphone::sdk::{self, CancelReason, HangupReason};
+use softphone_app::call_history::{Direction, HistoryEntry, Outcome};
+use softphone_app::model::policy::{BUSY, DND, DND_DETAIL};
+use softphone_app::model::{Active, Ask, Calls, Effect, Event, OutgoingStage, Policy, RingStage};
+use softphone_app::ringtone::Tone;
+use softphone_core::sdk::{self, CancelReason, HangupReason};
 use std::time::{Duration, Instant};
 
 fn policy() -> Policy {
@@ -62,7 +62,7 @@ fn an_invitation_rings_is_answered_and_hung_up_with_one_record() {
     assert_eq!(calls.tone(&policy()), None, "answering stops the ringtone");
 
     let answered =
-        Event::Replied { call_id: "c1".into(), request: softphone::app::CallRequest::Accept, result: Ok(()) };
+        Event::Replied { call_id: "c1".into(), request: softphone_app::CallRequest::Accept, result: Ok(()) };
     let effects = calls.on_event(answered, &policy(), now);
     assert!(effects.contains(&Effect::Attention(false)), "the urgency hint is withdrawn");
     let written = effects.iter().find_map(|e| if let Effect::RecordAnswered(r) = e { Some(r) } else { None });

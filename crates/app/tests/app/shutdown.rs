@@ -6,9 +6,9 @@
 
 use super::end_to_end::{Driver, WAIT, next_event, sdk_peer, signed_in_to};
 use futures_util::{FutureExt, StreamExt};
-use softphone::app::call_history::{History, Outcome};
-use softphone::app::{Message, incoming, signals};
-use softphone::sdk::{Event, HangupReason};
+use softphone_app::call_history::{History, Outcome};
+use softphone_app::{Message, incoming, signals};
+use softphone_core::sdk::{Event, HangupReason};
 
 /// Sends `signal` to this very process, as `kill` from a shell would.
 fn kill_self(signal: &str) {
@@ -19,7 +19,7 @@ fn kill_self(signal: &str) {
 
 #[tokio::test]
 async fn sigterm_hangs_up_the_call_at_once_and_records_it() {
-    let server = crate::servers::start_server(softphone::server::ServerConfig::default()).await;
+    let server = crate::servers::start_server(softphone_core::server::ServerConfig::default()).await;
     let url = server.url();
     let mut alice = Driver::start("alice", signed_in_to(&url, "alice"));
     alice.until_dial().await;
@@ -54,7 +54,7 @@ async fn sigterm_hangs_up_the_call_at_once_and_records_it() {
 
 #[tokio::test]
 async fn closing_refuses_the_ringing_call_and_records_it() {
-    let server = crate::servers::start_server(softphone::server::ServerConfig::default()).await;
+    let server = crate::servers::start_server(softphone_core::server::ServerConfig::default()).await;
     let url = server.url();
     let mut alice = Driver::start("alice", signed_in_to(&url, "alice"));
     alice.until_dial().await;

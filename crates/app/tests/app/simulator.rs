@@ -8,13 +8,13 @@
 use super::support::{Harness, Sent};
 use iced::keyboard::{Key, key::Named};
 use iced_test::Simulator;
-use softphone::app::model::OutgoingStage;
-use softphone::app::ringtone::Tone;
-use softphone::app::{Message, Screen, Tab, contacts, settings, theme};
-use softphone::sdk::{CancelReason, Event};
+use softphone_app::model::OutgoingStage;
+use softphone_app::ringtone::Tone;
+use softphone_app::{Message, Screen, Tab, contacts, settings, theme};
+use softphone_core::sdk::{CancelReason, Event};
 
 /// The window size the app opens with.
-const WINDOW: (f32, f32) = softphone::app::layout::WINDOW;
+const WINDOW: (f32, f32) = softphone_app::layout::WINDOW;
 
 /// Renders the app, lets `interact` play with it, and delivers the
 /// messages it produced.
@@ -91,7 +91,7 @@ fn the_dialog_covers_the_screen_below() {
 /// alice calls bob from the dial screen by clicking Call.
 fn alice_calling_bob() -> (Harness, String) {
     let mut h = Harness::signed_in("alice");
-    h.send(Message::Dial(softphone::app::dial::Message::Peer("bob".into())));
+    h.send(Message::Dial(softphone_app::dial::Message::Peer("bob".into())));
     interact(&mut h, |ui| {
         ui.click("Call").expect("a Call button");
     });
@@ -310,7 +310,7 @@ fn the_call_waiting_prompt_answers_with_a_click() {
     h.send(Message::Settings(settings::Message::CallWaiting(true)));
     h.send(Message::Settings(settings::Message::Save));
     h.invited("c1", "bob");
-    h.send(Message::Incoming(softphone::app::incoming::Message::Accept));
+    h.send(Message::Incoming(softphone_app::incoming::Message::Accept));
     h.sdk(Event::RemoteInvitationAccepted { call_id: "c1".into() });
     h.invited("c2", "carol");
     interact(&mut h, |ui| {

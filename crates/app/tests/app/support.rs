@@ -4,22 +4,22 @@
 
 use futures_util::FutureExt;
 use rand::SeedableRng;
-use softphone::app::audio::AudioDevices;
-use softphone::app::config::AppConfig;
-use softphone::app::media_hook::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus};
-use softphone::app::notify::Notifier;
-use softphone::app::paths::Paths;
-use softphone::app::phone::Phone;
-use softphone::app::ringtone::{Ringer, Sound, Tone};
-use softphone::app::tray::{TrayAction, TrayHost, TrayIcon, TrayView};
-use softphone::app::voice::{VoiceLine, VoiceStarter};
-use softphone::app::{App, Message, Options, Parts, sign_in};
-use softphone::protocol::Role;
-use softphone::sdk::{self, Event, Presence, Reply};
-use softphone::voice::audio::device::{DeviceChoice, DeviceList};
-use softphone::voice::audio::{AudioError, AudioSink, AudioSource};
-use softphone::voice::crypto::LocalKey;
-use softphone::voice::{AudioEnds, VoiceConfig, VoiceControl, VoiceSession};
+use softphone_app::audio::AudioDevices;
+use softphone_app::config::AppConfig;
+use softphone_app::media_hook::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus};
+use softphone_app::notify::Notifier;
+use softphone_app::paths::Paths;
+use softphone_app::phone::Phone;
+use softphone_app::ringtone::{Ringer, Sound, Tone};
+use softphone_app::tray::{TrayAction, TrayHost, TrayIcon, TrayView};
+use softphone_app::voice::{VoiceLine, VoiceStarter};
+use softphone_app::{App, Message, Options, Parts, sign_in};
+use softphone_core::protocol::Role;
+use softphone_core::sdk::{self, Event, Presence, Reply};
+use softphone_core::voice::audio::device::{DeviceChoice, DeviceList};
+use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource};
+use softphone_core::voice::crypto::LocalKey;
+use softphone_core::voice::{AudioEnds, VoiceConfig, VoiceControl, VoiceSession};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -307,10 +307,10 @@ impl Harness {
             self.sign_in("alice");
         }
         self.invited("c1", "bob");
-        self.send(Message::Incoming(softphone::app::incoming::Message::Accept));
+        self.send(Message::Incoming(softphone_app::incoming::Message::Accept));
         self.send(Message::Replied {
             call_id: "c1".into(),
-            request: softphone::app::CallRequest::Accept,
+            request: softphone_app::CallRequest::Accept,
             result: Ok(()),
         });
     }
@@ -392,7 +392,7 @@ impl Harness {
         self.send(Message::SignIn(sign_in::Message::Submit));
         self.connected();
         // A fixed channel keeps snapshots stable.
-        self.send(Message::Dial(softphone::app::dial::Message::Channel("room-1".into())));
+        self.send(Message::Dial(softphone_app::dial::Message::Channel("room-1".into())));
     }
 
     pub fn send(&mut self, message: Message) {
@@ -455,7 +455,7 @@ struct FakeSpeaker {
 }
 
 impl AudioSink for FakeSpeaker {
-    fn write_frame(&mut self, _frame: &softphone::voice::codec::Frame) -> Result<(), AudioError> {
+    fn write_frame(&mut self, _frame: &softphone_core::voice::codec::Frame) -> Result<(), AudioError> {
         Ok(())
     }
 
@@ -495,7 +495,7 @@ impl AudioDevices for FakeDevices {
         if !found {
             return Err(AudioError::NoDevice { direction: "input", name: format!("{choice:?}") });
         }
-        Ok(Box::new(softphone::voice::audio::Tone::new(440.0, -20.0)))
+        Ok(Box::new(softphone_core::voice::audio::Tone::new(440.0, -20.0)))
     }
 
     fn open_output(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSink>, AudioError> {
@@ -540,13 +540,13 @@ impl VoiceStarter for FakeDriver {
                 &other.public(),
                 Role::Caller,
                 &call.call_id,
-                softphone::voice::safety::Exchange::Uncommitted,
+                softphone_core::voice::safety::Exchange::Uncommitted,
             )
             .map_err(|e| MediaError(e.to_string()))?;
         let now = std::time::Instant::now();
         let mut session =
             VoiceSession::new(keys, VoiceConfig::default(), now).map_err(|e| MediaError(e.to_string()))?;
-        let mut frame = [0i16; softphone::voice::codec::FRAME_SAMPLES];
+        let mut frame = [0i16; softphone_core::voice::codec::FRAME_SAMPLES];
         for _ in 0..5 {
             source.read_frame(&mut frame).map_err(|e| MediaError(e.to_string()))?;
             session.on_captured_frame(&frame, now).map_err(|e| MediaError(e.to_string()))?;

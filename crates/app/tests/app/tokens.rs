@@ -5,20 +5,20 @@
 //! source, says so and is signed out at the expiry with the reason shown.
 
 use super::end_to_end::{Driver, WAIT};
-use softphone::app::Options;
-use softphone::app::link::Link;
-use softphone::sdk::{self, Client};
-use softphone::server::ServerConfig;
-use softphone::token::source::TokenSource;
+use softphone_app::Options;
+use softphone_app::link::Link;
+use softphone_core::sdk::{self, Client};
+use softphone_core::server::ServerConfig;
+use softphone_core::token::source::TokenSource;
 
 const SECRET: &[u8] = b"app-token-tests-secret-of-32-byt";
 
 fn token(peer: &str, expiry: u64) -> String {
-    softphone::token::mint(SECRET, peer, expiry)
+    softphone_core::token::mint(SECRET, peer, expiry)
 }
 
 fn now() -> u64 {
-    softphone::clock::unix_secs()
+    softphone_core::clock::unix_secs()
 }
 
 fn free_port() -> u16 {
@@ -34,14 +34,15 @@ async fn the_embedded_server_takes_its_users_tokens_only() {
     alice.until_dial().await;
     let url = alice.app.embedded_url().expect("the app hosts the default server");
     // No token, or one minted from another secret (another user's data dir): refused.
-    for token in
-        [String::new(), softphone::token::mint(b"another-users-secret-32-bytes!!", "mallory", now() + 60)]
-    {
+    for token in [
+        String::new(),
+        softphone_core::token::mint(b"another-users-secret-32-bytes!!", "mallory", now() + 60),
+    ] {
         let mut config = sdk::ClientConfig::new(&url, "mallory");
         config.token = token;
         match Client::connect(config).await {
             Err(sdk::Error::LoginRefused(e)) => {
-                assert_eq!(e.code, softphone::protocol::ErrorCode::InvalidToken)
+                assert_eq!(e.code, softphone_core::protocol::ErrorCode::InvalidToken)
             }
             other => panic!("a stranger must be refused, got {other:?}"),
         }

@@ -3,13 +3,13 @@
 //! end, each checked to stop the ringtone.
 
 use super::support::{Harness, MediaRecord, Sent, TEST_URL};
-use softphone::app::config::AppConfig;
-use softphone::app::link::{Link, Status};
-use softphone::app::model::{OutgoingStage, RingStage};
-use softphone::app::ringtone::Tone;
-use softphone::app::{CallRequest, Message, Screen, dial, in_call, incoming, outgoing};
-use softphone::protocol::{ErrorCode, ProtocolError, Role};
-use softphone::sdk::{
+use softphone_app::config::AppConfig;
+use softphone_app::link::{Link, Status};
+use softphone_app::model::{OutgoingStage, RingStage};
+use softphone_app::ringtone::Tone;
+use softphone_app::{CallRequest, Message, Screen, dial, in_call, incoming, outgoing};
+use softphone_core::protocol::{ErrorCode, ProtocolError, Role};
+use softphone_core::sdk::{
     self, CancelReason, ConnectionReason, ConnectionState, Event, FailureReason, HangupReason,
 };
 use std::time::Duration;
@@ -41,7 +41,7 @@ fn sign_in_connects_shows_dial_and_remembers_the_form() {
         matches!(h.app.link(), Link::Up { session, status: Status::Connected } if session.url == TEST_URL)
     );
     assert_eq!(h.app.title(), "alice \u{2014} softphone");
-    let paths = softphone::app::paths::Paths::under(h.home.path().to_owned());
+    let paths = softphone_app::paths::Paths::under(h.home.path().to_owned());
     let (config, _) = AppConfig::load(&paths);
     assert_eq!((config.peer_id.as_str(), config.servers.urls()), ("alice", &[TEST_URL.to_owned()][..]));
 }
@@ -49,9 +49,9 @@ fn sign_in_connects_shows_dial_and_remembers_the_form() {
 #[test]
 fn first_attempt_failing_signs_out_with_the_reason() {
     let mut h = Harness::new();
-    h.send(Message::SignIn(softphone::app::sign_in::Message::PeerId("alice".into())));
-    h.send(Message::SignIn(softphone::app::sign_in::Message::ServerUrl(TEST_URL.into())));
-    h.send(Message::SignIn(softphone::app::sign_in::Message::Submit));
+    h.send(Message::SignIn(softphone_app::sign_in::Message::PeerId("alice".into())));
+    h.send(Message::SignIn(softphone_app::sign_in::Message::ServerUrl(TEST_URL.into())));
+    h.send(Message::SignIn(softphone_app::sign_in::Message::Submit));
     assert!(matches!(h.app.link(), Link::Up { status: Status::Connecting, .. }));
     h.sdk(Event::Connection {
         state: ConnectionState::Reconnecting { attempt: 1, next_try_in: Duration::from_millis(250) },
@@ -413,7 +413,7 @@ fn a_media_session_that_fails_to_start_is_shown_on_the_call_screen() {
     let Screen::InCall(call) = h.app.screen() else { panic!() };
     assert_eq!(
         call.media,
-        softphone::app::media_hook::MediaStatus::Ended("Could not start ffplay: not found".into())
+        softphone_app::media_hook::MediaStatus::Ended("Could not start ffplay: not found".into())
     );
 }
 

@@ -9,9 +9,9 @@
 use super::simulator::interact;
 use super::support::{FakeDevices, Harness};
 use iced::keyboard::Key;
-use softphone::app::config::{AppConfig, MediaConfig};
-use softphone::app::settings::DeviceOption;
-use softphone::app::{Message, Screen, Tab, in_call, settings, theme};
+use softphone_app::config::{AppConfig, MediaConfig};
+use softphone_app::settings::DeviceOption;
+use softphone_app::{Message, Screen, Tab, in_call, settings, theme};
 use std::time::{Duration, Instant};
 
 fn voice_code(h: &Harness) -> String {
@@ -34,10 +34,10 @@ fn the_ringtone_stops_before_call_audio_opens_the_device() {
 fn the_ringtone_stops_before_a_configured_media_session_starts() {
     let mut h = Harness::signed_in("alice");
     h.invited("c1", "bob");
-    h.send(Message::Incoming(softphone::app::incoming::Message::Accept));
+    h.send(Message::Incoming(softphone_app::incoming::Message::Accept));
     h.send(Message::Replied {
         call_id: "c1".into(),
-        request: softphone::app::CallRequest::Accept,
+        request: softphone_app::CallRequest::Accept,
         result: Ok(()),
     });
     let order = h.order.items();

@@ -35,7 +35,8 @@ struct Asset {
 
 macro_rules! dist {
     ($file:literal) => {
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist/", $file))
+        // web/ is at the workspace root, two levels above this crate.
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/dist/", $file))
     };
 }
 

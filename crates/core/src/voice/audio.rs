@@ -2,7 +2,7 @@
 //! runs the same with a sound card ([`device`]), WAV files ([`wav`]), a
 //! tone or silence (tests, the headless peer, machines with no sound card).
 
-#[cfg(feature = "desktop")]
+#[cfg(feature = "sound-card")]
 pub mod device;
 pub mod reopen;
 pub mod resample;

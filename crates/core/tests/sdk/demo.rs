@@ -3,8 +3,8 @@
 //! secret they mint their own tokens.
 
 use crate::support::*;
-use softphone::demo::{self, Timing};
-use softphone::sdk::{Event, FailureReason, HangupReason};
+use softphone_core::demo::{self, Timing};
+use softphone_core::sdk::{Event, FailureReason, HangupReason};
 use std::time::Duration;
 
 fn quick() -> Timing {
@@ -16,7 +16,7 @@ fn quick() -> Timing {
 }
 
 /// Places a call and returns its id.
-async fn call(client: &softphone::sdk::Client, callee: &str) -> String {
+async fn call(client: &softphone_core::sdk::Client, callee: &str) -> String {
     let invitation = client.create_local_invitation(callee).unwrap();
     invitation.send().await.unwrap();
     invitation.call_id().to_owned()
@@ -25,7 +25,7 @@ async fn call(client: &softphone::sdk::Client, callee: &str) -> String {
 #[tokio::test]
 async fn each_demo_peer_shows_its_outcome() {
     let config =
-        softphone::server::ServerConfig { invite_ttl: Duration::from_millis(500), ..server_config() };
+        softphone_core::server::ServerConfig { invite_ttl: Duration::from_millis(500), ..server_config() };
     let server = start_server(config).await;
     let demo = demo::spawn(&server.url(), None, quick()).unwrap();
     demo.ready().await.unwrap();
@@ -75,13 +75,13 @@ async fn each_demo_peer_shows_its_outcome() {
 #[tokio::test]
 async fn with_a_secret_the_demo_peers_mint_their_own_tokens() {
     let secret = b"demo-secret".to_vec();
-    let config = softphone::server::ServerConfig { secret: Some(secret.clone()), ..server_config() };
+    let config = softphone_core::server::ServerConfig { secret: Some(secret.clone()), ..server_config() };
     let server = start_server(config).await;
     let demo = demo::spawn(&server.url(), Some(secret.clone()), quick()).unwrap();
     demo.ready().await.unwrap();
     let mut config = client_config(&server.url(), "alice");
-    config.token = softphone::token::mint(&secret, "alice", softphone::clock::unix_secs() + 60);
-    let (alice, _events) = softphone::sdk::Client::connect(config).await.unwrap();
+    config.token = softphone_core::token::mint(&secret, "alice", softphone_core::clock::unix_secs() + 60);
+    let (alice, _events) = softphone_core::sdk::Client::connect(config).await.unwrap();
     let online = alice.query_presence(&["echo", "busy", "noanswer"]).await.unwrap();
     assert!(online.values().all(|o| *o), "{online:?}");
     demo.shutdown().await;

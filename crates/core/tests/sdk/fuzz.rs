@@ -6,8 +6,8 @@
 use crate::fuzz_strategies::{fixed, text};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
-use softphone::peer::script::{Command, parse_line};
-use softphone::sdk::Event;
+use softphone_core::peer::script::{Command, parse_line};
+use softphone_core::sdk::Event;
 use std::time::Duration;
 
 /// Quotes one word for the script's shell-like splitting.

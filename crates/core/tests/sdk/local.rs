@@ -3,11 +3,11 @@
 
 use crate::support::*;
 use futures_util::FutureExt;
-use softphone::sdk::{Error, Event, FailureReason, HangupReason, LocalInvitationState as L};
+use softphone_core::sdk::{Error, Event, FailureReason, HangupReason, LocalInvitationState as L};
 use std::time::Duration;
 
 /// A local error is ready at once: nothing went to the server.
-fn local_error<T: std::fmt::Debug>(reply: softphone::sdk::Reply<T>) -> Error {
+fn local_error<T: std::fmt::Debug>(reply: softphone_core::sdk::Reply<T>) -> Error {
     match reply.now_or_never() {
         Some(Err(e)) => {
             assert!(e.is_local_rule(), "{e:?} is not a local rule error");
@@ -124,7 +124,7 @@ async fn a_local_invitation_canceled_by_the_caller() {
 
 #[tokio::test]
 async fn a_local_invitation_fails_when_the_callee_stays_offline_or_nobody_answers() {
-    let config = softphone::server::ServerConfig {
+    let config = softphone_core::server::ServerConfig {
         offline_grace: Duration::from_millis(300),
         invite_ttl: Duration::from_millis(600),
         ..server_config()
@@ -207,14 +207,14 @@ async fn local_rule_errors_are_immediate_and_change_nothing() {
 
 #[tokio::test]
 async fn a_server_refusal_is_typed_and_leaves_the_invitation_idle() {
-    let config = softphone::server::ServerConfig { max_calls_per_peer: 1, ..server_config() };
+    let config = softphone_core::server::ServerConfig { max_calls_per_peer: 1, ..server_config() };
     let server = start_server(config).await;
     let (alice, _events) = connect(&server.url(), "alice").await;
     let first = alice.create_local_invitation("bob").unwrap();
     first.send().await.unwrap();
     let second = alice.create_local_invitation("carol").unwrap();
     match second.send().await {
-        Err(Error::Server(e)) => assert_eq!(e.code, softphone::protocol::ErrorCode::TooManyCalls),
+        Err(Error::Server(e)) => assert_eq!(e.code, softphone_core::protocol::ErrorCode::TooManyCalls),
         other => panic!("{other:?}"),
     }
     assert_eq!(second.state(), L::Idle);

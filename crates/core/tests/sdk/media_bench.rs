@@ -6,7 +6,7 @@ use crate::support::WAIT;
 use serde_json::Value;
 
 async fn bench(extra: &[&str]) -> std::process::Output {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
         .args(["bench", "media", "--calls", "4", "--duration", "1s", "--json"])
         .args(extra)
         .env("RUST_LOG", "warn")

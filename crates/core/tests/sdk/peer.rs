@@ -18,7 +18,7 @@ pub(crate) struct Peer {
 
 impl Peer {
     pub(crate) fn spawn(url: &str, id: &str, extra: &[&str]) -> Peer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_softphone"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
             .args(["peer", "--server", url, "--id", id])
             .args(extra)
             .env("RUST_LOG", "warn")
@@ -199,7 +199,7 @@ async fn an_unattended_peer_answers_until_terminated() {
         invitation.send().await.unwrap();
         let call_id = invitation.call_id().to_owned();
         wait_for(&mut events, "refused", |e| {
-            *e == softphone::sdk::Event::LocalInvitationRefused {
+            *e == softphone_core::sdk::Event::LocalInvitationRefused {
                 call_id: call_id.clone(),
                 response: "busy".into(),
             }
@@ -216,7 +216,7 @@ async fn an_unattended_peer_answers_until_terminated() {
 
 #[tokio::test]
 async fn the_server_binary_hosts_the_demo_peers() {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_softphone"))
+    let mut server = Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
         .args(["server", "--listen", "127.0.0.1:0", "--demo-peers"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

@@ -4,11 +4,11 @@
 
 use crate::support::*;
 use futures_util::{SinkExt, StreamExt};
-use softphone::sdk::{
+use softphone_core::sdk::{
     Backoff, CancelReason, Client, ConnectionReason, ConnectionState, Error, Event, FailureReason,
     HangupReason, LocalInvitationState, RemoteInvitationState,
 };
-use softphone::server::{self, ServerHandle};
+use softphone_core::server::{self, ServerHandle};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ async fn restart(addr: SocketAddr, config: server::ServerConfig) -> ServerHandle
 }
 
 /// The next `n` call events, as a set (their order depends on call ids).
-async fn call_events(events: &mut softphone::sdk::Events, n: usize) -> HashSet<String> {
+async fn call_events(events: &mut softphone_core::sdk::Events, n: usize) -> HashSet<String> {
     let mut seen = HashSet::new();
     for _ in 0..n {
         seen.insert(format!("{:?}", next_call_event(events).await));
@@ -248,7 +248,7 @@ async fn a_refused_login_aborts_without_retrying() {
     let mut bad = client_config(&server.url(), "alice");
     bad.token = "v1.1.nope".into();
     match Client::connect(bad.clone()).await {
-        Err(Error::LoginRefused(e)) => assert_eq!(e.code, softphone::protocol::ErrorCode::InvalidToken),
+        Err(Error::LoginRefused(e)) => assert_eq!(e.code, softphone_core::protocol::ErrorCode::InvalidToken),
         other => panic!("{other:?}"),
     }
     let (_client, mut events) = Client::start(bad).unwrap();
@@ -258,20 +258,20 @@ async fn a_refused_login_aborts_without_retrying() {
     ));
     match next_event(&mut events).await {
         Event::Connection { state: ConnectionState::Aborted, reason: ConnectionReason::LoginRefused(e) } => {
-            assert_eq!(e.code, softphone::protocol::ErrorCode::InvalidToken)
+            assert_eq!(e.code, softphone_core::protocol::ErrorCode::InvalidToken)
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(events.recv().await, None, "no retry after a refused token");
 
     let mut expired = client_config(&server.url(), "alice");
-    expired.token = softphone::token::mint(&secret, "alice", 1_000);
+    expired.token = softphone_core::token::mint(&secret, "alice", 1_000);
     match Client::connect(expired).await {
-        Err(Error::LoginRefused(e)) => assert_eq!(e.code, softphone::protocol::ErrorCode::TokenExpired),
+        Err(Error::LoginRefused(e)) => assert_eq!(e.code, softphone_core::protocol::ErrorCode::TokenExpired),
         other => panic!("{other:?}"),
     }
     let mut good = client_config(&server.url(), "alice");
-    good.token = softphone::token::mint(&secret, "alice", softphone::clock::unix_secs() + 3600);
+    good.token = softphone_core::token::mint(&secret, "alice", softphone_core::clock::unix_secs() + 3600);
     Client::connect(good).await.unwrap();
 
     // A server that answers the handshake with 404 will not change its mind either.
@@ -313,7 +313,7 @@ async fn logout_ends_the_stream_and_the_client() {
 }
 
 /// The event that ends a client's stream.
-async fn final_event(events: &mut softphone::sdk::Events) -> Event {
+async fn final_event(events: &mut softphone_core::sdk::Events) -> Event {
     wait_for(events, "the end", |e| matches!(e, Event::Connection { state, .. } if state.is_final())).await
 }
 
@@ -398,7 +398,7 @@ async fn with_several_servers_a_dropped_client_logs_in_on_the_next() {
 #[ignore]
 async fn measure_reconnect() {
     let (mut server, addr) = restartable(server::ServerConfig::default()).await;
-    let config = softphone::sdk::ClientConfig::new(format!("ws://{addr}"), "alice");
+    let config = softphone_core::sdk::ClientConfig::new(format!("ws://{addr}"), "alice");
     let (_alice, mut events) = Client::connect(config).await.unwrap();
     for gap_ms in [0u64, 1_000, 3_000] {
         let (mut from_up, mut from_down) = (Vec::new(), Vec::new());

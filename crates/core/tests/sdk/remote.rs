@@ -3,10 +3,10 @@
 
 use crate::support::*;
 use futures_util::FutureExt;
-use softphone::sdk::{CancelReason, Error, Event, FailureReason, RemoteInvitationState as R};
+use softphone_core::sdk::{CancelReason, Error, Event, FailureReason, RemoteInvitationState as R};
 use std::time::Duration;
 
-fn local_error<T: std::fmt::Debug>(reply: softphone::sdk::Reply<T>) -> Error {
+fn local_error<T: std::fmt::Debug>(reply: softphone_core::sdk::Reply<T>) -> Error {
     match reply.now_or_never() {
         Some(Err(e)) if e.is_local_rule() => e,
         other => panic!("expected an immediate local error, got {other:?}"),
@@ -85,7 +85,7 @@ async fn a_remote_invitation_canceled_by_the_caller_cannot_be_answered() {
 #[tokio::test]
 async fn a_remote_invitation_expires() {
     let config =
-        softphone::server::ServerConfig { invite_ttl: Duration::from_millis(300), ..server_config() };
+        softphone_core::server::ServerConfig { invite_ttl: Duration::from_millis(300), ..server_config() };
     let server = start_server(config).await;
     let (alice, _alice_events) = connect(&server.url(), "alice").await;
     let (bob, mut bob_events) = connect(&server.url(), "bob").await;
@@ -162,7 +162,7 @@ async fn other_devices_hear_answered_or_refused_elsewhere_and_drop_stale_events(
     server.shutdown().await;
 }
 
-async fn phone_events_subscribe(client: &softphone::sdk::Client) {
+async fn phone_events_subscribe(client: &softphone_core::sdk::Client) {
     let online = client.subscribe_presence(&["zed"]).await.unwrap();
     assert_eq!(online.get("zed"), Some(&false));
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 #[tokio::test]
 async fn a_small_reconnect_storm_brings_every_client_back() {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
         .args(["bench", "storm", "--clients", "40", "--down-for", "300ms", "--patience", "15s", "--json"])
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)

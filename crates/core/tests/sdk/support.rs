@@ -1,8 +1,8 @@
 //! Helpers shared by the SDK tests: servers with short timers, clients with
 //! a short backoff, and waiting for events (never for time).
 
-use softphone::sdk::{Backoff, Client, ClientConfig, ConnectionState, Event, Events};
-use softphone::server;
+use softphone_core::sdk::{Backoff, Client, ClientConfig, ConnectionState, Event, Events};
+use softphone_core::server;
 use std::time::Duration;
 
 pub use crate::servers::{WAIT, start_server};

@@ -7,18 +7,18 @@
 use crate::peer::Peer;
 use crate::support::*;
 use serde_json::json;
-use softphone::protocol::ErrorCode;
-use softphone::sdk::{self, ConnectionReason, Event, Events};
-use softphone::server::{self, ServerConfig, ServerHandle};
+use softphone_core::protocol::ErrorCode;
+use softphone_core::sdk::{self, ConnectionReason, Event, Events};
+use softphone_core::server::{self, ServerConfig, ServerHandle};
 
 const SECRET: &[u8] = b"sdk-token-tests-secret-of-32-byt";
 
 fn unix_now() -> u64 {
-    softphone::clock::unix_secs()
+    softphone_core::clock::unix_secs()
 }
 
 fn token(peer: &str, expiry: u64) -> String {
-    softphone::token::mint(SECRET, peer, expiry)
+    softphone_core::token::mint(SECRET, peer, expiry)
 }
 
 fn signed() -> ServerConfig {

@@ -11,17 +11,17 @@
 use crate::peer::Peer;
 use crate::support::*;
 use serde_json::json;
-use softphone::demo;
-use softphone::protocol::Role;
-use softphone::relay_link::{LinkOptions, Transport};
-use softphone::sdk::{Client, Event, Events};
-use softphone::voice::audio::resample::resample_i16;
-use softphone::voice::audio::wav::WavSource;
-use softphone::voice::audio::{AudioError, AudioSink, AudioSource, Playback};
-use softphone::voice::codec::{Frame, SAMPLE_RATE};
-use softphone::voice::crypto::LocalKey;
-use softphone::voice::safety::Exchange;
-use softphone::voice::{AudioEnds, CallLink, VoiceCall, VoiceConfig};
+use softphone_core::demo;
+use softphone_core::protocol::Role;
+use softphone_core::relay_link::{LinkOptions, Transport};
+use softphone_core::sdk::{Client, Event, Events};
+use softphone_core::voice::audio::resample::resample_i16;
+use softphone_core::voice::audio::wav::WavSource;
+use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource, Playback};
+use softphone_core::voice::codec::{Frame, SAMPLE_RATE};
+use softphone_core::voice::crypto::LocalKey;
+use softphone_core::voice::safety::Exchange;
+use softphone_core::voice::{AudioEnds, CallLink, VoiceCall, VoiceConfig};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -128,8 +128,8 @@ pub(crate) struct MediaCall {
     pub alice: (Client, Events),
     pub bob: (Client, Events),
     pub call_id: String,
-    pub alice_keys: softphone::voice::crypto::CallKeys,
-    pub bob_keys: softphone::voice::crypto::CallKeys,
+    pub alice_keys: softphone_core::voice::crypto::CallKeys,
+    pub bob_keys: softphone_core::voice::crypto::CallKeys,
     pub alice_link: CallLink,
     pub bob_link: CallLink,
 }
@@ -201,7 +201,7 @@ async fn relayed_speech(options: LinkOptions) -> Run {
         call.bob_keys,
         &call.bob_link,
         config,
-        AudioEnds::clocked(Box::new(softphone::voice::audio::Silence), Box::new(heard.clone())),
+        AudioEnds::clocked(Box::new(softphone_core::voice::audio::Silence), Box::new(heard.clone())),
     )
     .await
     .expect("bob's voice");
@@ -209,7 +209,7 @@ async fn relayed_speech(options: LinkOptions) -> Run {
         call.alice_keys,
         &call.alice_link,
         config,
-        AudioEnds::clocked(Box::new(source), Box::new(softphone::voice::audio::Discard)),
+        AudioEnds::clocked(Box::new(source), Box::new(softphone_core::voice::audio::Discard)),
     )
     .await
     .expect("alice's voice");
@@ -368,7 +368,7 @@ async fn an_unreadable_audio_in_is_refused_before_logging_in() {
     let not_wav = dir.path().join("not.wav");
     std::fs::write(&not_wav, b"not a wav file").unwrap();
     for path in [dir.path().join("missing.wav"), not_wav] {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
             .args(["peer", "--server", &server.url(), "--id", "alice", "--audio-in"])
             .arg(&path)
             .stdin(std::process::Stdio::null())

@@ -11,12 +11,12 @@
 
 use crate::support::*;
 use crate::voice::{MediaCall, media_call};
-use softphone::relay_link::LinkOptions;
-use softphone::voice::audio::wav::WavSink;
-use softphone::voice::audio::{AudioError, AudioSink, AudioSource, Discard, Silence, Tone};
-use softphone::voice::codec::{FRAME_SAMPLES, Frame};
-use softphone::voice::level::LevelMeter;
-use softphone::voice::{AudioEnds, CallStats, VoiceCall, VoiceConfig};
+use softphone_core::relay_link::LinkOptions;
+use softphone_core::voice::audio::wav::WavSink;
+use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource, Discard, Silence, Tone};
+use softphone_core::voice::codec::{FRAME_SAMPLES, Frame};
+use softphone_core::voice::level::LevelMeter;
+use softphone_core::voice::{AudioEnds, CallStats, VoiceCall, VoiceConfig};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -176,13 +176,13 @@ async fn the_speakers_underruns_reach_the_quality_line() {
 /// `parecord` records `room.monitor`, whose left channel is the mouth and
 /// right the ear, on one clock, so their cross-correlation is the
 /// mouth-to-ear delay through both devices and the relay.
-#[cfg(feature = "desktop")]
+#[cfg(feature = "sound-card")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the PulseAudio rig of voice-rig.md"]
 async fn mouth_to_ear_through_real_devices() {
     use crate::voice::{SPEECH, best_lag, pesq_wb};
-    use softphone::voice::Pacing;
-    use softphone::voice::audio::device::{DeviceChoice, DeviceSink, DeviceSource};
+    use softphone_core::voice::Pacing;
+    use softphone_core::voice::audio::device::{DeviceChoice, DeviceSink, DeviceSource};
     use std::process::{Command, Stdio};
 
     let server = start_server(server_config()).await;
@@ -203,7 +203,7 @@ async fn mouth_to_ear_through_real_devices() {
         sink: Box::new(speaker),
         playback: Pacing::Device,
         // The devices' path as it measures it, uncleaned.
-        processing: softphone::voice::ProcessingConfig::OFF,
+        processing: softphone_core::voice::ProcessingConfig::OFF,
     };
     let bob = VoiceCall::start(call.bob_keys, &call.bob_link, config, bob_ends).await.unwrap();
     let alice_ends = AudioEnds {
@@ -211,7 +211,7 @@ async fn mouth_to_ear_through_real_devices() {
         capture: Pacing::Device,
         sink: Box::new(Discard),
         playback: Pacing::Clock,
-        processing: softphone::voice::ProcessingConfig::OFF,
+        processing: softphone_core::voice::ProcessingConfig::OFF,
     };
     let alice = VoiceCall::start(call.alice_keys, &call.alice_link, config, alice_ends).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;

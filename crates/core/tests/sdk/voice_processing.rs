@@ -9,8 +9,8 @@ use crate::voice::SPEECH;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
-use softphone::voice::audio::wav::WavSource;
-use softphone::voice::codec::{FRAME_SAMPLES, SAMPLE_RATE};
+use softphone_core::voice::audio::wav::WavSource;
+use softphone_core::voice::codec::{FRAME_SAMPLES, SAMPLE_RATE};
 use std::path::Path;
 use std::time::Duration;
 
@@ -92,7 +92,7 @@ async fn a_peer_with_noise_suppression_sends_less_of_its_noise() {
 #[tokio::test]
 async fn a_bad_audio_processing_setting_is_refused_before_logging_in() {
     let server = start_server(server_config()).await;
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
         .args(["peer", "--server", &server.url(), "--id", "alice", "--audio-processing", "aec,loud"])
         .stdin(std::process::Stdio::null())
         .output()

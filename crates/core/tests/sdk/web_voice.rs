@@ -11,7 +11,7 @@
 //! and `/usr/bin/chromium`; without them it fails and says so.
 
 use crate::voice::{SPEECH, best_lag, pesq_wb};
-use softphone::voice::audio::wav::WavSource;
+use softphone_core::voice::audio::wav::WavSource;
 use std::path::Path;
 use std::process::Command;
 
@@ -72,7 +72,7 @@ const ATTEMPTS: usize = 2;
 
 #[test]
 fn a_browser_tab_and_the_headless_peer_hear_each_other() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
     assert!(
         web.join("node_modules/playwright-core").is_dir(),
         "web/node_modules is missing: run `npm ci` in web/ (.ci/setup does)"
@@ -90,7 +90,7 @@ fn a_browser_tab_and_the_headless_peer_hear_each_other() {
             let status = Command::new("node")
                 .current_dir(&web)
                 .arg("tests/voice/browser-call.mjs")
-                .args(["--softphone", env!("CARGO_BIN_EXE_softphone"), "--speech", SPEECH, "--out"])
+                .args(["--softphone", env!("CARGO_BIN_EXE_softphone-headless"), "--speech", SPEECH, "--out"])
                 .arg(&out)
                 .status()
                 .expect("run node (is it installed?)");
@@ -137,7 +137,7 @@ fn score_call(out: &Path) -> (f32, f32) {
 
 #[test]
 fn the_browser_voice_unit_tests_pass() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
     assert!(web.join("node_modules/esbuild").is_dir(), "web/node_modules is missing: run `npm ci` in web/");
     let status = Command::new("node")
         .current_dir(&web)

@@ -7,11 +7,11 @@
 
 use super::client::*;
 use serde_json::{Value, json};
-use softphone::server::{ClusterConfig, ServerConfig};
+use softphone_core::server::{ClusterConfig, ServerConfig};
 use std::collections::BTreeSet;
 use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_softphone");
+const BIN: &str = env!("CARGO_BIN_EXE_softphone-headless");
 
 async fn bench(args: &[&str]) -> Output {
     let run = tokio::process::Command::new(BIN)

@@ -9,7 +9,7 @@
 
 use super::client::*;
 use serde_json::{Value, json};
-use softphone::server::{ServerConfig, ServerHandle};
+use softphone_core::server::{ServerConfig, ServerHandle};
 use std::time::Duration;
 
 /// The invite ttl of these tests; every other timer is far beyond it.

@@ -11,7 +11,7 @@ use tokio::process::{Child, ChildStdout, Command};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_softphone");
+const BIN: &str = env!("CARGO_BIN_EXE_softphone-headless");
 
 /// A `softphone server` process and the URL from its ready line.
 pub(super) struct ServerProcess {

@@ -6,7 +6,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use softphone::server::{ServerConfig, ServerHandle};
+use softphone_core::server::{ServerConfig, ServerHandle};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

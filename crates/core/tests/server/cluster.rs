@@ -13,7 +13,7 @@ use super::cli::{ServerProcess, ready, server_command};
 use super::client::*;
 use crate::redis_server::{RedisServer, start_nodes};
 use serde_json::Value;
-use softphone::server::{ServerConfig, ServerHandle};
+use softphone_core::server::{ServerConfig, ServerHandle};
 use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::time::Instant;

@@ -14,8 +14,8 @@ use crate::fuzz_strategies::{fixed, json_value, text};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use serde_json::{Map, Value};
-use softphone::protocol::{ClientFrame, ErrorCode, REQUEST_TYPES, Req, Request, decode_request};
-use softphone::token::{self, TokenError};
+use softphone_core::protocol::{ClientFrame, ErrorCode, REQUEST_TYPES, Req, Request, decode_request};
+use softphone_core::token::{self, TokenError};
 
 /// The names a request's fields have, and some it does not.
 fn field_name() -> impl Strategy<Value = String> + Clone {

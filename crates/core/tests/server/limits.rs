@@ -5,7 +5,7 @@
 use super::client::*;
 use futures_util::SinkExt;
 use serde_json::json;
-use softphone::server::ServerConfig;
+use softphone_core::server::ServerConfig;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -329,7 +329,7 @@ async fn a_zero_duration_is_refused_by_spawn_not_a_panic() {
         ServerConfig { login_timeout: zero, ..Default::default() },
         ServerConfig { handshake_timeout: zero, ..Default::default() },
     ] {
-        let refused = softphone::server::spawn(config).await.err().expect("a zero duration is refused");
+        let refused = softphone_core::server::spawn(config).await.err().expect("a zero duration is refused");
         assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput, "{refused}");
         assert!(refused.to_string().contains("must be more than zero"), "{refused}");
     }

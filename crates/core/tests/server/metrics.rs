@@ -5,7 +5,7 @@
 use super::client::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use softphone::server::{MetricsListener, ServerConfig, ServerHandle};
+use softphone_core::server::{MetricsListener, ServerConfig, ServerHandle};
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
@@ -260,7 +260,7 @@ async fn a_client_that_does_not_read_its_events_is_counted_as_kicked() {
     // (4 MiB at most for a send buffer with the usual Linux settings). Each
     // is canceled at once, so no more than one rings at bob (v1.1 allows 3
     // per caller) and bob's outbox gets an invitation and a cancel each time.
-    let content = bytes(softphone::protocol::MAX_TEXT_BYTES);
+    let content = bytes(softphone_core::protocol::MAX_TEXT_BYTES);
     let mut reqs = Vec::new();
     for i in 0..1000 {
         let call_id = format!("c{i}");
@@ -323,7 +323,7 @@ async fn healthz_is_200_metrics_is_prometheus_text_and_other_paths_are_404() {
 
 #[tokio::test]
 async fn the_binary_prints_the_metrics_address_and_serves_it() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
         .args(["server", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -358,7 +358,7 @@ async fn an_address_that_cannot_be_bound_fails_at_start_with_a_clear_error() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken = holder.local_addr().expect("an address").to_string();
     for addr in ["not-an-address", taken.as_str()] {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
             .args(["server", "--listen", "127.0.0.1:0", "--metrics-listen", addr])
             .stdin(Stdio::null())
             .output();
@@ -383,7 +383,7 @@ async fn every_cluster_node_reports_the_clusters_live_calls_and_peers_online() {
         let metrics = listener.local_addr();
         let config =
             node_config(&redis, id, ServerConfig { metrics_listener: Some(listener), ..Default::default() });
-        let server = softphone::server::spawn(config).await.expect("a cluster node starts");
+        let server = softphone_core::server::spawn(config).await.expect("a cluster node starts");
         nodes.push(Monitored { server, metrics });
     }
     let mut alice = Client::login(&nodes[0].server.url(), "alice").await;

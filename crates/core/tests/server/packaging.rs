@@ -1,5 +1,6 @@
 //! What is shipped: the binary built without the `desktop` feature (the
-//! operator's server build) and the Debian package: its manifest in
+//! operator's server build; its command line is this crate's, run here as
+//! `softphone-headless`) and the Debian package: its manifest in the root
 //! Cargo.toml (`[package.metadata.deb]`, read by `cargo deb`), the
 //! hardened systemd unit and the maintainer scripts. None of these needs
 //! cargo-deb or systemd: the files are read and the scripts and the unit's
@@ -12,13 +13,12 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const BIN: &str = env!("CARGO_BIN_EXE_softphone");
+const BIN: &str = env!("CARGO_BIN_EXE_softphone-headless");
 const UNIT: &str = "softphone-server";
 
 /// `softphone` with no subcommand in a build without the desktop app says
 /// so and exits 2 (a usage error), rather than failing to link or opening
-/// nothing. `.ci/run` runs this with `--no-default-features`.
-#[cfg(not(feature = "desktop"))]
+/// nothing. `.ci/run` runs this.
 #[test]
 fn without_the_desktop_feature_no_subcommand_says_there_is_no_app_and_exits_2() {
     let out = std::process::Command::new(BIN).stdin(Stdio::null()).output().expect("run softphone");
@@ -28,15 +28,29 @@ fn without_the_desktop_feature_no_subcommand_says_there_is_no_app_and_exits_2() 
     assert!(out.stdout.is_empty(), "nothing on stdout: {:?}", String::from_utf8_lossy(&out.stdout));
 }
 
+/// The workspace root: the `softphone` package that `cargo deb` packages.
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
-/// `[package.metadata.deb]` of Cargo.toml.
-fn deb_metadata() -> toml::Table {
+/// The root Cargo.toml.
+fn root_manifest() -> toml::Table {
     let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("read Cargo.toml");
-    let manifest: toml::Table = manifest.parse().expect("Cargo.toml is TOML");
-    manifest["package"]["metadata"]["deb"].as_table().expect("[package.metadata.deb]").clone()
+    manifest.parse().expect("Cargo.toml is TOML")
+}
+
+/// `[package.metadata.deb]` of the root Cargo.toml.
+fn deb_metadata() -> toml::Table {
+    root_manifest()["package"]["metadata"]["deb"].as_table().expect("[package.metadata.deb]").clone()
+}
+
+/// The binary the root package builds: named after the package (no
+/// `[[bin]]` renames it), from src/main.rs.
+fn root_binary() -> String {
+    let manifest = root_manifest();
+    assert!(!manifest.contains_key("bin"), "the root package names no other binary");
+    assert!(root().join("src/main.rs").is_file(), "the root package's binary is src/main.rs");
+    manifest["package"]["name"].as_str().expect("package.name").to_owned()
 }
 
 /// The files a source pattern of an asset names: itself, or for a `*` in
@@ -74,8 +88,8 @@ fn checked_destinations(package: &str, assets: &toml::Value) -> Vec<String> {
             "{package}: mode {mode:?} of {source}"
         );
         if let Some(binary) = source.strip_prefix("target/release/") {
-            // cargo-deb builds it; the name must be the binary this package has.
-            assert_eq!(Some(binary), Path::new(BIN).file_name().and_then(|n| n.to_str()), "{source}");
+            // cargo-deb builds it; the name must be the binary the root package has.
+            assert_eq!(binary, root_binary(), "{source}");
             assert_eq!(mode, "755", "{package}: the binary is executable");
         } else {
             assert!(!matching_files(source).is_empty(), "{package}: asset {source} names no file");

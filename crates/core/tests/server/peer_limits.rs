@@ -6,7 +6,7 @@
 
 use super::client::*;
 use serde_json::json;
-use softphone::server::ServerConfig;
+use softphone_core::server::ServerConfig;
 
 fn unlimited_rate(config: ServerConfig) -> ServerConfig {
     ServerConfig { rate_per_second: 1_000_000, rate_burst: 1_000_000, ..config }

@@ -4,7 +4,7 @@
 
 use super::client::*;
 use serde_json::json;
-use softphone::server::ServerConfig;
+use softphone_core::server::ServerConfig;
 use std::time::Duration;
 
 const PAIRS: usize = 8;

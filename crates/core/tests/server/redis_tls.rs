@@ -7,7 +7,7 @@
 use super::cli::{ready, server_command};
 use super::client::*;
 use serde_json::json;
-use softphone::server::{ClusterConfig, ServerConfig, ServerHandle};
+use softphone_core::server::{ClusterConfig, ServerConfig, ServerHandle};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -88,7 +88,7 @@ impl TlsRedis {
     }
 
     async fn pings(&self, url: &str, ca: &[u8]) -> bool {
-        let Ok(client) = softphone::server::redis_client(url, Some(ca)) else { return false };
+        let Ok(client) = softphone_core::server::redis_client(url, Some(ca)) else { return false };
         let Ok(Ok(mut con)) =
             tokio::time::timeout(Duration::from_secs(1), client.get_multiplexed_async_connection()).await
         else {

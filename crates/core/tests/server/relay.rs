@@ -8,10 +8,10 @@ use super::client::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use softphone::protocol::MediaInfo;
-use softphone::protocol::media::udp::{LegKeys, UDP_DATA_HEADER_BYTES, UdpToRelay};
-use softphone::relay_link::{LinkOptions, RelayLink, RelayLinkError, Transport};
-use softphone::server::{
+use softphone_core::protocol::MediaInfo;
+use softphone_core::protocol::media::udp::{LegKeys, UDP_DATA_HEADER_BYTES, UdpToRelay};
+use softphone_core::relay_link::{LinkOptions, RelayLink, RelayLinkError, Transport};
+use softphone_core::server::{
     MediaListen, Relay, RelayConfig, RelayLimits, RelayStats, ServerConfig, ServerHandle,
 };
 use std::sync::Arc;
@@ -356,7 +356,7 @@ async fn shutdown_forgets_every_call_and_releases_the_socket() {
 /// Starts the real binary with `args` and returns it with its signaling URL.
 async fn binary(args: &[&str]) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
         .args(["server", "--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(std::process::Stdio::piped())
@@ -392,7 +392,7 @@ async fn the_media_flags_move_the_relay_or_turn_it_off() {
     assert!(relay.starts_with("udp://127.0.0.1:") && !relay.ends_with(":0"), "{relay}");
     let (_off, url) = binary(&["--no-media"]).await;
     assert_eq!(accept_media(&url).await, Value::Null, "--no-media hands out no media");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
         .args(["server", "--no-media", "--media-listen", "127.0.0.1:0"])
         .stderr(std::process::Stdio::null())
         .status()
@@ -414,7 +414,7 @@ async fn max_media_connections_caps_media_sockets_and_not_logins() {
 async fn refused(args: &[&str]) -> String {
     let out = tokio::time::timeout(
         Duration::from_secs(30),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone"))
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
             .arg("server")
             .args(args)
             .stdin(std::process::Stdio::null())

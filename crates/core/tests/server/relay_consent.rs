@@ -10,11 +10,11 @@
 
 use super::client::*;
 use serde_json::json;
-use softphone::protocol::MediaInfo;
-use softphone::protocol::media::udp::{LegKeys, UdpControl, UdpToRelay};
-use softphone::protocol::media::{FromRelay, ToRelay};
-use softphone::relay_link::{LinkOptions, RelayLink, RelayReceiver, RelaySender, Transport};
-use softphone::server::{MediaListen, RelayConfig, RelayStats, ServerConfig, ServerHandle};
+use softphone_core::protocol::MediaInfo;
+use softphone_core::protocol::media::udp::{LegKeys, UdpControl, UdpToRelay};
+use softphone_core::protocol::media::{FromRelay, ToRelay};
+use softphone_core::relay_link::{LinkOptions, RelayLink, RelayReceiver, RelaySender, Transport};
+use softphone_core::server::{MediaListen, RelayConfig, RelayStats, ServerConfig, ServerHandle};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::UdpSocket;

@@ -3,15 +3,15 @@
 //! and `/media`), and a metrics request that cannot hold its connection.
 
 use super::client::*;
-use softphone::server::origin::Origin;
-use softphone::server::{MetricsListener, ServerConfig};
+use softphone_core::server::origin::Origin;
+use softphone_core::server::{MetricsListener, ServerConfig};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-const BIN: &str = env!("CARGO_BIN_EXE_softphone");
+const BIN: &str = env!("CARGO_BIN_EXE_softphone-headless");
 
 /// `softphone server ARGS` (the caller gives `--listen`), its stdout piped.
 fn server(args: &[&str]) -> Command {

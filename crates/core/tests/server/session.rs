@@ -7,14 +7,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use softphone::server::ServerConfig;
+use softphone_core::server::ServerConfig;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs()
 }
 
-/// A token built from the spec's words, independently of `softphone::token`.
+/// A token built from the spec's words, independently of `softphone_core::token`.
 pub fn spec_token(secret: &[u8], peer: &str, expiry: u64) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
     mac.update(format!("v1.{peer}.{expiry}").as_bytes());
@@ -125,7 +125,7 @@ async fn a_refused_login_can_be_followed_by_a_good_one() {
     let mut c = Client::connect(&server.url()).await;
     c.error(json!({"type": "login", "peer_id": "alice", "token": "nope"}), "invalid_token").await;
     c.error(json!({"type": "query_presence", "peer_ids": []}), "not_logged_in").await;
-    let token = softphone::token::mint(b"k3y", "alice", now() + 3600);
+    let token = softphone_core::token::mint(b"k3y", "alice", now() + 3600);
     c.ok(json!({"type": "login", "peer_id": "alice", "token": token})).await;
 }
 
@@ -133,7 +133,7 @@ async fn a_refused_login_can_be_followed_by_a_good_one() {
 async fn open_mode_accepts_any_token() {
     let server = start_default().await;
     let url = server.url();
-    let expired = softphone::token::mint(b"whatever", "p4", 1);
+    let expired = softphone_core::token::mint(b"whatever", "p4", 1);
     for (i, token) in
         [json!("garbage"), json!(""), json!("v1.1.AAAA"), json!(expired)].into_iter().enumerate()
     {
@@ -146,7 +146,7 @@ async fn open_mode_accepts_any_token() {
 
 #[test]
 fn mint_follows_the_spec_format() {
-    let t = softphone::token::mint(b"s3cret", "alice", 2_000_000_000);
+    let t = softphone_core::token::mint(b"s3cret", "alice", 2_000_000_000);
     assert_eq!(t, spec_token(b"s3cret", "alice", 2_000_000_000));
     assert!(
         t.starts_with("v1.2000000000.") && !t.contains('=') && !t.contains('+') && !t.contains('/'),
@@ -162,7 +162,7 @@ async fn tokens_with_a_secret() {
     let later = now() + 3600;
     // Good: minted by the library, or built by hand from the spec.
     for (peer, token) in [
-        ("alice", softphone::token::mint(&secret, "alice", later)),
+        ("alice", softphone_core::token::mint(&secret, "alice", later)),
         ("bob", spec_token(&secret, "bob", later)),
         ("~!x", spec_token(&secret, "~!x", later)),
     ] {

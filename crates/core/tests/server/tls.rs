@@ -6,8 +6,8 @@
 use super::cli::{ready, refused_at_start, server_command};
 use super::client::*;
 use rustls_pki_types::pem::PemObject;
-use softphone::sdk::{self, Client as SdkClient, ClientConfig, Event, Events};
-use softphone::server::{self, ServerConfig, ServerHandle};
+use softphone_core::sdk::{self, Client as SdkClient, ClientConfig, Event, Events};
+use softphone_core::server::{self, ServerConfig, ServerHandle};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -183,7 +183,7 @@ async fn the_binary_serves_wss_and_the_headless_peer_answers_over_it() {
     let pki = SelfSigned::new();
     let server =
         ready(server_command(&["--tls-cert", text(&pki.cert()), "--tls-key", text(&pki.key())]), "wss").await;
-    let mut bob = Command::new(env!("CARGO_BIN_EXE_softphone"))
+    let mut bob = Command::new(env!("CARGO_BIN_EXE_softphone-headless"))
         .args(["peer", "--server", &server.url, "--id", "bob", "--auto", "accept"])
         .args(["--ca-file", text(&pki.cert())])
         .env("RUST_LOG", "warn")

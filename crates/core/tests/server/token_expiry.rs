@@ -8,7 +8,7 @@ use super::client::*;
 use super::session::spec_token;
 use crate::redis_server::{RedisServer, start_nodes};
 use serde_json::{Value, json};
-use softphone::server::{ServerConfig, ServerHandle};
+use softphone_core::server::{ServerConfig, ServerHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SECRET: &[u8] = b"token-expiry-tests-secret-32-byt";

@@ -11,7 +11,7 @@
 
 use super::client::*;
 use serde_json::json;
-use softphone::server::{self, ServerConfig};
+use softphone_core::server::{self, ServerConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 
 /// `web/` in the source tree.
 fn web_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web")
 }
 
 fn dist(name: &str) -> Vec<u8> {
@@ -183,7 +183,7 @@ fn node_in_web(args: &[&str], what: &str) {
     let output = Command::new("node")
         .args(args)
         .current_dir(&web)
-        .env("SOFTPHONE_BIN", env!("CARGO_BIN_EXE_softphone"))
+        .env("SOFTPHONE_BIN", env!("CARGO_BIN_EXE_softphone-headless"))
         .output()
         .unwrap_or_else(|e| panic!("{what}: cannot run node ({e}); run `bash .ci/setup`"));
     let text =

@@ -11,7 +11,7 @@
 //! builds, an fsync per write can stall Redis past the nodes' request
 //! timeout, and the tests would see `unavailable` that no outage caused.
 
-use softphone::server::{ClusterConfig, ServerConfig, ServerHandle};
+use softphone_core::server::{ClusterConfig, ServerConfig, ServerHandle};
 use std::process::Stdio;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -141,7 +141,8 @@ pub async fn start_nodes(redis: &RedisServer, n: usize, config: ServerConfig) ->
     let mut nodes = Vec::with_capacity(n);
     for i in 0..n {
         let config = node_config(redis, &format!("n{i}"), config.clone());
-        nodes.push(softphone::server::spawn(config).await.expect("a cluster node starts on 127.0.0.1:0"));
+        nodes
+            .push(softphone_core::server::spawn(config).await.expect("a cluster node starts on 127.0.0.1:0"));
     }
     nodes
 }

@@ -2,7 +2,7 @@
 //! set of waits. The waits guard against a hang only; no test asserts on
 //! speed, so they are generous (the machines that run CI are shared).
 
-use softphone::server::{ServerConfig, ServerHandle};
+use softphone_core::server::{ServerConfig, ServerHandle};
 use std::time::Duration;
 
 /// The longest any test waits for something that should happen: an event,
@@ -16,5 +16,5 @@ pub const QUIET: Duration = Duration::from_millis(300);
 
 /// A real server on 127.0.0.1 with a free port, in this process.
 pub async fn start_server(config: ServerConfig) -> ServerHandle {
-    softphone::server::spawn(config).await.expect("the server starts on 127.0.0.1:0")
+    softphone_core::server::spawn(config).await.expect("the server starts on 127.0.0.1:0")
 }

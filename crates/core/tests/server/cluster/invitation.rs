@@ -8,7 +8,7 @@ use super::Cluster;
 use crate::redis_server::RedisServer;
 use crate::server::client::*;
 use serde_json::json;
-use softphone::server::{ClusterConfig, ServerConfig};
+use softphone_core::server::{ClusterConfig, ServerConfig};
 
 #[tokio::test]
 async fn invite_received_accept_hangup_across_nodes() {
@@ -210,7 +210,7 @@ async fn a_node_on_the_unix_socket_and_one_on_tcp_share_one_cluster() {
     let redis = RedisServer::start().await;
     let node = |id: &str, url: String| {
         let cluster = ClusterConfig { node_id: id.to_owned(), ..ClusterConfig::new(url) };
-        softphone::server::spawn(ServerConfig { cluster: Some(cluster), ..ServerConfig::default() })
+        softphone_core::server::spawn(ServerConfig { cluster: Some(cluster), ..ServerConfig::default() })
     };
     let on_tcp = node("tcp", redis.url()).await.expect("a node on TCP starts");
     let on_unix = node("unix", redis.unix_url()).await.expect("a node on the Unix socket starts");

@@ -6,7 +6,7 @@
 use super::{Cluster, unlimited_rate};
 use crate::server::client::*;
 use serde_json::json;
-use softphone::server::ServerConfig;
+use softphone_core::server::ServerConfig;
 
 #[tokio::test]
 async fn duplicate_call_id_is_cluster_wide_live_and_remembered() {

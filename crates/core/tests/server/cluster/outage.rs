@@ -8,7 +8,7 @@ use super::{Cluster, NodeProcess, recv_within};
 use crate::redis_server::{RedisServer, node_config};
 use crate::server::client::*;
 use serde_json::json;
-use softphone::server::ServerConfig;
+use softphone_core::server::ServerConfig;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -31,7 +31,7 @@ async fn cluster() -> Cluster {
         let base = ServerConfig { offline_grace: OFFLINE_GRACE, ..Default::default() };
         let mut config = node_config(&redis, &format!("n{i}"), base);
         config.cluster.as_mut().expect("a cluster config").heartbeat_ttl = HEARTBEAT_TTL;
-        nodes.push(softphone::server::spawn(config).await.expect("a cluster node starts"));
+        nodes.push(softphone_core::server::spawn(config).await.expect("a cluster node starts"));
     }
     Cluster { redis, nodes }
 }

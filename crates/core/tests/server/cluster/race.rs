@@ -7,7 +7,7 @@
 use super::{Cluster, race_pairs, unlimited_rate};
 use crate::server::client::*;
 use serde_json::json;
-use softphone::server::ServerConfig;
+use softphone_core::server::ServerConfig;
 
 const NODES: usize = 3;
 const PAIRS: usize = 8;

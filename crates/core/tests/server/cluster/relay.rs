@@ -11,9 +11,9 @@
 use crate::redis_server::{RedisServer, node_config};
 use crate::server::client::*;
 use serde_json::{Value, json};
-use softphone::protocol::MediaInfo;
-use softphone::relay_link::{LinkOptions, RelayLink, RelayLinkError};
-use softphone::server::{MediaListen, RelayConfig, ServerConfig, ServerHandle};
+use softphone_core::protocol::MediaInfo;
+use softphone_core::relay_link::{LinkOptions, RelayLink, RelayLinkError};
+use softphone_core::server::{MediaListen, RelayConfig, ServerConfig, ServerHandle};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -42,7 +42,7 @@ async fn node(redis: &RedisServer, id: &str, url: String) -> ServerHandle {
     let cluster = config.cluster.as_mut().expect("a cluster config");
     cluster.heartbeat_ttl = HEARTBEAT_TTL;
     cluster.redis_url = url;
-    softphone::server::spawn(config).await.expect("a cluster node starts")
+    softphone_core::server::spawn(config).await.expect("a cluster node starts")
 }
 
 fn media_of(v: &Value) -> MediaInfo {

@@ -7,7 +7,7 @@
 use super::{Cluster, ms};
 use crate::server::client::*;
 use serde_json::{Value, json};
-use softphone::server::ServerConfig;
+use softphone_core::server::ServerConfig;
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(60);
