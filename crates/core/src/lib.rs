@@ -10,9 +10,9 @@
 //! `--no-default-features`):
 //!
 //! - [`protocol`]: the wire messages of protocol v1, their limits and error
-//!   codes, and the decoding of a client's frame; `protocol::media`, the
+//!   codes, and the decoding of a client's frame; `protocol::relay`, the
 //!   additive `media*` fields and the relay's framing (WebSocket `/media`,
-//!   UDP in `protocol::media::udp`); [`protocol::Role`] is the one caller or
+//!   UDP in `protocol::relay::udp`); [`protocol::Role`] is the one caller or
 //!   callee type, voice's key agreement included. Shared by the server and
 //!   every client; no I/O.
 //! - [`server`]: the signaling server (`softphone server`): listener (TLS,

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 mod decode;
-pub mod media;
+pub mod relay;
 pub use decode::{DecodeError, decode_request};
-pub use media::MediaInfo;
+pub use relay::MediaInfo;
 
 /// Largest message the server accepts, after reassembling fragments.
 pub const MAX_MESSAGE_BYTES: usize = 65_536;
@@ -163,12 +163,12 @@ impl Request {
                 check_id("callee_id", callee_id)?;
                 check_len("content", content, MAX_TEXT_BYTES)?;
                 check_len("channel_id", channel_id, MAX_CHANNEL_BYTES)?;
-                media::check_media_key(media_key)?;
-                media::check_media_commit(media_commit, media_key)
+                relay::check_media_key(media_key)?;
+                relay::check_media_commit(media_commit, media_key)
             }
             Request::MediaReveal { call_id, media_key } => {
                 check_id("call_id", call_id)?;
-                media::check_media_key(&Some(media_key.clone()))
+                relay::check_media_key(&Some(media_key.clone()))
             }
             Request::Cancel { call_id } | Request::Received { call_id } | Request::Hangup { call_id } => {
                 check_id("call_id", call_id)
@@ -176,7 +176,7 @@ impl Request {
             Request::Accept { call_id, response, media_key } => {
                 check_id("call_id", call_id)?;
                 check_len("response", response, MAX_TEXT_BYTES)?;
-                media::check_media_key(media_key)
+                relay::check_media_key(media_key)
             }
             Request::Refuse { call_id, response } => {
                 check_id("call_id", call_id)?;

@@ -7,11 +7,11 @@
 //! asks for a challenge every [`REBIND_EVERY`], so a moved NAT mapping is
 //! bound again; the credential itself never goes on UDP.
 //! It knows nothing of audio or encryption: what goes in comes out on the
-//! other side, or is lost. Framing: [`crate::protocol::media`]; prose:
+//! other side, or is lost. Framing: [`crate::protocol::relay`]; prose:
 //! `docs/relay.md`.
 
-use crate::protocol::media::udp::{LegKeys, TOKEN_BYTES, UDP_DATA_HEADER_BYTES, UdpControl};
-use crate::protocol::media::{self, Credential, FromRelay, MediaInfo, ToRelay};
+use crate::protocol::relay::udp::{LegKeys, TOKEN_BYTES, UDP_DATA_HEADER_BYTES, UdpControl};
+use crate::protocol::relay::{self, Credential, FromRelay, MediaInfo, ToRelay};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -167,8 +167,8 @@ impl RelayLink {
         Ok(RelayLink {
             sender: RelaySender {
                 way: SendWay::Ws(sender),
-                packet: media::data_header(&credential).to_vec(),
-                header: media::DATA_HEADER_BYTES,
+                packet: relay::data_header(&credential).to_vec(),
+                header: relay::DATA_HEADER_BYTES,
             },
             receiver: RelayReceiver { way: ReceiveWay::Ws(receiver) },
         })
@@ -381,7 +381,7 @@ mod tests {
         MediaInfo {
             relay: relay.map(Into::into),
             ws: "/media".into(),
-            credential: media::encode_credential(&[1; 16]),
+            credential: relay::encode_credential(&[1; 16]),
         }
     }
 

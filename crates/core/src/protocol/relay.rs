@@ -1,5 +1,6 @@
-//! The additive media parts of the protocol: the `media` object that hands a
-//! participant its relay credential, the optional `media_key` that carries a
+//! The media relay's part of the protocol (the additive `media*` fields and
+//! the relay's packets): the `media` object that hands a participant its
+//! relay credential, the optional `media_key` that carries a
 //! side's X25519 public key, the v1.2 `media_commit` (the caller's hash
 //! commitment to its key), and the framing of the relay's packets (UDP
 //! datagrams or binary frames on the WebSocket path `/media`).

@@ -3,7 +3,7 @@
 //! binary frames.
 
 use super::{RelayLinkError, WRITE_DEADLINE, WS_CONNECT_TIMEOUT, io_error};
-use crate::protocol::media::{Credential, FromRelay, PROBE_TOKEN_BYTES, ToRelay};
+use crate::protocol::relay::{Credential, FromRelay, PROBE_TOKEN_BYTES, ToRelay};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;

@@ -12,7 +12,7 @@
 
 use crate::protocol::MediaInfo;
 use crate::protocol::Role;
-use crate::protocol::media::MEDIA_KEY_BYTES;
+use crate::protocol::relay::MEDIA_KEY_BYTES;
 use crate::voice::crypto::{CallKeys, LocalKey};
 use crate::voice::safety::{self, Exchange};
 use base64::Engine;

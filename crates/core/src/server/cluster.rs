@@ -157,7 +157,7 @@ impl ClusterHub {
         let scheme = if config.tls.is_some() { "wss" } else { "ws" };
         let media_url = listening
             .filter(|addr| !addr.ip().is_unspecified())
-            .map(|addr| format!("{scheme}://{addr}{}", crate::protocol::media::MEDIA_WS_PATH));
+            .map(|addr| format!("{scheme}://{addr}{}", crate::protocol::relay::MEDIA_WS_PATH));
         let hub = Arc::new(ClusterHub {
             node: cluster.node_id.as_str().into(),
             redis,

@@ -10,7 +10,7 @@ use super::hub::Hub;
 use super::origin::OriginPolicy;
 use super::relay::{self, Relay};
 use super::session;
-use crate::protocol::media::MEDIA_WS_PATH;
+use crate::protocol::relay::MEDIA_WS_PATH;
 use futures_util::future::{BoxFuture, Either};
 use std::future::Future;
 use std::net::SocketAddr;

@@ -8,10 +8,10 @@
 //! answered the relay's challenge with a proof keyed by it, checked again
 //! every few seconds (consent), so the relay cannot be aimed at anyone.
 //! The hub opens a call's legs when it is accepted and closes them when it
-//! ends; shutdown closes them all. Packet framing: [`crate::protocol::media`];
+//! ends; shutdown closes them all. Packet framing: [`crate::protocol::relay`];
 //! prose: `docs/relay.md`.
 
-use crate::protocol::media::{self, MEDIA_WS_PATH, MediaInfo};
+use crate::protocol::relay::{self, MEDIA_WS_PATH, MediaInfo};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -263,7 +263,7 @@ impl Relay {
         let info = |credential| MediaInfo {
             relay: Some(self.announced.clone()),
             ws: MEDIA_WS_PATH.to_owned(),
-            credential: media::encode_credential(&credential),
+            credential: relay::encode_credential(&credential),
         };
         (info(caller), info(callee))
     }

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use softphone_core::protocol::MediaInfo;
-use softphone_core::protocol::media::udp::{LegKeys, UDP_DATA_HEADER_BYTES, UdpToRelay};
+use softphone_core::protocol::relay::udp::{LegKeys, UDP_DATA_HEADER_BYTES, UdpToRelay};
 use softphone_core::relay_link::{LinkOptions, RelayLink, RelayLinkError, Transport};
 use softphone_core::server::{
     MediaListen, Relay, RelayConfig, RelayLimits, RelayStats, ServerConfig, ServerHandle,

@@ -11,8 +11,8 @@
 use super::client::*;
 use serde_json::json;
 use softphone_core::protocol::MediaInfo;
-use softphone_core::protocol::media::udp::{LegKeys, UdpControl, UdpToRelay};
-use softphone_core::protocol::media::{FromRelay, ToRelay};
+use softphone_core::protocol::relay::udp::{LegKeys, UdpControl, UdpToRelay};
+use softphone_core::protocol::relay::{FromRelay, ToRelay};
 use softphone_core::relay_link::{LinkOptions, RelayLink, RelayReceiver, RelaySender, Transport};
 use softphone_core::server::{MediaListen, RelayConfig, RelayStats, ServerConfig, ServerHandle};
 use std::net::SocketAddr;

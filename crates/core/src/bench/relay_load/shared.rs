@@ -12,8 +12,8 @@
 use super::{STAMP_BYTES, new_histogram};
 use crate::bench::AnyError;
 use crate::protocol::MediaInfo;
-use crate::protocol::media::FromRelay;
-use crate::protocol::media::udp::{LegId, LegKeys, UDP_DATA_HEADER_BYTES, UdpControl};
+use crate::protocol::relay::FromRelay;
+use crate::protocol::relay::udp::{LegId, LegKeys, UDP_DATA_HEADER_BYTES, UdpControl};
 use hdrhistogram::Histogram;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 use std::collections::HashMap;

@@ -3,11 +3,11 @@
 //! packets (its route), when that route last proved consent, and its rate
 //! bucket. Decides about each packet; the transports (UDP loop, `/media`
 //! connections) carry the verdict out. UDP rules (challenge, proof, consent):
-//! [`udp_rules`]; framing: [`crate::protocol::media`].
+//! [`udp_rules`]; framing: [`crate::protocol::relay`].
 
 use super::RelayLimits;
-use crate::protocol::media::udp::{CHALLENGE_BYTES, LegId, LegKeys};
-use crate::protocol::media::{Credential, FromRelay, PROBE_TOKEN_BYTES, ToRelay};
+use crate::protocol::relay::udp::{CHALLENGE_BYTES, LegId, LegKeys};
+use crate::protocol::relay::{Credential, FromRelay, PROBE_TOKEN_BYTES, ToRelay};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -324,7 +324,7 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::media::udp::{UdpControl, UdpToRelay};
+    use crate::protocol::relay::udp::{UdpControl, UdpToRelay};
     use std::time::Duration;
 
     async fn table(limits: RelayLimits) -> Table {

@@ -8,7 +8,7 @@
 
 use super::table::{WsOut, WsRoute};
 use super::{Relay, Source, Verdict};
-use crate::protocol::media::{CREDENTIAL_BYTES, KIND_DATA};
+use crate::protocol::relay::{CREDENTIAL_BYTES, KIND_DATA};
 use futures_util::{Sink, SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -6,7 +6,7 @@
 //! stops answering the periodic consent checks is dropped (RFC 7675).
 
 use super::{CONTROL_LIMITS, Leg, Reply, Route, Table, Verdict};
-use crate::protocol::media::udp::{
+use crate::protocol::relay::udp::{
     CHALLENGE_BYTES, COOKIE_BYTES, LegId, TOKEN_BYTES, UdpToRelay, bound, challenge, cookie,
 };
 use std::net::SocketAddr;

@@ -10,8 +10,8 @@
 //! pointers) never live across one.
 
 use super::super::{Relay, Source, Verdict};
-use crate::protocol::media::KIND_DATA;
-use crate::protocol::media::udp::LEG_ID_BYTES;
+use crate::protocol::relay::KIND_DATA;
+use crate::protocol::relay::udp::LEG_ID_BYTES;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -175,8 +175,8 @@ fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::media::FromRelay;
-    use crate::protocol::media::udp::{LegKeys, UdpControl, UdpToRelay};
+    use crate::protocol::relay::FromRelay;
+    use crate::protocol::relay::udp::{LegKeys, UdpControl, UdpToRelay};
     use crate::server::relay::{MediaListen, RelayConfig, RelayLimits};
     use std::net::UdpSocket;
     use std::sync::Arc;

@@ -2,8 +2,8 @@
 //! one datagram per system call, judged and forwarded as in [`super::batch`].
 
 use super::super::{Relay, Source, Verdict};
-use crate::protocol::media::KIND_DATA;
-use crate::protocol::media::udp::LEG_ID_BYTES;
+use crate::protocol::relay::KIND_DATA;
+use crate::protocol::relay::udp::LEG_ID_BYTES;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
 
