@@ -3,9 +3,12 @@
 //! microphone test. Behind [`AudioDevices`], so the app runs with real
 //! cpal devices ([`CpalDevices`], inside [`FallbackDevices`]: a device
 //! that ends mid-call moves to the default one) and tests with a fake
-//! list and levels (no test needs a sound card).
+//! list and levels (no test needs a sound card). The devices themselves,
+//! over cpal: [`device`].
 
-use softphone_core::voice::audio::device::{DeviceChoice, DeviceList};
+pub mod device;
+
+use crate::audio::device::{DeviceChoice, DeviceList};
 use softphone_core::voice::audio::reopen::{ReopenPolicy, ReopeningSink, ReopeningSource};
 use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource};
 use softphone_core::voice::codec::{FRAME_SAMPLES, Frame};
@@ -31,15 +34,15 @@ pub struct CpalDevices;
 
 impl AudioDevices for CpalDevices {
     fn list(&self) -> DeviceList {
-        softphone_core::voice::audio::device::list_devices()
+        crate::audio::device::list_devices()
     }
 
     fn open_input(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSource>, AudioError> {
-        Ok(Box::new(softphone_core::voice::audio::device::DeviceSource::open(choice)?))
+        Ok(Box::new(crate::audio::device::DeviceSource::open(choice)?))
     }
 
     fn open_output(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSink>, AudioError> {
-        Ok(Box::new(softphone_core::voice::audio::device::DeviceSink::open(choice)?))
+        Ok(Box::new(crate::audio::device::DeviceSink::open(choice)?))
     }
 
     fn paces(&self) -> bool {

@@ -226,7 +226,7 @@ pub enum Message {
     /// settings screen is open: a headset plugged in shows up).
     RefreshDevices,
     /// The sound card's devices, listed afresh for the settings screen.
-    DevicesListed(softphone_core::voice::audio::device::DeviceList),
+    DevicesListed(crate::audio::device::DeviceList),
     /// Nothing to do (a finished fire-and-forget task).
     Done,
     /// How renewing the token of the session with this number went.

@@ -10,11 +10,11 @@
 use super::audio::{AudioDevices, MicTest};
 use super::voice::{VoiceMedia, VoiceStarter};
 use super::{App, Page};
+use crate::audio::device::DeviceChoice;
 use crate::config::{AppConfig, MediaConfig};
 use crate::media_hook::{self, MediaHook, MediaSession, MediaStatus, VoiceView};
 use crate::ringtone::{Ringer, Sound, Tone};
 use softphone_core::clock::unix_micros;
-use softphone_core::voice::audio::device::DeviceChoice;
 use std::sync::Arc;
 
 /// The media session of the call that is up.

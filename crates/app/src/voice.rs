@@ -11,8 +11,8 @@
 //! put a fake one in [`super::Parts`].
 
 use super::audio::AudioDevices;
+use crate::audio::device::DeviceChoice;
 use crate::media_hook::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus, VoiceView};
-use softphone_core::voice::audio::device::DeviceChoice;
 use softphone_core::voice::audio::{AudioSink, AudioSource, Discard, Silence};
 use softphone_core::voice::{AudioEnds, Pacing, ProcessingConfig, VoiceControl};
 use std::sync::Arc;

@@ -59,8 +59,8 @@
 //! timeline of `--log-events FILE`).
 //!
 //! Outside `src/`: `web/`, the browser phone (TypeScript SDK, voice,
-//! page), served by the server (`src/server/web.rs`); the tests
-//! (`tests/server.rs`, `tests/sdk.rs`, `tests/app.rs`, the last needing
+//! page), served by the server (`crates/core/src/server/web.rs`); the tests
+//! (`crates/core/tests/server.rs`, `crates/core/tests/sdk.rs`, `crates/app/tests/app.rs`, the last needing
 //! `desktop`), the Debian packaging (`[package.metadata.deb]` in
 //! `Cargo.toml`, the systemd unit and maintainer scripts in
 //! `resources/debian/`), the desktop entry (`resources/softphone.desktop`),

@@ -1,7 +1,7 @@
 //! The SDK against a real server: every state and local error of both
 //! invitation types, presence, reconnects; then the headless peer binary end
 //! to end, the demo peers, and a small reconnect storm. One test binary on
-//! purpose (debug test binaries are large); the modules live in `tests/sdk/`.
+//! purpose (debug test binaries are large); the modules live in `crates/core/tests/sdk/`.
 
 #[path = "sdk/support.rs"]
 mod support;
@@ -10,6 +10,8 @@ mod support;
 mod fuzz_strategies;
 #[path = "shared/servers.rs"]
 mod servers;
+#[path = "shared/voice_calls.rs"]
+mod voice_calls;
 
 #[path = "sdk/demo.rs"]
 mod demo;

@@ -3,7 +3,7 @@
 //! and real WebSocket clients.
 //!
 //! One test binary on purpose: debug test binaries of this stack are large.
-//! The modules live in `tests/server/`; the inline `server` module below
+//! The modules live in `crates/core/tests/server/`; the inline `server` module below
 //! maps them there (a crate root's own `mod x;` would look in `tests/`).
 
 #[path = "shared/fuzz_strategies.rs"]

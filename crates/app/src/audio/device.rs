@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SampleFormat};
 
-use super::resample::Resampler;
-use super::{AudioError, AudioSink, AudioSource};
-use crate::voice::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
+use softphone_core::voice::audio::resample::Resampler;
+use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource};
+use softphone_core::voice::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
 
 /// What the settings list shows first: the system's default device.
 pub const SYSTEM_DEFAULT: &str = "system default";

@@ -5,6 +5,7 @@
 //! which checks every field first; Cancel (or Esc) leaves everything as it
 //! was. Saving is the parent's job, asked for with [`Event::Save`].
 
+use crate::audio::device::{DeviceChoice, DeviceList};
 use crate::audio::meter_fill;
 use crate::config::{AppConfig, DEFAULT_SERVER_URL, MediaConfig, ServerList};
 use crate::ringtone::{self, Sound};
@@ -14,7 +15,6 @@ use iced::widget::{
 };
 use iced::{Element, Fill};
 use softphone_core::protocol::{MAX_ID_BYTES, is_valid_id};
-use softphone_core::voice::audio::device::{DeviceChoice, DeviceList};
 use softphone_core::voice::level::Level;
 use std::path::PathBuf;
 

@@ -5,6 +5,7 @@
 use futures_util::FutureExt;
 use rand::SeedableRng;
 use softphone_app::audio::AudioDevices;
+use softphone_app::audio::device::{DeviceChoice, DeviceList};
 use softphone_app::config::AppConfig;
 use softphone_app::media_hook::{CallFacts, MediaError, MediaHook, MediaSession, MediaStatus};
 use softphone_app::notify::Notifier;
@@ -16,7 +17,6 @@ use softphone_app::voice::{VoiceLine, VoiceStarter};
 use softphone_app::{App, Message, Options, Parts, sign_in};
 use softphone_core::protocol::Role;
 use softphone_core::sdk::{self, Event, Presence, Reply};
-use softphone_core::voice::audio::device::{DeviceChoice, DeviceList};
 use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource};
 use softphone_core::voice::crypto::LocalKey;
 use softphone_core::voice::{AudioEnds, VoiceConfig, VoiceControl, VoiceSession};

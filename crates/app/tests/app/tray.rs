@@ -5,13 +5,13 @@
 //! the settings' device lists follow what the sound card has.
 
 use super::support::{Harness, Sent};
+use softphone_app::audio::device::DeviceList;
 use softphone_app::config::AppConfig;
 use softphone_app::link::Link;
 use softphone_app::ringtone::Tone;
 use softphone_app::tray::{TrayAction, TrayHost, TrayStatus, TrayView};
 use softphone_app::{Message, Screen, Tab, settings};
 use softphone_core::sdk::{CancelReason, Event};
-use softphone_core::voice::audio::device::DeviceList;
 
 fn with_tray_host(h: &Harness) {
     *h.tray_host.lock().unwrap() = TrayHost::Present;

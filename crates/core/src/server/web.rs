@@ -40,7 +40,7 @@ macro_rules! dist {
     };
 }
 
-/// Every file of `web/dist/` (tests/server/web.rs checks the list is whole).
+/// Every file of `web/dist/` (crates/core/tests/server/web.rs checks the list is whole).
 static ASSETS: &[Asset] = &[
     Asset {
         path: "/",

@@ -1,9 +1,8 @@
 //! Where voice comes from and goes to, behind two traits, so the pipeline
-//! runs the same with a sound card ([`device`]), WAV files ([`wav`]), a
-//! tone or silence (tests, the headless peer, machines with no sound card).
+//! runs the same with a sound card (the desktop app's, over cpal, in
+//! `softphone_app::audio::device`), WAV files ([`wav`]), a tone or silence
+//! (tests, the headless peer, machines with no sound card).
 
-#[cfg(feature = "sound-card")]
-pub mod device;
 pub mod reopen;
 pub mod resample;
 pub mod wav;

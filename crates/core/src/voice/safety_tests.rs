@@ -1,5 +1,5 @@
 //! The handshake's rules, and the fixed vectors the browser phone checks
-//! against (`tests/data/handshake-vectors.json`): the keys of RFC 7748's
+//! against (`crates/core/tests/data/handshake-vectors.json`): the keys of RFC 7748's
 //! X25519 example, a fixed call id, and everything derived from them.
 
 use super::*;

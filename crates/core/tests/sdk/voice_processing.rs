@@ -1,7 +1,7 @@
 //! The headless peer's `--audio-processing` through a real server's relay:
 //! a peer that cleans its file input sends less of its noise, and a bad
 //! setting is refused before logging in. The stage's own figures (echo,
-//! double talk, delay) are unit tests: src/voice/processing_tests.rs.
+//! double talk, delay) are unit tests: crates/core/src/voice/processing_tests.rs.
 
 use crate::peer::Peer;
 use crate::support::*;

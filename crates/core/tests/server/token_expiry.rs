@@ -104,7 +104,7 @@ async fn renew_token_before_login_is_not_logged_in() {
     c.error(json!({"type": "renew_token"}), "bad_request").await;
 }
 
-/// Keeps the paused clock from moving on its own (see tests/server/boundary.rs).
+/// Keeps the paused clock from moving on its own (see crates/core/tests/server/boundary.rs).
 struct FrozenClock {
     _release: std::sync::mpsc::Sender<()>,
 }

@@ -1,4 +1,4 @@
-//! The browser phone on the server's port (src/server/web.rs, docs/web.md):
+//! The browser phone on the server's port (crates/core/src/server/web.rs, docs/web.md):
 //! plain HTTP gets the page built into the binary with its validators and
 //! policy, over TLS too, while WebSocket upgrades on `/` go on as before;
 //! `web/dist` is what the sources build; and the web tests themselves, the
@@ -149,7 +149,7 @@ async fn over_tls_the_page_comes_over_https_on_the_same_port() {
 }
 
 /// The desktop app hosts its default server with `server::spawn_on` on a
-/// listener it bound (src/app/embedded.rs): that server serves the page too.
+/// listener it bound (crates/app/src/embedded.rs): that server serves the page too.
 #[tokio::test]
 async fn the_server_the_desktop_app_embeds_serves_the_page() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -170,7 +170,7 @@ fn every_file_of_web_dist_is_built_into_the_binary() {
     let mut built_in = server::web::built_in_files();
     on_disk.sort();
     built_in.sort();
-    assert_eq!(on_disk, built_in, "web/dist and src/server/web.rs's list differ");
+    assert_eq!(on_disk, built_in, "web/dist and crates/core/src/server/web.rs's list differ");
 }
 
 /// Runs `node ARGS` in web/ with the binary's path, and fails with its output unless it passes.
