@@ -36,6 +36,9 @@
 //! - [`embedded`]: the in-process server of the default setup, its secret
 //!   and the tokens minted from it; [`tokens`]: renewing a session's token.
 //! - [`widget`], [`theme`]: the key-shortcut widget and the look.
+//! - [`launch`]: the app's flags on the `softphone` command line and its
+//!   start (the subcommands are `softphone_core::cli`'s); [`audio::device`]:
+//!   the sound card over cpal (the only crate here that links it).
 //! - What only the desktop uses: [`config`] and [`paths`] (the settings and
 //!   where the app's files live), [`call_history`] (the call history and
 //!   its unseen missed calls), [`ringtone`], [`notify`] (desktop

@@ -1,4 +1,5 @@
-//! softphone: a call-invitation softphone and the signaling server behind it.
+//! softphone-core: the signaling server of a call-invitation softphone and
+//! everything that is not its desktop app (the SDK, voice, the tools).
 //!
 //! The model is the call invitation of the Agora RTM SDK: a caller sends or
 //! cancels an invitation, a callee accepts or refuses it, and after accept
@@ -6,8 +7,9 @@
 //!
 //! # Layout
 //!
-//! What runs where, one room a module. Always built (the operator's build,
-//! `--no-default-features`):
+//! What runs where, one room a module. This crate is the operator's build
+//! (`cargo build -p softphone --no-default-features`) and links no GUI or
+//! sound library:
 //!
 //! - [`protocol`]: the wire messages of protocol v1, their limits and error
 //!   codes, and the decoding of a client's frame; `protocol::relay`, the
@@ -43,30 +45,20 @@
 //! - [`command`]: what the subcommands share: their error type, duration
 //!   flags, the stop signal.
 //! - [`cli`]: the command line of the `softphone` binary, a thin layer over
-//!   the modules above.
+//!   the modules above; the desktop app hands in its flags and start
+//!   ([`cli::main_with_app`]). `src/main.rs` is `softphone-headless`, that
+//!   command line without the app, which this crate's tests run.
 //!
-//! With the `desktop` feature (on by default), the desktop app and
-//! everything only it uses (iced, rodio, notify-rust, open, directories,
-//! png), all under [`app`]: the UI-free call model driven by the SDK's
-//! events (`app::model`), the effects it asks for, the screens
-//! (`app::screen`), sounds, voice and media sessions derived from it; and
-//! the desktop's own files and outputs: `app::config` and `app::paths`
-//! (settings and where the files live; tolerant loading, atomic writes),
-//! `app::call_history` (the call history, JSON lines, and which missed
-//! calls are unseen), `app::ringtone`, `app::notify` (desktop
-//! notifications), `app::media_hook` (what an accepted call starts:
-//! built-in voice, nothing, a program, a URL) and `app::event_log` (the QA
-//! timeline of `--log-events FILE`).
-//!
-//! Outside `src/`: `web/`, the browser phone (TypeScript SDK, voice,
-//! page), served by the server (`crates/core/src/server/web.rs`); the tests
-//! (`crates/core/tests/server.rs`, `crates/core/tests/sdk.rs`, `crates/app/tests/app.rs`, the last needing
-//! `desktop`), the Debian packaging (`[package.metadata.deb]` in
-//! `Cargo.toml`, the systemd unit and maintainer scripts in
-//! `resources/debian/`), the desktop entry (`resources/softphone.desktop`),
-//! icons and sounds (`assets/`), the docs (`docs/`), measuring scripts
-//! (`scripts/`), the echo canceller's reference tool
-//! (`tools/webrtc-apm-legacy/`) and CI (`.ci/run`).
+//! The workspace around it: `crates/app` (`softphone_app`), the desktop
+//! app (iced, rodio, cpal, the tray; its call model, screens, sounds and
+//! files), built on this crate; the root package `softphone`, the binary,
+//! with the app under its `desktop` feature (the default); `web/`, the
+//! browser phone (TypeScript SDK, voice, page), served by the server
+//! (`server::web`). This crate's tests are `tests/server.rs` and
+//! `tests/sdk.rs` (what they share with the app's tests in `tests/shared/`);
+//! the Debian packaging is in the root `Cargo.toml`
+//! (`[package.metadata.deb]`) and `resources/debian/`; the README's
+//! "Layout" has the whole tree.
 
 pub mod bench;
 pub mod cli;
