@@ -58,10 +58,10 @@ SPK_MODULE=$(pactl load-module module-remap-sink sink_name=spkA master=room chan
     master_channel_map=front-left channel_map=mono)
 pactl set-sink-volume spkA "$(python3 -c "print(round(65536 * 10 ** ($COUPLING_DB / 60)))")"
 
-# The talkers: B the test sentence (tests/data), A three other sentences
+# The talkers: B the test sentence (crates/core/tests/data), A three other sentences
 # in another voice, each looped to 32 s; silence around them.
 mkdir -p "$OUT"
-speech_b=$ROOT/tests/data/speech-harvard-22k.wav
+speech_b=$ROOT/crates/core/tests/data/speech-harvard-22k.wav
 [[ -f $OUT/a-clip.wav ]] || espeak-ng -v en-us+f3 -s 150 -w "$OUT/a-clip.wav" \
     "A large size in stockings is hard to sell. The boy was there when the sun rose. A rod is used to catch pink salmon."
 sox "$speech_b" -r 48000 -c 1 -b 16 "$OUT/b-in.wav" repeat 5 trim 0 32 pad 0 16
@@ -123,5 +123,5 @@ for mode in $MODES; do
     call "$mode"
 done
 [[ -n ${NO_SCORE:-} ]] && exit 0
-(cd "$ROOT" && ECHO_RIG_DIR=$OUT ECHO_RIG_MODES="$MODES" cargo test -q --no-default-features --lib \
+(cd "$ROOT" && ECHO_RIG_DIR=$OUT ECHO_RIG_MODES="$MODES" cargo test -q -p softphone-core --lib \
     voice::echo_rig_score -- --ignored --nocapture 2>&1 | grep -v '^running\|^test result\|^$')

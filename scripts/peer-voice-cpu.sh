@@ -15,7 +15,7 @@ set -euo pipefail
 MODE=${1:?usage: $0 on|off [SECONDS] [SPEECH.wav]}
 SECONDS_CALL=${2:-40}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SPEECH=${3:-$ROOT/tests/data/speech-harvard-22k.wav}
+SPEECH=${3:-$ROOT/crates/core/tests/data/speech-harvard-22k.wav}
 BIN=${SOFTPHONE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/softphone}
 TICK=$(getconf CLK_TCK)
 WORK=$(mktemp -d)

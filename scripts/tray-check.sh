@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The window closed to the tray and brought back by a call, for real: Xvfb,
 # openbox (to send the window's close button), a private D-Bus session bus
-# with a minimal StatusNotifierWatcher (examples/sni_watcher.rs; no panel
+# with a minimal StatusNotifierWatcher (crates/app/examples/sni_watcher.rs; no panel
 # draws the icon), a local server, the app signed in as alice, then a
 # headless bob calling. Screenshots go to $OUT (default target/tray-check).
 # Needs: Xvfb, openbox, wmctrl, xwd, convert, dbus-daemon.

@@ -19,7 +19,7 @@ set -euo pipefail
 RUNS=${1:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/two-app-voice}
-SPEECH=${SPEECH:-$ROOT/tests/data/speech-harvard-22k.wav}
+SPEECH=${SPEECH:-$ROOT/crates/core/tests/data/speech-harvard-22k.wav}
 export DISPLAY=${DISPLAY_NUM:-:99}
 PIDS=()
 

@@ -134,7 +134,7 @@ test('call a headless peer: ringing out with ringback and Cancel, accepted, hung
 });
 
 test('a call with voice keys: the page shows the same six-digit safety code as the headless peer', async () => {
-  const speech = `${process.env.WEB_DIR}/../tests/data/speech-harvard-22k.wav`;
+  const speech = `${process.env.WEB_DIR}/../crates/core/tests/data/speech-harvard-22k.wav`;
   const vera = await peer('vera', ['--auto', 'accept', '--audio-in', speech]);
   const page = await newPage();
   await signIn(page, 'coder');

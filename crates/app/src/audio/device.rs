@@ -1,0 +1,399 @@
+//! The sound card through cpal: device lists for the settings screen, a
+//! microphone [`DeviceSource`] and a speaker [`DeviceSink`] at whatever
+//! rate and channel count the device wants, converted to and from 48 kHz
+//! mono. Between cpal's real-time callbacks and the voice tasks sit
+//! bounded channels (no lock on the audio path); a full one drops, an
+//! empty one plays silence. Every failure is an [`AudioError`], never a panic.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{FromSample, Sample, SampleFormat};
+
+use softphone_core::voice::audio::resample::Resampler;
+use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource};
+use softphone_core::voice::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
+
+/// What the settings list shows first: the system's default device.
+pub const SYSTEM_DEFAULT: &str = "system default";
+/// Captured frames waiting for the sender at most (200 ms).
+const CAPTURE_QUEUE: usize = 10;
+/// Frames waiting for the speaker at most (20 ms; with the one playing,
+/// 40 ms): the queue is latency. Two measured 153–180 ms mouth to ear on
+/// the rig, one 131–144 ms (docs/media.md).
+const PLAYBACK_QUEUE: usize = 1;
+/// A device that neither delivers nor takes a frame for this long has stalled.
+const STALL: Duration = Duration::from_secs(1);
+
+/// Which device to open.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    #[default]
+    SystemDefault,
+    /// A name as [`list_devices`] gave it.
+    Named(String),
+}
+
+impl DeviceChoice {
+    /// The settings' stored text: [`SYSTEM_DEFAULT`] or a device name.
+    pub fn from_setting(text: &str) -> DeviceChoice {
+        if text.is_empty() || text == SYSTEM_DEFAULT {
+            DeviceChoice::SystemDefault
+        } else {
+            DeviceChoice::Named(text.to_string())
+        }
+    }
+}
+
+/// The devices the settings screen offers (without "system default").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceList {
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+impl DeviceList {
+    /// What a settings list offers for the microphone: [`SYSTEM_DEFAULT`] first.
+    pub fn input_choices(&self) -> Vec<String> {
+        std::iter::once(SYSTEM_DEFAULT.to_string()).chain(self.inputs.iter().cloned()).collect()
+    }
+
+    /// What a settings list offers for the speaker: [`SYSTEM_DEFAULT`] first.
+    pub fn output_choices(&self) -> Vec<String> {
+        std::iter::once(SYSTEM_DEFAULT.to_string()).chain(self.outputs.iter().cloned()).collect()
+    }
+}
+
+fn device_error(error: impl std::fmt::Display) -> AudioError {
+    AudioError::Device(error.to_string())
+}
+
+/// The input and output devices of the default host; empty lists (not an
+/// error) on a machine without sound.
+pub fn list_devices() -> DeviceList {
+    let host = cpal::default_host();
+    let names = |devices: Option<Vec<cpal::Device>>| -> Vec<String> {
+        devices.unwrap_or_default().iter().map(|d| d.to_string()).collect()
+    };
+    DeviceList {
+        inputs: names(host.input_devices().ok().map(Iterator::collect)),
+        outputs: names(host.output_devices().ok().map(Iterator::collect)),
+    }
+}
+
+fn find(choice: &DeviceChoice, input: bool) -> Result<cpal::Device, AudioError> {
+    let host = cpal::default_host();
+    let direction = if input { "input" } else { "output" };
+    let found = match choice {
+        DeviceChoice::SystemDefault => {
+            if input {
+                host.default_input_device()
+            } else {
+                host.default_output_device()
+            }
+        }
+        DeviceChoice::Named(name) => {
+            let devices = if input { host.input_devices() } else { host.output_devices() };
+            devices.ok().and_then(|mut all| all.find(|d| d.to_string() == *name))
+        }
+    };
+    let name = match choice {
+        DeviceChoice::SystemDefault => SYSTEM_DEFAULT.to_string(),
+        DeviceChoice::Named(name) => name.clone(),
+    };
+    found.ok_or(AudioError::NoDevice { direction, name })
+}
+
+/// Errors after which the stream cannot go on: the device or the sound
+/// server is gone, or access was withdrawn. Others (over- and underruns,
+/// rerouting, the I/O errors ALSA's PulseAudio plugin reports under load)
+/// pass: if the stream really stopped, the voice task sees a stall.
+fn is_fatal(error: &cpal::Error) -> bool {
+    matches!(
+        error.kind(),
+        cpal::ErrorKind::DeviceNotAvailable
+            | cpal::ErrorKind::HostUnavailable
+            | cpal::ErrorKind::PermissionDenied
+    )
+}
+
+/// An error callback that hands fatal errors to the voice task.
+fn error_callback(errors: SyncSender<String>) -> impl FnMut(cpal::Error) + Send + 'static {
+    move |error| {
+        if is_fatal(&error) {
+            let _ = errors.try_send(error.to_string());
+        }
+    }
+}
+
+/// The microphone. See the module documentation.
+pub struct DeviceSource {
+    /// Dropping it stops capture.
+    _stream: cpal::Stream,
+    frames: Receiver<Frame>,
+    errors: Receiver<String>,
+    /// Frames dropped because the sender fell behind.
+    overruns: Arc<AtomicU64>,
+}
+
+/// Turns device samples into 48 kHz mono frames and queues them.
+struct Capture {
+    channels: usize,
+    resampler: Resampler,
+    mono: Vec<f32>,
+    pending: Vec<f32>,
+    frames: SyncSender<Frame>,
+    overruns: Arc<AtomicU64>,
+}
+
+impl Capture {
+    fn take<T: Sample>(&mut self, data: &[T])
+    where
+        f32: FromSample<T>,
+    {
+        self.mono.clear();
+        let scale = 32768.0 / self.channels as f32;
+        self.mono.extend(
+            data.chunks(self.channels).map(|c| c.iter().map(|s| f32::from_sample(*s)).sum::<f32>() * scale),
+        );
+        self.resampler.process(&self.mono, &mut self.pending);
+        while self.pending.len() >= FRAME_SAMPLES {
+            let frame: Frame =
+                std::array::from_fn(|i| self.pending[i].round().clamp(-32768.0, 32767.0) as i16);
+            self.pending.drain(..FRAME_SAMPLES);
+            if let Err(TrySendError::Full(_)) = self.frames.try_send(frame) {
+                self.overruns.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl DeviceSource {
+    pub fn open(choice: &DeviceChoice) -> Result<DeviceSource, AudioError> {
+        let device = find(choice, true)?;
+        let config = device.default_input_config().map_err(device_error)?;
+        let (frame_tx, frames) = sync_channel(CAPTURE_QUEUE);
+        let (error_tx, errors) = sync_channel(4);
+        let overruns = Arc::new(AtomicU64::new(0));
+        let mut capture = Capture {
+            channels: usize::from(config.channels()).max(1),
+            resampler: Resampler::new(config.sample_rate(), SAMPLE_RATE),
+            mono: Vec::with_capacity(8192),
+            pending: Vec::with_capacity(8192),
+            frames: frame_tx,
+            overruns: Arc::clone(&overruns),
+        };
+        let format = config.sample_format();
+        let stream_config: cpal::StreamConfig = config.into();
+        let on_error = error_callback(error_tx);
+        let stream = match format {
+            SampleFormat::F32 => device.build_input_stream(
+                stream_config,
+                move |d: &[f32], _: &_| capture.take(d),
+                on_error,
+                None,
+            ),
+            SampleFormat::I16 => device.build_input_stream(
+                stream_config,
+                move |d: &[i16], _: &_| capture.take(d),
+                on_error,
+                None,
+            ),
+            SampleFormat::I32 => device.build_input_stream(
+                stream_config,
+                move |d: &[i32], _: &_| capture.take(d),
+                on_error,
+                None,
+            ),
+            SampleFormat::U16 => device.build_input_stream(
+                stream_config,
+                move |d: &[u16], _: &_| capture.take(d),
+                on_error,
+                None,
+            ),
+            other => return Err(AudioError::Device(format!("unsupported sample format {other}"))),
+        }
+        .map_err(device_error)?;
+        stream.play().map_err(device_error)?;
+        Ok(DeviceSource { _stream: stream, frames, errors, overruns })
+    }
+
+    /// Frames dropped because nobody read them in time.
+    pub fn overruns(&self) -> u64 {
+        self.overruns.load(Ordering::Relaxed)
+    }
+}
+
+impl AudioSource for DeviceSource {
+    fn read_frame(&mut self, frame: &mut Frame) -> Result<(), AudioError> {
+        if let Ok(message) = self.errors.try_recv() {
+            return Err(AudioError::Device(message));
+        }
+        match self.frames.recv_timeout(STALL) {
+            Ok(captured) => {
+                *frame = captured;
+                Ok(())
+            }
+            Err(RecvTimeoutError::Timeout) => Err(AudioError::Stalled),
+            Err(RecvTimeoutError::Disconnected) => Err(AudioError::Device("capture stopped".into())),
+        }
+    }
+}
+
+/// The speaker. See the module documentation.
+pub struct DeviceSink {
+    /// Dropping it stops playback.
+    _stream: cpal::Stream,
+    /// Device-rate mono chunks for the callback.
+    chunks: SyncSender<Vec<f32>>,
+    errors: Receiver<String>,
+    resampler: Resampler,
+    /// Callbacks that found nothing to play (the receiver fell behind).
+    underruns: Arc<AtomicU64>,
+}
+
+/// Plays queued chunks on every channel, silence when there is none.
+struct Play {
+    channels: usize,
+    chunks: Receiver<Vec<f32>>,
+    current: Vec<f32>,
+    position: usize,
+    underruns: Arc<AtomicU64>,
+}
+
+impl Play {
+    fn fill<T: Sample + FromSample<f32>>(&mut self, out: &mut [T]) {
+        let mut starved = false;
+        for frame in out.chunks_mut(self.channels) {
+            if self.position >= self.current.len() {
+                match self.chunks.try_recv() {
+                    Ok(chunk) => (self.current, self.position) = (chunk, 0),
+                    Err(_) => {
+                        starved = true;
+                        frame.fill(T::EQUILIBRIUM);
+                        continue;
+                    }
+                }
+            }
+            let value = T::from_sample(self.current[self.position] / 32768.0);
+            self.position += 1;
+            frame.fill(value);
+        }
+        if starved {
+            self.underruns.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl DeviceSink {
+    pub fn open(choice: &DeviceChoice) -> Result<DeviceSink, AudioError> {
+        let device = find(choice, false)?;
+        let config = device.default_output_config().map_err(device_error)?;
+        let (chunk_tx, chunks) = sync_channel(PLAYBACK_QUEUE);
+        let (error_tx, errors) = sync_channel(4);
+        let underruns = Arc::new(AtomicU64::new(0));
+        let mut play = Play {
+            channels: usize::from(config.channels()).max(1),
+            chunks,
+            current: Vec::new(),
+            position: 0,
+            underruns: Arc::clone(&underruns),
+        };
+        let rate = config.sample_rate();
+        let format = config.sample_format();
+        let stream_config: cpal::StreamConfig = config.into();
+        let on_error = error_callback(error_tx);
+        let stream = match format {
+            SampleFormat::F32 => device.build_output_stream(
+                stream_config,
+                move |d: &mut [f32], _: &_| play.fill(d),
+                on_error,
+                None,
+            ),
+            SampleFormat::I16 => device.build_output_stream(
+                stream_config,
+                move |d: &mut [i16], _: &_| play.fill(d),
+                on_error,
+                None,
+            ),
+            SampleFormat::I32 => device.build_output_stream(
+                stream_config,
+                move |d: &mut [i32], _: &_| play.fill(d),
+                on_error,
+                None,
+            ),
+            SampleFormat::U16 => device.build_output_stream(
+                stream_config,
+                move |d: &mut [u16], _: &_| play.fill(d),
+                on_error,
+                None,
+            ),
+            other => return Err(AudioError::Device(format!("unsupported sample format {other}"))),
+        }
+        .map_err(device_error)?;
+        stream.play().map_err(device_error)?;
+        let resampler = Resampler::new(SAMPLE_RATE, rate);
+        Ok(DeviceSink { _stream: stream, chunks: chunk_tx, errors, resampler, underruns })
+    }
+}
+
+impl AudioSink for DeviceSink {
+    fn write_frame(&mut self, frame: &Frame) -> Result<(), AudioError> {
+        if let Ok(message) = self.errors.try_recv() {
+            return Err(AudioError::Device(message));
+        }
+        let input: Vec<f32> = frame.iter().map(|&s| f32::from(s)).collect();
+        let mut chunk = Vec::with_capacity(FRAME_SAMPLES * 2);
+        self.resampler.process(&input, &mut chunk);
+        let deadline = Instant::now() + STALL;
+        loop {
+            match self.chunks.try_send(chunk) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err(AudioError::Device("playback stopped".into()));
+                }
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    chunk = back;
+                    // The callback frees a slot every few milliseconds.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(TrySendError::Full(_)) => return Err(AudioError::Stalled),
+            }
+        }
+    }
+
+    /// Callbacks that found nothing to play.
+    fn underruns(&self) -> u64 {
+        self.underruns.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_device_is_a_typed_error_not_a_panic() {
+        let choice = DeviceChoice::Named("no such device 7f3a".into());
+        match DeviceSource::open(&choice) {
+            Err(AudioError::NoDevice { direction: "input", name }) => assert_eq!(name, "no such device 7f3a"),
+            other => panic!("expected NoDevice, got {:?}", other.err()),
+        }
+        assert!(matches!(DeviceSink::open(&choice), Err(AudioError::NoDevice { direction: "output", .. })));
+    }
+
+    #[test]
+    fn the_setting_text_names_the_device_or_the_default() {
+        assert_eq!(DeviceChoice::from_setting(SYSTEM_DEFAULT), DeviceChoice::SystemDefault);
+        assert_eq!(DeviceChoice::from_setting(""), DeviceChoice::SystemDefault);
+        assert_eq!(DeviceChoice::from_setting("USB"), DeviceChoice::Named("USB".into()));
+        // Listing never fails, even on a machine without sound.
+        let list = DeviceList { inputs: vec!["USB".into()], outputs: vec![] };
+        assert_eq!(list.input_choices(), vec![SYSTEM_DEFAULT.to_string(), "USB".to_string()]);
+        assert_eq!(list.output_choices(), vec![SYSTEM_DEFAULT.to_string()]);
+        assert!(list_devices().input_choices().starts_with(&[SYSTEM_DEFAULT.to_string()]));
+    }
+}
