@@ -51,7 +51,7 @@ pub use voice::{NoVoice, Voice, VoiceKeys, VoiceStatus};
 pub use voice_handshake::{NEVER_REVEALED, REVEAL_WAIT, TAMPERED};
 
 use table::Pending;
-use worker::{Answer, ClientState, Command, Worker};
+use worker::{ClientState, Command, ServerReply, Worker};
 
 /// The result of a request: ready at once for local errors, otherwise when
 /// the server replies, the connection drops, or the request times out.
@@ -286,7 +286,7 @@ impl Client {
     fn submit(
         &self,
         begin: impl FnOnce(&mut table::Table) -> Result<(Request, Pending), Error>,
-    ) -> Result<oneshot::Receiver<Answer>, Error> {
+    ) -> Result<oneshot::Receiver<ServerReply>, Error> {
         let mut table = self.inner.state.table();
         let (request, pending) = begin(&mut table)?;
         let (reply, answer) = oneshot::channel();
@@ -300,7 +300,7 @@ impl Client {
     }
 
     /// Turns a queued request into its reply future.
-    fn finish(&self, begun: Result<oneshot::Receiver<Answer>, Error>) -> Reply<OkResult> {
+    fn finish(&self, begun: Result<oneshot::Receiver<ServerReply>, Error>) -> Reply<OkResult> {
         let timeout = self.inner.request_timeout;
         match begun {
             Err(e) => futures_util::future::ready(Err(e)).boxed(),

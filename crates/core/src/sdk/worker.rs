@@ -53,7 +53,7 @@ impl ClientState {
 }
 
 /// The answer to a request: the `ok`'s result, or why not.
-pub(crate) type Answer = Result<OkResult, Error>;
+pub(crate) type ServerReply = Result<OkResult, Error>;
 
 /// A request for the worker to send.
 pub(crate) struct Command {
@@ -62,7 +62,7 @@ pub(crate) struct Command {
     /// What the reply will be applied to.
     pub pending: Pending,
     /// Where the answer goes.
-    pub reply: oneshot::Sender<Answer>,
+    pub reply: oneshot::Sender<ServerReply>,
 }
 
 /// Where the worker's loop stands; each step leads to the next.
@@ -116,7 +116,7 @@ struct InFlight {
     /// What its reply will be applied to.
     pending: Pending,
     /// `None` for the worker's own requests (the renewing subscribe).
-    reply: Option<oneshot::Sender<Answer>>,
+    reply: Option<oneshot::Sender<ServerReply>>,
 }
 
 pub(crate) struct Worker {

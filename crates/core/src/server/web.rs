@@ -197,9 +197,9 @@ where
     };
     let answer = match parsed {
         Ok(head) if head.upgrade => return Some(Replay { head: buf, replayed: 0, inner: stream }),
-        Ok(_) if !admitted => Answer::status(Status::Unavailable),
-        Ok(head) => answer(&head),
-        Err(status) => Answer::status(status),
+        Ok(_) if !admitted => HttpResponse::status(Status::Unavailable),
+        Ok(head) => response_to(&head),
+        Err(status) => HttpResponse::status(status),
     };
     let write = async {
         stream.write_all(&answer.bytes).await?;
@@ -270,13 +270,13 @@ impl Status {
 }
 
 /// A whole response, head and body.
-struct Answer {
+struct HttpResponse {
     bytes: Vec<u8>,
 }
 
-impl Answer {
+impl HttpResponse {
     /// A short text response for `status`.
-    fn status(status: Status) -> Answer {
+    fn status(status: Status) -> HttpResponse {
         let body = format!("{}\n", status.line());
         let mut head = format!(
             "HTTP/1.1 {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
@@ -290,18 +290,18 @@ impl Answer {
         head.push_str("\r\n");
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(body.as_bytes());
-        Answer { bytes }
+        HttpResponse { bytes }
     }
 }
 
 /// The response to a request that is not an upgrade.
-fn answer(head: &Head) -> Answer {
+fn response_to(head: &Head) -> HttpResponse {
     if head.method != "GET" && head.method != "HEAD" {
-        return Answer::status(Status::MethodNotAllowed);
+        return HttpResponse::status(Status::MethodNotAllowed);
     }
     let path = if head.path == "/index.html" { "/" } else { head.path.as_str() };
     let Some(index) = ASSETS.iter().position(|a| a.path == path) else {
-        return Answer::status(Status::NotFound);
+        return HttpResponse::status(Status::NotFound);
     };
     let asset = &ASSETS[index];
     let tag = etag(index);
@@ -328,7 +328,7 @@ fn answer(head: &Head) -> Answer {
     if !matches && head.method == "GET" {
         bytes.extend_from_slice(body);
     }
-    Answer { bytes }
+    HttpResponse { bytes }
 }
 
 /// The page's policy: its own files only, no inline script or style, and
