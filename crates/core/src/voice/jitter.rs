@@ -8,11 +8,7 @@
 //! fastest packet of its frame would have waited: pull time minus frame
 //! time minus the fastest offset. A packet is on time when its offset is
 //! within the headroom of the smallest. The target headroom is the spread
-//! of recent offsets plus a margin, kept between a floor and 120 ms. The
-//! floor is 25 ms on a clean path and 40 ms for five seconds after a frame
-//! was lost: in-band FEC recovers a lost frame from the next packet, which
-//! arrives a frame (20 ms) later, so recovery needs that much headroom and
-//! a little more, and a clean path need not pay for it. When the
+//! of recent offsets plus a margin, kept between 40 and 120 ms. When the
 //! headroom leaves the band around the target, one frame is dropped or
 //! one concealed frame inserted: that follows jitter changes and absorbs
 //! the drift between the sender's and the receiver's sound-card clocks.
@@ -22,18 +18,9 @@ use std::time::Instant;
 
 /// One frame's duration in microseconds.
 pub const FRAME_US: i64 = 20_000;
-/// The target headroom's floor on a clean path: the offsets' spread plus
-/// the margin is below it there (issue 20: file-fed mouth-to-ear ≤ 50 ms,
-/// which a 40 ms floor alone kept out of reach; docs/media.md, "Delay").
-pub const MIN_TARGET_US: i64 = 25_000;
-/// The floor while frames are being lost: the next packet (a frame later)
-/// must be in before the pull for its FEC to recover the lost frame.
-pub const LOSSY_MIN_TARGET_US: i64 = 40_000;
-/// The target headroom's ceiling.
+/// The target headroom's floor and ceiling.
+pub const MIN_TARGET_US: i64 = 40_000;
 pub const MAX_TARGET_US: i64 = 120_000;
-/// Pulls (five seconds) the lossy floor holds after a frame was recovered,
-/// or concealed while later packets were in.
-const LOSSY_FLOOR_PULLS: u32 = 250;
 /// Added to the offsets' spread: packets may be this much later than any
 /// seen in the window and still play.
 const MARGIN_US: i64 = 15_000;
@@ -112,16 +99,13 @@ pub struct JitterBuffer {
     offsets: VecDeque<i64>,
     state: State,
     stats: JitterStats,
-    /// Pulls left at the lossy floor ([`LOSSY_MIN_TARGET_US`]); 0 on a
-    /// clean path.
-    lossy_pulls: u32,
 }
 
 impl JitterBuffer {
     pub fn new(epoch: Instant) -> JitterBuffer {
         let stats = JitterStats { target_us: MIN_TARGET_US, ..JitterStats::default() };
         let (packets, offsets) = (BTreeMap::new(), VecDeque::with_capacity(OFFSET_WINDOW));
-        JitterBuffer { epoch, packets, offsets, state: State::Waiting, stats, lossy_pulls: 0 }
+        JitterBuffer { epoch, packets, offsets, state: State::Waiting, stats }
     }
 
     pub fn stats(&self) -> JitterStats {
@@ -161,8 +145,7 @@ impl JitterBuffer {
     fn target(&self) -> i64 {
         let fastest = self.offsets.iter().min().copied().unwrap_or(0);
         let slowest = self.offsets.iter().max().copied().unwrap_or(0);
-        let floor = if self.lossy_pulls > 0 { LOSSY_MIN_TARGET_US } else { MIN_TARGET_US };
-        (slowest - fastest + MARGIN_US).clamp(floor, MAX_TARGET_US)
+        (slowest - fastest + MARGIN_US).clamp(MIN_TARGET_US, MAX_TARGET_US)
     }
 
     /// How long the fastest packet of frame `seq` would have waited at `now`.
@@ -174,9 +157,7 @@ impl JitterBuffer {
     /// The decision for the frame the speaker needs at `now`.
     pub fn pop(&mut self, now: Instant) -> Playout {
         let now = self.micros(now);
-        self.lossy_pulls = self.lossy_pulls.saturating_sub(1);
         let target = self.target();
-        self.stats.target_us = target;
         let State::Playing { next_seq, out_of_band, starving } = self.state else {
             let Some((&first, _)) = self.packets.first_key_value() else {
                 return Playout::Silence;
@@ -225,15 +206,9 @@ impl JitterBuffer {
             Playout::Packet { payload, skipped: None }
         } else if let Some((next, _)) = self.packets.get(&(seq + 1)) {
             self.stats.recovered_by_fec += 1;
-            self.lossy_pulls = LOSSY_FLOOR_PULLS;
             Playout::Fec { next_payload: next.clone() }
         } else {
             self.stats.concealed += 1;
-            // A gap before packets that did come is a loss; an empty
-            // buffer is as likely a sender gone quiet (or the stream's end).
-            if !self.packets.is_empty() {
-                self.lossy_pulls = LOSSY_FLOOR_PULLS;
-            }
             Playout::Conceal
         };
         let starving = match (&playout, self.packets.is_empty()) {
