@@ -92,8 +92,7 @@ impl Client {
     /// say how connecting goes, and it retries until it is logged in (or
     /// refused for good). Must be called within a tokio runtime.
     pub fn start(config: ClientConfig) -> Result<(Client, Events), Error> {
-        let urls = config.validate()?;
-        let tls = config.tls_connector()?;
+        let (urls, tls) = config.validate()?;
         // rustls 0.23 needs a process-wide crypto provider before the first
         // wss:// connect; the first caller installs ring, later ones no-op.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -78,8 +78,9 @@ impl ClientConfig {
 
     /// Checks what can be checked before connecting, and returns the URLs to
     /// connect to, `url` first (each with the path `/` the server serves
-    /// on, when missing).
-    pub(crate) fn validate(&self) -> Result<Vec<String>, Error> {
+    /// on, when missing), and how `wss://` is verified
+    /// ([`tls_connector`](Self::tls_connector), read once here).
+    pub(crate) fn validate(&self) -> Result<(Vec<String>, Option<Connector>), Error> {
         if !is_valid_id(&self.peer_id) {
             return Err(Error::InvalidArgument(format!(
                 "peer_id must be 1 to {MAX_ID_BYTES} bytes of printable ASCII (0x21-0x7E)"
@@ -88,8 +89,10 @@ impl ClientConfig {
         if self.device.len() > MAX_ID_BYTES {
             return Err(Error::InvalidArgument(format!("device is over {MAX_ID_BYTES} bytes")));
         }
-        self.tls_connector()?;
-        std::iter::once(&self.url).chain(&self.other_urls).map(|url| normalize_url(url)).collect()
+        let tls = self.tls_connector()?;
+        let urls: Result<Vec<String>, Error> =
+            std::iter::once(&self.url).chain(&self.other_urls).map(|url| normalize_url(url)).collect();
+        Ok((urls?, tls))
     }
 
     /// How `wss://` is verified: with a `ca_file`, the public roots and its
@@ -200,7 +203,7 @@ mod tests {
             (config.url.as_str(), config.other_urls.clone()),
             ("ws://a:1", vec!["ws://b:2/".to_owned()])
         );
-        assert_eq!(config.validate().unwrap(), ["ws://a:1/", "ws://b:2/"]);
+        assert_eq!(config.validate().unwrap().0, ["ws://a:1/", "ws://b:2/"]);
         let bad = ClientConfig::with_servers("ws://a:1,http://b", "alice");
         assert!(matches!(bad.validate(), Err(Error::InvalidArgument(_))));
         assert!(matches!(ClientConfig::with_servers("", "alice").validate(), Err(Error::InvalidArgument(_))));

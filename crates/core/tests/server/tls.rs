@@ -96,9 +96,15 @@ async fn call_until_accepted(alice: &SdkClient, alice_events: &mut Events, calle
     let invitation = alice.create_local_invitation(callee).expect("an invitation");
     alice.send_local_invitation(&invitation).await.expect("the invite is sent");
     let call_id = invitation.call_id().to_owned();
+    until_accepted(alice_events, &call_id).await;
+    call_id
+}
+
+/// Waits for the caller's call `call_id` to be accepted.
+async fn until_accepted(caller_events: &mut Events, call_id: &str) {
     loop {
-        match next_call_event(alice_events).await {
-            Event::LocalInvitationAccepted { call_id: id, .. } if id == call_id => return call_id,
+        match next_call_event(caller_events).await {
+            Event::LocalInvitationAccepted { call_id: id, .. } if id == call_id => return,
             Event::LocalInvitationReceivedByPeer { .. } => {}
             other => panic!("expected the call to be accepted, got {other:?}"),
         }
@@ -302,8 +308,9 @@ async fn the_relays_websocket_fallback_trusts_the_clients_ca_file() {
     let invitation = alice.create_local_invitation("bob").expect("an invitation");
     invitation.offer_voice().expect("voice is offered before sending");
     alice.send_local_invitation(&invitation).await.expect("the invite is sent");
-    let voice = invitation.voice().expect("voice was offered");
-    let alice_media = voice_media(voice, &mut alice_events).await;
+    let mut voice = invitation.voice().expect("voice was offered");
+    until_accepted(&mut alice_events, invitation.call_id()).await;
+    let alice_media = voice.ready().await.expect("alice's voice keys").media;
     let (bob, bob_media) = answer.await.expect("bob's task");
 
     let public_roots = LinkOptions { force_websocket: true, ..LinkOptions::default() };
@@ -331,17 +338,4 @@ async fn the_relays_websocket_fallback_trusts_the_clients_ca_file() {
     let got =
         tokio::time::timeout(WAIT, a.recv()).await.expect("within the wait").expect("alice's link works");
     assert_eq!(got, b"from bob");
-}
-
-/// Waits for the call to be accepted and takes the caller's voice keys'
-/// relay credential.
-async fn voice_media(mut voice: sdk::Voice, events: &mut Events) -> softphone_core::protocol::MediaInfo {
-    loop {
-        match next_call_event(events).await {
-            Event::LocalInvitationAccepted { .. } => break,
-            Event::LocalInvitationReceivedByPeer { .. } => {}
-            other => panic!("expected the call to be accepted, got {other:?}"),
-        }
-    }
-    voice.ready().await.expect("alice's voice keys").media
 }
