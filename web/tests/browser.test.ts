@@ -10,11 +10,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { Server, Peer } from './support/processes.js';
-import { TabbedChromium } from './support/chromium.js';
+import { CHROMIUM, TabbedChromium, launchChromium } from './support/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const shots = process.env.SCREENSHOTS;
 let browser: Browser;
 let server: Server;
@@ -24,14 +23,7 @@ const contexts: BrowserContext[] = [];
 before(async () => {
   // Short timers so that "offline" and "no answer" end within seconds.
   server = await Server.start({ args: ['--offline-grace', '1s', '--invite-ttl', '4s'] });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

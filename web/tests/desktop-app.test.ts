@@ -20,10 +20,10 @@ import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { launchChromium } from './support/chromium.js';
 import { Server, binary } from './support/processes.js';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 /** Every wait here gives up after this long: a stuck part fails the test, it does not hang it. */
 const DEADLINE_MS = 30_000;
 const run = promisify(execFile);
@@ -126,14 +126,7 @@ test('the desktop app calls a tab under Xvfb: the tab accepts, both show the sam
   const app = startApp(display, server.wsUrl, 'deskapp');
   const appDetail = () => `app log:\n${app.log()}\ntimeline:\n${app.events().map((e) => JSON.stringify(e)).join('\n')}`;
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
   await context.grantPermissions(['microphone']);
   const page = await context.newPage();
