@@ -3,7 +3,10 @@
 //! peers) on the other side. The test plays the iced runtime: it runs the
 //! tasks `update` returns and feeds their messages back.
 
-use super::support::{FakeDevices, FakeDriver, Log, MediaRecord, RecordingMedia, RecordingRinger};
+use super::support::{
+    FakeDevices, FakeDriver, Log, MICROPHONE_HZ, MediaRecord, RecordingMedia, RecordingRinger,
+    SECOND_MICROPHONE_HZ,
+};
 use futures_util::stream::{BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use iced::Task;
@@ -82,8 +85,9 @@ impl Driver {
     }
 
     /// An app with built-in voice through the relay (the production
-    /// starter and phone), a tone for a microphone and no speaker to hear.
-    pub fn start_voice(name: &'static str, options: Options) -> Driver {
+    /// starter and phone), a tone of `microphone_hz` for a microphone and
+    /// no speaker to hear.
+    pub fn start_voice(name: &'static str, options: Options, microphone_hz: f64) -> Driver {
         let home = tempfile::tempdir().unwrap();
         let tones = Log::default();
         let voice = Arc::new(softphone_app::relay_voice::RelayVoice::default());
@@ -94,7 +98,7 @@ impl Driver {
             connector: phone::sdk_connector(voice.clone()),
             notifier: Box::new(softphone_app::notify::NoNotifier),
             tray: Box::new(softphone_app::tray::NoTray),
-            audio: Arc::new(FakeDevices::full()),
+            audio: Arc::new(FakeDevices { microphone_hz, ..FakeDevices::full() }),
             voice,
         };
         let (app, task) = App::new(options, parts);
@@ -453,8 +457,8 @@ async fn two_apps_talk_through_the_relay_and_show_the_same_safety_code() {
     let server =
         softphone_core::server::spawn(softphone_core::server::ServerConfig::default()).await.unwrap();
     let url = server.url();
-    let mut alice = Driver::start_voice("alice", signed_in_to(&url, "alice"));
-    let mut bob = Driver::start_voice("bob", signed_in_to(&url, "bob"));
+    let mut alice = Driver::start_voice("alice", signed_in_to(&url, "alice"), MICROPHONE_HZ);
+    let mut bob = Driver::start_voice("bob", signed_in_to(&url, "bob"), SECOND_MICROPHONE_HZ);
     alice.until_dial().await;
     bob.until_dial().await;
     alice.call("bob");
@@ -482,6 +486,64 @@ async fn two_apps_talk_through_the_relay_and_show_the_same_safety_code() {
     bob.until_notice("alice hung up").await;
 }
 
+/// Why the two apps above have different tones for microphones: each
+/// app's echo canceller (on by default) takes what its speaker plays, the
+/// other app's tone, for its reference. Were both 440 Hz, a steady tone
+/// captured while the same tone plays is, to AEC3, that tone's echo: it
+/// removes the microphone's tone within a few frames of the far end
+/// starting, and the other app hears only the frames captured before
+/// that. The check above then passed only when a poll caught that short
+/// window, and a jitter buffer starting playout a frame sooner (a 25 ms
+/// floor) shortened it enough to fail about one call in five. Driven
+/// frame by frame: no thread, no clock.
+#[test]
+fn each_apps_tone_passes_the_other_apps_echo_canceller() {
+    use softphone_core::voice::audio::{AudioSource, Tone};
+    use softphone_core::voice::processing::{AudioProcessor, ProcessingConfig};
+    /// Frames before the far end plays; frames in all (20 s, the wait above).
+    const ALONE: usize = 5;
+    const FRAMES: usize = 1000;
+    let dbfs = |frame: &[i16]| {
+        let power = frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / frame.len() as f64;
+        10.0 * (power.max(1e-3) / 32768f64.powi(2)).log10()
+    };
+    // The microphone's level after the canceller, frame by frame, while
+    // the speaker plays a tone of `far_hz` from frame ALONE, at the level
+    // the other app's processed tone arrives (about -35 dBFS RMS).
+    let cleaned = |microphone_hz: f64, far_hz: f64| -> Vec<f64> {
+        let mut processor = AudioProcessor::new(ProcessingConfig::default());
+        let (mut microphone, mut far) = (Tone::new(microphone_hz, -20.0), Tone::new(far_hz, -32.0));
+        let mut frame = [0i16; 960];
+        (0..FRAMES)
+            .map(|k| {
+                if k >= ALONE {
+                    far.read_frame(&mut frame).unwrap();
+                    processor.on_far_end_frame(&frame);
+                }
+                microphone.read_frame(&mut frame).unwrap();
+                processor.process_captured_frame(&mut frame);
+                dbfs(&frame)
+            })
+            .collect()
+    };
+    let same = cleaned(MICROPHONE_HZ, MICROPHONE_HZ);
+    assert!(
+        same[..ALONE].iter().all(|&db| db > -40.0),
+        "heard before the far end plays: {:?}",
+        &same[..ALONE]
+    );
+    let gone = &same[ALONE + 10..ALONE + 100];
+    assert!(gone.iter().all(|&db| db < -60.0), "the same tone is taken for its echo: {gone:?}");
+    for (microphone_hz, far_hz) in
+        [(MICROPHONE_HZ, SECOND_MICROPHONE_HZ), (SECOND_MICROPHONE_HZ, MICROPHONE_HZ)]
+    {
+        let kept = cleaned(microphone_hz, far_hz);
+        let quietest = kept.iter().copied().fold(f64::INFINITY, f64::min);
+        // The call screen's check above counts a speaker above -40 dBFS as hearing.
+        assert!(quietest > -39.0, "{microphone_hz} Hz with {far_hz} Hz playing: down to {quietest:.1} dBFS");
+    }
+}
+
 /// A v1.1 caller (a raw WebSocket with its key in the invite) still gets
 /// voice with the app, whose call screen says the code does not protect it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -493,7 +555,7 @@ async fn a_v11_callers_call_screen_says_the_code_does_not_protect_the_call() {
     let server =
         softphone_core::server::spawn(softphone_core::server::ServerConfig::default()).await.unwrap();
     let url = server.url();
-    let mut bob = Driver::start_voice("bob", signed_in_to(&url, "bob"));
+    let mut bob = Driver::start_voice("bob", signed_in_to(&url, "bob"), MICROPHONE_HZ);
     bob.until_dial().await;
     let (mut carol, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     let carol_key = LocalKey::generate();

@@ -443,6 +443,12 @@ enum Media {
 pub struct FakeDevices {
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    /// The microphone's tone. Two apps talking in one test need different
+    /// ones: each app's echo canceller takes what its speaker plays (the
+    /// other app's tone) for its reference, and a microphone hearing the
+    /// same steady tone sounds to it like that tone's echo, which it
+    /// removes (`end_to_end::each_apps_tone_passes_the_other_apps_echo_canceller`).
+    pub microphone_hz: f64,
     /// How many times the speaker says it ran dry (its sink's underruns).
     pub speaker_underruns: u64,
     /// Filled in by the harness: the shared order of what touched the sound card.
@@ -464,12 +470,20 @@ impl AudioSink for FakeSpeaker {
     }
 }
 
+/// The fake microphone's tone, unless a test sets another.
+pub const MICROPHONE_HZ: f64 = 440.0;
+/// The tone of the second app's microphone when two apps talk: not a
+/// harmonic of [`MICROPHONE_HZ`], and far enough from it in frequency that
+/// the echo canceller does not take one for the other.
+pub const SECOND_MICROPHONE_HZ: f64 = 1000.0;
+
 impl FakeDevices {
     /// A headset and the laptop's own microphone and speaker.
     pub fn full() -> FakeDevices {
         FakeDevices {
             inputs: vec!["Headset mic".into(), "Built-in mic".into()],
             outputs: vec!["Headset".into(), "Built-in speaker".into()],
+            microphone_hz: MICROPHONE_HZ,
             speaker_underruns: 0,
             order: Log::default(),
         }
@@ -495,7 +509,7 @@ impl AudioDevices for FakeDevices {
         if !found {
             return Err(AudioError::NoDevice { direction: "input", name: format!("{choice:?}") });
         }
-        Ok(Box::new(softphone_core::voice::audio::Tone::new(440.0, -20.0)))
+        Ok(Box::new(softphone_core::voice::audio::Tone::new(self.microphone_hz, -20.0)))
     }
 
     fn open_output(&self, choice: &DeviceChoice) -> Result<Box<dyn AudioSink>, AudioError> {

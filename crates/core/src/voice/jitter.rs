@@ -8,19 +8,44 @@
 //! fastest packet of its frame would have waited: pull time minus frame
 //! time minus the fastest offset. A packet is on time when its offset is
 //! within the headroom of the smallest. The target headroom is the spread
-//! of recent offsets plus a margin, kept between 40 and 120 ms. When the
-//! headroom leaves the band around the target, one frame is dropped or
-//! one concealed frame inserted: that follows jitter changes and absorbs
-//! the drift between the sender's and the receiver's sound-card clocks.
+//! of recent offsets (late packets' too) plus a margin, kept between a
+//! floor and 120 ms. When the headroom leaves the band around the target,
+//! one frame is dropped or one concealed frame inserted: that follows
+//! jitter changes and absorbs the drift between the sender's and the
+//! receiver's sound-card clocks.
+//!
+//! The floor. A call starts at 40 ms, while the path's spread is still
+//! unknown (fewer than two seconds of packets). Once a full window shows a
+//! clean path, the floor relaxes to 25 ms, and the buffer drops frames
+//! until its headroom is where a start at that target would have put it.
+//! A lost frame (recovered by FEC or concealed while later packets were
+//! in) or a late packet puts the floor back at 40 ms for five seconds:
+//! in-band FEC recovers a lost frame from the next packet, which arrives
+//! a frame (20 ms) later, so recovery needs that much headroom and a
+//! little more, and a clean path need not pay for it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 /// One frame's duration in microseconds.
 pub const FRAME_US: i64 = 20_000;
-/// The target headroom's floor and ceiling.
+/// The target headroom's floor while the path is unknown (the first two
+/// seconds of a stream) or losing frames: the next packet (a frame later)
+/// must be in before the pull for its FEC to recover a lost frame.
 pub const MIN_TARGET_US: i64 = 40_000;
+/// The floor once a full window of packets shows a clean path (issue 20:
+/// file-fed mouth-to-ear ≤ 50 ms, which the 40 ms floor kept out of reach;
+/// docs/media.md, "Jitter buffer").
+pub const CLEAN_MIN_TARGET_US: i64 = 25_000;
+/// The target headroom's ceiling.
 pub const MAX_TARGET_US: i64 = 120_000;
+/// Fixed-point scale and smoothing (1/16 for the newest) of the packets'
+/// mean size.
+const SIZE_SCALE: u32 = 16;
+const SIZE_SMOOTHING: u32 = 16;
+/// Pulls (five seconds) the 40 ms floor holds after a frame was lost or a
+/// packet came late.
+const LOSSY_FLOOR_PULLS: u32 = 250;
 /// Added to the offsets' spread: packets may be this much later than any
 /// seen in the window and still play.
 const MARGIN_US: i64 = 15_000;
@@ -99,13 +124,36 @@ pub struct JitterBuffer {
     offsets: VecDeque<i64>,
     state: State,
     stats: JitterStats,
+    /// Pulls left at the 40 ms floor after a loss or a late packet; 0 on a
+    /// clean path.
+    lossy_pulls: u32,
+    /// The packets' mean size in 1/[`SIZE_SCALE`] bytes (an exponential
+    /// average), against which a pause's small packets stand out.
+    mean_size: u32,
+    /// The floor at the last pull, to see it relax.
+    floor_us: i64,
+    /// Set when the floor relaxes, until the headroom is below target +
+    /// 10 ms, where a start at the new target would have put it: frames in
+    /// pauses are dropped meanwhile. (The band's upper edge, target +
+    /// 15 ms, would keep up to 40 ms of the 30-50 ms a 40 ms start gives.)
+    settling: bool,
 }
 
 impl JitterBuffer {
     pub fn new(epoch: Instant) -> JitterBuffer {
         let stats = JitterStats { target_us: MIN_TARGET_US, ..JitterStats::default() };
         let (packets, offsets) = (BTreeMap::new(), VecDeque::with_capacity(OFFSET_WINDOW));
-        JitterBuffer { epoch, packets, offsets, state: State::Waiting, stats }
+        JitterBuffer {
+            epoch,
+            packets,
+            offsets,
+            state: State::Waiting,
+            stats,
+            lossy_pulls: 0,
+            mean_size: 0,
+            floor_us: MIN_TARGET_US,
+            settling: false,
+        }
     }
 
     pub fn stats(&self) -> JitterStats {
@@ -119,12 +167,10 @@ impl JitterBuffer {
     /// Stores a packet that arrived at `now`.
     pub fn push(&mut self, seq: u32, payload: Vec<u8>, now: Instant) {
         let arrival = self.micros(now);
+        let mut late = false;
         if let State::Playing { next_seq, .. } = self.state {
-            if seq < next_seq {
-                self.stats.late += 1;
-                return;
-            }
-            if seq - next_seq > RESYNC_FRAMES {
+            late = seq < next_seq;
+            if !late && seq - next_seq > RESYNC_FRAMES {
                 self.packets.clear();
                 self.offsets.clear();
                 self.state = State::Waiting;
@@ -133,11 +179,36 @@ impl JitterBuffer {
         if self.offsets.len() == OFFSET_WINDOW {
             self.offsets.pop_front();
         }
+        // A late packet's offset counts too: it shows the path is slower
+        // than the headroom, which only a larger target corrects (left
+        // out, a buffer that started shallow could stay shallow).
         self.offsets.push_back(arrival - i64::from(seq) * FRAME_US);
+        if late {
+            self.stats.late += 1;
+            self.lossy_pulls = LOSSY_FLOOR_PULLS;
+        }
         self.stats.target_us = self.target();
+        if late {
+            return;
+        }
+        let size = payload.len() as u32 * SIZE_SCALE;
+        self.mean_size = match self.mean_size {
+            0 => size,
+            mean => mean - mean / SIZE_SMOOTHING + size / SIZE_SMOOTHING,
+        };
         self.packets.insert(seq, (payload, arrival));
         while self.packets.len() > CAPACITY {
             self.packets.pop_first();
+        }
+    }
+
+    /// The floor now: 40 ms until a full window of packets is known and
+    /// for a while after a loss, 25 ms on a clean path.
+    fn floor(&self) -> i64 {
+        if self.offsets.len() < OFFSET_WINDOW || self.lossy_pulls > 0 {
+            MIN_TARGET_US
+        } else {
+            CLEAN_MIN_TARGET_US
         }
     }
 
@@ -145,7 +216,16 @@ impl JitterBuffer {
     fn target(&self) -> i64 {
         let fastest = self.offsets.iter().min().copied().unwrap_or(0);
         let slowest = self.offsets.iter().max().copied().unwrap_or(0);
-        (slowest - fastest + MARGIN_US).clamp(MIN_TARGET_US, MAX_TARGET_US)
+        (slowest - fastest + MARGIN_US).clamp(self.floor(), MAX_TARGET_US)
+    }
+
+    /// Whether frame `seq` is in a pause: its packet is at most half the
+    /// recent packets' mean size (Opus spends about 23 bytes on silence
+    /// and 80-130 on speech at 40 kbit/s). Dropping it is not heard.
+    fn in_pause(&self, seq: u32) -> bool {
+        self.packets
+            .get(&seq)
+            .is_some_and(|(payload, _)| payload.len() as u32 * 2 * SIZE_SCALE <= self.mean_size)
     }
 
     /// How long the fastest packet of frame `seq` would have waited at `now`.
@@ -157,7 +237,14 @@ impl JitterBuffer {
     /// The decision for the frame the speaker needs at `now`.
     pub fn pop(&mut self, now: Instant) -> Playout {
         let now = self.micros(now);
+        self.lossy_pulls = self.lossy_pulls.saturating_sub(1);
+        let floor = self.floor();
+        if floor != self.floor_us {
+            self.settling = floor < self.floor_us;
+            self.floor_us = floor;
+        }
         let target = self.target();
+        self.stats.target_us = target;
         let State::Playing { next_seq, out_of_band, starving } = self.state else {
             let Some((&first, _)) = self.packets.first_key_value() else {
                 return Playout::Silence;
@@ -169,7 +256,14 @@ impl JitterBuffer {
             return self.pop_playing(first, 0);
         };
         let headroom = self.headroom(next_seq, now);
-        let out_of_band = if headroom > target + HIGH_US {
+        // Settling after the floor relaxed: a frame in a pause goes while
+        // dropping it leaves the headroom a start needs (target - LOW_US);
+        // the band's upper edge stays where the 40 ms floor had it, so no
+        // frame of speech goes for the relaxing.
+        self.settling &= headroom >= target - LOW_US + FRAME_US;
+        let upper = if self.settling { target.max(MIN_TARGET_US) } else { target } + HIGH_US;
+        let settle = self.settling && self.in_pause(next_seq);
+        let out_of_band = if headroom > upper || settle {
             out_of_band.max(0) + 1
         } else if headroom < target - LOW_US {
             out_of_band.min(0) - 1
@@ -206,9 +300,15 @@ impl JitterBuffer {
             Playout::Packet { payload, skipped: None }
         } else if let Some((next, _)) = self.packets.get(&(seq + 1)) {
             self.stats.recovered_by_fec += 1;
+            self.lossy_pulls = LOSSY_FLOOR_PULLS;
             Playout::Fec { next_payload: next.clone() }
         } else {
             self.stats.concealed += 1;
+            // A gap before packets that did come is a loss; an empty
+            // buffer is as likely a sender gone quiet (or the stream's end).
+            if !self.packets.is_empty() {
+                self.lossy_pulls = LOSSY_FLOOR_PULLS;
+            }
             Playout::Conceal
         };
         let starving = match (&playout, self.packets.is_empty()) {

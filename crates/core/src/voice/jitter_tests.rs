@@ -20,8 +20,14 @@ impl Sim {
         self.epoch + Duration::from_micros(micros as u64)
     }
     fn push(&mut self, seq: u32, arrival_us: i64) {
+        self.push_sized(seq, arrival_us, 4);
+    }
+    /// Pushes a packet of `size` bytes (at least 4): the sequence number, then zeros.
+    fn push_sized(&mut self, seq: u32, arrival_us: i64, size: usize) {
         let now = self.at(arrival_us);
-        self.buffer.push(seq, seq.to_be_bytes().to_vec(), now);
+        let mut payload = seq.to_be_bytes().to_vec();
+        payload.resize(size.max(4), 0);
+        self.buffer.push(seq, payload, now);
     }
     fn pop(&mut self, now_us: i64) -> Playout {
         let now = self.at(now_us);
@@ -184,4 +190,119 @@ fn when_the_stream_stops_playout_goes_quiet_and_restarts_with_it() {
         played.push(sim.pop(at + 10_000));
     }
     assert!(played.iter().filter_map(seq_of).eq(500..510));
+}
+
+/// Opus's packet sizes at 40 kbit/s: speech, and the silence of a pause.
+const SPEECH_BYTES: usize = 100;
+const PAUSE_BYTES: usize = 23;
+
+/// One packet every 20 ms, the k-th sent at `(k+1) * 20 ms`, delayed by
+/// `delay(k)` and `size(k)` bytes long; a pull every 20 ms, just after the
+/// packets due. Returns each pull's decision and the target after it.
+fn talk(
+    sim: &mut Sim,
+    frames: u32,
+    mut delay: impl FnMut(u32) -> Option<i64>,
+    size: impl Fn(u32) -> usize,
+) -> Vec<(Playout, i64)> {
+    let mut arrivals: Vec<(i64, u32)> =
+        (0..frames).filter_map(|k| delay(k).map(|d| ((i64::from(k) + 1) * FRAME_US + d, k))).collect();
+    arrivals.sort();
+    let mut next = arrivals.into_iter().peekable();
+    (1..=i64::from(frames) + 10)
+        .map(|pull| {
+            let at = pull * FRAME_US;
+            while let Some((arrival, seq)) = next.next_if(|&(arrival, _)| arrival <= at) {
+                sim.push_sized(seq, arrival, size(seq));
+            }
+            (sim.pop(at), sim.buffer.stats().target_us)
+        })
+        .collect()
+}
+
+/// The frames a drop skipped: (pull, skipped sequence number).
+fn skipped(out: &[(Playout, i64)]) -> Vec<(usize, u32)> {
+    let seq = |payload: &[u8]| u32::from_be_bytes(payload[..4].try_into().unwrap());
+    out.iter()
+        .enumerate()
+        .filter_map(|(pull, (p, _))| match p {
+            Playout::Packet { skipped: Some(skipped), .. } => Some((pull, seq(skipped))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn on_a_clean_path_the_floor_relaxes_after_two_seconds_by_dropping_a_frame_in_a_pause() {
+    let mut sim = Sim::new();
+    // Speech with a pause (frames 150-164, as between two sentences).
+    let pause = 150..165;
+    let size = |k: u32| if pause.contains(&k) { PAUSE_BYTES } else { SPEECH_BYTES };
+    let out = talk(&mut sim, 400, |_| Some(0), size);
+    let targets: Vec<i64> = out.iter().map(|(_, target)| *target).collect();
+    // 40 ms until the window holds two seconds of packets, then 25.
+    assert!(targets[..95].iter().all(|&t| t == MIN_TARGET_US), "{:?}", &targets[..95]);
+    assert!(targets[105..].iter().all(|&t| t == CLEAN_MIN_TARGET_US), "{:?}", &targets[105..]);
+    // One frame goes, in the pause, three pulls into it: not before
+    // (speech), and one is enough (the headroom is where a start at 25 ms
+    // would have put it).
+    let drops = skipped(&out);
+    assert_eq!(drops.len(), 1, "{drops:?}");
+    assert!(pause.contains(&drops[0].1), "{drops:?}");
+    let stats = sim.buffer.stats();
+    assert_eq!((stats.dropped_for_delay, stats.inserted_for_delay, stats.late), (1, 0, 0), "{stats:?}");
+    // Every other frame plays, in order.
+    let played: Vec<u32> = out.iter().filter_map(|(p, _)| seq_of(p)).collect();
+    assert_eq!(played, (0..400).filter(|&k| k != drops[0].1).collect::<Vec<_>>());
+    // Packet k arrives at (k+1) × 20 ms, when pull k is made: it plays two
+    // pulls later (40 ms of headroom) before the drop, one (20 ms) after.
+    let pull_of = |seq: u32| out.iter().position(|(p, _)| seq_of(p) == Some(seq)).unwrap();
+    assert_eq!((pull_of(100), pull_of(300)), (102, 301));
+}
+
+#[test]
+fn without_a_pause_the_relaxed_floor_drops_nothing() {
+    let mut sim = Sim::new();
+    // A steady tone: every packet the same size, no pause to drop a frame in.
+    let out = talk(&mut sim, 600, |_| Some(0), |_| SPEECH_BYTES);
+    assert_eq!(out.last().unwrap().1, CLEAN_MIN_TARGET_US);
+    let stats = sim.buffer.stats();
+    assert_eq!((stats.played, stats.dropped_for_delay, stats.inserted_for_delay), (600, 0, 0), "{stats:?}");
+}
+
+#[test]
+fn a_loss_puts_the_floor_back_at_forty_ms_for_five_seconds() {
+    let mut sim = Sim::new();
+    let out = talk(&mut sim, 700, |k| (k != 200).then_some(0), |_| SPEECH_BYTES);
+    let targets: Vec<i64> = out.iter().map(|(_, target)| *target).collect();
+    // Frame 200 is decided at pull 202 (two frames of headroom, no pause
+    // to drop one in): recovered from packet 201's FEC.
+    assert!(matches!(out[202].0, Playout::Fec { .. }), "{:?}", out[202]);
+    assert!(targets[110..=202].iter().all(|&t| t == CLEAN_MIN_TARGET_US), "{:?}", &targets[110..=202]);
+    let raised = targets[203..].iter().take_while(|&&t| t == MIN_TARGET_US).count();
+    // The pull that found the loss and the ones after it: five seconds.
+    assert_eq!(raised + 1, LOSSY_FLOOR_PULLS as usize, "held for five seconds, then back");
+    assert!(targets[203 + raised..].iter().all(|&t| t == CLEAN_MIN_TARGET_US));
+    // No pause to drop a frame in when it relaxed again: all but frame 200 played.
+    assert_eq!(sim.buffer.stats().played, 699);
+}
+
+#[test]
+fn late_packets_raise_the_target_so_a_slower_path_is_followed_without_a_restart() {
+    let mut sim = Sim::new();
+    // From frame 300 on, every packet takes 60 ms longer (a route change):
+    // more than the headroom, so at first each comes after its frame played.
+    let step = 300;
+    let out = talk(&mut sim, 700, |k| Some(if k < step { 0 } else { 60_000 }), |_| SPEECH_BYTES);
+    let started = out.iter().position(|(p, _)| *p != Playout::Silence).unwrap();
+    let silent = out[started..690].iter().filter(|(p, _)| *p == Playout::Silence).count();
+    assert_eq!(silent, 0, "playout never stopped to start again");
+    let stats = sim.buffer.stats();
+    // The late packets' offsets raised the target: the headroom grew by
+    // inserted frames until packets came in time again.
+    assert!(stats.late >= 1 && stats.late <= 3, "{stats:?}");
+    assert!(stats.inserted_for_delay >= 3, "{stats:?}");
+    assert!(stats.concealed <= 10, "{stats:?}");
+    let last: Vec<u32> = out[600..690].iter().filter_map(|(p, _)| seq_of(p)).collect();
+    assert_eq!(last.len(), 90, "every frame plays again: {last:?}");
 }
