@@ -76,6 +76,12 @@ start_app() {
 start_app alice a PULSE_SOURCE=micA PULSE_SINK=discard
 WIN_A=$(wait_window softphone)
 grep -q "hosting one in-process" "$OUT/a/log" || { log "app A did not host the server"; exit 1; }
+# The hosted server takes only tokens minted from its user's secret: two
+# instances of one user share it (one data dir in real use; a HOME each
+# here, so B gets a copy).
+for _ in $(seq 50); do [[ -s $OUT/a/sp/data/server-secret ]] && break; sleep 0.1; done
+mkdir -p "$OUT/b/sp/data"
+install -m 600 "$OUT/a/sp/data/server-secret" "$OUT/b/sp/data/server-secret"
 start_app bob b PULSE_SOURCE=discard.monitor PULSE_SINK=spkB
 for _ in $(seq 100); do
     WIN_B=$(xdotool search --name 'softphone' | grep -vx "$WIN_A" | head -1 || true)

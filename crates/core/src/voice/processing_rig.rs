@@ -20,7 +20,8 @@ use super::audio::wav::WavSink;
 use super::codec::{DEFAULT_BITRATE, FRAME_SAMPLES, Frame, SAMPLE_RATE, VoiceEncoder};
 use super::pipeline_tests::{SPEECH, delay_samples, load, pesq_wb};
 use super::processing::echo_path::EchoPath;
-use super::processing::{AudioProcessor, ProcessingConfig};
+use super::processing::{AudioProcessor, ProcessingConfig, SUPPRESSOR_MASK_SCALE};
+use sonora::{Config, EchoCanceller3Config};
 
 /// Frames per second.
 const FPS: usize = 50;
@@ -296,7 +297,10 @@ fn experiments() -> Vec<(String, Make)> {
     use sonora::config::{MaxProcessingRate, NoiseSuppressionLevel, TransparentModeType};
     let on = ProcessingConfig::default();
     let base = AudioProcessor::module_config(on);
-    let change = |name: &'static str, edit: &dyn Fn(&mut sonora::Config)| {
+    if std::env::var_os("VOICE_RIG_AEC3").is_some() {
+        return aec3_experiments(base);
+    }
+    let change = |name: &'static str, edit: &dyn Fn(&mut Config)| {
         let mut config = base.clone();
         edit(&mut config);
         (name, config)
@@ -319,10 +323,58 @@ fn experiments() -> Vec<(String, Make)> {
             c.pipeline.maximum_internal_processing_rate = MaxProcessingRate::Rate48kHz
         }),
     ];
-    variants
+    let mut all: Vec<(String, Make)> = variants
         .into_iter()
         .map(|(name, module)| -> (String, Make) {
             (name.into(), Box::new(move |_| Box::new(AudioProcessor::with_module_config(on, module.clone()))))
+        })
+        .collect();
+    all.extend(aec3_experiments(base));
+    all
+}
+
+/// AEC3's own settings (`EchoCanceller3Config`) around the kept one
+/// ([`echo_canceller3_config`]); with `VOICE_RIG_AEC3` set, only these.
+fn aec3_experiments(base: Config) -> Vec<(String, Make)> {
+    let on = ProcessingConfig::default();
+    let scaled = |scale: f32, coarse_output: bool| {
+        let mut config = EchoCanceller3Config::default();
+        config.filter.enable_coarse_filter_output_usage = coarse_output;
+        let suppressor = &mut config.suppressor;
+        for tuning in [&mut suppressor.normal_tuning, &mut suppressor.nearend_tuning] {
+            for mask in [&mut tuning.mask_lf, &mut tuning.mask_hf] {
+                mask.enr_transparent *= scale;
+                mask.enr_suppress *= scale;
+            }
+        }
+        config
+    };
+    let mut variants = vec![
+        ("AEC3's defaults (before)".to_owned(), base.clone(), EchoCanceller3Config::default()),
+        (
+            "coarse filter output on (AEC3's default)".to_owned(),
+            base.clone(),
+            scaled(SUPPRESSOR_MASK_SCALE, true),
+        ),
+        ("suppressor's defaults, coarse output off".to_owned(), base.clone(), scaled(1.0, false)),
+    ];
+    for scale in [10.0, 1e3, 1e5, 1e6, 1e7] {
+        variants.push((format!("suppressor masks x{scale:e}"), base.clone(), scaled(scale, false)));
+    }
+    // The linear filter alone (suppressor out of reach, no NS, no AGC2),
+    // with and without the coarse filter's output.
+    let aec_only = Config { noise_suppression: None, gain_controller2: None, ..base };
+    for coarse_output in [true, false] {
+        let name = format!("AEC3 linear filter alone, coarse output {coarse_output}");
+        variants.push((name, aec_only.clone(), scaled(1e12, coarse_output)));
+    }
+    variants
+        .into_iter()
+        .map(|(name, module, aec3)| -> (String, Make) {
+            (
+                name,
+                Box::new(move |_| Box::new(AudioProcessor::with_configs(on, module.clone(), aec3.clone()))),
+            )
         })
         .collect()
 }

@@ -32,9 +32,11 @@ fn the_gain_control_does_not_raise_the_echo_before_the_canceller_has_learnt_it()
     let (raised, kept) =
         (ratio_db(&raised.far, &raised.out, &raised.near, 0), ratio_db(&kept.far, &kept.out, &kept.near, 0));
     eprintln!("echo over the whole call: {kept:.1} dB, {raised:.1} dB with AGC2 starting at +15 dB");
-    // Measured -63.8 against -48.8; the issue asks for -35 dB or less.
+    // Measured -43.7 against -28.7 (with AEC3's default suppressor, before
+    // it stood back for double talk: -63.8 against -48.8); the issue asks
+    // for -35 dB or less.
     assert!(kept <= raised - 6.0, "{kept} dB against {raised} dB");
-    assert!(kept <= -45.0, "the echo over the whole call: {kept} dB");
+    assert!(kept <= -35.0, "the echo over the whole call: {kept} dB");
 }
 
 #[test]
@@ -52,10 +54,10 @@ fn near_end_speech_passes_alone_and_while_the_far_end_talks() {
          {pesq_raw:.2}, its level {level:+.1} dB"
     );
     assert!(pesq_alone >= 3.8, "near end alone: {pesq_alone}");
-    // AEC3 suppresses some of the near end while both talk (the rig
-    // measures PESQ-WB 1.3 against 1.9 unprocessed), but its speech passes.
+    // The rig measures 2.76 against 1.94 unprocessed (whose echo is at
+    // -18 dB); AEC3's default suppressor and coarse-filter switch gave 1.28.
     assert!(level >= -10.0, "the near end's speech is suppressed in double talk: {level} dB");
-    assert!(pesq_talk >= 1.1, "double talk: {pesq_talk}");
+    assert!(pesq_talk >= 2.4, "double talk: {pesq_talk}");
 }
 
 #[test]
