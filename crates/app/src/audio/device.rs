@@ -27,6 +27,23 @@ const CAPTURE_QUEUE: usize = 10;
 const PLAYBACK_QUEUE: usize = 1;
 /// A device that neither delivers nor takes a frame for this long has stalled.
 const STALL: Duration = Duration::from_secs(1);
+/// The buffer asked of a PulseAudio device, in milliseconds: with a fixed
+/// buffer cpal's PulseAudio host asks the server for that end-to-end
+/// latency (capture: one fragment; playback: two). Through ALSA's
+/// PulseAudio plugin, with buffers the app did not size, the devices took
+/// about 95 ms of a 155 ms mouth-to-ear (docs/media.md, "Two apps on the rig").
+const PULSE_BUFFER_MS: u32 = 10;
+
+/// The buffer size to ask of `device`: fixed on PulseAudio, the host's
+/// default elsewhere (ALSA picks its own; a fixed one there gained nothing).
+fn buffer_size(device: &cpal::Device, rate: u32) -> cpal::BufferSize {
+    match device.id() {
+        Ok(id) if id.host() == cpal::HostId::PulseAudio => {
+            cpal::BufferSize::Fixed(rate * PULSE_BUFFER_MS / 1000)
+        }
+        _ => cpal::BufferSize::Default,
+    }
+}
 
 /// Which device to open.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -100,11 +117,25 @@ fn find(choice: &DeviceChoice, input: bool) -> Result<cpal::Device, AudioError> 
             devices.ok().and_then(|mut all| all.find(|d| d.to_string() == *name))
         }
     };
+    let found = found.map(|default| pulse_override(&host, default, input));
     let name = match choice {
         DeviceChoice::SystemDefault => SYSTEM_DEFAULT.to_string(),
         DeviceChoice::Named(name) => name.clone(),
     };
     found.ok_or(AudioError::NoDevice { direction, name })
+}
+
+/// The system default as a PulseAudio client sees it: `PULSE_SOURCE` or
+/// `PULSE_SINK` names the device when set (libpulse's own rule, which
+/// ALSA's PulseAudio plugin followed; cpal's PulseAudio host asks the
+/// server for its default instead). A name no device has keeps `default`.
+fn pulse_override(host: &cpal::Host, default: cpal::Device, input: bool) -> cpal::Device {
+    let variable = if input { "PULSE_SOURCE" } else { "PULSE_SINK" };
+    let Some(wanted) = std::env::var(variable).ok().filter(|_| host.id() == cpal::HostId::PulseAudio) else {
+        return default;
+    };
+    let devices = if input { host.input_devices() } else { host.output_devices() };
+    devices.ok().and_then(|mut all| all.find(|d| d.id().is_ok_and(|id| id.id() == wanted))).unwrap_or(default)
 }
 
 /// Errors after which the stream cannot go on: the device or the sound
@@ -187,7 +218,9 @@ impl DeviceSource {
             overruns: Arc::clone(&overruns),
         };
         let format = config.sample_format();
-        let stream_config: cpal::StreamConfig = config.into();
+        let rate = config.sample_rate();
+        let mut stream_config: cpal::StreamConfig = config.into();
+        stream_config.buffer_size = buffer_size(&device, rate);
         let on_error = error_callback(error_tx);
         let stream = match format {
             SampleFormat::F32 => device.build_input_stream(
@@ -304,7 +337,8 @@ impl DeviceSink {
         };
         let rate = config.sample_rate();
         let format = config.sample_format();
-        let stream_config: cpal::StreamConfig = config.into();
+        let mut stream_config: cpal::StreamConfig = config.into();
+        stream_config.buffer_size = buffer_size(&device, rate);
         let on_error = error_callback(error_tx);
         let stream = match format {
             SampleFormat::F32 => device.build_output_stream(
