@@ -43,8 +43,8 @@ pub(crate) const AGC_INITIAL_GAIN_DB: f32 = 0.0;
 /// libwebrtc's C++ AEC3 on the same signals); at 10^4 the linear filter
 /// does most of the cancelling and the suppressor only acts where the echo
 /// is some 35 dB above the near end. On the echo rig (the real app, real
-/// devices): double talk 3.58-3.63, echo -38.0 to -56.1 dB over a call and
-/// -69.6 to -73.9 dB once converged. Higher factors trade echo for double
+/// devices): double talk 3.58-3.64, echo -38.0 to -56.1 dB over a call and
+/// -68.2 to -73.9 dB once converged. Higher factors trade echo for double
 /// talk (10^6: -34 dB over a call, over the issue's -35); docs/media.md,
 /// "Tuning the processing", has each factor from 10 to 10^7.
 pub(crate) const SUPPRESSOR_MASK_SCALE: f32 = 1e4;
