@@ -7,7 +7,8 @@
 //! same audio (a ratio, so a loaded machine still gives a figure). The
 //! unit tests of the stage ([`super::processing`]) use the same scenes; the
 //! figures of docs/media.md ("Echo, noise and gain") come from
-//! `cargo test --no-default-features --lib voice::processing_rig -- --ignored --nocapture`.
+//! `cargo test -p softphone-core --lib voice::processing_rig -- --ignored --nocapture`
+//! (`VOICE_RIG_EXPERIMENTS=1` adds other settings; with `VOICE_RIG_AEC3=1` too, only AEC3's).
 
 use std::path::Path;
 use std::time::Duration;
