@@ -57,13 +57,20 @@ pub(crate) const SUPPRESSOR_MASK_SCALE: f32 = 1e4;
 /// near end with it (the linear filter alone: double talk 1.86 with the
 /// switch, 3.20 without, the echo converged the same within 0.3 dB).
 pub(crate) fn echo_canceller3_config() -> EchoCanceller3Config {
+    echo_canceller3_config_with(SUPPRESSOR_MASK_SCALE, false)
+}
+
+/// AEC3's default with its suppressor's masking thresholds times
+/// `mask_scale` and the coarse filter's output allowed or not (the kept
+/// configuration, and the rig's experiments around it).
+pub(crate) fn echo_canceller3_config_with(mask_scale: f32, coarse_output: bool) -> EchoCanceller3Config {
     let mut config = EchoCanceller3Config::default();
-    config.filter.enable_coarse_filter_output_usage = false;
+    config.filter.enable_coarse_filter_output_usage = coarse_output;
     let suppressor = &mut config.suppressor;
     for tuning in [&mut suppressor.normal_tuning, &mut suppressor.nearend_tuning] {
         for mask in [&mut tuning.mask_lf, &mut tuning.mask_hf] {
-            mask.enr_transparent *= SUPPRESSOR_MASK_SCALE;
-            mask.enr_suppress *= SUPPRESSOR_MASK_SCALE;
+            mask.enr_transparent *= mask_scale;
+            mask.enr_suppress *= mask_scale;
         }
     }
     config

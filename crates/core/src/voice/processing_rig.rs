@@ -21,7 +21,9 @@ use super::audio::wav::WavSink;
 use super::codec::{DEFAULT_BITRATE, FRAME_SAMPLES, Frame, SAMPLE_RATE, VoiceEncoder};
 use super::pipeline_tests::{SPEECH, delay_samples, load, pesq_wb};
 use super::processing::echo_path::EchoPath;
-use super::processing::{AudioProcessor, ProcessingConfig, SUPPRESSOR_MASK_SCALE};
+use super::processing::{
+    AudioProcessor, ProcessingConfig, SUPPRESSOR_MASK_SCALE, echo_canceller3_config_with,
+};
 use sonora::{Config, EchoCanceller3Config};
 
 /// Frames per second.
@@ -338,18 +340,7 @@ fn experiments() -> Vec<(String, Make)> {
 /// ([`echo_canceller3_config`]); with `VOICE_RIG_AEC3` set, only these.
 fn aec3_experiments(base: Config) -> Vec<(String, Make)> {
     let on = ProcessingConfig::default();
-    let scaled = |scale: f32, coarse_output: bool| {
-        let mut config = EchoCanceller3Config::default();
-        config.filter.enable_coarse_filter_output_usage = coarse_output;
-        let suppressor = &mut config.suppressor;
-        for tuning in [&mut suppressor.normal_tuning, &mut suppressor.nearend_tuning] {
-            for mask in [&mut tuning.mask_lf, &mut tuning.mask_hf] {
-                mask.enr_transparent *= scale;
-                mask.enr_suppress *= scale;
-            }
-        }
-        config
-    };
+    let scaled = echo_canceller3_config_with;
     let mut variants = vec![
         ("AEC3's defaults (before)".to_owned(), base.clone(), EchoCanceller3Config::default()),
         (
