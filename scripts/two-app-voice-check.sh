@@ -39,7 +39,11 @@ python3 -c "import numpy" 2>/dev/null || pip install -q numpy >&2
 
 eval "$("$ROOT/scripts/voice-rig.sh" start)"
 
-(cd "$ROOT" && cargo build --bin softphone >&2)
+# SOFTPHONE_BIN names a built binary (a release build, say); without it
+# the debug build is brought up to date.
+if [[ -z ${SOFTPHONE_BIN:-} ]]; then
+    (cd "$ROOT" && cargo build --bin softphone >&2)
+fi
 BIN=${SOFTPHONE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/softphone}
 
 if ! xdotool getdisplaygeometry >/dev/null 2>&1; then
@@ -126,7 +130,9 @@ for run in $(seq "$RUNS"); do
     sleep 0.5
     paplay --device=mouthA "$SPEECH" &
     play=$!
-    for i in 1 2 3 4 5 6; do
+    # SHOTS screenshots a take (default 6; each costs a burst of CPU that
+    # shows in the delay's figures on a busy machine: 1 for timing runs).
+    for i in $(seq "${SHOTS:-6}"); do
         sleep 1
         shot=$OUT/run$run-$i.png
         screenshot "$shot"
@@ -139,5 +145,10 @@ for run in $(seq "$RUNS"); do
     wait "$rec" || true
     echo "run $run: $(python3 "$ROOT/scripts/mouth-to-ear.py" "$OUT/run$run.raw")  load $(cut -d' ' -f1-3 /proc/loadavg)"
 done
+# B hangs up (its window's Hang up button), so both log how the call went.
+xdotool windowfocus --sync "$WIN_B"
+xdotool mousemove --window "$WIN_B" 300 581 click 1
+for _ in $(seq 50); do grep -q "voice call ended" "$OUT/b/log" && break; sleep 0.1; done
+echo "B's end of the call: $(grep -a "voice call ended" "$OUT/b/log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g; s/.*voice call ended //')"
 echo "safety codes: A $CODE_A, B $CODE_B ($([[ -n $CODE_A && $CODE_A == "$CODE_B" ]] && echo match || echo DIFFER))"
 echo "best screenshot: $OUT/best.png (A's microphone meter $best lit)"

@@ -171,6 +171,20 @@ async fn drive(
         _ = &mut stopped => over(STOPPED.into(), true),
     };
     let stats = call.stop().await;
+    // An operator's (and the rig scripts') record of how the call sounded.
+    let q = &stats.quality;
+    tracing::info!(
+        transport = ?stats.transport,
+        sent = stats.packets_sent,
+        received = stats.packets_received,
+        dropped = stats.packets_dropped,
+        loss_pct = q.loss_pct,
+        jitter_ms = q.jitter_ms,
+        buffer_ms = q.buffer_ms,
+        speaker_underruns = q.speaker_underruns,
+        audio_errors = ?stats.audio_errors,
+        "voice call ended"
+    );
     stage.send_replace(ended);
     Some(stats)
 }
