@@ -1249,8 +1249,13 @@ impl AudioProcessingImpl {
                 .high_pass_filter
                 .as_ref()
                 .is_some_and(|hpf| hpf.apply_in_full_band);
+            // softphone's patch: the full-band filter runs on the capture
+            // buffer (`process_capture_stream_locked`, phase 1), whose rate is
+            // the processing rate; libwebrtc designs it for the full-band
+            // output's rate (48 kHz) and so runs 48 kHz coefficients on
+            // 32 kHz audio, its cutoff at two thirds of the design.
             let rate = if use_full_band {
-                self.proc_fullband_sample_rate_hz() as i32
+                self.proc_sample_rate_hz() as i32
             } else {
                 BAND_SPLIT_RATE as i32
             };
@@ -1260,17 +1265,26 @@ impl AudioProcessingImpl {
                 self.num_proc_channels()
             };
 
+            let butterworth_cutoff_hz = self
+                .config
+                .high_pass_filter
+                .as_ref()
+                .and_then(|hpf| hpf.butterworth_cutoff_hz);
             let need_reset = match &self.submodules.high_pass_filter {
                 Some(hpf) => {
                     rate != hpf.sample_rate_hz()
                         || forced_reset
                         || num_channels != hpf.num_channels()
+                        || butterworth_cutoff_hz != hpf.butterworth_cutoff_hz()
                 }
                 None => true,
             };
 
             if need_reset {
-                self.submodules.high_pass_filter = Some(HighPassFilter::new(rate, num_channels));
+                self.submodules.high_pass_filter = Some(match butterworth_cutoff_hz {
+                    Some(cutoff_hz) => HighPassFilter::butterworth(rate, num_channels, cutoff_hz),
+                    None => HighPassFilter::new(rate, num_channels),
+                });
             }
         } else {
             self.submodules.high_pass_filter = None;

@@ -76,7 +76,25 @@ fn choose_coefficients(sample_rate_hz: i32) -> &'static [BiQuadCoefficients; 3] 
 #[derive(Debug)]
 pub struct HighPassFilter {
     sample_rate_hz: i32,
+    /// The Butterworth cutoff, `None` for libwebrtc's elliptic (softphone's
+    /// patch: the module rebuilds the filter when it changes).
+    butterworth_cutoff_hz: Option<u16>,
     filters: Vec<CascadedBiQuadFilter>,
+}
+
+/// A second-order Butterworth high-pass at `cutoff_hz` for `sample_rate_hz`
+/// (bilinear transform with the cutoff pre-warped; softphone's patch).
+fn butterworth_coefficients(sample_rate_hz: i32, cutoff_hz: u16) -> BiQuadCoefficients {
+    let k = (std::f64::consts::PI * f64::from(cutoff_hz) / f64::from(sample_rate_hz)).tan();
+    let sqrt2 = std::f64::consts::SQRT_2;
+    let norm = 1.0 / (1.0 + sqrt2 * k + k * k);
+    BiQuadCoefficients {
+        b: [norm as f32, (-2.0 * norm) as f32, norm as f32],
+        a: [
+            (2.0 * (k * k - 1.0) * norm) as f32,
+            ((1.0 - sqrt2 * k + k * k) * norm) as f32,
+        ],
+    }
 }
 
 impl HighPassFilter {
@@ -87,8 +105,28 @@ impl HighPassFilter {
             .collect();
         Self {
             sample_rate_hz,
+            butterworth_cutoff_hz: None,
             filters,
         }
+    }
+
+    /// A second-order Butterworth high-pass at `cutoff_hz` instead of
+    /// libwebrtc's elliptic (softphone's patch).
+    pub fn butterworth(sample_rate_hz: i32, num_channels: usize, cutoff_hz: u16) -> Self {
+        let coefficients = [butterworth_coefficients(sample_rate_hz, cutoff_hz)];
+        let filters = (0..num_channels)
+            .map(|_| CascadedBiQuadFilter::new(&coefficients))
+            .collect();
+        Self {
+            sample_rate_hz,
+            butterworth_cutoff_hz: Some(cutoff_hz),
+            filters,
+        }
+    }
+
+    /// The Butterworth cutoff, `None` for libwebrtc's elliptic.
+    pub(crate) fn butterworth_cutoff_hz(&self) -> Option<u16> {
+        self.butterworth_cutoff_hz
     }
 
     /// Process audio through the high-pass filter using an AudioBuffer.

@@ -8,7 +8,8 @@
 //! unit tests of the stage ([`super::processing`]) use the same scenes; the
 //! figures of docs/media.md ("Echo, noise and gain") come from
 //! `cargo test -p softphone-core --lib voice::processing_rig -- --ignored --nocapture`
-//! (`VOICE_RIG_EXPERIMENTS=1` adds other settings; with `VOICE_RIG_AEC3=1` too, only AEC3's).
+//! (`VOICE_RIG_EXPERIMENTS=1` adds other settings; with `VOICE_RIG_AEC3=1` too, only AEC3's;
+//! with `VOICE_RIG_HPF=1` instead, only the high-pass filter's).
 
 use std::path::Path;
 use std::time::Duration;
@@ -25,6 +26,8 @@ use super::processing::{
     AudioProcessor, ProcessingConfig, SUPPRESSOR_MASK_SCALE, echo_canceller3_config_with,
 };
 use sonora::{Config, EchoCanceller3Config};
+
+mod near_alone;
 
 /// Frames per second.
 const FPS: usize = 50;
@@ -303,6 +306,9 @@ fn experiments() -> Vec<(String, Make)> {
     if std::env::var_os("VOICE_RIG_AEC3").is_some() {
         return aec3_experiments(base);
     }
+    if std::env::var_os("VOICE_RIG_HPF").is_some() {
+        return high_pass_experiments(base);
+    }
     let change = |name: &'static str, edit: &dyn Fn(&mut Config)| {
         let mut config = base.clone();
         edit(&mut config);
@@ -334,6 +340,25 @@ fn experiments() -> Vec<(String, Make)> {
         .collect();
     all.extend(aec3_experiments(base));
     all
+}
+
+/// The high-pass filter's response around the kept one
+/// ([`super::processing::HIGH_PASS_CUTOFF_HZ`]); with `VOICE_RIG_HPF` set, only these
+/// (docs/media.md, "The near end alone").
+fn high_pass_experiments(base: Config) -> Vec<(String, Make)> {
+    use sonora::config::HighPassFilter;
+    let on = ProcessingConfig::default();
+    [None, Some(1), Some(30), Some(60), Some(100)]
+        .into_iter()
+        .map(|cutoff| -> (String, Make) {
+            let name = cutoff.map_or("high-pass: libwebrtc's elliptic at 100 Hz".into(), |hz| {
+                format!("high-pass: Butterworth at {hz} Hz")
+            });
+            let filter = HighPassFilter { butterworth_cutoff_hz: cutoff, ..HighPassFilter::default() };
+            let module = Config { high_pass_filter: Some(filter), ..base.clone() };
+            (name, Box::new(move |_| Box::new(AudioProcessor::with_module_config(on, module.clone()))))
+        })
+        .collect()
 }
 
 /// AEC3's own settings (`EchoCanceller3Config`) around the kept one
