@@ -68,7 +68,11 @@ sox "$speech_b" -r 48000 -c 1 -b 16 "$OUT/b-in.wav" repeat 5 trim 0 32 pad 0 16
 sox "$OUT/a-clip.wav" -r 48000 -c 1 -b 16 "$OUT/a-mouth.wav" repeat 5 trim 0 32 pad 16 0
 
 if ! xdotool getdisplaygeometry >/dev/null 2>&1; then
-    Xvfb "$DISPLAY" -screen 0 1280x800x24 >/dev/null 2>&1 &
+    # -noreset: an X server resets when its last client leaves (the
+    # readiness probe below), and a client connecting meanwhile fails
+    # (the app's "XOpenDisplayFailed"; 14 of 300 back-to-back
+    # connections failed without the flag, 0 with it).
+    Xvfb "$DISPLAY" -screen 0 1280x800x24 -noreset >/dev/null 2>&1 &
     PIDS+=($!)
     for _ in $(seq 50); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
 fi

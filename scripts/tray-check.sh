@@ -20,7 +20,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 export DISPLAY=${DISPLAY_NUM:-:98}
-Xvfb "$DISPLAY" -screen 0 1280x900x24 >/dev/null 2>&1 & pids+=($!)
+Xvfb "$DISPLAY" -screen 0 1280x900x24 -noreset >/dev/null 2>&1 & pids+=($!)
 sleep 1
 openbox >/dev/null 2>&1 & pids+=($!)
 dbus-daemon --session --nofork --print-address >"$work/bus" 2>/dev/null & pids+=($!)

@@ -26,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export DISPLAY=${DISPLAY_NUM:-:97}
-Xvfb "$DISPLAY" -screen 0 1280x900x24 >/dev/null 2>&1 & pids+=($!)
+Xvfb "$DISPLAY" -screen 0 1280x900x24 -noreset >/dev/null 2>&1 & pids+=($!)
 sleep 1
 dbus-daemon --session --fork --print-address=3 --print-pid=4 3>"$work/bus" 4>"$work/buspid"
 export DBUS_SESSION_BUS_ADDRESS=$(head -1 "$work/bus")

@@ -47,7 +47,11 @@ fi
 BIN=${SOFTPHONE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/softphone}
 
 if ! xdotool getdisplaygeometry >/dev/null 2>&1; then
-    Xvfb "$DISPLAY" -screen 0 1600x900x24 >/dev/null 2>&1 &
+    # -noreset: an X server resets when its last client leaves (the
+    # readiness probe below), and a client connecting meanwhile fails
+    # (the app's "XOpenDisplayFailed"; 14 of 300 back-to-back
+    # connections failed without the flag, 0 with it).
+    Xvfb "$DISPLAY" -screen 0 1600x900x24 -noreset >/dev/null 2>&1 &
     PIDS+=($!)
     for _ in $(seq 50); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
 fi
