@@ -342,20 +342,31 @@ fn experiments() -> Vec<(String, Make)> {
     all
 }
 
-/// The high-pass filter's response around the kept one
-/// ([`super::processing::HIGH_PASS_CUTOFF_HZ`]); with `VOICE_RIG_HPF` set, only these
-/// (docs/media.md, "The near end alone").
+/// The high-pass filters the rigs compare with the kept one
+/// ([`super::processing::HIGH_PASS_CUTOFF_HZ`]): libwebrtc's elliptic
+/// (`None`) and Butterworths at these cutoffs (Hz).
+pub(super) const HIGH_PASS_CUTOFFS: [Option<u16>; 5] = [None, Some(1), Some(30), Some(60), Some(100)];
+
+/// A high-pass filter: libwebrtc's elliptic (`None`) or a Butterworth.
+pub(super) fn high_pass(butterworth_cutoff_hz: Option<u16>) -> Option<sonora::config::HighPassFilter> {
+    Some(sonora::config::HighPassFilter { butterworth_cutoff_hz, ..Default::default() })
+}
+
+/// What the rigs' lines call the filter of [`high_pass`].
+pub(super) fn high_pass_name(butterworth_cutoff_hz: Option<u16>) -> String {
+    butterworth_cutoff_hz
+        .map_or("libwebrtc's elliptic at 100 Hz".into(), |hz| format!("Butterworth at {hz} Hz"))
+}
+
+/// The high-pass filter's response around the kept one; with
+/// `VOICE_RIG_HPF` set, only these (docs/media.md, "The near end alone").
 fn high_pass_experiments(base: Config) -> Vec<(String, Make)> {
-    use sonora::config::HighPassFilter;
     let on = ProcessingConfig::default();
-    [None, Some(1), Some(30), Some(60), Some(100)]
+    HIGH_PASS_CUTOFFS
         .into_iter()
         .map(|cutoff| -> (String, Make) {
-            let name = cutoff.map_or("high-pass: libwebrtc's elliptic at 100 Hz".into(), |hz| {
-                format!("high-pass: Butterworth at {hz} Hz")
-            });
-            let filter = HighPassFilter { butterworth_cutoff_hz: cutoff, ..HighPassFilter::default() };
-            let module = Config { high_pass_filter: Some(filter), ..base.clone() };
+            let name = format!("high-pass: {}", high_pass_name(cutoff));
+            let module = Config { high_pass_filter: high_pass(cutoff), ..base.clone() };
             (name, Box::new(move |_| Box::new(AudioProcessor::with_module_config(on, module.clone()))))
         })
         .collect()

@@ -8,15 +8,15 @@
 //! `cargo test -p softphone-core --lib voice::processing_rig::near_alone -- --ignored --nocapture`.
 
 use sonora::Config;
-use sonora::config::{
-    EchoCanceller, HighPassFilter, MaxProcessingRate, NoiseSuppression, NoiseSuppressionLevel,
-};
+use sonora::config::{EchoCanceller, MaxProcessingRate, NoiseSuppression, NoiseSuppressionLevel};
 
 use super::super::codec::{FRAME_SAMPLES, Frame};
 use super::super::processing::{
-    AudioProcessor, HIGH_PASS_CUTOFF_HZ, NOISE_SUPPRESSION_LEVEL, ProcessingConfig, echo_canceller3_config,
+    AudioProcessor, HIGH_PASS_CUTOFF_HZ, NOISE_SUPPRESSION_LEVEL, ProcessingConfig,
 };
-use super::{Cleaner, ECHO_ONLY, Scene, near_pesq, run, speech_level_db};
+use super::{
+    Cleaner, ECHO_ONLY, HIGH_PASS_CUTOFFS, Scene, high_pass, high_pass_name, near_pesq, run, speech_level_db,
+};
 
 /// The near end talks from the start, the far end never does.
 const NEAR_ALONE: Scene = Scene { far_talks: false, near_from: Some(0), ..ECHO_ONLY };
@@ -47,11 +47,6 @@ impl Cleaner for NothingPlayed {
     fn clean(&mut self, frame: &mut Frame) {
         self.0.process_captured_frame(frame);
     }
-}
-
-/// A high-pass filter: libwebrtc's elliptic (`None`) or a Butterworth.
-fn high_pass(butterworth_cutoff_hz: Option<u16>) -> Option<HighPassFilter> {
-    Some(HighPassFilter { butterworth_cutoff_hz, ..HighPassFilter::default() })
 }
 
 /// Each part on its own, then the kept processing with other filters.
@@ -106,11 +101,9 @@ fn parts() -> Vec<(String, Config)> {
         let noise_suppression = level.map(|level| NoiseSuppression { level, ..Default::default() });
         all.push((format!("kept, {name}"), Config { noise_suppression, ..kept.clone() }));
     }
-    for cutoff in [None, Some(1), Some(30), Some(60), Some(100)] {
-        let name =
-            cutoff.map_or("libwebrtc's elliptic at 100 Hz".into(), |hz| format!("Butterworth at {hz} Hz"));
+    for cutoff in HIGH_PASS_CUTOFFS {
         all.push((
-            format!("kept, high-pass: {name}"),
+            format!("kept, high-pass: {}", high_pass_name(cutoff)),
             Config { high_pass_filter: high_pass(cutoff), ..kept.clone() },
         ));
     }
@@ -126,13 +119,7 @@ fn near_end_alone_part_by_part() {
         eprintln!("the clean speech delayed by {samples} samples: PESQ-WB {score:.3} (lag found {lag})");
     }
     for (name, config) in parts() {
-        let make = || {
-            AudioProcessor::with_configs(
-                ProcessingConfig::default(),
-                config.clone(),
-                echo_canceller3_config(),
-            )
-        };
+        let make = || AudioProcessor::with_module_config(ProcessingConfig::default(), config.clone());
         let silent = run(NEAR_ALONE, &mut make());
         let (silent_score, lag) = near_pesq(&silent.near, &silent.out, 0);
         let level = speech_level_db(&silent.near, &silent.out, 0);
