@@ -358,9 +358,9 @@ impl PlayQueue {
         lead.queued.load(Ordering::Acquire) < lead.request.load(Ordering::Relaxed) + self.margin
     }
 
-    /// Waits (at most [`STALL`]) until the device runs low, then queues
-    /// `chunk`: the wait paces the playback thread by the device's clock.
-    fn hand_over(&self, chunk: Vec<f32>) -> Result<(), AudioError> {
+    /// Waits (at most [`STALL`]) until the device runs low: the wait
+    /// paces the playback thread by the device's clock.
+    fn wait_until_low(&self) -> Result<(), AudioError> {
         let deadline = Instant::now() + STALL;
         while !self.wants_more() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -372,6 +372,13 @@ impl PlayQueue {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Queues `chunk` once the device runs low (at once after
+    /// [`PlayQueue::wait_until_low`]).
+    fn hand_over(&self, chunk: Vec<f32>) -> Result<(), AudioError> {
+        self.wait_until_low()?;
         // Counted before the callback can see it, so its count never
         // goes below zero.
         let samples = chunk.len();
@@ -467,6 +474,14 @@ impl DeviceSink {
 }
 
 impl AudioSink for DeviceSink {
+    /// Until the speaker holds less than its next request plus the margin.
+    fn wait_for_room(&mut self) -> Result<(), AudioError> {
+        if let Ok(message) = self.errors.try_recv() {
+            return Err(AudioError::Device(message));
+        }
+        self.queue.wait_until_low()
+    }
+
     fn write_frame(&mut self, frame: &Frame) -> Result<(), AudioError> {
         if let Ok(message) = self.errors.try_recv() {
             return Err(AudioError::Device(message));

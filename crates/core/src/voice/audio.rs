@@ -36,8 +36,19 @@ pub trait AudioSource: Send {
 
 /// Takes frames of 20 ms, 48 kHz mono, in playback order.
 pub trait AudioSink: Send {
-    /// Plays or stores one frame. A device blocks while its queue is full
-    /// (it paces the receiver); files return at once.
+    /// Blocks until the sink wants its next frame: a device until what it
+    /// holds runs low (it paces the receiver), files and memory not at
+    /// all. The playback thread waits here *before* it takes the frame
+    /// from the jitter buffer, so a played frame is decoded as late as it
+    /// can be and never waits in the thread: waiting in `write_frame`
+    /// instead held each frame for one more frame's time (20 ms of
+    /// mouth-to-ear, docs/media.md "Two apps on the rig").
+    fn wait_for_room(&mut self) -> Result<(), AudioError> {
+        Ok(())
+    }
+
+    /// Plays or stores one frame. After [`AudioSink::wait_for_room`] it
+    /// returns at once; without, a device blocks while its queue is full.
     fn write_frame(&mut self, frame: &Frame) -> Result<(), AudioError>;
 
     /// Times the sink found nothing to play since it opened (a device's

@@ -7,7 +7,7 @@
 //! - playback (a thread): inbox -> open, jitter buffer, Opus -> sink.
 //!
 //! The audio sides are threads because a real device blocks in
-//! `read_frame`/`write_frame` and paces them ([`Pacing::Device`]); files,
+//! `read_frame`/`wait_for_room` and paces them ([`Pacing::Device`]); files,
 //! tones and silence return at once and are paced by a 20 ms clock
 //! ([`Pacing::Clock`]), each direction by its own ([`AudioEnds`]: a device
 //! microphone with no speaker, say). A device that stalls (a second
@@ -52,7 +52,7 @@ const SEND_DEADLINE: Duration = Duration::from_secs(2);
 pub enum Pacing {
     /// A 20 ms clock: for sources and sinks that return at once (files, tones, silence).
     Clock,
-    /// The devices themselves: `read_frame` and `write_frame` block.
+    /// The devices themselves: `read_frame` and `wait_for_room` block.
     Device,
 }
 
@@ -371,6 +371,9 @@ impl Playback {
             if self.pacing == Pacing::Clock {
                 ticker.wait();
             }
+            // The sink says when it wants a frame, and only then is one
+            // taken: what the jitter buffer decides is played next.
+            let room = self.sink.wait_for_room();
             while let Ok((arrived, packet)) = self.inbox.try_recv() {
                 // Rejected packets are counted in the quality line.
                 let _ = self.receiver.on_packet(&packet, arrived);
@@ -379,9 +382,9 @@ impl Playback {
             if let Some(far_end) = &self.far_end {
                 far_end.played(&frame);
             }
-            match self.sink.write_frame(&frame) {
+            match room.and_then(|()| self.sink.write_frame(&frame)) {
                 Ok(()) => trouble.ok(),
-                // A stall (its queue full for a second) loses the frame and
+                // A stall (no room for a second) loses the frame and
                 // tries the device with the next; a failure, or a device
                 // that keeps stalling, is replaced by a discard.
                 Err(e) => {

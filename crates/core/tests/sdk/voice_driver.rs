@@ -1,8 +1,9 @@
 //! The call driver's own rules, through a real server's relay with files
 //! and generators for audio: a microphone that fails goes on as silence
 //! and its error comes back from `stop`, one that stalls is retried (not
-//! given up) while one that keeps stalling is given up, and the speaker's
-//! underruns reach the quality line. Then the
+//! given up) while one that keeps stalling is given up, the speaker's
+//! underruns reach the quality line, and a frame is taken from the jitter
+//! buffer only once the speaker wants it. Then the
 //! driver with real cpal devices on the PulseAudio rig (ignored: it needs
 //! the rig of ../shared/voice-rig.md):
 //!
@@ -17,8 +18,9 @@ use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource, Discard, 
 use softphone_core::voice::codec::{FRAME_SAMPLES, Frame};
 use softphone_core::voice::level::LevelMeter;
 use softphone_core::voice::{AudioEnds, CallStats, VoiceCall, VoiceConfig};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A source that fails at once, as an unplugged microphone.
@@ -167,4 +169,64 @@ async fn the_speakers_underruns_reach_the_quality_line() {
     assert!(frames >= 20, "{frames} frames played");
     assert_eq!(bob.quality.speaker_underruns, frames / 10, "the sink's count, as of its last frame");
     assert_eq!(alice.quality.speaker_underruns, 0, "a discard never runs dry");
+}
+
+/// A speaker that is slow to want its first frame: its first wait ends
+/// only once the test says so, as a device whose stream starts late; it
+/// keeps each written frame's level.
+struct LateToStart {
+    /// The test's word that the first wait may end.
+    start: Receiver<()>,
+    started: bool,
+    /// RMS dBFS of each frame written (shared: the test reads it after the call).
+    levels: Arc<Mutex<Vec<f32>>>,
+}
+
+impl AudioSink for LateToStart {
+    fn wait_for_room(&mut self) -> Result<(), AudioError> {
+        if !self.started {
+            self.started = true;
+            let _ = self.start.recv_timeout(Duration::from_secs(10));
+        }
+        Ok(())
+    }
+
+    fn write_frame(&mut self, frame: &Frame) -> Result<(), AudioError> {
+        self.levels.lock().unwrap().push(LevelMeter::default().measure(frame).rms_dbfs);
+        Ok(())
+    }
+}
+
+/// The playback thread waits for the speaker before it takes a frame from
+/// the jitter buffer, so the frame played is the one decided at that
+/// moment: had it taken the frame first (as it once did), the frame would
+/// have been decided before the wait, with nothing received yet, and
+/// played as silence after it (on a device, each frame waited a frame's
+/// time decoded: 20 ms of mouth-to-ear).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_is_taken_from_the_jitter_buffer_only_once_the_speaker_wants_it() {
+    let server = start_server(server_config()).await;
+    let MediaCall { alice_keys, bob_keys, alice_link, bob_link, alice: _a, bob: _b, .. } =
+        media_call(&server.url(), LinkOptions::default()).await;
+    let (start, start_rx) = channel();
+    let levels = Arc::new(Mutex::new(Vec::new()));
+    let speaker = LateToStart { start: start_rx, started: false, levels: levels.clone() };
+    let config = VoiceConfig::default();
+    let bob = AudioEnds::clocked(Box::new(Silence), Box::new(speaker));
+    let bob = VoiceCall::start(bob_keys, &bob_link, config, bob).await.unwrap();
+    let alice = AudioEnds::clocked(Box::new(Tone::new(440.0, -12.0)), Box::new(Discard));
+    let alice = VoiceCall::start(alice_keys, &alice_link, config, alice).await.unwrap();
+    // Half a second of alice's tone reaches bob while his speaker is not
+    // yet asking for anything.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    start.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (bob, _alice) = (bob.stop().await, alice.stop().await);
+    assert!(bob.packets_received > 20, "{bob:?}");
+    let levels = levels.lock().unwrap();
+    assert!(levels.len() >= 5, "{levels:?}");
+    assert!(
+        levels[0] > -25.0,
+        "the first frame played carries the tone received during the wait: {levels:?}"
+    );
 }

@@ -209,20 +209,42 @@ impl ReopeningSink {
     }
 }
 
-impl AudioSink for ReopeningSink {
-    fn write_frame(&mut self, frame: &Frame) -> Result<(), AudioError> {
-        let (result, underruns) = match self.reopener.step()? {
-            Step::Device(sink) => (sink.write_frame(frame), sink.underruns()),
-            Step::Wait => {
-                self.reopener.wait_a_frame();
-                return Ok(());
-            }
-        };
+impl ReopeningSink {
+    /// Passes what the device in use returned through the reopener: a
+    /// failure drops the device (its underruns kept) and starts the tries.
+    fn outcome(&mut self, result: Result<(), AudioError>, underruns: u64) -> Result<(), AudioError> {
         let result = self.reopener.outcome(result);
         if self.reopener.current.is_none() {
             self.underruns_before += underruns;
         }
         result
+    }
+}
+
+impl AudioSink for ReopeningSink {
+    /// The device's wait, after a try to open the default when one is
+    /// due; with no device, a frame's time (the pace the device kept).
+    /// The tries are made here only, once a frame: the playback thread
+    /// waits before each frame it writes.
+    fn wait_for_room(&mut self) -> Result<(), AudioError> {
+        let (result, underruns) = match self.reopener.step()? {
+            Step::Device(sink) => (sink.wait_for_room(), sink.underruns()),
+            Step::Wait => {
+                self.reopener.wait_a_frame();
+                return Ok(());
+            }
+        };
+        self.outcome(result, underruns)
+    }
+
+    /// Plays on the device in use; with none (replacing a failed one) the
+    /// frame is discarded.
+    fn write_frame(&mut self, frame: &Frame) -> Result<(), AudioError> {
+        let Some(sink) = self.reopener.current.as_mut() else {
+            return Ok(());
+        };
+        let (result, underruns) = (sink.write_frame(frame), sink.underruns());
+        self.outcome(result, underruns)
     }
 
     fn underruns(&self) -> u64 {

@@ -140,6 +140,7 @@ fn an_unplugged_speaker_moves_to_the_default_and_keeps_its_underruns() {
     let mut sink =
         ReopeningSink::new(Box::new(failing(3, 2, gone(), &headset_frames)), open_default, quick(3));
     for value in 1..=6 {
+        sink.wait_for_room().expect("the call never sees the failure");
         sink.write_frame(&[value; FRAME_SAMPLES]).expect("the call never sees the failure");
     }
     // Frames 1 and 2 on the headset; 3 lost as it fails; 4 discarded while
