@@ -3,7 +3,7 @@
 # whose speaker leaks into its own microphone, for real, on the PulseAudio
 # rig (scripts/voice-rig.sh), with no sound card.
 #
-#   scripts/echo-rig.sh [off|on|both]    (default both: off, then on)
+#   scripts/echo-rig.sh [off|on|both|STAGES ...]    (default both: off, then on)
 #
 # App A (alice) is the real desktop app under Xvfb, through cpal: its
 # microphone `micA` hears the room's left channel, its speaker `spkA` is a
@@ -19,13 +19,14 @@
 # echo's energy against B's speech over the call and once converged, and
 # PESQ-WB of A's speech at B in double talk and alone. "off" writes
 # echo_cancellation, noise_suppression and gain_control false into A's
-# config; "on" runs the app's defaults. The apt-get installs are those of
+# config; "on" runs the app's defaults; a list of stages such as `aec,agc`
+# runs those only (each stage's share of what the processing costs). The apt-get installs are those of
 # voice-rig.sh plus xvfb and xdotool. Needs a release build
 # (`cargo build --release`; debug audio is too slow); SOFTPHONE_BIN
 # overrides it.
 set -euo pipefail
 
-MODES=${1:-both}
+MODES=${*:-both}
 [[ $MODES == both ]] && MODES="off on"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/echo-rig}
@@ -89,8 +90,12 @@ echo x >"$OUT/token"
 call() {
     local mode=$1 dir=$OUT/$1
     rm -rf "$dir" && mkdir -p "$dir/home/config"
-    if [[ $mode == off ]]; then
-        echo '{"echo_cancellation": false, "noise_suppression": false, "gain_control": false}' \
+    if [[ $mode != on ]]; then
+        local aec=false ns=false agc=false
+        [[ ,$mode, == *,aec,* ]] && aec=true
+        [[ ,$mode, == *,ns,* ]] && ns=true
+        [[ ,$mode, == *,agc,* ]] && agc=true
+        echo "{\"echo_cancellation\": $aec, \"noise_suppression\": $ns, \"gain_control\": $agc}" \
             >"$dir/home/config/config.json"
     fi
     SOFTPHONE_HOME=$dir/home PULSE_SOURCE=micA PULSE_SINK=spkA "$BIN" --server "$SERVER" \

@@ -137,7 +137,7 @@ pub struct RodioRinger {
 impl RodioRinger {
     /// Opens the default output device.
     pub fn open() -> Result<RodioRinger, rodio::DeviceSinkError> {
-        let mut sink = rodio::DeviceSinkBuilder::open_default_sink()?;
+        let mut sink = open_sink()?;
         // Closing the stream at exit is expected, not worth a line on stderr.
         sink.log_on_drop(false);
         Ok(RodioRinger { sink, player: None, playing: None, ringtone: None, volume: 1.0 })
@@ -184,6 +184,31 @@ impl Ringer for RodioRinger {
             self.set(self.playing);
         }
     }
+}
+
+/// The default output, with the call's short device buffer where the app
+/// sizes one (PulseAudio, `audio::device::buffer_size`), else rodio's own
+/// choice. A tone goes on after it is stopped for as long as the buffer
+/// holds, and a laptop that has just answered hears the ringtone's tail
+/// in its microphone, where no echo canceller has a reference for it: the
+/// caller heard about 100 ms of it at -18 dBFS in the call's first frames
+/// with rodio's 50 ms (about 100 ms in the sound server), about 25 ms at
+/// -28 to -35 dBFS with 10 ms (docs/media.md, "The ringtone's tail").
+fn open_sink() -> Result<rodio::MixerDeviceSink, rodio::DeviceSinkError> {
+    use cpal::traits::{DeviceTrait, HostTrait};
+    let short = cpal::default_host().default_output_device().and_then(|device| {
+        let rate = device.default_output_config().ok()?.sample_rate();
+        match crate::audio::device::buffer_size(&device, rate) {
+            fixed @ cpal::BufferSize::Fixed(_) => Some((device, fixed)),
+            cpal::BufferSize::Default => None,
+        }
+    });
+    let Some((device, buffer)) = short else {
+        return rodio::DeviceSinkBuilder::open_default_sink();
+    };
+    rodio::DeviceSinkBuilder::from_device(device)
+        .and_then(|builder| builder.with_buffer_size(buffer).open_stream())
+        .or_else(|_| rodio::DeviceSinkBuilder::open_default_sink())
 }
 
 /// The rodio ringer, or the silent one when there is no sound device (said

@@ -43,7 +43,7 @@ const PULSE_BUFFER_MS: u32 = 10;
 
 /// The buffer size to ask of `device`: fixed on PulseAudio, the host's
 /// default elsewhere (ALSA picks its own; a fixed one there gained nothing).
-fn buffer_size(device: &cpal::Device, rate: u32) -> cpal::BufferSize {
+pub(crate) fn buffer_size(device: &cpal::Device, rate: u32) -> cpal::BufferSize {
     match device.id() {
         Ok(id) if id.host() == cpal::HostId::PulseAudio => {
             cpal::BufferSize::Fixed(rate * PULSE_BUFFER_MS / 1000)
