@@ -21,6 +21,14 @@ use softphone_core::voice::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
 pub const SYSTEM_DEFAULT: &str = "system default";
 /// Captured frames waiting for the sender at most (200 ms).
 const CAPTURE_QUEUE: usize = 10;
+/// Frames a microphone delivers as silence after it opens (100 ms): a
+/// call's microphone opens just as the user answers, and hears the
+/// answer's own sounds, the ringtone's tail above all, which the sound
+/// server plays on for as long as the ringer's stream held it (25 ms at
+/// the ringer's 10 ms buffer on PulseAudio, up to 100 ms at rodio's 50 ms
+/// elsewhere) and no echo canceller has a reference for. Nobody speaks
+/// within 100 ms of pressing "answer" (docs/media.md, "The ringtone's tail").
+const OPENING_SILENCE_FRAMES: usize = 5;
 /// Played audio the app holds for the speaker beyond the device's next
 /// request: a frame is handed over only when less than a callback's
 /// request plus this margin is queued, so the queue is as short as the
@@ -185,6 +193,8 @@ struct Capture {
     pending: Vec<f32>,
     frames: SyncSender<Frame>,
     overruns: Arc<AtomicU64>,
+    /// Frames still to deliver as silence ([`OPENING_SILENCE_FRAMES`]).
+    opening_silence: usize,
 }
 
 impl Capture {
@@ -199,9 +209,13 @@ impl Capture {
         );
         self.resampler.process(&self.mono, &mut self.pending);
         while self.pending.len() >= FRAME_SAMPLES {
-            let frame: Frame =
+            let mut frame: Frame =
                 std::array::from_fn(|i| self.pending[i].round().clamp(-32768.0, 32767.0) as i16);
             self.pending.drain(..FRAME_SAMPLES);
+            if self.opening_silence > 0 {
+                self.opening_silence -= 1;
+                frame.fill(0);
+            }
             if let Err(TrySendError::Full(_)) = self.frames.try_send(frame) {
                 self.overruns.fetch_add(1, Ordering::Relaxed);
             }
@@ -223,6 +237,7 @@ impl DeviceSource {
             pending: Vec::with_capacity(8192),
             frames: frame_tx,
             overruns: Arc::clone(&overruns),
+            opening_silence: OPENING_SILENCE_FRAMES,
         };
         let format = config.sample_format();
         let rate = config.sample_rate();
@@ -557,6 +572,29 @@ mod tests {
         assert!(queued[3] > MOST_QUEUED, "the large requests raised the queue: {queued:?}");
         let most_late = queued[40..].iter().max().copied().unwrap();
         assert!(most_late <= MOST_QUEUED, "{most_late} samples queued once the requests are small");
+    }
+
+    #[test]
+    fn a_microphone_gives_silence_for_its_first_100_ms_then_what_it_hears() {
+        let (frames, captured) = sync_channel(CAPTURE_QUEUE);
+        let mut capture = Capture {
+            channels: 2,
+            resampler: Resampler::new(SAMPLE_RATE, SAMPLE_RATE),
+            mono: Vec::new(),
+            pending: Vec::new(),
+            frames,
+            overruns: Arc::default(),
+            opening_silence: OPENING_SILENCE_FRAMES,
+        };
+        // A ringtone's tail, then a voice: 8 frames of a loud stereo signal.
+        let heard = vec![0.25f32; FRAME_SAMPLES * 2 * 8];
+        for callback in heard.chunks(960) {
+            capture.take(callback);
+        }
+        let peaks: Vec<i16> = captured.try_iter().map(|f| f.iter().copied().max().unwrap()).collect();
+        assert_eq!(peaks.len(), 8, "{peaks:?}");
+        assert!(peaks[..5].iter().all(|&p| p == 0), "the first 100 ms are silent: {peaks:?}");
+        assert!(peaks[5..].iter().all(|&p| p > 8000), "then what the microphone hears: {peaks:?}");
     }
 
     #[test]
