@@ -19,15 +19,22 @@
 # echo's energy against B's speech over the call and once converged, and
 # PESQ-WB of A's speech at B in double talk and alone. "off" writes
 # echo_cancellation, noise_suppression and gain_control false into A's
-# config; "on" runs the app's defaults; a list of stages such as `aec,agc`
-# runs those only (each stage's share of what the processing costs). The apt-get installs are those of
-# voice-rig.sh plus xvfb and xdotool. Needs a release build
+# config; "on" runs the app's defaults; a list of stages from aec, ns and
+# agc such as `aec,agc` runs those only (each stage's share of what the
+# processing costs). The apt-get installs are those of voice-rig.sh plus
+# xvfb and xdotool. Needs a release build
 # (`cargo build --release`; debug audio is too slow); SOFTPHONE_BIN
 # overrides it.
 set -euo pipefail
 
 MODES=${*:-both}
 [[ $MODES == both ]] && MODES="off on"
+for mode in $MODES; do
+    [[ $mode =~ ^(on|off|(aec|ns|agc)(,(aec|ns|agc))*)$ ]] || {
+        echo "echo-rig: mode $mode: expected off, on, both, or stages from aec, ns, agc joined by commas" >&2
+        exit 2
+    }
+done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/echo-rig}
 COUPLING_DB=${COUPLING_DB:--18}

@@ -192,8 +192,9 @@ impl Ringer for RodioRinger {
 /// holds, and a laptop that has just answered hears the ringtone's tail
 /// in its microphone, where no echo canceller has a reference for it: the
 /// caller heard about 100 ms of it at -18 dBFS in the call's first frames
-/// with rodio's 50 ms (about 100 ms in the sound server), about 25 ms at
-/// -28 to -35 dBFS with 10 ms (docs/media.md, "The ringtone's tail").
+/// with rodio's 50 ms (about 100 ms in the sound server), 25 ms at -29
+/// to -46 dBFS with 10 ms; the microphone's first 100 ms are silence for
+/// the rest (docs/media.md, "The ringtone's tail").
 fn open_sink() -> Result<rodio::MixerDeviceSink, rodio::DeviceSinkError> {
     use cpal::traits::{DeviceTrait, HostTrait};
     let short = cpal::default_host().default_output_device().and_then(|device| {

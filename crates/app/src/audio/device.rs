@@ -275,14 +275,14 @@ impl DeviceSource {
         stream.play().map_err(device_error)?;
         Ok(DeviceSource { _stream: stream, frames, errors, overruns })
     }
-
-    /// Frames dropped because nobody read them in time.
-    pub fn overruns(&self) -> u64 {
-        self.overruns.load(Ordering::Relaxed)
-    }
 }
 
 impl AudioSource for DeviceSource {
+    /// Frames dropped because nobody read them in time.
+    fn overruns(&self) -> u64 {
+        self.overruns.load(Ordering::Relaxed)
+    }
+
     fn read_frame(&mut self, frame: &mut Frame) -> Result<(), AudioError> {
         if let Ok(message) = self.errors.try_recv() {
             return Err(AudioError::Device(message));

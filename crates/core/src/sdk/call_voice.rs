@@ -182,6 +182,7 @@ async fn drive(
         jitter_ms = q.jitter_ms,
         buffer_ms = q.buffer_ms,
         speaker_underruns = q.speaker_underruns,
+        microphone_overruns = q.microphone_overruns,
         audio_errors = ?stats.audio_errors,
         "voice call ended"
     );

@@ -32,6 +32,13 @@ pub trait AudioSource: Send {
     /// Fills `frame` with the next 20 ms. A device blocks until they were
     /// captured (it paces the sender); files and generators return at once.
     fn read_frame(&mut self, frame: &mut Frame) -> Result<(), AudioError>;
+
+    /// Frames the source lost since it opened because nobody read them in
+    /// time (a device's overruns: the sender fell behind the sound card).
+    /// Files and generators cannot lose any: 0.
+    fn overruns(&self) -> u64 {
+        0
+    }
 }
 
 /// Takes frames of 20 ms, 48 kHz mono, in playback order.

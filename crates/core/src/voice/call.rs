@@ -335,6 +335,7 @@ impl Capture {
                     }
                 }
             }
+            self.sender.note_microphone_overruns(self.source.overruns());
             if let Some(processing) = &mut self.processing {
                 processing.process(&mut frame);
             }

@@ -66,6 +66,10 @@ pub struct Quality {
     /// late thread, a loaded machine), as its sink counts them; 0 for sinks
     /// that cannot run dry (files).
     pub speaker_underruns: u64,
+    /// Microphone frames lost because the capture side fell behind (a
+    /// late thread, a loaded machine), as its source counts them; 0 for
+    /// sources that cannot (files, tones).
+    pub microphone_overruns: u64,
 }
 
 /// Why received packets were dropped, by kind.
@@ -122,6 +126,8 @@ struct Shared {
     stale: AtomicU64,
     /// The speaker's underruns, as the playback thread last read them from its sink.
     speaker_underruns: AtomicU64,
+    /// The microphone's overruns, as the capture thread last read them from its source.
+    microphone_overruns: AtomicU64,
 }
 
 /// `last_report` before any report arrived.
@@ -148,6 +154,7 @@ impl Shared {
             replayed: AtomicU64::new(0),
             stale: AtomicU64::new(0),
             speaker_underruns: AtomicU64::new(0),
+            microphone_overruns: AtomicU64::new(0),
         }
     }
 
@@ -216,6 +223,7 @@ impl VoiceControl {
                 stale: count(&s.stale),
             },
             speaker_underruns: count(&s.speaker_underruns),
+            microphone_overruns: count(&s.microphone_overruns),
         }
     }
 }

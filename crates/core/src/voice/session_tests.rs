@@ -166,3 +166,16 @@ fn the_speakers_underruns_are_kept_even_when_the_sink_is_replaced() {
     callee.note_speaker_underruns(0);
     assert_eq!(callee.stats().speaker_underruns, 4, "the line does not go back");
 }
+
+#[test]
+fn the_microphones_overruns_are_kept_even_when_the_source_is_replaced() {
+    let (caller, _, _) = pair(7);
+    let (sender, _) = caller.split();
+    let control = sender.control();
+    assert_eq!(control.quality().microphone_overruns, 0);
+    sender.note_microphone_overruns(7);
+    assert_eq!(control.quality().microphone_overruns, 7);
+    // A failed microphone replaced by silence counts from zero again.
+    sender.note_microphone_overruns(0);
+    assert_eq!(control.quality().microphone_overruns, 7, "the line does not go back");
+}

@@ -2,7 +2,7 @@
 //! and generators for audio: a microphone that fails goes on as silence
 //! and its error comes back from `stop`, one that stalls is retried (not
 //! given up) while one that keeps stalling is given up, the speaker's
-//! underruns reach the quality line, and a frame is taken from the jitter
+//! underruns and the microphone's overruns reach the quality line, and a frame is taken from the jitter
 //! buffer only once the speaker wants it. Then the
 //! driver with real cpal devices on the PulseAudio rig (ignored: it needs
 //! the rig of ../shared/voice-rig.md):
@@ -65,6 +65,25 @@ impl AudioSink for RunsDry {
 
     fn underruns(&self) -> u64 {
         self.written.load(Ordering::Relaxed) / 10
+    }
+}
+
+/// A microphone that says it lost a frame once every ten reads, as a sound
+/// card would when the capture thread wakes late.
+struct LosesFrames {
+    tone: Tone,
+    /// Frames read so far (shared: the test reads it after the call).
+    read: Arc<AtomicU64>,
+}
+
+impl AudioSource for LosesFrames {
+    fn read_frame(&mut self, frame: &mut Frame) -> Result<(), AudioError> {
+        self.read.fetch_add(1, Ordering::Relaxed);
+        self.tone.read_frame(frame)
+    }
+
+    fn overruns(&self) -> u64 {
+        self.read.load(Ordering::Relaxed) / 10
     }
 }
 
@@ -169,6 +188,19 @@ async fn the_speakers_underruns_reach_the_quality_line() {
     assert!(frames >= 20, "{frames} frames played");
     assert_eq!(bob.quality.speaker_underruns, frames / 10, "the sink's count, as of its last frame");
     assert_eq!(alice.quality.speaker_underruns, 0, "a discard never runs dry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_microphones_overruns_reach_the_quality_line() {
+    let read = Arc::new(AtomicU64::new(0));
+    let microphone = LosesFrames { tone: Tone::new(440.0, -12.0), read: read.clone() };
+    let (alice, bob) =
+        call_for_a_second((Box::new(microphone), Box::new(Discard)), (Box::new(Silence), Box::new(Discard)))
+            .await;
+    let frames = read.load(Ordering::Relaxed);
+    assert!(frames >= 20, "{frames} frames captured");
+    assert_eq!(alice.quality.microphone_overruns, frames / 10, "the source's count, as of its last frame");
+    assert_eq!(bob.quality.microphone_overruns, 0, "silence never loses a frame");
 }
 
 /// A speaker that is slow to want its first frame: its first wait ends

@@ -160,7 +160,11 @@ impl<T> Reopener<T> {
 
 /// A microphone that moves to the default device when it ends. See the
 /// module documentation.
-pub struct ReopeningSource(Reopener<Box<dyn AudioSource>>);
+pub struct ReopeningSource {
+    reopener: Reopener<Box<dyn AudioSource>>,
+    /// Overruns of the devices already replaced, so the count never goes back.
+    overruns_before: u64,
+}
 
 impl ReopeningSource {
     /// `source`, replaced by what `open_default` opens when it fails.
@@ -169,16 +173,19 @@ impl ReopeningSource {
         open_default: Opener<Box<dyn AudioSource>>,
         policy: ReopenPolicy,
     ) -> Self {
-        ReopeningSource(Reopener::new(source, open_default, policy, "microphone"))
+        ReopeningSource {
+            reopener: Reopener::new(source, open_default, policy, "microphone"),
+            overruns_before: 0,
+        }
     }
 }
 
 impl AudioSource for ReopeningSource {
     fn read_frame(&mut self, frame: &mut Frame) -> Result<(), AudioError> {
-        let result = match self.0.step()? {
-            Step::Device(source) => source.read_frame(frame),
+        let (result, overruns) = match self.reopener.step()? {
+            Step::Device(source) => (source.read_frame(frame), source.overruns()),
             Step::Wait => {
-                self.0.wait_a_frame();
+                self.reopener.wait_a_frame();
                 frame.fill(0);
                 return Ok(());
             }
@@ -186,7 +193,15 @@ impl AudioSource for ReopeningSource {
         if result.is_err() {
             frame.fill(0);
         }
-        self.0.outcome(result)
+        let result = self.reopener.outcome(result);
+        if self.reopener.current.is_none() {
+            self.overruns_before += overruns;
+        }
+        result
+    }
+
+    fn overruns(&self) -> u64 {
+        self.overruns_before + self.reopener.current.as_ref().map_or(0, |source| source.overruns())
     }
 }
 
@@ -207,9 +222,7 @@ impl ReopeningSink {
     ) -> Self {
         ReopeningSink { reopener: Reopener::new(sink, open_default, policy, "speaker"), underruns_before: 0 }
     }
-}
 
-impl ReopeningSink {
     /// Passes what the device in use returned through the reopener: a
     /// failure drops the device (its underruns kept) and starts the tries.
     fn outcome(&mut self, result: Result<(), AudioError>, underruns: u64) -> Result<(), AudioError> {

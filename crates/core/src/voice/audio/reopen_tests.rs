@@ -21,6 +21,9 @@ impl AudioSource for Failing {
         frame.fill(self.value);
         Ok(())
     }
+    fn overruns(&self) -> u64 {
+        u64::from(self.value as u16)
+    }
 }
 
 impl AudioSink for Failing {
@@ -88,6 +91,8 @@ fn an_unplugged_microphone_moves_to_the_default_without_an_error() {
     // fails twice, then opens), then the default device.
     assert_eq!(got, [100, 100, 0, 0, 0, 200, 200]);
     assert_eq!(*calls.lock().unwrap(), 3);
+    // The headset's 100 overruns are kept beside the default's 200.
+    assert_eq!(source.overruns(), 300);
 }
 
 #[test]

@@ -64,6 +64,13 @@ impl VoiceSender {
         VoiceControl { shared: Arc::clone(&self.shared) }
     }
 
+    /// The microphone's source says it lost `total` frames (its
+    /// [`AudioSource::overruns`](crate::voice::audio::AudioSource::overruns)),
+    /// for the quality line; the count never goes back, as the speaker's.
+    pub fn note_microphone_overruns(&self, total: u64) {
+        self.shared.microphone_overruns.fetch_max(total, Ordering::Relaxed);
+    }
+
     /// Packets dropped because the transport fell behind.
     pub fn overflowed(&self) -> u64 {
         self.overflowed
