@@ -38,7 +38,9 @@ impl Sim {
 /// The sequence number a playout decision is about, if it names one.
 fn seq_of(playout: &Playout) -> Option<u32> {
     match playout {
-        Playout::Packet { payload, .. } => Some(u32::from_be_bytes(payload[..4].try_into().unwrap())),
+        Playout::Packet { payload, .. } | Playout::Shortened { payload } => {
+            Some(u32::from_be_bytes(payload[..4].try_into().unwrap()))
+        }
         Playout::Fec { next_payload } => Some(u32::from_be_bytes(next_payload[..4].try_into().unwrap()) - 1),
         _ => None,
     }
@@ -305,4 +307,74 @@ fn late_packets_raise_the_target_so_a_slower_path_is_followed_without_a_restart(
     assert!(stats.concealed <= 10, "{stats:?}");
     let last: Vec<u32> = out[600..690].iter().filter_map(|(p, _)| seq_of(p)).collect();
     assert_eq!(last.len(), 90, "every frame plays again: {last:?}");
+}
+
+/// Like `talk` on a clean path, with pull `p` made at `pull_at(p)` and
+/// the receiver's half frames: a shortened frame plays in 10 ms, so until
+/// the next one the receiver asks for the sound that starts 10 ms after
+/// the pull (`VoiceReceiver::next_playback_frame`). Returns each decision
+/// with the headroom it was made at.
+fn talk_shortening(
+    sim: &mut Sim,
+    frames: u32,
+    pull_at: impl Fn(i64) -> i64,
+    size: impl Fn(u32) -> usize,
+) -> Vec<(Playout, i64)> {
+    let mut next = (0..frames).map(|k| ((i64::from(k) + 1) * FRAME_US, k)).peekable();
+    let (mut out, mut pending_us) = (Vec::new(), 0);
+    for pull in 1..=i64::from(frames) {
+        let at = pull_at(pull);
+        while let Some((arrival, seq)) = next.next_if(|&(arrival, _)| arrival <= at) {
+            sim.push_sized(seq, arrival, size(seq));
+        }
+        while pending_us < FRAME_US {
+            let playout = sim.pop(at + pending_us);
+            // Packet k arrives at (k + 1) × 20 ms: the fastest offset is 20 ms.
+            let headroom =
+                seq_of(&playout).map_or(0, |seq| at + pending_us - i64::from(seq) * FRAME_US - FRAME_US);
+            pending_us += if matches!(playout, Playout::Shortened { .. }) { HALF_FRAME_US } else { FRAME_US };
+            out.push((playout, headroom));
+        }
+        pending_us -= FRAME_US;
+    }
+    out
+}
+
+#[test]
+fn a_pause_brings_the_headroom_within_half_a_frame_of_the_least_it_needs() {
+    let mut sim = Sim::new();
+    // Pulls 10 ms after the packets due, as a speaker's clock may be: the
+    // buffer starts at 30 ms of headroom, and dropping a whole frame when
+    // the floor relaxes to 25 would leave 10, under the 15 a start needs.
+    // Later (pull 250) the speaker runs dry for 15 ms: its pulls come that
+    // much later, and the headroom is 15 ms more than it was.
+    let pull_at = |pull: i64| pull * FRAME_US + 10_000 + if pull >= 250 { 15_000 } else { 0 };
+    let pauses = [150..165, 300..315];
+    let size = |k: u32| if pauses.iter().any(|p| p.contains(&k)) { PAUSE_BYTES } else { SPEECH_BYTES };
+    let out = talk_shortening(&mut sim, 400, pull_at, size);
+    let headroom_of = |seq: u32| out.iter().find(|(p, _)| seq_of(p) == Some(seq)).unwrap().1;
+    let shortened: Vec<u32> = out
+        .iter()
+        .filter(|(p, _)| matches!(p, Playout::Shortened { .. }))
+        .filter_map(|(p, _)| seq_of(p))
+        .collect();
+    // One frame of each pause plays in 10 ms, three pulls into it.
+    assert_eq!(shortened, [152, 302]);
+    // After the first, 20 ms of headroom, not 30: within half a frame
+    // of the 15 a start needs. After the slip (35 ms), 25: the band's
+    // upper edge for pauses is the target (25 ms) + 5 ms.
+    assert_eq!(
+        (headroom_of(100), headroom_of(200), headroom_of(280), headroom_of(390)),
+        (30_000, 20_000, 35_000, 25_000)
+    );
+    let stats = sim.buffer.stats();
+    assert_eq!(
+        (stats.shortened_for_delay, stats.dropped_for_delay, stats.inserted_for_delay),
+        (2, 0, 0),
+        "{stats:?}"
+    );
+    // Every frame plays, in order.
+    let played: Vec<u32> = out.iter().filter_map(|(p, _)| seq_of(p)).collect();
+    assert_eq!(played, (0..played.len() as u32).collect::<Vec<_>>());
+    assert!(played.len() >= 390, "{}", played.len());
 }

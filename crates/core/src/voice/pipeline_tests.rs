@@ -181,6 +181,28 @@ fn speech_without_loss_scores_above_three_and_a_half_with_a_short_delay() {
     }
 }
 
+#[test]
+fn a_path_off_the_speakers_beat_settles_within_half_a_frame() {
+    // Packets 10 ms after the pulls' beat: a 20 ms step alone would leave
+    // 30 ms of headroom where 20 is enough (issue 20: mouth-to-ear), and
+    // the 10 ms path plus that 30 would be 66.4 ms mouth-to-ear here.
+    let sent = load(SPEECH);
+    let offbeat = Network { loss: 0.0, base: Duration::from_millis(10), jitter: Duration::ZERO };
+    let run = call(sent.clone(), VoiceConfig::default(), offbeat, 1);
+    let (_, callee) = run.callee.split();
+    let stats = callee.jitter_stats();
+    // The clip's second half, after the floor has relaxed in a pause.
+    let half = sent.len() / 2;
+    let delay = delay_samples(&run.sent[half..], &run.heard[half..], SAMPLE_RATE as usize * 3 / 10);
+    let score = pesq_wb(&run.sent[half..], &run.heard[half..], delay);
+    let delay_ms = delay as f64 / 48.0;
+    eprintln!("10 ms path, second half: PESQ-WB {score:.3}, mouth-to-ear {delay_ms:.1} ms, {stats:?}");
+    assert_eq!((stats.shortened_for_delay, stats.dropped_for_delay), (1, 0), "{stats:?}");
+    assert!(score >= 3.8, "PESQ-WB {score}");
+    // The path's 10 ms plus the 46.4 of a path on the beat.
+    assert!(delay_ms <= 57.0, "{delay_ms} ms");
+}
+
 /// Seeds of the lossy runs: a 7.6 s clip loses about 40 packets, and
 /// which ones matters, so the figure is a mean over several patterns.
 const LOSS_SEEDS: [u64; 4] = [2, 3, 4, 5];

@@ -60,6 +60,11 @@ pub struct Quality {
     pub remote_loss_pct: Option<f32>,
     /// The jitter buffer's target delay, milliseconds.
     pub buffer_ms: f32,
+    /// How long the fastest packet waits in the jitter buffer now (its
+    /// headroom), milliseconds: the buffer's share of the delay.
+    pub headroom_ms: f32,
+    /// What the jitter buffer did to the delay so far.
+    pub playout: PlayoutCounts,
     /// Packets dropped: malformed, forged, replayed or stale.
     pub rejected: RejectCounts,
     /// Times the speaker found nothing to play (the playback ran dry: a
@@ -70,6 +75,15 @@ pub struct Quality {
     /// late thread, a loaded machine), as its source counts them; 0 for
     /// sources that cannot (files, tones).
     pub microphone_overruns: u64,
+}
+
+/// Frames the jitter buffer dropped, shortened (played in half their
+/// time) or inserted to move the delay towards its target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlayoutCounts {
+    pub dropped: u64,
+    pub shortened: u64,
+    pub inserted: u64,
 }
 
 /// Why received packets were dropped, by kind.
@@ -117,6 +131,10 @@ struct Shared {
     /// NaN until the other side reports; the sender's FEC hint.
     remote_loss_pct: AtomicF32,
     buffer_ms: AtomicF32,
+    headroom_ms: AtomicF32,
+    dropped_for_delay: AtomicU64,
+    shortened_for_delay: AtomicU64,
+    inserted_for_delay: AtomicU64,
     /// The newest report from the other side: its `send_ms` (high half)
     /// and our arrival time in ms (low half), for the sender's echo.
     last_report: AtomicU64,
@@ -148,6 +166,10 @@ impl Shared {
             rtt_ms: AtomicF32::new(f32::NAN),
             remote_loss_pct: AtomicF32::new(f32::NAN),
             buffer_ms: AtomicF32::new(0.0),
+            headroom_ms: AtomicF32::new(0.0),
+            dropped_for_delay: AtomicU64::new(0),
+            shortened_for_delay: AtomicU64::new(0),
+            inserted_for_delay: AtomicU64::new(0),
             last_report: AtomicU64::new(NO_REPORT),
             malformed: AtomicU64::new(0),
             forged: AtomicU64::new(0),
@@ -216,6 +238,12 @@ impl VoiceControl {
             rtt_ms: known(s.rtt_ms.get()),
             remote_loss_pct: known(s.remote_loss_pct.get()),
             buffer_ms: s.buffer_ms.get(),
+            headroom_ms: s.headroom_ms.get(),
+            playout: PlayoutCounts {
+                dropped: count(&s.dropped_for_delay),
+                shortened: count(&s.shortened_for_delay),
+                inserted: count(&s.inserted_for_delay),
+            },
             rejected: RejectCounts {
                 malformed: count(&s.malformed),
                 forged: count(&s.forged),

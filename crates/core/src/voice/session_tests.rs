@@ -83,6 +83,9 @@ fn the_callee_hears_the_caller_and_the_quality_line_is_clean() {
     assert!(heard[100..].iter().all(|f| rms(f) > 1000.0));
     let quality = b.stats();
     assert_eq!((quality.loss_pct, quality.rejected), (0.0, RejectCounts::default()));
+    // Each packet waits two frames (the 40 ms start; a steady tone has no
+    // pause in which the buffer could relax), and nothing was corrected.
+    assert_eq!((quality.headroom_ms, quality.playout), (40.0, PlayoutCounts::default()));
     assert!(b.control().speaker_level().rms_dbfs > -20.0);
     assert!(a.control().mic_level().rms_dbfs > -20.0);
 }

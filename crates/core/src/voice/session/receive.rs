@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Shared, VoiceControl, millis};
 use crate::voice::codec::{CodecError, FRAME_SAMPLES, Frame, SAMPLE_RATE, VoiceDecoder};
@@ -19,6 +19,9 @@ use crate::voice::report::Report;
 const LOSS_INTERVAL: u32 = 50;
 /// Weight of the newest interval in the smoothed loss.
 const LOSS_SMOOTHING: f32 = 0.5;
+/// Samples over which a shortened frame's first half fades into its
+/// second (5 ms): a cut without a fade would click.
+const SHORTEN_FADE_SAMPLES: usize = 240;
 
 /// Loss over the last intervals and RFC 3550 interarrival jitter.
 #[derive(Debug, Default)]
@@ -78,6 +81,10 @@ pub struct VoiceReceiver {
     arrivals: ArrivalStats,
     /// The session's time zero.
     epoch: Instant,
+    /// Decoded sound not yet handed to the speaker: none, or half a frame
+    /// after a shortened frame. The jitter buffer decides for the moment
+    /// the next decoded sound starts playing, `now` plus this.
+    pending: Vec<i16>,
 }
 
 impl VoiceReceiver {
@@ -94,6 +101,7 @@ impl VoiceReceiver {
             meter: LevelMeter::default(),
             arrivals: ArrivalStats::default(),
             epoch,
+            pending: Vec::with_capacity(2 * FRAME_SAMPLES),
         })
     }
 
@@ -156,17 +164,14 @@ impl VoiceReceiver {
     /// The frame the speaker plays next; call it every 20 ms of the
     /// speaker's clock.
     pub fn next_playback_frame(&mut self, now: Instant) -> Frame {
-        let mut frame = match self.jitter.pop(now) {
-            Playout::Silence => [0i16; FRAME_SAMPLES],
-            Playout::Packet { payload, skipped } => {
-                if let Some(skipped) = skipped {
-                    self.decoder.decode(&skipped);
-                }
-                self.decoder.decode(&payload)
-            }
-            Playout::Fec { next_payload } => self.decoder.decode_fec(&next_payload),
-            Playout::Conceal => self.decoder.conceal(),
-        };
+        while self.pending.len() < FRAME_SAMPLES {
+            let ahead_us = self.pending.len() as u64 * 1_000_000 / u64::from(SAMPLE_RATE);
+            let playout = self.jitter.pop(now + Duration::from_micros(ahead_us));
+            self.decode(playout);
+        }
+        let mut frame = [0i16; FRAME_SAMPLES];
+        frame.copy_from_slice(&self.pending[..FRAME_SAMPLES]);
+        self.pending.drain(..FRAME_SAMPLES);
         let volume = self.shared.volume.get();
         if volume != 1.0 {
             for sample in frame.iter_mut() {
@@ -176,7 +181,75 @@ impl VoiceReceiver {
         let level = self.meter.measure(&frame);
         self.shared.speaker_rms.set(level.rms_dbfs);
         self.shared.speaker_peak.set(level.peak_dbfs);
-        self.shared.buffer_ms.set(self.jitter.stats().target_us as f32 / 1000.0);
+        let stats = self.jitter.stats();
+        let shared = &self.shared;
+        shared.buffer_ms.set(stats.target_us as f32 / 1000.0);
+        shared.headroom_ms.set(stats.headroom_us as f32 / 1000.0);
+        shared.dropped_for_delay.store(stats.dropped_for_delay, Ordering::Relaxed);
+        shared.shortened_for_delay.store(stats.shortened_for_delay, Ordering::Relaxed);
+        shared.inserted_for_delay.store(stats.inserted_for_delay, Ordering::Relaxed);
         frame
+    }
+
+    /// Acts on one jitter buffer decision: its sound goes to `pending`.
+    fn decode(&mut self, playout: Playout) {
+        let frame = match playout {
+            Playout::Silence => [0i16; FRAME_SAMPLES],
+            Playout::Packet { payload, skipped } => {
+                if let Some(skipped) = skipped {
+                    self.decoder.decode(&skipped);
+                }
+                self.decoder.decode(&payload)
+            }
+            Playout::Shortened { payload } => {
+                let frame = self.decoder.decode(&payload);
+                self.pending.extend(shortened(&frame));
+                return;
+            }
+            Playout::Fec { next_payload } => self.decoder.decode_fec(&next_payload),
+            Playout::Conceal => self.decoder.conceal(),
+        };
+        self.pending.extend_from_slice(&frame);
+    }
+}
+
+/// A frame played in half its time (10 ms): its first samples fade into
+/// the same stretch of its second half, which then plays on. It starts
+/// where the frame starts and ends where it ends, so it joins the frames
+/// on both sides without a step.
+fn shortened(frame: &Frame) -> impl Iterator<Item = i16> + '_ {
+    let (first, second) = frame.split_at(FRAME_SAMPLES / 2);
+    let fade = first.iter().zip(second).take(SHORTEN_FADE_SAMPLES).enumerate().map(|(i, (&from, &to))| {
+        let weight = (i as f32 + 0.5) / SHORTEN_FADE_SAMPLES as f32;
+        (f32::from(from) * (1.0 - weight) + f32::from(to) * weight).round() as i16
+    });
+    fade.chain(second[SHORTEN_FADE_SAMPLES..].iter().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shortened_frame_is_half_as_long_and_joins_its_neighbours_without_a_step() {
+        // A 125 Hz tone: a frame's halves are a quarter period apart, so a
+        // bare cut would jump (from 0 to the peak, at these frames).
+        let tone: Vec<i16> = (0..3 * FRAME_SAMPLES)
+            .map(|i| (8000.0 * (i as f32 * 125.0 / SAMPLE_RATE as f32 * std::f32::consts::TAU).sin()) as i16)
+            .collect();
+        let frame: Frame = tone[FRAME_SAMPLES..2 * FRAME_SAMPLES].try_into().unwrap();
+        let short: Vec<i16> = shortened(&frame).collect();
+        assert_eq!(short.len(), FRAME_SAMPLES / 2);
+        // Played between the frames before and after it.
+        let joined: Vec<i16> =
+            tone[..FRAME_SAMPLES].iter().chain(&short).chain(&tone[2 * FRAME_SAMPLES..]).copied().collect();
+        let largest_step = |s: &[i16]| s.windows(2).map(|w| (w[1] - w[0]).abs()).max().unwrap();
+        // The tone's own largest step between samples is about 131; the
+        // fade adds at most the halves' difference over its length (47).
+        assert!(largest_step(&joined) <= largest_step(&tone) + 60, "{}", largest_step(&joined));
+        // A cut without the fade would jump by thousands.
+        let bare: Vec<i16> =
+            tone[..FRAME_SAMPLES].iter().chain(&frame[FRAME_SAMPLES / 2..]).copied().collect();
+        assert!(largest_step(&bare) > 2000, "{}", largest_step(&bare));
     }
 }
