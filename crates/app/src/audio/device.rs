@@ -17,6 +17,7 @@ use softphone_core::voice::audio::resample::Resampler;
 use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource};
 use softphone_core::voice::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
 
+mod realtime;
 mod speaker_queue;
 
 use speaker_queue::PlayQueue;
@@ -195,6 +196,7 @@ impl Capture {
     where
         f32: FromSample<T>,
     {
+        realtime::promote_current_thread();
         self.mono.clear();
         let scale = 32768.0 / self.channels as f32;
         self.mono.extend(
@@ -277,6 +279,7 @@ impl AudioSource for DeviceSource {
     }
 
     fn read_frame(&mut self, frame: &mut Frame) -> Result<(), AudioError> {
+        realtime::promote_current_thread();
         if let Ok(message) = self.errors.try_recv() {
             return Err(AudioError::Device(message));
         }
@@ -352,6 +355,7 @@ impl DeviceSink {
 impl AudioSink for DeviceSink {
     /// Until the speaker holds less than its next request plus the margin.
     fn wait_for_room(&mut self) -> Result<(), AudioError> {
+        realtime::promote_current_thread();
         if let Ok(message) = self.errors.try_recv() {
             return Err(AudioError::Device(message));
         }

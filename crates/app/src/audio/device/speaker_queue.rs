@@ -130,6 +130,7 @@ impl PlayQueue {
 
 impl Play {
     pub(super) fn fill<T: Sample + FromSample<f32>>(&mut self, out: &mut [T]) {
+        super::realtime::promote_current_thread();
         let (mut starved, mut played) = (false, 0);
         for frame in out.chunks_mut(self.channels) {
             if self.position >= self.current.len() {
