@@ -155,7 +155,7 @@ impl App {
             self.outputs.ringer.configure(&sound);
             self.outputs.sound = sound;
         }
-        let tone = self.wanted_tone();
+        let tone = self.ringer_tone();
         if tone != self.outputs.tone {
             self.outputs.ringer.set(tone);
             self.outputs.tone = tone;
@@ -198,6 +198,19 @@ impl App {
             return None;
         }
         self.calls.tone(&self.policy()).or(self.previewing().then_some(Tone::Ringtone))
+    }
+
+    /// The tone for the ringer, telling the call's voice whether to beep:
+    /// the call-waiting beeps go into the playback of a built-in voice call
+    /// instead (its `VoiceControl`), where the echo canceller has them as
+    /// played; through the ringer's own stream they reached the microphone
+    /// and the far end heard them.
+    fn ringer_tone(&self) -> Option<Tone> {
+        let tone = self.wanted_tone();
+        let voice = self.outputs.voice().and_then(|voice| voice.control.as_ref());
+        let Some(control) = voice else { return tone };
+        control.set_call_waiting(tone == Some(Tone::CallWaiting));
+        tone.filter(|&tone| tone != Tone::CallWaiting)
     }
 
     /// Runs the media session of the call that is up (none while closing),

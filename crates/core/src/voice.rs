@@ -13,6 +13,7 @@ pub mod audio;
 pub mod call;
 pub mod codec;
 pub mod crypto;
+pub mod cue;
 pub mod jitter;
 pub mod level;
 pub mod packet;

@@ -419,7 +419,15 @@ async fn do_not_disturb_and_call_waiting_through_a_real_server() {
     let second = carol.create_local_invitation("alice").unwrap();
     second.send().await.unwrap();
     alice.until("the call-waiting prompt", |app| app.waiting().is_some()).await;
-    assert_eq!(alice.app.tone(), Some(Tone::CallWaiting));
+    // The beeps go into the call's own playback once its voice runs (the
+    // echo canceller's reference), else through the ringer.
+    match alice.app.voice().and_then(|voice| voice.control.clone()) {
+        Some(control) => {
+            assert!(control.is_call_waiting());
+            assert_eq!(alice.app.tone(), None);
+        }
+        None => assert_eq!(alice.app.tone(), Some(Tone::CallWaiting)),
+    }
     alice.send(Message::Waiting(incoming::Message::Accept));
     alice
         .until(

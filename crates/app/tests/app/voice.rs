@@ -275,3 +275,24 @@ fn snapshot_of_the_voice_call_screen() {
         "the call screen differs from tests/snapshots/voice_call-tiny-skia.png (delete it to accept the new look)"
     );
 }
+
+#[test]
+fn in_a_voice_call_the_call_waiting_beeps_go_into_the_call_not_the_ringer() {
+    let config = AppConfig { call_waiting: true, ..AppConfig::default() };
+    let mut h = Harness::with_voice_config(config, FakeDevices::full());
+    h.sign_in("alice");
+    h.accept_call_from_bob();
+    let control = h.app.voice().and_then(|voice| voice.control.clone()).expect("the call's voice");
+    assert!(!control.is_call_waiting());
+    h.invited("c2", "carol");
+    assert!(h.app.waiting().is_some(), "carol waits");
+    // In the speaker's own frames, where the echo canceller has them; the
+    // ringer's stream, which the microphone heard with no reference, stays quiet.
+    assert!(control.is_call_waiting());
+    assert_eq!(h.app.tone(), None);
+    assert!(!h.order.items().iter().any(|o| o == "tone Some(CallWaiting)"), "{:?}", h.order.items());
+    // Declined: the beeps stop, the call goes on.
+    h.send(Message::Waiting(softphone_app::incoming::Message::Refuse));
+    assert!(h.app.waiting().is_none());
+    assert!(!control.is_call_waiting());
+}

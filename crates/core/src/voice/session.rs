@@ -117,6 +117,9 @@ impl AtomicF32 {
 struct Shared {
     /// Set by the UI; the sender then sends silence flagged as muted.
     muted: AtomicBool,
+    /// Set by the UI while a second call waits; the receiver then mixes
+    /// the call-waiting beeps into what the speaker plays.
+    call_waiting: AtomicBool,
     /// Speaker gain, 0.0–2.0, applied by the receiver.
     volume: AtomicF32,
     mic_rms: AtomicF32,
@@ -156,6 +159,7 @@ impl Shared {
         let silent = super::level::FLOOR_DBFS;
         Shared {
             muted: AtomicBool::new(false),
+            call_waiting: AtomicBool::new(false),
             volume: AtomicF32::new(1.0),
             mic_rms: AtomicF32::new(silent),
             mic_peak: AtomicF32::new(silent),
@@ -209,6 +213,15 @@ pub struct VoiceControl {
 impl VoiceControl {
     pub fn set_muted(&self, muted: bool) {
         self.shared.muted.store(muted, Ordering::Relaxed)
+    }
+    /// Plays the call-waiting beeps in the call while `waiting` (a second
+    /// call rings): in the speaker's own frames, so the echo canceller has
+    /// them as played and the far end does not hear them.
+    pub fn set_call_waiting(&self, waiting: bool) {
+        self.shared.call_waiting.store(waiting, Ordering::Relaxed);
+    }
+    pub fn is_call_waiting(&self) -> bool {
+        self.shared.call_waiting.load(Ordering::Relaxed)
     }
     pub fn is_muted(&self) -> bool {
         self.shared.muted.load(Ordering::Relaxed)

@@ -182,3 +182,27 @@ fn the_microphones_overruns_are_kept_even_when_the_source_is_replaced() {
     sender.note_microphone_overruns(0);
     assert_eq!(control.quality().microphone_overruns, 7, "the line does not go back");
 }
+
+#[test]
+fn the_call_waiting_beeps_play_in_the_speakers_frames_while_set() {
+    let (_a, mut b, epoch) = pair(9);
+    let control = b.control();
+    let peak = |frame: &Frame| frame.iter().map(|&s| i32::from(s).abs()).max().unwrap();
+    let mut at = 0;
+    let mut play = |b: &mut VoiceSession| {
+        at += 20;
+        b.next_playback_frame(epoch + Duration::from_millis(at))
+    };
+    // Nothing received: silence, until a second call waits.
+    assert_eq!(peak(&play(&mut b)), 0);
+    control.set_call_waiting(true);
+    assert!(control.is_call_waiting());
+    // The beep (-9.7 dBFS peak) is in the frame the speaker, and so the
+    // echo canceller's reference, gets.
+    assert!(peak(&play(&mut b)) > 8_000);
+    control.set_call_waiting(false);
+    // The beep under way plays out (300 ms), then silence.
+    let rest: Vec<i32> = (0..20).map(|_| peak(&play(&mut b))).collect();
+    assert!(rest[..13].iter().all(|&p| p > 8_000), "{rest:?}");
+    assert!(rest[14..].iter().all(|&p| p == 0), "{rest:?}");
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::{Shared, VoiceControl, millis};
 use crate::voice::codec::{CodecError, FRAME_SAMPLES, Frame, SAMPLE_RATE, VoiceDecoder};
 use crate::voice::crypto::{OpenError, Opener};
+use crate::voice::cue::CallWaitingCue;
 use crate::voice::jitter::{JitterBuffer, JitterStats, Playout};
 use crate::voice::level::LevelMeter;
 use crate::voice::packet::FLAG_REPORT;
@@ -85,6 +86,8 @@ pub struct VoiceReceiver {
     /// after a shortened frame. The jitter buffer decides for the moment
     /// the next decoded sound starts playing, `now` plus this.
     pending: Vec<i16>,
+    /// The call-waiting beeps' place in their cycle.
+    cue: CallWaitingCue,
 }
 
 impl VoiceReceiver {
@@ -102,6 +105,7 @@ impl VoiceReceiver {
             arrivals: ArrivalStats::default(),
             epoch,
             pending: Vec::with_capacity(2 * FRAME_SAMPLES),
+            cue: CallWaitingCue::default(),
         })
     }
 
@@ -172,6 +176,7 @@ impl VoiceReceiver {
         let mut frame = [0i16; FRAME_SAMPLES];
         frame.copy_from_slice(&self.pending[..FRAME_SAMPLES]);
         self.pending.drain(..FRAME_SAMPLES);
+        self.cue.mix(&mut frame, self.shared.call_waiting.load(Ordering::Relaxed));
         let volume = self.shared.volume.get();
         if volume != 1.0 {
             for sample in frame.iter_mut() {
