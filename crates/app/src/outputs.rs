@@ -204,7 +204,7 @@ impl App {
     /// the call-waiting beeps go into the playback of a built-in voice call
     /// instead (its `VoiceControl`), where the echo canceller has them as
     /// played; through the ringer's own stream they reached the microphone
-    /// and the far end heard them.
+    /// with no reference.
     fn ringer_tone(&self) -> Option<Tone> {
         let tone = self.wanted_tone();
         let voice = self.outputs.voice().and_then(|voice| voice.control.as_ref());

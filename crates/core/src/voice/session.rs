@@ -216,7 +216,7 @@ impl VoiceControl {
     }
     /// Plays the call-waiting beeps in the call while `waiting` (a second
     /// call rings): in the speaker's own frames, so the echo canceller has
-    /// them as played and the far end does not hear them.
+    /// them as played, like the far end's voice.
     pub fn set_call_waiting(&self, waiting: bool) {
         self.shared.call_waiting.store(waiting, Ordering::Relaxed);
     }
