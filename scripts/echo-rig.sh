@@ -21,7 +21,10 @@
 # echo_cancellation, noise_suppression and gain_control false into A's
 # config; "on" runs the app's defaults; a list of stages from aec, ns and
 # agc such as `aec,agc` runs those only (each stage's share of what the
-# processing costs). The apt-get installs are those of voice-rig.sh plus
+# processing costs). CALL_WAITING=1 turns call waiting on in A's config
+# and has a third peer (carol) call A 2 s into the call for 12 s: the
+# call-waiting beeps, and how much of them B hears (docs/media.md, "The
+# call-waiting beeps"). The apt-get installs are those of voice-rig.sh plus
 # xvfb and xdotool. Needs a release build
 # (`cargo build --release`; debug audio is too slow); SOFTPHONE_BIN
 # overrides it.
@@ -97,14 +100,16 @@ echo x >"$OUT/token"
 call() {
     local mode=$1 dir=$OUT/$1
     rm -rf "$dir" && mkdir -p "$dir/home/config"
+    local aec=true ns=true agc=true waiting=false
     if [[ $mode != on ]]; then
-        local aec=false ns=false agc=false
+        aec=false ns=false agc=false
         [[ ,$mode, == *,aec,* ]] && aec=true
         [[ ,$mode, == *,ns,* ]] && ns=true
         [[ ,$mode, == *,agc,* ]] && agc=true
-        echo "{\"echo_cancellation\": $aec, \"noise_suppression\": $ns, \"gain_control\": $agc}" \
-            >"$dir/home/config/config.json"
     fi
+    [[ -n ${CALL_WAITING:-} ]] && waiting=true
+    echo "{\"echo_cancellation\": $aec, \"noise_suppression\": $ns, \"gain_control\": $agc, \"call_waiting\": $waiting}" \
+        >"$dir/home/config/config.json"
     SOFTPHONE_HOME=$dir/home PULSE_SOURCE=micA PULSE_SINK=spkA "$BIN" --server "$SERVER" \
         --peer-id alice --token-file "$OUT/token" >"$dir/app.log" 2>&1 &
     local app=$!
@@ -125,6 +130,11 @@ call() {
     xdotool windowfocus --sync "$win" key Return
     for _ in $(seq 100); do grep -q '"started"' "$dir/b.log" && break; sleep 0.05; done
     grep -q '"started"' "$dir/b.log" || { log "B's voice did not start (logs in $dir)"; return 1; }
+    if [[ -n ${CALL_WAITING:-} ]]; then
+        printf 'sleep 2\ncall alice\nsleep 12\ncancel\nsleep 1\nquit\n' >"$dir/c.script"
+        "$BIN" peer --server "$SERVER" --id carol --token x --script "$dir/c.script" >"$dir/c.log" 2>&1 &
+        PIDS+=($!)
+    fi
     paplay --device=mouthA "$OUT/a-mouth.wav"
     wait "$peer" || true
     kill "$app" 2>/dev/null || true

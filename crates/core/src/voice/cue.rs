@@ -1,11 +1,11 @@
 //! The call-waiting beeps, mixed into what the speaker plays during a
 //! call. Played through a stream of their own (the app's ringer) they
 //! reached the microphone with no echo canceller reference, so nothing
-//! took them out of what the far end hears; mixed into the call's own
-//! playback they are in the frames the canceller is given as played, like
-//! the far end's voice. (On the synthetic room it takes 11-14 dB off them:
-//! a steady tone is hard for an adaptive filter, which takes 40-60 dB off
-//! speech.)
+//! took them out of what the far end hears (-35 to -39 dBFS on the echo
+//! rig); mixed into the call's own playback they are in the frames the
+//! canceller is given as played, like the far end's voice (on the rig, at
+//! the meter's floor but for a first beep; docs/media.md, "The
+//! call-waiting beeps").
 //! The pattern is the app's `callwaiting.ogg`: 440 Hz at -9.7 dBFS peak,
 //! 300 ms on, 200 ms off, 300 ms on, then quiet to 5 s.
 
