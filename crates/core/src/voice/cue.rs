@@ -9,7 +9,7 @@
 //! The pattern is the app's `callwaiting.ogg`: 440 Hz at -9.7 dBFS peak,
 //! 300 ms on, 200 ms off, 300 ms on, then quiet to 5 s.
 
-use super::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
+use super::codec::{Frame, SAMPLE_RATE};
 
 /// The beeps' pitch (Hz).
 const PITCH_HZ: f32 = 440.0;
@@ -70,13 +70,14 @@ fn level(position: u32) -> f32 {
     PEAK * envelope * (phase * std::f32::consts::TAU).sin()
 }
 
-/// Frames in one cycle of the beeps.
-pub const CYCLE_FRAMES: usize = (CYCLE_MS * SAMPLE_RATE / 1000) as usize / FRAME_SAMPLES;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::voice::codec::FRAME_SAMPLES;
     use crate::voice::level::LevelMeter;
+
+    /// Frames in one cycle of the beeps.
+    const CYCLE_FRAMES: usize = (CYCLE_MS * SAMPLE_RATE / 1000) as usize / FRAME_SAMPLES;
 
     fn peak_dbfs(frame: &Frame) -> f32 {
         LevelMeter::default().measure(frame).peak_dbfs

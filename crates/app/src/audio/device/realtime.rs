@@ -101,35 +101,42 @@ fn run_broker(inbox: Receiver<(u64, String)>) {
     }
 }
 
-/// Asks RealtimeKit to make thread `tid` of this process real-time.
+/// Asks RealtimeKit to make thread `tid` of this process real-time,
+/// connecting on the first request.
 async fn promote_by_kit(kit: &mut Option<zbus::Proxy<'static>>, tid: u64) -> Result<(), String> {
-    let text = |e: zbus::Error| e.to_string();
-    if kit.is_none() {
-        let bus = zbus::Connection::system().await.map_err(text)?;
-        // RealtimeKit answers Properties.Get only, not the GetAll that a
-        // caching proxy sends first.
-        let proxy = zbus::proxy::Builder::<zbus::Proxy<'static>>::new(&bus)
-            .destination(KIT)
-            .and_then(|builder| builder.path(KIT_PATH))
-            .and_then(|builder| builder.interface(KIT))
-            .map_err(text)?
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
-            .await
-            .map_err(text)?;
-        // RealtimeKit serves only a process that caps how long a real-time
-        // thread may run without sleeping: a runaway is then stopped by
-        // the kernel instead of freezing the desktop.
-        let most: i64 = proxy.get_property("RTTimeUSecMax").await.map_err(text)?;
-        let most = u64::try_from(most).map_err(|_| format!("RTTimeUSecMax {most}"))?;
-        setrlimit(Resource::RLIMIT_RTTIME, most, most).map_err(|e| format!("RLIMIT_RTTIME: {e}"))?;
-        *kit = Some(proxy);
-    }
-    let Some(proxy) = kit.as_ref() else { unreachable!("set above") };
-    let most: i32 = proxy.get_property("MaxRealtimePriority").await.map_err(text)?;
+    let proxy = match kit {
+        Some(proxy) => proxy,
+        None => kit.insert(connect_to_kit().await?),
+    };
+    let most: i32 = proxy.get_property("MaxRealtimePriority").await.map_err(|e| e.to_string())?;
     let priority = u32::from(PRIORITY).min(u32::try_from(most).unwrap_or(0));
-    proxy.call_method("MakeThreadRealtime", &(tid, priority)).await.map_err(text)?;
+    proxy.call_method("MakeThreadRealtime", &(tid, priority)).await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// RealtimeKit on the system bus, with this process's `RLIMIT_RTTIME`
+/// set as it requires.
+async fn connect_to_kit() -> Result<zbus::Proxy<'static>, String> {
+    let text = |e: zbus::Error| e.to_string();
+    let bus = zbus::Connection::system().await.map_err(text)?;
+    // RealtimeKit answers Properties.Get only, not the GetAll that a
+    // caching proxy sends first.
+    let proxy = zbus::proxy::Builder::<zbus::Proxy<'static>>::new(&bus)
+        .destination(KIT)
+        .and_then(|builder| builder.path(KIT_PATH))
+        .and_then(|builder| builder.interface(KIT))
+        .map_err(text)?
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .map_err(text)?;
+    // RealtimeKit serves only a process that caps how long a real-time
+    // thread may run without sleeping: a runaway is then stopped by the
+    // kernel instead of freezing the desktop.
+    let most: i64 = proxy.get_property("RTTimeUSecMax").await.map_err(text)?;
+    let most = u64::try_from(most).map_err(|_| format!("RTTimeUSecMax {most}"))?;
+    setrlimit(Resource::RLIMIT_RTTIME, most, most).map_err(|e| format!("RLIMIT_RTTIME: {e}"))?;
+    Ok(proxy)
 }
 
 #[cfg(test)]
