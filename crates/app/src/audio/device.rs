@@ -17,9 +17,11 @@ use softphone_core::voice::audio::resample::Resampler;
 use softphone_core::voice::audio::{AudioError, AudioSink, AudioSource};
 use softphone_core::voice::codec::{FRAME_SAMPLES, Frame, SAMPLE_RATE};
 
+mod latency;
 mod realtime;
 mod speaker_queue;
 
+use latency::DelayMeter;
 use speaker_queue::PlayQueue;
 
 /// What the settings list shows first: the system's default device.
@@ -169,6 +171,19 @@ fn error_callback(errors: SyncSender<String>) -> impl FnMut(cpal::Error) + Send 
     }
 }
 
+/// How long the sound server held the samples a microphone callback
+/// brings (cpal's capture timestamp against the callback's).
+fn capture_delay(info: &cpal::InputCallbackInfo) -> Duration {
+    let at = info.timestamp();
+    at.callback.duration_since(at.capture)
+}
+
+/// How long the sound server will hold what a speaker callback writes.
+fn playback_delay(info: &cpal::OutputCallbackInfo) -> Duration {
+    let at = info.timestamp();
+    at.playback.duration_since(at.callback)
+}
+
 /// The microphone. See the module documentation.
 pub struct DeviceSource {
     /// Dropping it stops capture.
@@ -177,6 +192,23 @@ pub struct DeviceSource {
     errors: Receiver<String>,
     /// Frames dropped because the sender fell behind.
     overruns: Arc<AtomicU64>,
+    /// The sound server's share of the delay, logged when capture stops.
+    server_delay: Arc<DelayMeter>,
+}
+
+impl Drop for DeviceSource {
+    fn drop(&mut self) {
+        if let Some(held) = self.server_delay.summary() {
+            tracing::info!(
+                server_mean_ms = held.mean_ms,
+                server_least_ms = held.least_ms,
+                server_most_ms = held.most_ms,
+                server_last_ms = held.latest_ms,
+                overruns = self.overruns(),
+                "microphone closed"
+            );
+        }
+    }
 }
 
 /// Turns device samples into 48 kHz mono frames and queues them.
@@ -189,14 +221,19 @@ struct Capture {
     overruns: Arc<AtomicU64>,
     /// Frames still to deliver as silence ([`OPENING_SILENCE_FRAMES`]).
     opening_silence: usize,
+    /// How long the sound server held the samples before each callback.
+    server_delay: Arc<DelayMeter>,
 }
 
 impl Capture {
-    fn take<T: Sample>(&mut self, data: &[T])
+    /// Queues what the microphone heard: `data`, which the sound server
+    /// held for `held` before this callback.
+    fn take<T: Sample>(&mut self, data: &[T], held: Duration)
     where
         f32: FromSample<T>,
     {
         realtime::promote_current_thread();
+        self.server_delay.record(held);
         self.mono.clear();
         let scale = 32768.0 / self.channels as f32;
         self.mono.extend(
@@ -225,6 +262,7 @@ impl DeviceSource {
         let (frame_tx, frames) = sync_channel(CAPTURE_QUEUE);
         let (error_tx, errors) = sync_channel(4);
         let overruns = Arc::new(AtomicU64::new(0));
+        let server_delay = Arc::new(DelayMeter::default());
         let mut capture = Capture {
             channels: usize::from(config.channels()).max(1),
             resampler: Resampler::new(config.sample_rate(), SAMPLE_RATE),
@@ -233,6 +271,7 @@ impl DeviceSource {
             frames: frame_tx,
             overruns: Arc::clone(&overruns),
             opening_silence: OPENING_SILENCE_FRAMES,
+            server_delay: Arc::clone(&server_delay),
         };
         let format = config.sample_format();
         let rate = config.sample_rate();
@@ -242,25 +281,25 @@ impl DeviceSource {
         let stream = match format {
             SampleFormat::F32 => device.build_input_stream(
                 stream_config,
-                move |d: &[f32], _: &_| capture.take(d),
+                move |d: &[f32], info: &cpal::InputCallbackInfo| capture.take(d, capture_delay(info)),
                 on_error,
                 None,
             ),
             SampleFormat::I16 => device.build_input_stream(
                 stream_config,
-                move |d: &[i16], _: &_| capture.take(d),
+                move |d: &[i16], info: &cpal::InputCallbackInfo| capture.take(d, capture_delay(info)),
                 on_error,
                 None,
             ),
             SampleFormat::I32 => device.build_input_stream(
                 stream_config,
-                move |d: &[i32], _: &_| capture.take(d),
+                move |d: &[i32], info: &cpal::InputCallbackInfo| capture.take(d, capture_delay(info)),
                 on_error,
                 None,
             ),
             SampleFormat::U16 => device.build_input_stream(
                 stream_config,
-                move |d: &[u16], _: &_| capture.take(d),
+                move |d: &[u16], info: &cpal::InputCallbackInfo| capture.take(d, capture_delay(info)),
                 on_error,
                 None,
             ),
@@ -268,7 +307,7 @@ impl DeviceSource {
         }
         .map_err(device_error)?;
         stream.play().map_err(device_error)?;
-        Ok(DeviceSource { _stream: stream, frames, errors, overruns })
+        Ok(DeviceSource { _stream: stream, frames, errors, overruns, server_delay })
     }
 }
 
@@ -304,6 +343,27 @@ pub struct DeviceSink {
     resampler: Resampler,
     /// Callbacks that found nothing to play (the receiver fell behind).
     underruns: Arc<AtomicU64>,
+    /// The sound server's share of the delay, logged when playback stops.
+    server_delay: Arc<DelayMeter>,
+    /// The app's queue's share, logged with it.
+    queue_delay: Arc<DelayMeter>,
+}
+
+impl Drop for DeviceSink {
+    fn drop(&mut self) {
+        if let (Some(held), Some(queued)) = (self.server_delay.summary(), self.queue_delay.summary()) {
+            tracing::info!(
+                server_mean_ms = held.mean_ms,
+                server_least_ms = held.least_ms,
+                server_most_ms = held.most_ms,
+                server_last_ms = held.latest_ms,
+                queue_mean_ms = queued.mean_ms,
+                queue_most_ms = queued.most_ms,
+                underruns = self.underruns(),
+                "speaker closed"
+            );
+        }
+    }
 }
 
 impl DeviceSink {
@@ -314,6 +374,7 @@ impl DeviceSink {
         let rate = config.sample_rate();
         let (queue, mut play) = PlayQueue::new(usize::from(config.channels()), rate);
         let underruns = Arc::clone(&play.underruns);
+        let (server_delay, queue_delay) = (Arc::clone(&play.server_delay), Arc::clone(&play.queue_delay));
         let format = config.sample_format();
         let mut stream_config: cpal::StreamConfig = config.into();
         stream_config.buffer_size = buffer_size(&device, rate);
@@ -321,25 +382,25 @@ impl DeviceSink {
         let stream = match format {
             SampleFormat::F32 => device.build_output_stream(
                 stream_config,
-                move |d: &mut [f32], _: &_| play.fill(d),
+                move |d: &mut [f32], info: &cpal::OutputCallbackInfo| play.fill(d, playback_delay(info)),
                 on_error,
                 None,
             ),
             SampleFormat::I16 => device.build_output_stream(
                 stream_config,
-                move |d: &mut [i16], _: &_| play.fill(d),
+                move |d: &mut [i16], info: &cpal::OutputCallbackInfo| play.fill(d, playback_delay(info)),
                 on_error,
                 None,
             ),
             SampleFormat::I32 => device.build_output_stream(
                 stream_config,
-                move |d: &mut [i32], _: &_| play.fill(d),
+                move |d: &mut [i32], info: &cpal::OutputCallbackInfo| play.fill(d, playback_delay(info)),
                 on_error,
                 None,
             ),
             SampleFormat::U16 => device.build_output_stream(
                 stream_config,
-                move |d: &mut [u16], _: &_| play.fill(d),
+                move |d: &mut [u16], info: &cpal::OutputCallbackInfo| play.fill(d, playback_delay(info)),
                 on_error,
                 None,
             ),
@@ -348,7 +409,7 @@ impl DeviceSink {
         .map_err(device_error)?;
         stream.play().map_err(device_error)?;
         let resampler = Resampler::new(SAMPLE_RATE, rate);
-        Ok(DeviceSink { _stream: stream, queue, errors, resampler, underruns })
+        Ok(DeviceSink { _stream: stream, queue, errors, resampler, underruns, server_delay, queue_delay })
     }
 }
 
@@ -403,11 +464,12 @@ mod tests {
             frames,
             overruns: Arc::default(),
             opening_silence: OPENING_SILENCE_FRAMES,
+            server_delay: Arc::default(),
         };
         // A ringtone's tail, then a voice: 8 frames of a loud stereo signal.
         let heard = vec![0.25f32; FRAME_SAMPLES * 2 * 8];
         for callback in heard.chunks(960) {
-            capture.take(callback);
+            capture.take(callback, Duration::ZERO);
         }
         let peaks: Vec<i16> = captured.try_iter().map(|f| f.iter().copied().max().unwrap()).collect();
         assert_eq!(peaks.len(), 8, "{peaks:?}");

@@ -9,6 +9,7 @@
 //! never wait for D-Bus: they hand their thread id to one broker thread.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Once, OnceLock};
 use std::time::Duration;
@@ -37,6 +38,9 @@ thread_local! {
 
 /// The outcome is logged once per process: every audio thread gets the same.
 static LOGGED: Once = Once::new();
+/// Whether an audio thread was made real-time: the speaker's queue can
+/// then do without its margin (speaker_queue.rs).
+static GRANTED: AtomicBool = AtomicBool::new(false);
 /// The broker's inbox: thread ids to promote, with why the kernel said no.
 static BROKER: OnceLock<Option<SyncSender<(u64, String)>>> = OnceLock::new();
 
@@ -47,9 +51,23 @@ pub(super) fn promote_current_thread() {
         return;
     }
     match promote_directly() {
-        Ok(()) => log_once(Ok("SCHED_RR")),
+        Ok(()) => granted_by(Ok("SCHED_RR")),
         Err(refused) => ask_realtime_kit(nix::unistd::gettid().as_raw() as u64, refused),
     }
+}
+
+/// Whether the audio threads run at real-time priority (as far as known:
+/// RealtimeKit's answer comes a moment after the first frame).
+pub(super) fn granted() -> bool {
+    GRANTED.load(Ordering::Relaxed)
+}
+
+/// Notes and logs the outcome of a request.
+fn granted_by(outcome: Result<&'static str, String>) {
+    if outcome.is_ok() {
+        GRANTED.store(true, Ordering::Relaxed);
+    }
+    log_once(outcome);
 }
 
 fn log_once(outcome: Result<&'static str, String>) {
@@ -97,7 +115,7 @@ fn run_broker(inbox: Receiver<(u64, String)>) {
                 Err(_) => Err(format!("no answer in {KIT_DEADLINE:?}")),
             }
         });
-        log_once(outcome.map(|()| "RealtimeKit").map_err(|kit| format!("{refused}; RealtimeKit: {kit}")));
+        granted_by(outcome.map(|()| "RealtimeKit").map_err(|kit| format!("{refused}; RealtimeKit: {kit}")));
     }
 }
 
