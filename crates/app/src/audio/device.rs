@@ -36,6 +36,17 @@ const CAPTURE_QUEUE: usize = 10;
 /// elsewhere) and no echo canceller has a reference for. Nobody speaks
 /// within 100 ms of pressing "answer" (docs/media.md, "The ringtone's tail").
 const OPENING_SILENCE_FRAMES: usize = 5;
+/// A microphone the sound server held at least this long at every
+/// callback of its first second ([`HELD_CHECK_FRAMES`]) is reopened, once.
+/// A normal stream is held under 1.2 ms on average and 0 at its least; on
+/// the rig, 6 calls in 26 got one held at least 6.7 ms at every callback
+/// (12.5-55.8 ms on average, bursts of 124-985 ms) and fell apart at
+/// 110-167 ms mouth-to-ear. A stream opened again was not held: 6 calls
+/// of 6 at 81-89 ms (docs/media.md, "The held microphone").
+const HELD_MICROPHONE_MS: f64 = 5.0;
+/// Frames (one second) after which a microphone is checked for
+/// [`HELD_MICROPHONE_MS`].
+const HELD_CHECK_FRAMES: u32 = 50;
 /// A device that neither delivers nor takes a frame for this long has stalled.
 const STALL: Duration = Duration::from_secs(1);
 /// The buffer asked of a PulseAudio device, in milliseconds: with a fixed
@@ -186,6 +197,19 @@ fn playback_delay(info: &cpal::OutputCallbackInfo) -> Duration {
 
 /// The microphone. See the module documentation.
 pub struct DeviceSource {
+    /// The capture stream: replaced once if the sound server holds it
+    /// ([`HELD_MICROPHONE_MS`]).
+    stream: CaptureStream,
+    /// What was opened, to open it again.
+    choice: DeviceChoice,
+    /// Frames read so far, counted up to [`HELD_CHECK_FRAMES`].
+    frames_read: u32,
+    /// Overruns of the stream replaced, if any.
+    overruns_before: u64,
+}
+
+/// One cpal capture stream and what its callback hands over.
+struct CaptureStream {
     /// Dropping it stops capture.
     _stream: cpal::Stream,
     frames: Receiver<Frame>,
@@ -196,7 +220,7 @@ pub struct DeviceSource {
     server_delay: Arc<DelayMeter>,
 }
 
-impl Drop for DeviceSource {
+impl Drop for CaptureStream {
     fn drop(&mut self) {
         if let Some(held) = self.server_delay.summary() {
             tracing::info!(
@@ -204,7 +228,7 @@ impl Drop for DeviceSource {
                 server_least_ms = held.least_ms,
                 server_most_ms = held.most_ms,
                 server_last_ms = held.latest_ms,
-                overruns = self.overruns(),
+                overruns = self.overruns.load(Ordering::Relaxed),
                 "microphone closed"
             );
         }
@@ -257,6 +281,45 @@ impl Capture {
 
 impl DeviceSource {
     pub fn open(choice: &DeviceChoice) -> Result<DeviceSource, AudioError> {
+        Ok(DeviceSource {
+            stream: CaptureStream::open(choice, OPENING_SILENCE_FRAMES)?,
+            choice: choice.clone(),
+            frames_read: 0,
+            overruns_before: 0,
+        })
+    }
+
+    /// Opens a fresh stream if the sound server held every callback's
+    /// samples of the first second ([`HELD_MICROPHONE_MS`]); keeps the
+    /// stream it has if the device will not open again.
+    fn reopen_if_held(&mut self) {
+        let Some(held) = self.stream.server_delay.summary() else { return };
+        if held.least_ms < HELD_MICROPHONE_MS {
+            return;
+        }
+        // No opening silence: the call is under way and nothing of the
+        // answer's sounds is left to hide.
+        match CaptureStream::open(&self.choice, 0) {
+            Ok(fresh) => {
+                tracing::warn!(
+                    least_ms = held.least_ms,
+                    mean_ms = held.mean_ms,
+                    "the sound server held the microphone at every callback of its first second; reopened it"
+                );
+                self.overruns_before += self.stream.overruns.load(Ordering::Relaxed);
+                self.stream = fresh;
+            }
+            Err(e) => tracing::warn!(
+                least_ms = held.least_ms,
+                "the sound server holds the microphone; reopening it failed: {e}"
+            ),
+        }
+    }
+}
+
+impl CaptureStream {
+    /// Opens `choice` for capture, its first `silent_frames` delivered as silence.
+    fn open(choice: &DeviceChoice, silent_frames: usize) -> Result<CaptureStream, AudioError> {
         let device = find(choice, true)?;
         let config = device.default_input_config().map_err(device_error)?;
         let (frame_tx, frames) = sync_channel(CAPTURE_QUEUE);
@@ -270,7 +333,7 @@ impl DeviceSource {
             pending: Vec::with_capacity(8192),
             frames: frame_tx,
             overruns: Arc::clone(&overruns),
-            opening_silence: OPENING_SILENCE_FRAMES,
+            opening_silence: silent_frames,
             server_delay: Arc::clone(&server_delay),
         };
         let format = config.sample_format();
@@ -307,22 +370,28 @@ impl DeviceSource {
         }
         .map_err(device_error)?;
         stream.play().map_err(device_error)?;
-        Ok(DeviceSource { _stream: stream, frames, errors, overruns, server_delay })
+        Ok(CaptureStream { _stream: stream, frames, errors, overruns, server_delay })
     }
 }
 
 impl AudioSource for DeviceSource {
     /// Frames dropped because nobody read them in time.
     fn overruns(&self) -> u64 {
-        self.overruns.load(Ordering::Relaxed)
+        self.overruns_before + self.stream.overruns.load(Ordering::Relaxed)
     }
 
     fn read_frame(&mut self, frame: &mut Frame) -> Result<(), AudioError> {
         realtime::promote_current_thread();
-        if let Ok(message) = self.errors.try_recv() {
+        if self.frames_read < HELD_CHECK_FRAMES {
+            self.frames_read += 1;
+            if self.frames_read == HELD_CHECK_FRAMES {
+                self.reopen_if_held();
+            }
+        }
+        if let Ok(message) = self.stream.errors.try_recv() {
             return Err(AudioError::Device(message));
         }
-        match self.frames.recv_timeout(STALL) {
+        match self.stream.frames.recv_timeout(STALL) {
             Ok(captured) => {
                 *frame = captured;
                 Ok(())
