@@ -154,5 +154,10 @@ xdotool windowfocus --sync "$WIN_B"
 xdotool mousemove --window "$WIN_B" 300 581 click 1
 for _ in $(seq 50); do grep -q "voice call ended" "$OUT/b/log" && break; sleep 0.1; done
 echo "B's end of the call: $(grep -a "voice call ended" "$OUT/b/log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g; s/.*voice call ended //')"
+# The devices' shares of the delay (docs/media.md, "Where the delay goes").
+for _ in $(seq 20); do grep -q "microphone closed" "$OUT/a/log" && break; sleep 0.1; done
+devices() { grep -a "$2" "$1" | sed 's/\x1b\[[0-9;]*m//g; s/.*'"$2"' //' | paste -sd';' -; }
+echo "A's microphone: $(devices "$OUT/a/log" "microphone closed")"
+echo "B's speaker: $(devices "$OUT/b/log" "speaker closed")"
 echo "safety codes: A $CODE_A, B $CODE_B ($([[ -n $CODE_A && $CODE_A == "$CODE_B" ]] && echo match || echo DIFFER))"
 echo "best screenshot: $OUT/best.png (A's microphone meter $best lit)"
