@@ -41,8 +41,9 @@ const OPENING_SILENCE_FRAMES: usize = 5;
 /// A normal stream is held under 1.2 ms on average and 0 at its least; on
 /// the rig, 6 calls in 26 got one held at least 6.7 ms at every callback
 /// (12.5-55.8 ms on average, bursts of 124-985 ms) and fell apart at
-/// 110-167 ms mouth-to-ear. A stream opened again was not held: 6 calls
-/// of 6 at 81-89 ms (docs/media.md, "The held microphone").
+/// 110-167 ms mouth-to-ear. A stream opened again was not held (3 times
+/// of 3); with this rule 7 calls of 7 measured 81-89 ms (docs/media.md,
+/// "The held microphone").
 const HELD_MICROPHONE_MS: f64 = 5.0;
 /// Frames (one second) after which a microphone is checked for
 /// [`HELD_MICROPHONE_MS`].

@@ -24,8 +24,9 @@ use super::latency::DelayMeter;
 /// does without the margin: 10 ms less mouth-to-ear on the rig (median
 /// 84.6 against 95.7 ms), and under two busy loops 7 underruns in 3
 /// calls against 5; at normal priority under the same load 7 against 3,
-/// so the margin stays there (docs/media.md, "The speaker's margin"). The one-frame channel this
-/// replaced held 20–40 ms (docs/media.md, "Two apps on the rig").
+/// so the margin stays there (docs/media.md, "The speaker's margin").
+/// The one-frame channel this replaced held 20–40 ms (docs/media.md,
+/// "Two apps on the rig").
 const PLAYBACK_MARGIN_MS: u32 = 5;
 /// Chunks the channel to the callback can hold; never reached, since the
 /// writer waits for the queued audio to run low first.
