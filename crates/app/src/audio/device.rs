@@ -60,12 +60,16 @@ const PULSE_BUFFER_MS: u32 = 10;
 /// The buffer size to ask of `device`: fixed on PulseAudio, the host's
 /// default elsewhere (ALSA picks its own; a fixed one there gained nothing).
 pub(crate) fn buffer_size(device: &cpal::Device, rate: u32) -> cpal::BufferSize {
-    match device.id() {
-        Ok(id) if id.host() == cpal::HostId::PulseAudio => {
-            cpal::BufferSize::Fixed(rate * PULSE_BUFFER_MS / 1000)
-        }
-        _ => cpal::BufferSize::Default,
+    if on_pulse(device) {
+        cpal::BufferSize::Fixed(rate * PULSE_BUFFER_MS / 1000)
+    } else {
+        cpal::BufferSize::Default
     }
+}
+
+/// Whether `device` is reached through cpal's PulseAudio host.
+fn on_pulse(device: &cpal::Device) -> bool {
+    device.id().is_ok_and(|id| id.host() == cpal::HostId::PulseAudio)
 }
 
 /// Which device to open.
@@ -219,6 +223,11 @@ struct CaptureStream {
     overruns: Arc<AtomicU64>,
     /// The sound server's share of the delay, logged when capture stops.
     server_delay: Arc<DelayMeter>,
+    /// Whether the stream goes through PulseAudio, where a fresh stream
+    /// is held under a millisecond ([`HELD_MICROPHONE_MS`]). Elsewhere a
+    /// capture callback's samples wait at least a period (ALSA reports
+    /// them so), which is no sign of trouble.
+    on_pulse: bool,
 }
 
 impl Drop for CaptureStream {
@@ -295,7 +304,7 @@ impl DeviceSource {
     /// stream it has if the device will not open again.
     fn reopen_if_held(&mut self) {
         let Some(held) = self.stream.server_delay.summary() else { return };
-        if held.least_ms < HELD_MICROPHONE_MS {
+        if !self.stream.on_pulse || held.least_ms < HELD_MICROPHONE_MS {
             return;
         }
         // No opening silence: the call is under way and nothing of the
@@ -341,6 +350,7 @@ impl CaptureStream {
         let rate = config.sample_rate();
         let mut stream_config: cpal::StreamConfig = config.into();
         stream_config.buffer_size = buffer_size(&device, rate);
+        let on_pulse = on_pulse(&device);
         let on_error = error_callback(error_tx);
         let stream = match format {
             SampleFormat::F32 => device.build_input_stream(
@@ -371,7 +381,7 @@ impl CaptureStream {
         }
         .map_err(device_error)?;
         stream.play().map_err(device_error)?;
-        Ok(CaptureStream { _stream: stream, frames, errors, overruns, server_delay })
+        Ok(CaptureStream { _stream: stream, frames, errors, overruns, server_delay, on_pulse })
     }
 }
 
