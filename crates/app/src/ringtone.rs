@@ -197,7 +197,7 @@ impl Ringer for RodioRinger {
 /// the rest (docs/media.md, "The ringtone's tail").
 fn open_sink() -> Result<rodio::MixerDeviceSink, rodio::DeviceSinkError> {
     use cpal::traits::{DeviceTrait, HostTrait};
-    let short = cpal::default_host().default_output_device().and_then(|device| {
+    let short = crate::audio::device::audio_host().default_output_device().and_then(|device| {
         let rate = device.default_output_config().ok()?.sample_rate();
         match crate::audio::device::buffer_size(&device, rate) {
             fixed @ cpal::BufferSize::Fixed(_) => Some((device, fixed)),

@@ -36,18 +36,6 @@ const CAPTURE_QUEUE: usize = 10;
 /// elsewhere) and no echo canceller has a reference for. Nobody speaks
 /// within 100 ms of pressing "answer" (docs/media.md, "The ringtone's tail").
 const OPENING_SILENCE_FRAMES: usize = 5;
-/// A microphone the sound server held at least this long at every
-/// callback of its first second ([`HELD_CHECK_FRAMES`]) is reopened, once.
-/// A normal stream is held under 1.2 ms on average and 0 at its least; on
-/// the rig, 6 calls in 26 got one held at least 6.7 ms at every callback
-/// (12.5-55.8 ms on average, bursts of 124-985 ms) and fell apart at
-/// 110-167 ms mouth-to-ear. A stream opened again was not held (3 times
-/// of 3); with this rule 7 calls of 7 measured 81-89 ms (docs/media.md,
-/// "The held microphone").
-const HELD_MICROPHONE_MS: f64 = 5.0;
-/// Frames (one second) after which a microphone is checked for
-/// [`HELD_MICROPHONE_MS`].
-const HELD_CHECK_FRAMES: u32 = 50;
 /// A device that neither delivers nor takes a frame for this long has stalled.
 const STALL: Duration = Duration::from_secs(1);
 /// The buffer asked of a PulseAudio device, in milliseconds: with a fixed
@@ -57,19 +45,50 @@ const STALL: Duration = Duration::from_secs(1);
 /// about 95 ms of a 155 ms mouth-to-ear (docs/media.md, "Two apps on the rig").
 const PULSE_BUFFER_MS: u32 = 10;
 
+/// Connections to PulseAudio tried before the app settles for ALSA.
+const PULSE_TRIES: u32 = 3;
+
+/// The host to open devices on: PulseAudio's whenever a server runs here
+/// (its socket is there), asked again if it does not answer at once, else
+/// cpal's default. cpal's own choice settles for ALSA the first time a
+/// connection fails, and through ALSA the devices go through PulseAudio's
+/// ALSA plugin with buffers the app does not size. On the rig that is
+/// what the calls that fell apart had (checked in one: the microphone's
+/// samples held 12.5-55.8 ms on average with bursts of 124-985 ms,
+/// mouth-to-ear 110-167 ms); with this choice, none in 8 calls
+/// (docs/media.md, "The held microphone was the ALSA fallback").
+pub(crate) fn audio_host() -> cpal::Host {
+    if !cpal::available_hosts().contains(&cpal::HostId::PulseAudio) {
+        return cpal::default_host();
+    }
+    let mut refused = Vec::new();
+    for _ in 0..PULSE_TRIES {
+        match cpal::host_from_id(cpal::HostId::PulseAudio) {
+            Ok(host) if refused.is_empty() => return host,
+            Ok(host) => {
+                tracing::info!(
+                    "PulseAudio answered on try {} (before: {})",
+                    refused.len() + 1,
+                    refused.join("; ")
+                );
+                return host;
+            }
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    tracing::warn!("PulseAudio runs here but did not answer ({}); using ALSA", refused.join("; "));
+    cpal::host_from_id(cpal::HostId::Alsa).unwrap_or_else(|_| cpal::default_host())
+}
+
 /// The buffer size to ask of `device`: fixed on PulseAudio, the host's
 /// default elsewhere (ALSA picks its own; a fixed one there gained nothing).
 pub(crate) fn buffer_size(device: &cpal::Device, rate: u32) -> cpal::BufferSize {
-    if on_pulse(device) {
-        cpal::BufferSize::Fixed(rate * PULSE_BUFFER_MS / 1000)
-    } else {
-        cpal::BufferSize::Default
+    match device.id() {
+        Ok(id) if id.host() == cpal::HostId::PulseAudio => {
+            cpal::BufferSize::Fixed(rate * PULSE_BUFFER_MS / 1000)
+        }
+        _ => cpal::BufferSize::Default,
     }
-}
-
-/// Whether `device` is reached through cpal's PulseAudio host.
-fn on_pulse(device: &cpal::Device) -> bool {
-    device.id().is_ok_and(|id| id.host() == cpal::HostId::PulseAudio)
 }
 
 /// Which device to open.
@@ -118,7 +137,7 @@ fn device_error(error: impl std::fmt::Display) -> AudioError {
 /// The input and output devices of the default host; empty lists (not an
 /// error) on a machine without sound.
 pub fn list_devices() -> DeviceList {
-    let host = cpal::default_host();
+    let host = audio_host();
     let names = |devices: Option<Vec<cpal::Device>>| -> Vec<String> {
         devices.unwrap_or_default().iter().map(|d| d.to_string()).collect()
     };
@@ -129,7 +148,7 @@ pub fn list_devices() -> DeviceList {
 }
 
 fn find(choice: &DeviceChoice, input: bool) -> Result<cpal::Device, AudioError> {
-    let host = cpal::default_host();
+    let host = audio_host();
     let direction = if input { "input" } else { "output" };
     let found = match choice {
         DeviceChoice::SystemDefault => {
@@ -202,19 +221,6 @@ fn playback_delay(info: &cpal::OutputCallbackInfo) -> Duration {
 
 /// The microphone. See the module documentation.
 pub struct DeviceSource {
-    /// The capture stream: replaced once if the sound server holds it
-    /// ([`HELD_MICROPHONE_MS`]).
-    stream: CaptureStream,
-    /// What was opened, to open it again.
-    choice: DeviceChoice,
-    /// Frames read so far, counted up to [`HELD_CHECK_FRAMES`].
-    frames_read: u32,
-    /// Overruns of the stream replaced, if any.
-    overruns_before: u64,
-}
-
-/// One cpal capture stream and what its callback hands over.
-struct CaptureStream {
     /// Dropping it stops capture.
     _stream: cpal::Stream,
     frames: Receiver<Frame>,
@@ -223,14 +229,9 @@ struct CaptureStream {
     overruns: Arc<AtomicU64>,
     /// The sound server's share of the delay, logged when capture stops.
     server_delay: Arc<DelayMeter>,
-    /// Whether the stream goes through PulseAudio, where a fresh stream
-    /// is held under a millisecond ([`HELD_MICROPHONE_MS`]). Elsewhere a
-    /// capture callback's samples wait at least a period (ALSA reports
-    /// them so), which is no sign of trouble.
-    on_pulse: bool,
 }
 
-impl Drop for CaptureStream {
+impl Drop for DeviceSource {
     fn drop(&mut self) {
         if let Some(held) = self.server_delay.summary() {
             tracing::info!(
@@ -238,7 +239,7 @@ impl Drop for CaptureStream {
                 server_least_ms = held.least_ms,
                 server_most_ms = held.most_ms,
                 server_last_ms = held.latest_ms,
-                overruns = self.overruns.load(Ordering::Relaxed),
+                overruns = self.overruns(),
                 "microphone closed"
             );
         }
@@ -291,45 +292,6 @@ impl Capture {
 
 impl DeviceSource {
     pub fn open(choice: &DeviceChoice) -> Result<DeviceSource, AudioError> {
-        Ok(DeviceSource {
-            stream: CaptureStream::open(choice, OPENING_SILENCE_FRAMES)?,
-            choice: choice.clone(),
-            frames_read: 0,
-            overruns_before: 0,
-        })
-    }
-
-    /// Opens a fresh stream if the sound server held every callback's
-    /// samples of the first second ([`HELD_MICROPHONE_MS`]); keeps the
-    /// stream it has if the device will not open again.
-    fn reopen_if_held(&mut self) {
-        let Some(held) = self.stream.server_delay.summary() else { return };
-        if !self.stream.on_pulse || held.least_ms < HELD_MICROPHONE_MS {
-            return;
-        }
-        // No opening silence: the call is under way and nothing of the
-        // answer's sounds is left to hide.
-        match CaptureStream::open(&self.choice, 0) {
-            Ok(fresh) => {
-                tracing::warn!(
-                    least_ms = held.least_ms,
-                    mean_ms = held.mean_ms,
-                    "the sound server held the microphone at every callback of its first second; reopened it"
-                );
-                self.overruns_before += self.stream.overruns.load(Ordering::Relaxed);
-                self.stream = fresh;
-            }
-            Err(e) => tracing::warn!(
-                least_ms = held.least_ms,
-                "the sound server holds the microphone; reopening it failed: {e}"
-            ),
-        }
-    }
-}
-
-impl CaptureStream {
-    /// Opens `choice` for capture, its first `silent_frames` delivered as silence.
-    fn open(choice: &DeviceChoice, silent_frames: usize) -> Result<CaptureStream, AudioError> {
         let device = find(choice, true)?;
         let config = device.default_input_config().map_err(device_error)?;
         let (frame_tx, frames) = sync_channel(CAPTURE_QUEUE);
@@ -343,14 +305,13 @@ impl CaptureStream {
             pending: Vec::with_capacity(8192),
             frames: frame_tx,
             overruns: Arc::clone(&overruns),
-            opening_silence: silent_frames,
+            opening_silence: OPENING_SILENCE_FRAMES,
             server_delay: Arc::clone(&server_delay),
         };
         let format = config.sample_format();
         let rate = config.sample_rate();
         let mut stream_config: cpal::StreamConfig = config.into();
         stream_config.buffer_size = buffer_size(&device, rate);
-        let on_pulse = on_pulse(&device);
         let on_error = error_callback(error_tx);
         let stream = match format {
             SampleFormat::F32 => device.build_input_stream(
@@ -381,28 +342,22 @@ impl CaptureStream {
         }
         .map_err(device_error)?;
         stream.play().map_err(device_error)?;
-        Ok(CaptureStream { _stream: stream, frames, errors, overruns, server_delay, on_pulse })
+        Ok(DeviceSource { _stream: stream, frames, errors, overruns, server_delay })
     }
 }
 
 impl AudioSource for DeviceSource {
     /// Frames dropped because nobody read them in time.
     fn overruns(&self) -> u64 {
-        self.overruns_before + self.stream.overruns.load(Ordering::Relaxed)
+        self.overruns.load(Ordering::Relaxed)
     }
 
     fn read_frame(&mut self, frame: &mut Frame) -> Result<(), AudioError> {
         realtime::promote_current_thread();
-        if self.frames_read < HELD_CHECK_FRAMES {
-            self.frames_read += 1;
-            if self.frames_read == HELD_CHECK_FRAMES {
-                self.reopen_if_held();
-            }
-        }
-        if let Ok(message) = self.stream.errors.try_recv() {
+        if let Ok(message) = self.errors.try_recv() {
             return Err(AudioError::Device(message));
         }
-        match self.stream.frames.recv_timeout(STALL) {
+        match self.frames.recv_timeout(STALL) {
             Ok(captured) => {
                 *frame = captured;
                 Ok(())
