@@ -47,6 +47,10 @@ const PULSE_BUFFER_MS: u32 = 10;
 
 /// Connections to PulseAudio tried before the app settles for ALSA.
 const PULSE_TRIES: u32 = 3;
+/// No new try once the tries took this long (cpal's own deadline for one
+/// connection): a server that hangs costs a device's opening, or the
+/// ringer's, no more than cpal's own choice did.
+const PULSE_PATIENCE: Duration = Duration::from_secs(2);
 
 /// The host to open devices on: PulseAudio's whenever a server runs here
 /// (its socket is there), asked again if it does not answer at once, else
@@ -61,8 +65,8 @@ pub(crate) fn audio_host() -> cpal::Host {
     if !cpal::available_hosts().contains(&cpal::HostId::PulseAudio) {
         return cpal::default_host();
     }
-    let mut refused = Vec::new();
-    for _ in 0..PULSE_TRIES {
+    let (mut refused, started) = (Vec::new(), std::time::Instant::now());
+    while refused.len() < PULSE_TRIES as usize && started.elapsed() < PULSE_PATIENCE {
         match cpal::host_from_id(cpal::HostId::PulseAudio) {
             Ok(host) if refused.is_empty() => return host,
             Ok(host) => {
